@@ -1,0 +1,124 @@
+// Package tests holds Lethe's whole-system tests: the layering rules of DESIGN.md §2 and, as
+// the node grows, tests across real nodes on loopback.
+package tests
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// layers is DESIGN.md §2: a package may import only packages of a strictly lower layer. A
+// package of Lethe that is not listed here fails the test, so that each new package is placed
+// on purpose.
+var layers = map[string]int{
+	"crypto":    0,
+	"wire":      1,
+	"datastore": 1,
+	"metadata":  1,
+	"transport": 2,
+	"insert":    2,
+	"fetch":     2,
+	"routing":   3,
+	"proxy":     4,
+	"fcp":       4,
+	"node":      5,
+	"cmd/lethe": 6,
+	"tests":     6,
+}
+
+// owners lists the external modules only one package may import (STYLE.md "each dependency
+// has one importer"). A module not listed may be imported by anyone who needs it.
+var owners = map[string][]string{
+	"golang.org/x/crypto":              {"crypto"},
+	"github.com/cloudflare/circl":      {"crypto"},
+	"filippo.io/age":                   {"crypto"},
+	"go.etcd.io/bbolt":                 {"datastore"},
+	"github.com/klauspost/reedsolomon": {"insert", "fetch", "metadata"},
+	"golang.org/x/net/html":            {"proxy"},
+}
+
+func TestLayering(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	imports := map[string]map[string]bool{} // package dir → imported paths
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "docs") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, filepath.Dir(path))
+		rel = filepath.ToSlash(rel)
+		if imports[rel] == nil {
+			imports[rel] = map[string]bool{}
+		}
+		for _, imp := range f.Imports {
+			imports[rel][strings.Trim(imp.Path.Value, `"`)] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(imports) == 0 {
+		t.Fatal("found no Go packages")
+	}
+	for pkg, imps := range imports {
+		layer, ok := layerOf(pkg)
+		if !ok {
+			t.Errorf("package %s has no layer: add it to the table in tests/layering_test.go and DESIGN.md §2", pkg)
+			continue
+		}
+		for imp := range imps {
+			if dep, ok := strings.CutPrefix(imp, "lethe/"); ok {
+				depLayer, known := layerOf(dep)
+				if known && depLayer >= layer && dep != pkg {
+					t.Errorf("%s (layer %d) imports %s (layer %d): a package imports only lower layers", pkg, layer, dep, depLayer)
+				}
+				continue
+			}
+			for mod, allowed := range owners {
+				if (imp == mod || strings.HasPrefix(imp, mod+"/")) && !owned(pkg, allowed) {
+					t.Errorf("%s imports %s, which only %v may import", pkg, imp, allowed)
+				}
+			}
+		}
+	}
+}
+
+// layerOf finds the layer of a package directory; subpackages share their parent's layer.
+func layerOf(pkg string) (int, bool) {
+	for p := pkg; p != "."; p = filepath.ToSlash(filepath.Dir(p)) {
+		if l, ok := layers[p]; ok {
+			return l, true
+		}
+	}
+	return 0, false
+}
+
+func owned(pkg string, allowed []string) bool {
+	for _, a := range allowed {
+		if pkg == a || strings.HasPrefix(pkg, a+"/") {
+			return true
+		}
+	}
+	return false
+}
+
