@@ -121,4 +121,3 @@ func owned(pkg string, allowed []string) bool {
 	}
 	return false
 }
-
