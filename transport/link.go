@@ -141,11 +141,11 @@ func (l *link) writeLoop() {
 		if len(buf) > 0 {
 			now := time.Now()
 			l.conn.SetWriteDeadline(now.Add(lim.IdleTimeout))
+			l.bytesOut.Add(uint64(len(buf)))
 			if _, err := l.conn.Write(buf); err != nil {
 				l.close(linkError(err, "write"))
 				return
 			}
-			l.bytesOut.Add(uint64(len(buf)))
 			lastWrite = now
 			continue
 		}
