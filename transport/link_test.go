@@ -137,32 +137,45 @@ func TestCapturedLinkHasNoPlaintext(t *testing.T) {
 }
 
 // A small message sent behind a run of 32 KiB replies overtakes them: it waits for at most
-// one large frame, not for the whole transfer.
+// one large frame, not for the whole transfer. The receiver holds its first message until
+// the sender's queue is full, so that the order is decided by the queue, not by timing.
 func TestSmallMessagesOvertakeBlocks(t *testing.T) {
 	checkLeaks(t)
-	a, b := pair(t, true, nodeOptions{}, nodeOptions{})
-	const replies = 28 // under 1 MiB, so all fit the send queue at once
-	for i := range replies {
-		m := &wire.DataReply{KeyType: crypto.CHK, ID: uint64(i), Block: chkBlock("bulk")}
-		if err := a.Send(context.Background(), b.id, m); err != nil {
+	release := make(chan struct{})
+	var once sync.Once
+	hold := func(n *node, from crypto.NodeID, m wire.Message) { once.Do(func() { <-release }) }
+	a, b := pair(t, true, nodeOptions{}, nodeOptions{reply: hold})
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	reply := &wire.DataReply{KeyType: crypto.CHK, Block: chkBlock("bulk")}
+	sent := 0
+	for ; ; sent++ {
+		reply.ID = uint64(sent)
+		if err := a.Send(done, b.id, reply); errors.Is(err, ErrQueueFull) {
+			break
+		} else if err != nil {
 			t.Fatal(err)
 		}
 	}
-	req := &wire.Request{KeyType: crypto.CHK, ID: 999, HTL: 1, Key: crypto.RoutingKey{1}, Timeout: time.Second}
-	if err := a.Send(context.Background(), b.id, req); err != nil {
+	encoded, _ := wire.Encode(reply)
+	queued := a.Links()[0].Queued / len(encoded)
+	req := &wire.Request{KeyType: crypto.CHK, ID: 1 << 40, HTL: 1, Key: crypto.RoutingKey{1}, Timeout: time.Second}
+	if err := a.Send(ctxTimeout(t, 5*time.Second), b.id, req); err != nil {
 		t.Fatal(err)
 	}
-	before := 0
-	for {
+	close(release)
+	after := -1
+	for range sent + 1 {
 		m := b.rec.next(t, "msg").msg
 		if _, ok := m.(*wire.Request); ok {
-			break
+			after = 0
+		} else if after >= 0 {
+			after++
 		}
-		before++
 	}
-	t.Logf("the request overtook %d of %d replies", replies-before, replies)
-	if before >= replies/2 {
-		t.Errorf("the request arrived after %d of %d replies queued before it", before, replies)
+	t.Logf("%d replies sent, %d of them in the queue with the request, which overtook %d", sent, queued, after)
+	if queued < 10 || after < queued-1 {
+		t.Errorf("the request overtook %d of the %d replies queued before it", after, queued)
 	}
 }
 
