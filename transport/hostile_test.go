@@ -20,9 +20,9 @@ import (
 var hostileLimits = Limits{
 	MessagesPerSecond: 100,
 	MessageBurst:      50,
-	HandshakeTimeout:  500 * time.Millisecond,
+	HandshakeTimeout:  time.Second,
 	KeepaliveInterval: 100 * time.Millisecond,
-	IdleTimeout:       400 * time.Millisecond,
+	IdleTimeout:       time.Second,
 }
 
 // dialTLS completes the TLS handshake with target as the node called name, without Hello.
@@ -99,7 +99,7 @@ func TestHostilePeers(t *testing.T) {
 		id++
 		req := &wire.Request{KeyType: crypto.CHK, ID: id, HTL: 5, Key: crypto.RoutingKey{1}, Timeout: time.Second}
 		if err := good.Send(context.Background(), b.id, req); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v; good peer's log:\n%s", err, good.log)
 		}
 		ev := good.rec.next(t, "msg")
 		if dnf, ok := ev.msg.(*wire.DataNotFound); !ok || dnf.ID != id {
