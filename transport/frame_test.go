@@ -55,7 +55,7 @@ func TestFrameReaderRefuses(t *testing.T) {
 		fr := newFrameReader(bytes.NewReader(b))
 		var err error
 		for err == nil {
-			_, err = fr.next()
+			_, _, err = fr.next()
 		}
 		if !errors.Is(err, ErrProtocol) && err != io.ErrUnexpectedEOF {
 			t.Errorf("%s: %v, want ErrProtocol", name, err)
@@ -75,7 +75,7 @@ func FuzzFrameReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stream, msg []byte) {
 		fr := newFrameReader(bytes.NewReader(stream))
 		for range 64 {
-			b, err := fr.next()
+			b, _, err := fr.next()
 			if err != nil {
 				break
 			}
@@ -89,7 +89,7 @@ func FuzzFrameReader(f *testing.F) {
 		var q sendQueue
 		q.push(msg)
 		fr = newFrameReader(bytes.NewReader(q.next(nil, 1<<20)))
-		got, err := fr.next()
+		got, _, err := fr.next()
 		if err != nil || !bytes.Equal(got, msg) {
 			t.Fatalf("round trip of %d bytes: %d bytes, %v", len(msg), len(got), err)
 		}

@@ -61,7 +61,7 @@ func dialLink(tb testing.TB, target *node, name string) *tls.Conn {
 		tb.Fatal(err)
 	}
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := newFrameReader(c).next(); err != nil {
+	if _, _, err := newFrameReader(c).next(); err != nil {
 		tb.Fatalf("no Hello from the node: %v", err)
 	}
 	return c

@@ -179,7 +179,7 @@ func (l *link) readLoop(h Handler) error {
 			deadlineSet = now
 		}
 		before := l.frames.bytes
-		b, err := l.frames.next()
+		b, owned, err := l.frames.next()
 		l.bytesIn.Add(l.frames.bytes - before)
 		if err != nil {
 			return linkError(err, "read")
@@ -187,7 +187,12 @@ func (l *link) readLoop(h Handler) error {
 		if !bucket.take(time.Now()) {
 			return fmt.Errorf("%w: more than %v messages a second", ErrFlood, lim.MessagesPerSecond)
 		}
-		m, err := wire.Decode(b)
+		var m wire.Message
+		if owned {
+			m, err = wire.DecodeShared(b) // the reassembled buffer becomes the message's
+		} else {
+			m, err = wire.Decode(b)
+		}
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrProtocol, err)
 		}

@@ -208,12 +208,12 @@ func TestSendQueueOrder(t *testing.T) {
 	}
 	fr := newFrameReader(bytes.NewReader(bytes.Join(frames, nil)))
 	for _, want := range [][]byte{small, big} {
-		got, err := fr.next()
+		got, _, err := fr.next()
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("reassembled %d bytes, %v; want %d bytes", len(got), err, len(want))
 		}
 	}
-	if _, err := fr.next(); err != io.EOF {
+	if _, _, err := fr.next(); err != io.EOF {
 		t.Errorf("after the last frame: %v, want EOF", err)
 	}
 }

@@ -380,7 +380,7 @@ func (t *TCP) handshake(ctx context.Context, c net.Conn, want *wire.NodeRef) (*l
 			return nil, err
 		}
 	}
-	b, err := fr.next()
+	b, _, err := fr.next()
 	if err != nil {
 		return nil, fmt.Errorf("read Hello: %w", err)
 	}
@@ -553,17 +553,24 @@ func jitter(d time.Duration) time.Duration {
 
 // Send queues m for the peer to; see Transport.
 func (t *TCP) Send(ctx context.Context, to crypto.NodeID, m wire.Message) error {
-	b, err := wire.Encode(m)
-	if err != nil {
-		return err
-	}
 	t.mu.Lock()
 	l := t.links[to]
 	t.mu.Unlock()
 	if l == nil {
+		if _, err := wire.Encode(m); err != nil {
+			return err // a bad message is the caller's first problem
+		}
 		return ErrNotConnected
 	}
-	return l.enqueue(ctx, b)
+	b, err := encodeMessage(m)
+	if err != nil {
+		return err
+	}
+	if err := l.enqueue(ctx, b); err != nil {
+		recycle(b)
+		return err
+	}
+	return nil
 }
 
 // Disconnect closes the link to id and stops redialling it.
