@@ -91,7 +91,7 @@ type memEvent struct {
 	kind memEventKind
 	link *memLink // memMessage: the direction it came on
 	from crypto.NodeID
-	peer Peer        // memUp
+	peer Peer         // memUp
 	msg  wire.Message // memMessage
 	size int          // memMessage: encoded bytes
 	err  error        // memDown

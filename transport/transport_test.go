@@ -55,4 +55,3 @@ func TestLinkExchange(t *testing.T) {
 		})
 	}
 }
-
