@@ -159,6 +159,7 @@ func TestMemNetworkInSynctest(t *testing.T) {
 
 // A node refused by the other's policy does not link.
 func TestMemAcceptPeer(t *testing.T) {
+	checkLeaks(t)
 	network := NewMemNetwork()
 	a := newMemNode(t, network, "a", nodeOptions{})
 	b := newMemNode(t, network, "b", nodeOptions{accept: func(p Peer) error { return errors.New("strangers not welcome") }})
