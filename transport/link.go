@@ -132,8 +132,11 @@ func (l *link) writeLoop() {
 	var buf []byte
 	for {
 		l.mu.Lock()
+		before := l.queue.bytes
 		buf = l.queue.next(buf[:0], largeFrameSize)
-		if len(buf) > 0 && l.space != nil {
+		// Wake waiting senders once the queue is down to half, not after every frame, so
+		// that a sender filling the queue sleeps and wakes once per batch.
+		if l.space != nil && l.queue.bytes < before && l.queue.bytes <= l.maxQueue/2 {
 			close(l.space)
 			l.space = nil
 		}

@@ -121,6 +121,7 @@ func waitFor(tb testing.TB, cond func() bool) {
 // The in-memory transport works inside a synctest bubble: time-dependent logic built on it
 // (request timeouts, waiting on a full queue) runs in fake time, without sleeps.
 func TestMemNetworkInSynctest(t *testing.T) {
+	checkLeaks(t)
 	synctest.Test(t, func(t *testing.T) {
 		network := NewMemNetwork()
 		hold := make(chan struct{})
