@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"lethe/crypto"
@@ -218,6 +220,8 @@ func linkError(err error, op string) error {
 		return fmt.Errorf("%w: %s: %w", ErrIdle, op, err)
 	case errors.Is(err, ErrProtocol):
 		return err
+	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
+		return fmt.Errorf("%w: %w", ErrPeerClosed, err)
 	}
 	return fmt.Errorf("link %s: %w", op, err)
 }

@@ -97,9 +97,6 @@ type memEvent struct {
 	err  error        // memDown
 }
 
-// ErrPeerClosed is the PeerDown reason a MemNode gives when the other end closed the link.
-var ErrPeerClosed = errors.New("link closed by the peer")
-
 // Join adds a node to the network.
 func (n *MemNetwork) Join(cfg MemConfig) (*MemNode, error) {
 	if cfg.Ref == nil {
