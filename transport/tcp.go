@@ -324,9 +324,9 @@ func (t *TCP) Connect(ctx context.Context, ref *wire.NodeRef) error {
 type registerMode int
 
 const (
-	inbound    registerMode = iota // the peer dialled; nothing to keep
-	keep                           // Connect: keep the peer, redial it when the link drops
-	stillKept                      // redial: register only if the peer is still kept
+	inbound   registerMode = iota // the peer dialled; nothing to keep
+	keep                          // Connect: keep the peer, redial it when the link drops
+	stillKept                     // redial: register only if the peer is still kept
 )
 
 // errNotKept: a redial finished after Disconnect; its link is dropped.
