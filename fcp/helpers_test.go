@@ -206,6 +206,7 @@ var informational = map[string]bool{
 	"SimpleProgress": true, "SendingToNetwork": true, "StartedCompression": true,
 	"FinishedCompression": true, "ExpectedHashes": true, "CompatibilityMode": true,
 	"EnterFiniteCooldown": true, "ExpectedMIME": true, "ExpectedDataLength": true,
+	"URIGenerated": true, "PutFetchable": true,
 }
 
 // expectPast is expect after any informational messages.

@@ -273,9 +273,10 @@ func (s *Server) parseDirFile(fm *Message, prefix string) (dirFile, error) {
 // data has been read to its end, or the Backend has returned, and then takes the connection
 // back: it skips whatever the Backend left unread, and reads the next message.
 type bodyReader struct {
-	mu       sync.Mutex // guards r and detached
+	mu       sync.Mutex // guards r, detached and complete
 	r        *Reader
 	detached bool
+	complete bool // every byte was read
 	once     sync.Once
 	done     chan struct{} // closed when the read loop may take the connection back
 }
@@ -285,6 +286,7 @@ var errBodyDetached = errors.New("fcp: the request's data is no longer available
 func newBodyReader(r *Reader) *bodyReader {
 	b := &bodyReader{r: r, done: make(chan struct{})}
 	if r.Pending() == 0 {
+		b.complete = true
 		b.signal()
 	}
 	return b
@@ -295,14 +297,17 @@ func (b *bodyReader) signal() { b.once.Do(func() { close(b.done) }) }
 func (b *bodyReader) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.complete {
+		return 0, io.EOF
+	}
 	if b.detached {
 		return 0, errBodyDetached
 	}
-	if b.r.Pending() == 0 {
-		return 0, io.EOF
-	}
 	n, err := b.r.Data().Read(p)
-	if err != nil || b.r.Pending() == 0 {
+	if b.r.Pending() == 0 {
+		b.complete = true
+	}
+	if err != nil || b.complete {
 		b.signal()
 	}
 	return n, err

@@ -316,7 +316,7 @@ func contentTypeOrDefault(ct string) string {
 func (r *request) persistentMessage() *Message {
 	name := map[kind]string{kindPut: "PersistentPut", kindPutDir: "PersistentPutDir", kindGet: "PersistentGet"}[r.kind]
 	m := NewMessage(name)
-	seen := map[string]bool{"Persistence": true, "Global": true, "Identifier": true, "DataLength": r.kind == kindPut}
+	seen := map[string]bool{"Persistence": true, "Global": true, "Identifier": true, "Started": true, "PersistenceType": true, "DataLength": r.kind == kindPut}
 	for i := len(r.msg.Fields) - 1; i >= 0; i-- { // last value wins, as in Get
 		f := r.msg.Fields[i]
 		if !seen[f.Key] {
@@ -327,13 +327,15 @@ func (r *request) persistentMessage() *Message {
 	for i, j := 0, len(m.Fields)-1; i < j; i, j = i+1, j-1 {
 		m.Fields[i], m.Fields[j] = m.Fields[j], m.Fields[i]
 	}
-	r.mu.Lock()
-	started := !r.done
-	r.mu.Unlock()
+	if r.kind == kindGet {
+		if _, ok := r.msg.Get("ReturnType"); !ok {
+			m.Set("ReturnType", r.returnType)
+		}
+	}
 	return m.Set("Identifier", r.common.identifier).
 		SetBool("Global", r.common.global).
 		Set("PersistenceType", r.common.persistence).
-		SetBool("Started", started)
+		SetBool("Started", true)
 }
 
 // status is what GetRequestStatus and ListPersistentRequests send for a request: its
