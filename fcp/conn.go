@@ -60,11 +60,27 @@ func (c *conn) clientName() string {
 func (c *conn) send(m *Message, data io.Reader) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	return c.writeLocked(m, data, true)
+}
+
+// sendAll writes messages without data together, with one flush.
+func (c *conn) sendAll(msgs ...*Message) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for i, m := range msgs {
+		if err := c.writeLocked(m, nil, i == len(msgs)-1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *conn) writeLocked(m *Message, data io.Reader, flush bool) error {
 	if c.dead {
 		return net.ErrClosed
 	}
 	err := WriteMessage(c.w, m, data)
-	if err == nil {
+	if err == nil && flush {
 		err = c.w.Flush()
 	}
 	if err != nil {

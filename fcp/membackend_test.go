@@ -13,9 +13,9 @@ import (
 )
 
 // memBackend is a unit-test double of the node: a map from request URI to content, with
-// sites as maps from path to content or redirect. It computes real Lethe URIs (CHKs with
-// crypto.EncodeCHKConvergent over the content's hash, SSK/USK/KSK from the insert URI) so
-// that everything the server sends parses, but it touches no network and no disk.
+// sites as maps from path to content or redirect. It computes well-formed Lethe URIs (CHKs
+// from the content's hash, SSK/USK/KSK from the insert URI) so that everything the server
+// sends parses, but it touches no network and no disk.
 type memBackend struct {
 	mu    sync.Mutex
 	files map[string]memFile            // request URI without path → content
@@ -58,14 +58,11 @@ func (b *memBackend) wait(ctx context.Context, uri string) error {
 	}
 }
 
-// chkURI names content the way a convergent CHK insert would: same bytes, same key.
+// chkURI names content the way a convergent CHK insert would: same bytes, same key. The keys
+// are hashes of the content, not real block keys; they only need to be well-formed URIs.
 func chkURI(data []byte) crypto.RequestURI {
-	sum := sha256.Sum256(data)
-	_, k, err := crypto.EncodeCHKConvergent(sum[:])
-	if err != nil {
-		panic(err)
-	}
-	return crypto.RequestURI{Type: crypto.CHK, Key: k.Routing, Crypto: k.Crypto}
+	key := sha256.Sum256(data)
+	return crypto.RequestURI{Type: crypto.CHK, Key: key, Crypto: sha256.Sum256(key[:])}
 }
 
 func (b *memBackend) Put(ctx context.Context, req PutRequest, progress func(Progress)) (crypto.RequestURI, error) {

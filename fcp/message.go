@@ -234,7 +234,7 @@ func (r *Reader) ReadMessage() (*Message, error) {
 			return nil, &ParseError{Code: CodeMessageParse, Reason: "too many blank lines", Fatal: true}
 		}
 	}
-	m := &Message{Name: string(name)}
+	m := &Message{Name: string(name), Fields: make([]Field, 0, 16)}
 	var soft *ParseError // the first non-fatal problem
 	if !utf8.Valid(name) {
 		soft = &ParseError{Code: CodeMessageParse, Reason: "message name is not UTF-8"}

@@ -42,7 +42,7 @@ func TestReadMessages(t *testing.T) {
 	want := []*Message{
 		{Name: "ClientHello", Fields: []Field{{"Name", "x=y"}, {"ExpectedVersion", "2.0"}}},
 		{Name: "ClientPut", Fields: []Field{{"URI", "CHK@"}, {"DataLength", "3"}}, HasData: true},
-		{Name: "Void", Fields: nil},
+		{Name: "Void", Fields: []Field{}},
 	}
 	if !reflect.DeepEqual(msgs, want) {
 		t.Errorf("got %v, want %v", msgs, want)

@@ -88,11 +88,7 @@ func (r *request) targets() []*conn {
 
 func (r *request) emit(msgs ...*Message) {
 	for _, c := range r.targets() {
-		for _, m := range msgs {
-			if c.send(m, nil) != nil {
-				break
-			}
-		}
+		c.sendAll(msgs...)
 	}
 }
 
@@ -289,16 +285,20 @@ func (r *request) end(msgs []*Message, data *spool) {
 		delete(c.reqs, r.name())
 	}
 	c.mu.Unlock()
+	if data == nil {
+		c.sendAll(msgs...)
+		return
+	}
+	// DataFound and AllData go out together.
+	c.wmu.Lock()
 	for _, m := range msgs {
-		if c.send(m, nil) != nil {
-			data.remove()
-			return
+		if c.writeLocked(m, nil, false) != nil {
+			break
 		}
 	}
-	if data != nil {
-		c.send(r.allData(data), data.reader())
-		data.remove()
-	}
+	c.writeLocked(r.allData(data), data.reader(), true)
+	c.wmu.Unlock()
+	data.remove()
 }
 
 func millis(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
