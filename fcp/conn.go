@@ -169,12 +169,8 @@ func (c *conn) handle(m *Message) bool {
 		c.protocolError(CodeNoLateClientHello, "", id, false, false)
 	case "GenerateSSK":
 		c.generateSSK(m)
-	case "ClientPut":
-		c.clientPut(m)
-	case "ClientPutComplexDir":
-		c.clientPutDir(m)
-	case "ClientGet":
-		c.clientGet(m)
+	case "ClientPut", "ClientPutComplexDir", "ClientGet":
+		c.clientRequest(m)
 	case "WatchGlobal":
 		enabled, err := boolField(m, "Enabled", true)
 		if err != nil {

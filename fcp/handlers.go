@@ -5,11 +5,11 @@ import (
 	"fmt"
 )
 
-// clientPut starts a ClientPut. A connection request streams its data to the Backend while
-// the read loop waits; a persistent one first takes its data into a spool, since it must
-// outlive the connection.
-func (c *conn) clientPut(m *Message) {
-	r, err := c.srv.parsePut(m)
+// clientRequest starts a ClientPut, ClientPutComplexDir or ClientGet. A connection ClientPut
+// streams its data to the Backend while the read loop waits; a site's files, and the data of
+// any persistent request, which must outlive the connection, are first taken into a spool.
+func (c *conn) clientRequest(m *Message) {
+	r, err := c.srv.parse(m)
 	if err != nil {
 		c.fieldError(m, err)
 		return
@@ -21,44 +21,20 @@ func (c *conn) clientPut(m *Message) {
 	if !c.admit(r) {
 		return
 	}
-	r.body = newBodyReader(c.r)
-	c.launch(r)
-	r.body.detach()
-}
-
-func (c *conn) clientPutDir(m *Message) {
-	r, err := c.srv.parsePutDir(m)
-	if err != nil {
-		c.fieldError(m, err)
-		return
-	}
-	if r.persistent() {
-		c.startPersistent(r)
-		return
-	}
-	if !c.admit(r) {
-		return
-	}
-	if !c.takeData(r) {
-		c.mu.Lock()
-		delete(c.reqs, r.name())
-		c.mu.Unlock()
-		return
-	}
-	c.launch(r)
-}
-
-func (c *conn) clientGet(m *Message) {
-	r, err := c.srv.parseGet(m)
-	if err != nil {
-		c.fieldError(m, err)
-		return
-	}
-	if r.persistent() {
-		c.startPersistent(r)
-		return
-	}
-	if c.admit(r) {
+	switch r.kind {
+	case kindPut:
+		r.body = newBodyReader(c.r)
+		c.launch(r)
+		r.body.detach()
+	case kindPutDir:
+		if !c.takeData(r) {
+			c.mu.Lock()
+			delete(c.reqs, r.name())
+			c.mu.Unlock()
+			return
+		}
+		c.launch(r)
+	default:
 		c.launch(r)
 	}
 }
@@ -169,27 +145,36 @@ func (c *conn) lookup(id string, global bool) *request {
 	return c.srv.queue.get(owner{name: name}, id)
 }
 
-// requestStatus answers GetRequestStatus: the request's state and, for a finished direct
-// fetch on a persistent queue, its data (AllData).
-func (c *conn) requestStatus(m *Message) {
+// lookupField finds the request a GetRequestStatus or RemovePersistentRequest names by its
+// Identifier and Global fields, or answers with a ProtocolError and returns nil.
+func (c *conn) lookupField(m *Message) *request {
 	id, err := requiredField(m, "Identifier")
 	if err != nil {
 		c.fieldError(m, err)
-		return
+		return nil
 	}
 	global, err := boolField(m, "Global", false)
 	if err != nil {
 		c.fieldError(m, err)
+		return nil
+	}
+	r := c.lookup(id, global)
+	if r == nil {
+		c.protocolError(CodeNoSuchIdentifier, "", id, false, global)
+	}
+	return r
+}
+
+// requestStatus answers GetRequestStatus: the request's state and, for a finished direct
+// fetch on a persistent queue, its data (AllData).
+func (c *conn) requestStatus(m *Message) {
+	r := c.lookupField(m)
+	if r == nil {
 		return
 	}
 	onlyData, err := boolField(m, "OnlyData", false)
 	if err != nil {
 		c.fieldError(m, err)
-		return
-	}
-	r := c.lookup(id, global)
-	if r == nil {
-		c.protocolError(CodeNoSuchIdentifier, "", id, false, global)
 		return
 	}
 	if !onlyData {
@@ -211,21 +196,11 @@ func (c *conn) requestStatus(m *Message) {
 // removeRequest answers RemovePersistentRequest: the request is cancelled, forgotten with
 // its data, and PersistentRequestRemoved confirms it.
 func (c *conn) removeRequest(m *Message) {
-	id, err := requiredField(m, "Identifier")
-	if err != nil {
-		c.fieldError(m, err)
-		return
-	}
-	global, err := boolField(m, "Global", false)
-	if err != nil {
-		c.fieldError(m, err)
-		return
-	}
-	r := c.lookup(id, global)
+	r := c.lookupField(m)
 	if r == nil {
-		c.protocolError(CodeNoSuchIdentifier, "", id, false, global)
 		return
 	}
+	id := r.name()
 	removed := r.header("PersistentRequestRemoved")
 	if r.persistent() {
 		targets := r.targets()

@@ -188,7 +188,11 @@ func (c *rawConn) tryRead(timeout time.Duration) (rawMsg, error) {
 // expect reads the next message, which must be name with every one of the required fields.
 func (c *rawConn) expect(name string, required ...string) rawMsg {
 	c.tb.Helper()
-	m := c.read()
+	return c.check(c.read(), name, required)
+}
+
+func (c *rawConn) check(m rawMsg, name string, required []string) rawMsg {
+	c.tb.Helper()
 	if m.name != name {
 		c.tb.Fatalf("got %s, want %s:\n%s", m.name, name, m)
 	}
@@ -217,15 +221,7 @@ func (c *rawConn) expectPast(name string, required ...string) rawMsg {
 		if informational[m.name] && m.name != name {
 			continue
 		}
-		if m.name != name {
-			c.tb.Fatalf("got %s, want %s:\n%s", m.name, name, m)
-		}
-		for _, k := range required {
-			if _, ok := m.fields[k]; !ok {
-				c.tb.Errorf("%s lacks required field %s:\n%s", name, k, m)
-			}
-		}
-		return m
+		return c.check(m, name, required)
 	}
 }
 

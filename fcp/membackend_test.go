@@ -73,19 +73,10 @@ func (b *memBackend) Put(ctx context.Context, req PutRequest, progress func(Prog
 	if int64(len(data)) != req.DataLength {
 		return crypto.RequestURI{}, fmt.Errorf("got %d bytes, DataLength %d", len(data), req.DataLength)
 	}
-	var uri crypto.RequestURI
-	if req.URI.Type == crypto.CHK {
-		uri = chkURI(data)
-	} else if uri, err = req.URI.RequestURI(); err != nil {
-		return crypto.RequestURI{}, err
-	}
 	progress(Progress{Total: 1, Required: 1})
-	progress(Progress{URI: uri})
-	if err := b.wait(ctx, uri.String()); err != nil {
-		return crypto.RequestURI{}, err
-	}
-	if req.GetCHKOnly {
-		return uri, nil
+	uri, err := b.name(ctx, req.URI, data, progress)
+	if err != nil || req.GetCHKOnly {
+		return uri, err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -97,6 +88,19 @@ func (b *memBackend) Put(ctx context.Context, req PutRequest, progress func(Prog
 	b.puts++
 	progress(Progress{Total: 1, Required: 1, Succeeded: 1, FinalizedTotal: true})
 	return uri, nil
+}
+
+// name works out the request URI of an insert, reports it, and waits if the test says so.
+func (b *memBackend) name(ctx context.Context, insert crypto.InsertURI, content []byte, progress func(Progress)) (crypto.RequestURI, error) {
+	uri := chkURI(content)
+	if insert.Type != crypto.CHK {
+		var err error
+		if uri, err = insert.RequestURI(); err != nil {
+			return crypto.RequestURI{}, err
+		}
+	}
+	progress(Progress{URI: uri})
+	return uri, b.wait(ctx, uri.String())
 }
 
 func (b *memBackend) PutDir(ctx context.Context, req PutDirRequest, progress func(Progress)) (crypto.RequestURI, error) {
@@ -121,19 +125,9 @@ func (b *memBackend) PutDir(ctx context.Context, req PutDirRequest, progress fun
 			site[""] = f
 		}
 	}
-	var uri crypto.RequestURI
-	var err error
-	if req.URI.Type == crypto.CHK {
-		uri = chkURI(all)
-	} else if uri, err = req.URI.RequestURI(); err != nil {
-		return crypto.RequestURI{}, err
-	}
-	progress(Progress{URI: uri})
-	if err := b.wait(ctx, uri.String()); err != nil {
-		return crypto.RequestURI{}, err
-	}
-	if req.GetCHKOnly {
-		return uri, nil
+	uri, err := b.name(ctx, req.URI, all, progress)
+	if err != nil || req.GetCHKOnly {
+		return uri, err
 	}
 	b.mu.Lock()
 	b.sites[uri.WithPath("").String()] = site

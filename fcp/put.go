@@ -37,16 +37,36 @@ func uploadFromField(m *Message, key string) (string, error) {
 	return "", invalid(m, key, fmt.Sprintf("%q is not direct, disk or redirect", truncate(v, 32)))
 }
 
+// insertFields are read alike by ClientPut and ClientPutComplexDir.
+type insertFields struct {
+	commonFields
+	uri                      crypto.InsertURI
+	getCHKOnly, dontCompress bool
+}
+
+func readInsert(m *Message) (insertFields, error) {
+	var f insertFields
+	var err error
+	if f.commonFields, err = readCommon(m); err != nil {
+		return f, err
+	}
+	if f.uri, err = insertURIField(m, "URI"); err != nil {
+		return f, err
+	}
+	if f.getCHKOnly, err = boolField(m, "GetCHKOnly", false); err != nil {
+		return f, err
+	}
+	f.dontCompress, err = boolField(m, "DontCompress", false)
+	return f, err
+}
+
 // parsePut reads a ClientPut (spec §16.4) into a request; the data is attached by the caller.
 func (s *Server) parsePut(m *Message) (*request, error) {
-	common, err := readCommon(m)
+	f, err := readInsert(m)
 	if err != nil {
 		return nil, err
 	}
-	uri, err := insertURIField(m, "URI")
-	if err != nil {
-		return nil, err
-	}
+	common, uri := f.commonFields, f.uri
 	from, err := uploadFromField(m, "UploadFrom")
 	if err != nil {
 		return nil, err
@@ -58,14 +78,9 @@ func (s *Server) parsePut(m *Message) (*request, error) {
 		return nil, missing(m, "DataLength (and the data, after a Data line)")
 	}
 	length, _ := m.dataLength()
-	req := PutRequest{URI: uri, DataLength: length, PriorityClass: common.priority, MaxRetries: common.maxRetries}
+	req := PutRequest{URI: uri, DataLength: length, PriorityClass: common.priority, MaxRetries: common.maxRetries,
+		GetCHKOnly: f.getCHKOnly, DontCompress: f.dontCompress}
 	if req.ContentType, err = contentTypeField(m, "Metadata.ContentType"); err != nil {
-		return nil, err
-	}
-	if req.GetCHKOnly, err = boolField(m, "GetCHKOnly", false); err != nil {
-		return nil, err
-	}
-	if req.DontCompress, err = boolField(m, "DontCompress", false); err != nil {
 		return nil, err
 	}
 	if blob, err := boolField(m, "BinaryBlob", false); err != nil {
@@ -122,21 +137,13 @@ type dirFile struct {
 
 // parsePutDir reads a ClientPutComplexDir (spec §16.4.2).
 func (s *Server) parsePutDir(m *Message) (*request, error) {
-	common, err := readCommon(m)
+	f, err := readInsert(m)
 	if err != nil {
 		return nil, err
 	}
-	uri, err := insertURIField(m, "URI")
-	if err != nil {
-		return nil, err
-	}
-	req := PutDirRequest{URI: uri, DefaultName: m.Value("DefaultName"), PriorityClass: common.priority, MaxRetries: common.maxRetries}
-	if req.GetCHKOnly, err = boolField(m, "GetCHKOnly", false); err != nil {
-		return nil, err
-	}
-	if req.DontCompress, err = boolField(m, "DontCompress", false); err != nil {
-		return nil, err
-	}
+	common := f.commonFields
+	req := PutDirRequest{URI: f.uri, DefaultName: m.Value("DefaultName"), PriorityClass: common.priority, MaxRetries: common.maxRetries,
+		GetCHKOnly: f.getCHKOnly, DontCompress: f.dontCompress}
 	files, total, err := s.parseDirFiles(m)
 	if err != nil {
 		return nil, err
