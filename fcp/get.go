@@ -89,11 +89,7 @@ func (s *Server) fetch(ctx context.Context, r *request, req GetRequest) (Found, 
 			err = errSpoolTooBig
 		}
 	} else {
-		dir := ""
-		if r.persistent() {
-			dir = s.queue.dir
-		}
-		sp, err = newSpool(rc, req.MaxSize, dir, s.cfg.TempDir)
+		sp, err = newSpool(rc, req.MaxSize, r.spoolDir(), s.cfg.TempDir)
 		if sp != nil {
 			n = sp.size
 		}

@@ -45,11 +45,7 @@ func (c *conn) takeData(r *request) bool {
 	if !r.msg.HasData {
 		return true
 	}
-	dir := ""
-	if r.persistent() {
-		dir = c.srv.queue.dir
-	}
-	sp, err := newSpool(c.r.Data(), c.r.Pending(), dir, c.srv.cfg.TempDir)
+	sp, err := newSpool(c.r.Data(), c.r.Pending(), r.spoolDir(), c.srv.cfg.TempDir)
 	if err != nil {
 		if c.r.Pending() == 0 { // the data arrived; keeping it failed
 			c.protocolError(CodeInternal, err.Error(), r.name(), false, r.common.global)

@@ -290,7 +290,9 @@ func (q *queue) save() {
 	q.mu.Lock()
 	sq := savedQueue{Version: queueVersion, Requests: make([]savedRequest, 0, len(q.order))}
 	for _, r := range q.order {
-		sq.Requests = append(sq.Requests, r.saved())
+		if r.durable() {
+			sq.Requests = append(sq.Requests, r.saved())
+		}
 	}
 	q.mu.Unlock()
 	b, err := json.MarshalIndent(sq, "", "\t")

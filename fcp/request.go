@@ -64,6 +64,19 @@ type request struct {
 
 func (r *request) persistent() bool { return r.common.persistence != persistConnection }
 
+// durable reports whether the request is written to the StateDir and survives a restart:
+// Persistence=forever is; reboot lives on the queue only as long as the server.
+func (r *request) durable() bool { return r.common.persistence == persistForever }
+
+// spoolDir is where the request's data is kept: the StateDir for a durable request, else
+// memory or a temporary file.
+func (r *request) spoolDir() string {
+	if r.durable() {
+		return r.srv.queue.dir
+	}
+	return ""
+}
+
 func (r *request) name() string { return r.common.identifier }
 
 // targets are the connections a message of this request goes to: the one that sent it while

@@ -164,6 +164,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("fcp: listen: %w", err)
 	}
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() {
+		s.log.Warn("fcp: the client protocol listens beyond this machine; it has no authentication, so anyone who reaches it can insert, fetch and read the global queue", "addr", a.String())
+	}
 	select {
 	case s.listenerAddr <- ln.Addr():
 	default:

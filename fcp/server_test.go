@@ -405,6 +405,10 @@ func TestQueueSurvivesRestart(t *testing.T) {
 	s1, addr := startServer(t, Config{Backend: first, StateDir: dir})
 	c := dialRaw(t, addr)
 	c.hello()
+	// Persistence=reboot lives on the queue only while the server runs.
+	c.send(putMessage("gone", "CHK@", "Persistence=reboot\nGlobal=true\n", "other data"))
+	c.expect("URIGenerated")
+	<-first.started
 	c.send(putMessage("keep", "CHK@", "Persistence=forever\nGlobal=true\nMetadata.ContentType=text/plain\n", helloText))
 	c.expect("URIGenerated")
 	<-first.started
@@ -435,6 +439,7 @@ func TestQueueSurvivesRestart(t *testing.T) {
 	}
 	uri := chkURI([]byte(helloText)).String()
 	wantField(t, ok, "URI", uri)
+	wantField(t, ok, "Identifier", "keep")
 	if second.puts != 1 {
 		t.Errorf("the second node stored %d inserts, want 1", second.puts)
 	}
