@@ -8,6 +8,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"lethe/crypto"
 )
 
 // The benchmarks measure small requests through the server over loopback TCP, with the
@@ -172,5 +174,83 @@ func BenchmarkReadLines(b *testing.B) {
 			}
 		}
 		br.Discard(len(benchPayload))
+	}
+}
+
+// sinkBackend inserts into nothing and fetches zeros: it costs next to nothing, so that the
+// large-data benchmarks measure the protocol's own streaming.
+type sinkBackend struct{}
+
+func (sinkBackend) Put(ctx context.Context, req PutRequest, progress func(Progress)) (crypto.RequestURI, error) {
+	_, err := io.Copy(io.Discard, req.Data)
+	return chkURI(nil), err
+}
+
+func (sinkBackend) PutDir(context.Context, PutDirRequest, func(Progress)) (crypto.RequestURI, error) {
+	return chkURI(nil), nil
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+func (sinkBackend) Get(ctx context.Context, req GetRequest, progress func(Progress)) (Found, io.ReadCloser, error) {
+	return Found{DataLength: largeSize}, io.NopCloser(io.LimitReader(zeros{}, largeSize)), nil
+}
+
+const largeSize = 16 << 20
+
+// BenchmarkLoopbackCopy is the floor for large data: 16 MiB through a loopback TCP connection.
+func BenchmarkLoopbackCopy(b *testing.B) {
+	ln := mustListen(b)
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(io.Discard, nc)
+				nc.Write([]byte{1})
+				nc.Close()
+			}()
+		}
+	}()
+	b.SetBytes(largeSize)
+	for b.Loop() {
+		nc, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(nc, io.LimitReader(zeros{}, largeSize))
+		nc.(*net.TCPConn).CloseWrite()
+		io.ReadFull(nc, make([]byte, 1))
+		nc.Close()
+	}
+}
+
+// BenchmarkPutLarge streams 16 MiB through ClientPut to a Backend that discards it.
+func BenchmarkPutLarge(b *testing.B) {
+	_, addr := startServer(b, Config{Backend: sinkBackend{}})
+	c := dialClient(b, addr)
+	b.SetBytes(largeSize)
+	for b.Loop() {
+		if _, err := c.Put(context.Background(), PutRequest{URI: chkInsert(), Data: io.LimitReader(zeros{}, largeSize), DataLength: largeSize}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGetLarge fetches 16 MiB through ClientGet: the node holds the content in a
+// temporary file before AllData, so that a failure part-way is a clean GetFailed.
+func BenchmarkGetLarge(b *testing.B) {
+	_, addr := startServer(b, Config{Backend: sinkBackend{}, TempDir: b.TempDir()})
+	c := dialClient(b, addr)
+	b.SetBytes(largeSize)
+	for b.Loop() {
+		if _, err := c.Get(context.Background(), GetRequest{URI: chkURI(nil)}, io.Discard, nil); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
