@@ -104,8 +104,8 @@ func (c *conn) serve() {
 	}()
 	log := c.srv.log
 	m, err := c.r.ReadMessage()
-	if err != nil && m == nil {
-		c.readFailed(err)
+	if err != nil && (m == nil || isFatal(err)) {
+		c.readFailed(m, err)
 		return
 	}
 	if m.Name != "ClientHello" {
@@ -136,7 +136,7 @@ func (c *conn) serve() {
 			}
 			continue
 		default:
-			c.readFailed(err)
+			c.readFailed(m, err)
 			return
 		}
 		if !c.handle(m) {
@@ -148,12 +148,22 @@ func (c *conn) serve() {
 	}
 }
 
+func isFatal(err error) bool {
+	var pe *ParseError
+	return errors.As(err, &pe) && pe.Fatal
+}
+
 // readFailed ends a connection whose stream broke: EOF or a reset is a normal end (Freenet's
-// clients never say goodbye); a fatal parse error is answered first.
-func (c *conn) readFailed(err error) {
+// clients never say goodbye); a fatal parse error is answered first, with the Identifier of the
+// message if it was read.
+func (c *conn) readFailed(m *Message, err error) {
 	var pe *ParseError
 	if errors.As(err, &pe) {
-		c.protocolError(pe.Code, pe.Reason, "", true, false)
+		var id string
+		if m != nil {
+			id = m.Value("Identifier")
+		}
+		c.protocolError(pe.Code, pe.Reason, id, true, false)
 		return
 	}
 	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {

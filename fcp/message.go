@@ -211,8 +211,10 @@ func (r *Reader) readLine(limit int) ([]byte, error) {
 // (or skipped with Skip) first.
 //
 // At a clean end of the stream, before any byte of a message, it returns io.EOF. A fatal
-// *ParseError means the stream cannot be resynchronised. A non-fatal *ParseError comes with the
-// message as far as it was understood; its data, if any, still follows and must be skipped.
+// *ParseError means the stream cannot be resynchronised; it comes with the message as far as it
+// was read (nil if not even its name was), so that its Identifier can be echoed. A non-fatal
+// *ParseError comes with the whole message; its data, if any, still follows and must be
+// skipped.
 func (r *Reader) ReadMessage() (*Message, error) {
 	if r.pending != 0 {
 		panic("fcp: ReadMessage called before the previous message's data was read")
@@ -243,7 +245,7 @@ func (r *Reader) ReadMessage() (*Message, error) {
 	for {
 		line, err := r.readLine(MaxFieldLine)
 		if err == errLineTooLong {
-			return nil, &ParseError{Code: CodeMessageParse, Reason: fmt.Sprintf("%s: field line longer than %d bytes", m.Name, MaxFieldLine), Fatal: true}
+			return m, &ParseError{Code: CodeMessageParse, Reason: fmt.Sprintf("%s: field line longer than %d bytes", m.Name, MaxFieldLine), Fatal: true}
 		}
 		if err != nil {
 			if err == io.EOF {
@@ -259,10 +261,10 @@ func (r *Reader) ReadMessage() (*Message, error) {
 			break
 		}
 		if len(m.Fields) == MaxFields {
-			return nil, &ParseError{Code: CodeMessageParse, Reason: fmt.Sprintf("%s: more than %d fields", m.Name, MaxFields), Fatal: true}
+			return m, &ParseError{Code: CodeMessageParse, Reason: fmt.Sprintf("%s: more than %d fields", m.Name, MaxFields), Fatal: true}
 		}
 		if total += len(line); total > MaxMessageBytes {
-			return nil, &ParseError{Code: CodeMessageParse, Reason: fmt.Sprintf("%s: fields longer than %d bytes together", m.Name, MaxMessageBytes), Fatal: true}
+			return m, &ParseError{Code: CodeMessageParse, Reason: fmt.Sprintf("%s: fields longer than %d bytes together", m.Name, MaxMessageBytes), Fatal: true}
 		}
 		key, value, ok := bytes.Cut(line, []byte("="))
 		switch {
@@ -282,10 +284,10 @@ func (r *Reader) ReadMessage() (*Message, error) {
 	if m.HasData {
 		n, err := m.dataLength()
 		if err != nil {
-			return nil, &ParseError{Code: CodeMessageParse, Reason: m.Name + ": " + err.Error(), Fatal: true}
+			return m, &ParseError{Code: CodeMessageParse, Reason: m.Name + ": " + err.Error(), Fatal: true}
 		}
 		if n > r.maxDataLength {
-			return nil, &ParseError{Code: CodeInvalidField, Reason: fmt.Sprintf("%s: DataLength %d is over this node's limit of %d bytes", m.Name, n, max(r.maxDataLength, 0)), Fatal: true}
+			return m, &ParseError{Code: CodeInvalidField, Reason: fmt.Sprintf("%s: DataLength %d is over this node's limit of %d bytes", m.Name, n, max(r.maxDataLength, 0)), Fatal: true}
 		}
 		r.pending = n
 	}

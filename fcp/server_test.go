@@ -109,6 +109,7 @@ func TestDataLengthOverLimit(t *testing.T) {
 	c.send("ClientPut\nIdentifier=x\nURI=CHK@\nDataLength=1001\nData\n")
 	pe := c.expect("ProtocolError", "Code", "Fatal")
 	wantField(t, pe, "Fatal", "true")
+	wantField(t, pe, "Identifier", "x")
 	c.expectClosed()
 }
 
