@@ -36,6 +36,9 @@ type NodeHello struct {
 // one connection; its methods may be called from many goroutines at once, and each request
 // runs under its own Identifier. Requests use Persistence=connection: they end when the
 // Client is closed, and a cancelled ctx removes the request from the node.
+//
+// Progress callbacks run on the goroutine that reads the connection: they must return quickly
+// and must not call the Client.
 type Client struct {
 	nc   net.Conn
 	r    *Reader
