@@ -1,7 +1,6 @@
 package fcp
 
 import (
-	"context"
 	"fmt"
 )
 
@@ -115,8 +114,7 @@ func (c *conn) admit(r *request) bool {
 
 // launch runs a connection request in a goroutine that ends with the connection.
 func (c *conn) launch(r *request) {
-	ctx, cancel := context.WithCancelCause(c.ctx)
-	r.cancel = cancel
+	ctx, cancel := r.begin(c.ctx)
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -210,9 +208,7 @@ func (c *conn) removeRequest(m *Message) {
 		c.mu.Lock()
 		delete(c.reqs, id)
 		c.mu.Unlock()
-		if r.cancel != nil {
-			r.cancel(errRemoved)
-		}
+		r.stop(errRemoved)
 	}
 	c.send(removed, nil)
 }

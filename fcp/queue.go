@@ -1,7 +1,6 @@
 package fcp
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -212,9 +211,7 @@ func (q *queue) remove(r *request) {
 		}
 	}
 	q.mu.Unlock()
-	if r.cancel != nil {
-		r.cancel(errRemoved)
-	}
+	r.stop(errRemoved)
 	r.mu.Lock()
 	r.removed = true
 	input, result := r.input, r.result
@@ -227,8 +224,7 @@ func (q *queue) remove(r *request) {
 
 // start runs a queued request on the server's context, so that it outlives its connection.
 func (q *queue) start(r *request) {
-	ctx, cancel := context.WithCancelCause(q.srv.ctx)
-	r.cancel = cancel
+	ctx, cancel := r.begin(q.srv.ctx)
 	if !q.srv.spawn(func() {
 		defer cancel(nil)
 		r.run(ctx, r)
@@ -242,7 +238,7 @@ func (q *queue) resume() {
 	q.mu.Lock()
 	var todo []*request
 	for _, r := range q.order {
-		if !r.done && r.cancel == nil {
+		if !r.done && !r.running() {
 			todo = append(todo, r)
 		}
 	}

@@ -39,17 +39,17 @@ type request struct {
 	common commonFields
 	owner  owner
 	msg    *Message // as received, without its data: for Persistent* and for resuming
-	// run does the work and reports through complete or fail. The parser sets it.
+	// run does the work and reports through finishPut or finishGet. The parser sets it.
 	run func(ctx context.Context, r *request)
 
 	returnType     string      // ClientGet: direct or none
 	targetFilename string      // ClientPut of a CHK: appended to the URI
 	body           *bodyReader // ClientPut, Persistence=connection: the data, streamed
 	startup        time.Time   // when the request was accepted
-	cancel         context.CancelCauseFunc
 
-	mu         sync.Mutex // guards the fields below
-	conn       *conn      // the connection that sent it; messages go there while it is open
+	mu         sync.Mutex              // guards the fields below
+	cancel     context.CancelCauseFunc // nil until the request runs
+	conn       *conn                   // the connection that sent it; messages go there while it is open
 	sentURI    bool
 	sentMIME   bool
 	sentLength bool
@@ -78,6 +78,32 @@ func (r *request) spoolDir() string {
 }
 
 func (r *request) name() string { return r.common.identifier }
+
+// begin derives the request's context from parent and records how to cancel it.
+func (r *request) begin(parent context.Context) (context.Context, context.CancelCauseFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	r.mu.Lock()
+	r.cancel = cancel
+	r.mu.Unlock()
+	return ctx, cancel
+}
+
+// running reports whether the request was started.
+func (r *request) running() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cancel != nil
+}
+
+// stop cancels the request if it runs.
+func (r *request) stop(cause error) {
+	r.mu.Lock()
+	cancel := r.cancel
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel(cause)
+	}
+}
 
 // targets are the connections a message of this request goes to: the one that sent it while
 // it is open, and for a persistent request every connection watching its queue.
