@@ -163,7 +163,7 @@ func TestClientErrors(t *testing.T) {
 		{ErrCollision, PutCodeCollision},
 		{ErrRouteNotFound, PutCodeRouteNotFound},
 		{ErrOverloaded, PutCodeRejectedOverload},
-		{errors.New("disk on fire"), PutCodeInternalError},
+		{errors.New("disk\non fire"), PutCodeInternalError}, // a line break must not break the framing
 	} {
 		backend.put = func(context.Context, PutRequest, func(Progress)) (crypto.RequestURI, error) {
 			return crypto.RequestURI{}, fmt.Errorf("insert: %w", tc.err)
@@ -171,6 +171,8 @@ func TestClientErrors(t *testing.T) {
 		_, err := c.Put(ctx, PutRequest{URI: chkInsert(), Data: strings.NewReader("x"), DataLength: 1}, nil)
 		if !errors.As(err, &re) || re.Code != tc.code || tc.code != PutCodeInternalError && !errors.Is(err, tc.err) {
 			t.Errorf("Backend error %v reached the client as %v", tc.err, err)
+		} else if want := strings.ReplaceAll(tc.err.Error(), "\n", " "); !strings.Contains(re.Extra, want) {
+			t.Errorf("ExtraDescription %q does not say %q", re.Extra, want)
 		}
 	}
 	for _, sentinel := range []error{ErrDataNotFound, ErrRouteNotFound, ErrOverloaded, ErrTooBig, ErrAllDataNotFound, ErrNotInManifest, ErrCorrupt, ErrCancelled, crypto.ErrInvalidURI} {

@@ -80,6 +80,10 @@ func (c *conn) writeLocked(m *Message, data io.Reader, flush bool) error {
 		return net.ErrClosed
 	}
 	err := WriteMessage(c.w, m, data)
+	if errors.Is(err, ErrFormat) { // nothing was written: a bug here, not a broken connection
+		c.srv.log.Error("fcp: a reply cannot be framed", "message", m.Name, "err", err)
+		return err
+	}
 	if err == nil && flush {
 		err = c.w.Flush()
 	}

@@ -262,7 +262,7 @@ func protocolErrorMessage(code int, extra, identifier string, fatal, global bool
 		"Code", strconv.Itoa(code),
 		"CodeDescription", protocolDescriptions[code])
 	if extra != "" {
-		m.Set("ExtraDescription", extra)
+		m.Set("ExtraDescription", oneLine(extra))
 	}
 	m.SetBool("Fatal", fatal).SetBool("Global", global)
 	if identifier != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -153,7 +154,7 @@ func (r *request) progress(p Progress) {
 	}
 	if r.kind == kindGet && p.ContentType != "" && !r.sentMIME && r.wants(verboseExpectedMIME) {
 		r.sentMIME = true
-		msgs = append(msgs, r.header("ExpectedMIME").Set("Metadata.ContentType", p.ContentType))
+		msgs = append(msgs, r.header("ExpectedMIME").Set("Metadata.ContentType", oneLine(p.ContentType)))
 	}
 	if r.kind == kindGet && p.DataLength > 0 && !r.sentLength && r.wants(verboseExpectedLength) {
 		r.sentLength = true
@@ -247,7 +248,7 @@ func (r *request) finishGet(ctx context.Context, found Found, data *spool, err e
 		if f.Code == GetCodeTooBig && found.DataLength > 0 {
 			m.SetInt("ExpectedDataLength", found.DataLength)
 			if found.ContentType != "" {
-				m.Set("ExpectedMetadata.ContentType", found.ContentType)
+				m.Set("ExpectedMetadata.ContentType", oneLine(found.ContentType))
 			}
 		}
 		r.terminal = []*Message{m}
@@ -277,7 +278,7 @@ func (r *request) failed(name string, f failure) *Message {
 		Set("ShortCodeDescription", f.Short).
 		SetBool("Fatal", f.Fatal)
 	if f.Extra != "" {
-		m.Set("ExtraDescription", f.Extra)
+		m.Set("ExtraDescription", oneLine(f.Extra))
 	}
 	if f.RedirectURI != "" {
 		m.Set("RedirectURI", f.RedirectURI)
@@ -346,7 +347,12 @@ func contentTypeOrDefault(ct string) string {
 	if ct == "" {
 		return "application/octet-stream"
 	}
-	return ct
+	return oneLine(ct)
+}
+
+// oneLine makes text from a Backend fit in a field: line breaks become spaces.
+func oneLine(s string) string {
+	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
 }
 
 // persistentMessage describes a persistent request for ListPersistentRequests and
