@@ -332,7 +332,3 @@ func (s *Server) nodeHello(connID string) *Message {
 		"NodeLanguage", "ENGLISH",
 	)
 }
-
-func (s *Server) millis() string {
-	return strconv.FormatInt(s.cfg.Now().UnixMilli(), 10)
-}
