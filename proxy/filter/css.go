@@ -75,7 +75,7 @@ type cssFilter struct {
 	stmt    []cssToken // the statement being collected
 	scratch []cssToken // checkTokens' output
 	stack   []cssKind  // closers expected by collect and skipBlock
-	// dead is set when nesting passes maxCSSDepth: the filter cannot follow the input's
+	// dead is set when nesting passes maxCSSNesting: the filter cannot follow the input's
 	// structure with bounded memory, so it stops and drops the rest.
 	dead bool
 }
@@ -130,7 +130,8 @@ func (f *cssFilter) contents(depth int, ctx cssCtx) {
 // any block (consumed and returned), or a '}' closing the enclosing block or EOF (left and
 // returned). Inside (), [] and functions, ';', '{' and stray closers are ordinary tokens,
 // as in a browser. ok is false if the statement holds a bad string or url or a token that
-// was too long, or if it passed maxCSSStatement tokens; it is then consumed but dropped.
+// was too long, or if it passed maxCSSStatement tokens or maxCSSDepth nesting; it is then
+// consumed but dropped.
 func (f *cssFilter) collect() (end cssKind, ok bool) {
 	f.stmt, f.stack = f.stmt[:0], f.stack[:0]
 	ok = true
@@ -165,11 +166,11 @@ func (f *cssFilter) collect() (end cssKind, ok bool) {
 		case ctBadString, ctBadURL:
 			ok = false
 		}
-		if len(f.stack) > maxCSSDepth {
+		if len(f.stack) > maxCSSNesting {
 			f.dead = true
 			return ctEOF, false
 		}
-		if t.tooLong || len(f.stmt) >= maxCSSStatement {
+		if t.tooLong || len(f.stmt) >= maxCSSStatement || len(f.stack) > maxCSSDepth {
 			ok = false
 		}
 		if ok {
@@ -196,7 +197,7 @@ func (f *cssFilter) skipBlock() {
 				f.stack = f.stack[:n-1]
 			}
 		}
-		if len(f.stack) > maxCSSDepth {
+		if len(f.stack) > maxCSSNesting {
 			f.dead = true
 			return
 		}

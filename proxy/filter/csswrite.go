@@ -175,6 +175,14 @@ func category(t cssToken) int {
 // comment to tokenise back as two. It errs on the side of separating (numbers before '-').
 func needSeparator(prev, next cssToken) bool {
 	c := category(next)
+	// A number written with a leading '+' cannot join what comes before it (neither can
+	// one with a leading '.', except after a number): "2n+1", "a .5". The exception is a
+	// dimension whose unit is "e", which would become an exponent: "1e" "+1".
+	if c == catNumeric && len(next.value) > 0 &&
+		(next.value[0] == '+' || next.value[0] == '.' && prev.kind != ctNumber) &&
+		!(prev.kind == ctDimension && (prev.unit == "e" || prev.unit == "E")) {
+		c = 0
+	}
 	const common = catIdentLike | catMinus | catNumeric | catCDC
 	switch prev.kind {
 	case ctIdent:

@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"errors"
 	"mime"
 	"path"
 	"strconv"
@@ -84,8 +85,8 @@ type Decision struct {
 // anything the filter cannot read (spec §17.1).
 func Decide(mimeType, name string) Decision {
 	typ, params, err := mime.ParseMediaType(mimeType)
-	if err != nil {
-		typ, params = "", nil
+	if err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter) {
+		typ = "" // a broken parameter still leaves the type; anything worse is unknown
 	}
 	if typ == "" || typ == "application/octet-stream" {
 		if guess, ok := byExtension[strings.ToLower(path.Ext(name))]; ok {

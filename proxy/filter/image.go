@@ -63,6 +63,18 @@ func readErr(format string, err error) error {
 	return fmt.Errorf("filter: read %s: %w", format, err)
 }
 
+// peek returns the first n bytes, for the format check that comes before any output.
+func (ic *imageCopier) peek(format string, n int) ([]byte, error) {
+	head, err := ic.r.Peek(n)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, notImage(format, "too short")
+		}
+		return nil, fmt.Errorf("filter: read %s: %w", format, err)
+	}
+	return head, nil
+}
+
 func (ic *imageCopier) read(format string, p []byte) error {
 	if _, err := io.ReadFull(ic.r, p); err != nil {
 		return readErr(format, err)
@@ -93,8 +105,11 @@ func (ic *imageCopier) skip(format string, n int64) error {
 // after SOS holds no 0xFF except as FF 00 (a data byte) and FF D0–D7 (restart markers).
 func (ic *imageCopier) jpeg() error {
 	const f = "JPEG"
-	head, err := ic.r.Peek(3)
-	if err != nil || !bytes.Equal(head, []byte{0xff, 0xd8, 0xff}) {
+	head, err := ic.peek(f, 3)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(head, []byte{0xff, 0xd8, 0xff}) {
 		return notImage(f, "no start-of-image marker")
 	}
 	ic.r.Discard(2)
@@ -193,8 +208,11 @@ func (ic *imageCopier) jpegScan() (byte, error) {
 func (ic *imageCopier) png() error {
 	const f = "PNG"
 	sig := []byte("\x89PNG\r\n\x1a\n")
-	head, err := ic.r.Peek(len(sig))
-	if err != nil || !bytes.Equal(head, sig) {
+	head, err := ic.peek(f, len(sig))
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(head, sig) {
 		return notImage(f, "no PNG signature")
 	}
 	ic.copyN(f, int64(len(sig)))
@@ -250,8 +268,11 @@ func pngType(t string) bool {
 // then blocks: images (0x2C), extensions (0x21) and the trailer (0x3B).
 func (ic *imageCopier) gif() error {
 	const f = "GIF"
-	head, err := ic.r.Peek(13)
-	if err != nil || (string(head[:6]) != "GIF87a" && string(head[:6]) != "GIF89a") {
+	head, err := ic.peek(f, 13)
+	if err != nil {
+		return err
+	}
+	if string(head[:6]) != "GIF87a" && string(head[:6]) != "GIF89a" {
 		return notImage(f, "no GIF header")
 	}
 	flags := head[10]
@@ -357,8 +378,11 @@ func (ic *imageCopier) gifSubBlocks(keep bool) error {
 // size, written first, stays true while the image streams.
 func (ic *imageCopier) webp() error {
 	const f = "WebP"
-	head, err := ic.r.Peek(16)
-	if err != nil || string(head[:4]) != "RIFF" || string(head[8:12]) != "WEBP" {
+	head, err := ic.peek(f, 16)
+	if err != nil {
+		return err
+	}
+	if string(head[:4]) != "RIFF" || string(head[8:12]) != "WEBP" {
 		return notImage(f, "no RIFF WEBP header")
 	}
 	switch string(head[12:16]) {

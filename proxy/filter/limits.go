@@ -33,4 +33,8 @@ const (
 	// maxCSSDepth bounds nested blocks ({…} and (…)/[…]/functions inside statements);
 	// deeper content is dropped.
 	maxCSSDepth = 32
+	// maxCSSNesting bounds the nesting the filter follows at all, to stay in step with the
+	// input while it drops what is deeper than maxCSSDepth. Past it, the rest of the
+	// stylesheet is dropped.
+	maxCSSNesting = 1024
 )
