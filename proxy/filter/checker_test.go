@@ -252,7 +252,7 @@ func unsafeCSS(css string) []string {
 	text, strs := scanCSS(css)
 	orig := strings.Join(strings.Fields(text), " ") // whitespace collapsed, case kept
 	spaced := lowerASCII(orig)
-	if strings.Contains(lowerASCII(text), ":visited") {
+	if visitedRE.MatchString(lowerASCII(text)) {
 		add(":visited")
 	}
 	for _, re := range cssDanger {
@@ -263,8 +263,8 @@ func unsafeCSS(css string) []string {
 	compact := spaced
 	for i := 0; i < len(compact); i++ {
 		rest := compact[i:]
-		if i > 0 && isNameByte(compact[i-1]) {
-			continue
+		if i > 0 && (isNameByte(compact[i-1]) || compact[i-1] == '#' || compact[i-1] == '@') {
+			continue // part of a longer name, a hash or an at-keyword
 		}
 		switch {
 		case strings.HasPrefix(rest, "url(") || strings.HasPrefix(rest, "src("):
@@ -321,6 +321,8 @@ var cssDanger = []*regexp.Regexp{
 	regexp.MustCompile(`(^|[;{])(-[a-z0-9]+-)?(behavior|binding):`),
 	regexp.MustCompile(`@-moz-document|@document`),
 }
+
+var visitedRE = regexp.MustCompile(`:visited([^a-z0-9_\-\x{80}-\x{10FFFF}]|$)`)
 
 func lowerASCII(s string) string {
 	b := []byte(s)

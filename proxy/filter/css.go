@@ -253,6 +253,9 @@ func (f *cssFilter) declaration(toks []cssToken) {
 	if i == len(toks) || toks[i].kind != ctColon {
 		return
 	}
+	if i+1 < len(toks) && toks[i+1].kind == ctIdent && asciiLower(toks[i+1].value) == "visited" {
+		return // "a:visited" is no declaration anyone needs, and reads like the selector
+	}
 	value := trimSpace(toks[i+1:])
 	custom := strings.HasPrefix(name, "--")
 	if !custom {

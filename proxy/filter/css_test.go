@@ -110,6 +110,10 @@ func assertRoundTrip(t testing.TB, in string) {
 			if tok.delim == '\\' {
 				continue
 			}
+		case ctFunction:
+			if asciiLower(tok.value) == "url" {
+				continue // only ever followed by its string, which the filter turns into a url token
+			}
 		}
 		toks = append(toks, tok)
 	}

@@ -48,7 +48,9 @@ func (cw *cssWriter) newline() {
 		return
 	}
 	if cw.prev.kind == ctWhitespace {
-		cw.buf = append(cw.buf[:len(cw.buf)-1], '\n')
+		if n := len(cw.buf); n > 0 && cw.buf[n-1] == ' ' {
+			cw.buf[n-1] = '\n'
+		}
 		return
 	}
 	cw.raw("\n")

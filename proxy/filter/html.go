@@ -2,6 +2,7 @@ package filter
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -98,8 +99,11 @@ func (h *htmlFilter) run() error {
 			name, _ := h.z.TagName()
 			h.endTag(string(name))
 		case html.DoctypeToken:
+			// Any doctype becomes the standards-mode one; one after content is ignored by
+			// browsers, and dropped here.
 			if !h.started && h.skip == "" {
-				h.writeString("<!DOCTYPE html>\n")
+				h.writeString("<!DOCTYPE html>")
+				h.started = true
 			}
 		case html.CommentToken:
 			// Comments are dropped: old browsers ran conditional comments.
@@ -176,15 +180,16 @@ func (h *htmlFilter) implyEnds(name string) {
 		h.closeIn("p", "button")
 	}
 	if ie, ok := impliedEnd[name]; ok {
-		for i := len(h.stack) - 1; i >= 0; i-- {
-			open := h.stack[i].name
-			if hasWord(ie.scope, open) {
-				return
+		// Close the outermost match inside the scope: a <tbody> ends an open <thead>
+		// together with the row and cell inside it.
+		at := -1
+		for i := len(h.stack) - 1; i >= 0 && !hasWord(ie.scope, h.stack[i].name); i-- {
+			if hasWord(ie.closes, h.stack[i].name) {
+				at = i
 			}
-			if hasWord(ie.closes, open) {
-				h.popTo(i)
-				return
-			}
+		}
+		if at >= 0 {
+			h.popTo(at)
 		}
 	}
 }
@@ -414,7 +419,9 @@ func (h *htmlFilter) text(b []byte) {
 	if len(b) == 0 {
 		return
 	}
-	h.started = true
+	if len(bytes.TrimLeft(b, " \t\n\f\r")) > 0 {
+		h.started = true
+	}
 	h.escapeBytes(b)
 }
 
