@@ -175,16 +175,27 @@ var closesP = func() map[string]bool {
 
 // impliedEnd lists, for start tags that end an open sibling, which open elements they close
 // and which elements bound the search.
-var impliedEnd = map[string]struct{ closes, scope string }{
-	"li":       {"li", "ul ol menu"},
-	"dt":       {"dt dd", "dl"},
-	"dd":       {"dt dd", "dl"},
-	"tr":       {"tr td th", "table thead tbody tfoot"},
-	"td":       {"td th", "tr table"},
-	"th":       {"td th", "tr table"},
-	"thead":    {"tr td th thead tbody tfoot", "table"},
-	"tbody":    {"tr td th thead tbody tfoot", "table"},
-	"tfoot":    {"tr td th thead tbody tfoot", "table"},
-	"option":   {"option", "select datalist optgroup"},
-	"optgroup": {"option optgroup", "select datalist"},
-}
+var impliedEnd = func() map[string]struct{ closes, scope map[string]bool } {
+	set := func(names string) map[string]bool {
+		m := map[string]bool{}
+		for _, n := range strings.Fields(names) {
+			m[n] = true
+		}
+		return m
+	}
+	m := map[string]struct{ closes, scope map[string]bool }{}
+	for _, r := range []struct{ starts, closes, scope string }{
+		{"li", "li", "ul ol menu"},
+		{"dt dd", "dt dd", "dl"},
+		{"tr", "tr td th", "table thead tbody tfoot"},
+		{"td th", "td th", "tr table"},
+		{"thead tbody tfoot", "tr td th thead tbody tfoot", "table"},
+		{"option", "option", "select datalist optgroup"},
+		{"optgroup", "option optgroup", "select datalist"},
+	} {
+		for _, s := range strings.Fields(r.starts) {
+			m[s] = struct{ closes, scope map[string]bool }{set(r.closes), set(r.scope)}
+		}
+	}
+	return m
+}()

@@ -177,14 +177,14 @@ func (h *htmlFilter) startTag(selfClosing bool) {
 // that later end tags close what the browser has open.
 func (h *htmlFilter) implyEnds(name string) {
 	if closesP[name] {
-		h.closeIn("p", "button")
+		h.closeP()
 	}
 	if ie, ok := impliedEnd[name]; ok {
 		// Close the outermost match inside the scope: a <tbody> ends an open <thead>
 		// together with the row and cell inside it.
 		at := -1
-		for i := len(h.stack) - 1; i >= 0 && !hasWord(ie.scope, h.stack[i].name); i-- {
-			if hasWord(ie.closes, h.stack[i].name) {
+		for i := len(h.stack) - 1; i >= 0 && !ie.scope[h.stack[i].name]; i-- {
+			if ie.closes[h.stack[i].name] {
 				at = i
 			}
 		}
@@ -194,26 +194,17 @@ func (h *htmlFilter) implyEnds(name string) {
 	}
 }
 
-// closeIn closes the nearest open element named name unless a scope element comes first.
-func (h *htmlFilter) closeIn(name, scope string) {
+// closeP closes the nearest open <p> unless a button or table cell comes first.
+func (h *htmlFilter) closeP() {
 	for i := len(h.stack) - 1; i >= 0; i-- {
-		switch open := h.stack[i].name; {
-		case open == name:
+		switch h.stack[i].name {
+		case "p":
 			h.popTo(i)
 			return
-		case hasWord(scope, open), open == "table", open == "td", open == "th":
+		case "button", "table", "td", "th":
 			return
 		}
 	}
-}
-
-func hasWord(list, w string) bool {
-	for f := range strings.FieldsSeq(list) {
-		if f == w {
-			return true
-		}
-	}
-	return false
 }
 
 func (h *htmlFilter) endTag(name string) {

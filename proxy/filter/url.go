@@ -231,7 +231,7 @@ func percentDecode(s string) string {
 // removeDotSegments resolves "." and ".." in an absolute path (RFC 3986 §5.2.4). ".."
 // above the root stays at the root.
 func removeDotSegments(p string) string {
-	if !strings.Contains(p, ".") {
+	if !hasDotSegment(p) {
 		return p
 	}
 	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
@@ -253,6 +253,23 @@ func removeDotSegments(p string) string {
 		}
 	}
 	return "/" + strings.Join(out, "/")
+}
+
+// hasDotSegment reports whether a path has a "." or ".." segment.
+func hasDotSegment(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if p[i] != '.' || i > 0 && p[i-1] != '/' {
+			continue
+		}
+		j := i + 1
+		if j < len(p) && p[j] == '.' {
+			j++
+		}
+		if j == len(p) || p[j] == '/' {
+			return true
+		}
+	}
+	return false
 }
 
 // pathSafe marks the bytes an output path keeps as they are: unreserved characters and the

@@ -112,3 +112,20 @@ func TestRewriteSrcset(t *testing.T) {
 		}
 	}
 }
+
+func TestRemoveDotSegments(t *testing.T) {
+	for in, want := range map[string]string{
+		"/a/b.c/d":   "/a/b.c/d",
+		"/a/./b":     "/a/b",
+		"/a/../b":    "/b",
+		"/a/b/..":    "/a/",
+		"/a/b/.":     "/a/b/",
+		"/..":        "/",
+		"/a/..b/.c.": "/a/..b/.c.",
+		"/a//../b":   "/a/b",
+	} {
+		if got := removeDotSegments(in); got != want {
+			t.Errorf("removeDotSegments(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
