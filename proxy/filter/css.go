@@ -147,27 +147,16 @@ func (f *cssFilter) collect() (end cssKind, ok bool) {
 			}
 		}
 		f.next()
-		switch t.kind {
-		case ctEOF:
+		if t.kind == ctEOF {
 			for i := len(f.stack) - 1; i >= 0; i-- {
 				f.stmt = append(f.stmt, cssToken{kind: f.stack[i]})
 			}
 			return ctEOF, ok
-		case ctFunction, ctOpenParen:
-			f.stack = append(f.stack, ctCloseParen)
-		case ctOpenSquare:
-			f.stack = append(f.stack, ctCloseSquare)
-		case ctOpenCurly:
-			f.stack = append(f.stack, ctCloseCurly)
-		case ctCloseParen, ctCloseSquare, ctCloseCurly:
-			if n := len(f.stack); n > 0 && f.stack[n-1] == t.kind {
-				f.stack = f.stack[:n-1]
-			}
-		case ctBadString, ctBadURL:
+		}
+		if t.kind == ctBadString || t.kind == ctBadURL {
 			ok = false
 		}
-		if len(f.stack) > maxCSSNesting {
-			f.dead = true
+		if f.nest(t.kind); f.dead {
 			return ctEOF, false
 		}
 		if t.tooLong || len(f.stmt) >= maxCSSStatement || len(f.stack) > maxCSSDepth {
@@ -182,25 +171,33 @@ func (f *cssFilter) collect() (end cssKind, ok bool) {
 // skipBlock consumes the rest of a block whose '{' has been read, writing nothing.
 func (f *cssFilter) skipBlock() {
 	f.stack = append(f.stack[:0], ctCloseCurly)
-	for len(f.stack) > 0 {
-		switch t := f.next(); t.kind {
-		case ctEOF:
-			return
-		case ctFunction, ctOpenParen:
-			f.stack = append(f.stack, ctCloseParen)
-		case ctOpenSquare:
-			f.stack = append(f.stack, ctCloseSquare)
-		case ctOpenCurly:
-			f.stack = append(f.stack, ctCloseCurly)
-		case ctCloseParen, ctCloseSquare, ctCloseCurly:
-			if n := len(f.stack); f.stack[n-1] == t.kind {
-				f.stack = f.stack[:n-1]
-			}
-		}
-		if len(f.stack) > maxCSSNesting {
-			f.dead = true
+	for len(f.stack) > 0 && !f.dead {
+		t := f.next()
+		if t.kind == ctEOF {
 			return
 		}
+		f.nest(t.kind)
+	}
+}
+
+// nest keeps f.stack, the closers the input owes, in step with one token (CSS Syntax §5.4:
+// inside a block only its own closer ends it; other closers are ordinary tokens). Past
+// maxCSSNesting it gives up and sets f.dead.
+func (f *cssFilter) nest(k cssKind) {
+	switch k {
+	case ctFunction, ctOpenParen:
+		f.stack = append(f.stack, ctCloseParen)
+	case ctOpenSquare:
+		f.stack = append(f.stack, ctCloseSquare)
+	case ctOpenCurly:
+		f.stack = append(f.stack, ctCloseCurly)
+	case ctCloseParen, ctCloseSquare, ctCloseCurly:
+		if n := len(f.stack); n > 0 && f.stack[n-1] == k {
+			f.stack = f.stack[:n-1]
+		}
+	}
+	if len(f.stack) > maxCSSNesting {
+		f.dead = true
 	}
 }
 

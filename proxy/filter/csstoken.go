@@ -53,6 +53,27 @@ type cssToken struct {
 	tooLong bool   // the value passed maxCSSToken and was cut; the filter drops it
 }
 
+// punctuation is the one-character tokens; punctKind and punctChar index it both ways.
+var punctuation = []struct {
+	c byte
+	k cssKind
+}{
+	{'(', ctOpenParen}, {')', ctCloseParen}, {',', ctComma}, {':', ctColon}, {';', ctSemicolon},
+	{'[', ctOpenSquare}, {']', ctCloseSquare}, {'{', ctOpenCurly}, {'}', ctCloseCurly},
+}
+
+var (
+	punctKind [0x80]cssKind
+	punctChar = map[cssKind]string{}
+)
+
+func init() {
+	for _, p := range punctuation {
+		punctKind[p.c] = p.k
+		punctChar[p.k] = string(p.c)
+	}
+}
+
 const eof = -1
 
 // cssTokenizer reads code points with the preprocessing of §3.3 (CR, CRLF and FF become LF;
@@ -224,25 +245,8 @@ func (t *cssTokenizer) Next() cssToken {
 		return t.consumeIdentLike()
 	}
 	t.next()
-	switch c {
-	case '(':
-		return cssToken{kind: ctOpenParen}
-	case ')':
-		return cssToken{kind: ctCloseParen}
-	case ',':
-		return cssToken{kind: ctComma}
-	case ':':
-		return cssToken{kind: ctColon}
-	case ';':
-		return cssToken{kind: ctSemicolon}
-	case '[':
-		return cssToken{kind: ctOpenSquare}
-	case ']':
-		return cssToken{kind: ctCloseSquare}
-	case '{':
-		return cssToken{kind: ctOpenCurly}
-	case '}':
-		return cssToken{kind: ctCloseCurly}
+	if c < 0x80 && punctKind[c] != 0 {
+		return cssToken{kind: punctKind[c]}
 	}
 	return cssToken{kind: ctDelim, delim: c}
 }

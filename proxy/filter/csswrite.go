@@ -115,24 +115,9 @@ func (cw *cssWriter) token(t cssToken) {
 		} else {
 			cw.ident(u)
 		}
-	case ctColon:
-		cw.raw(":")
-	case ctSemicolon:
-		cw.raw(";")
-	case ctComma:
-		cw.raw(",")
-	case ctOpenSquare:
-		cw.raw("[")
-	case ctCloseSquare:
-		cw.raw("]")
-	case ctOpenParen:
-		cw.raw("(")
-	case ctCloseParen:
-		cw.raw(")")
-	case ctOpenCurly:
-		cw.raw("{")
-	case ctCloseCurly:
-		cw.raw("}")
+	case ctColon, ctSemicolon, ctComma, ctOpenSquare, ctCloseSquare, ctOpenParen,
+		ctCloseParen, ctOpenCurly, ctCloseCurly:
+		cw.raw(punctChar[t.kind])
 	default:
 		return // bad strings, bad urls, CDO and CDC are never written
 	}

@@ -154,6 +154,18 @@ var metaNames = map[string]bool{
 	"color-scheme": true, "theme-color": true,
 }
 
+// enumValues are the values (lower-cased) an attribute of a closed set may have; any other
+// value drops the attribute.
+var enumValues = map[attrKind]map[string]bool{
+	attrTarget:     {"_blank": true, "_self": true, "_parent": true, "_top": true},
+	attrDir:        {"ltr": true, "rtl": true, "auto": true},
+	attrInputType:  inputTypes,
+	attrButtonType: {"submit": true, "reset": true, "button": true},
+	attrMethod:     {"get": true, "post": true},
+	attrEnctype: {"application/x-www-form-urlencoded": true, "multipart/form-data": true,
+		"text/plain": true},
+}
+
 var inputTypes = map[string]bool{
 	"text": true, "password": true, "search": true, "email": true, "url": true, "tel": true,
 	"number": true, "range": true, "date": true, "month": true, "week": true, "time": true,

@@ -89,7 +89,11 @@ func (h *htmlFilter) run() error {
 			}
 			text := h.z.Text()
 			if css {
-				h.writeString(h.rw.stylesheet(string(text)))
+				// The CSS writer never writes "</"; should that ever fail, the
+				// stylesheet goes rather than end the <style> early.
+				if sheet := h.rw.stylesheet(string(text)); !strings.Contains(sheet, "</") {
+					h.writeString(sheet)
+				}
 			} else {
 				h.text(text)
 			}
@@ -285,46 +289,23 @@ func (h *htmlFilter) attribute(elem string, rule *elemRule, key string, raw []by
 		if val == "" {
 			return
 		}
-	case attrTarget:
-		val = strings.ToLower(strings.TrimSpace(val))
-		if val != "_blank" && val != "_self" && val != "_parent" && val != "_top" {
-			return
-		}
 	case attrFragment:
 		v := cleanURL(val)
 		if !strings.HasPrefix(v, "#") {
 			return
 		}
 		val = "#" + escapeFragment(v[1:])
-	case attrDir:
-		val = strings.ToLower(strings.TrimSpace(val))
-		if val != "ltr" && val != "rtl" && val != "auto" {
-			return
-		}
-	case attrInputType:
-		val = strings.ToLower(strings.TrimSpace(val))
-		if !inputTypes[val] {
-			return
-		}
-	case attrButtonType:
-		val = strings.ToLower(strings.TrimSpace(val))
-		if val != "submit" && val != "reset" && val != "button" {
-			return
-		}
 	case attrMIMEType:
 		val = strings.ToLower(strings.TrimSpace(val))
 		if !plainMIME(val) {
 			return
 		}
-	case attrMethod:
-		val = strings.ToLower(strings.TrimSpace(val))
-		if val != "get" && val != "post" {
-			return
-		}
-	case attrEnctype:
-		val = strings.ToLower(strings.TrimSpace(val))
-		if val != "application/x-www-form-urlencoded" && val != "multipart/form-data" && val != "text/plain" {
-			return
+	default:
+		if allowed := enumValues[kind]; allowed != nil {
+			val = strings.ToLower(strings.TrimSpace(val))
+			if !allowed[val] {
+				return
+			}
 		}
 	}
 	h.attrs = append(h.attrs, attr{key, val})
