@@ -509,7 +509,7 @@ func (f *cssFilter) checkTokens(toks []cssToken, mode checkMode) ([]cssToken, bo
 			if mode != checkPrelude && addressLike(t.value) {
 				return nil, false
 			}
-		case ctIdent:
+		case ctIdent, ctHash:
 			if asciiLower(t.value) == "expression" {
 				return nil, false
 			}
