@@ -439,9 +439,10 @@ func urlFunctionArg(toks []cssToken, i int) (string, int, bool) {
 //     "content" (allowAttr);
 //   - the identifier "expression", at-keywords, "{" blocks and bad tokens drop the statement;
 //   - ":visited" drops the statement, so no rule can style a link by the user's history;
-//   - in values, a string that is an address outside the network ("http://…", "//…")
-//     drops the declaration: no property today loads a plain string, but a value kept for
-//     var() should not carry an address to one that might.
+//   - a string that is an address outside the network ("http://…", "//…") drops the
+//     statement, except in an attribute selector (a[href^="http://"]): no property today
+//     loads a plain string, but a value kept for var() should not carry an address to one
+//     that might.
 func (f *cssFilter) checkTokens(toks []cssToken, mode checkMode) ([]cssToken, bool) {
 	out := f.scratch[:0]
 	defer func() { f.scratch = out[:0] }()
@@ -450,6 +451,14 @@ func (f *cssFilter) checkTokens(toks []cssToken, mode checkMode) ([]cssToken, bo
 		urlStrings bool // strings directly inside are URLs (image-set, image)
 	}
 	var stack []open
+	inSquare := func(stack []open) bool {
+		for _, o := range stack {
+			if o.closer == ctCloseSquare {
+				return true
+			}
+		}
+		return false
+	}
 	inURL := 0 // open functions whose arguments are URLs
 	for i := 0; i < len(toks); i++ {
 		t := toks[i]
@@ -506,7 +515,7 @@ func (f *cssFilter) checkTokens(toks []cssToken, mode checkMode) ([]cssToken, bo
 				out = append(out, cssToken{kind: ctURL, value: p})
 				continue
 			}
-			if mode != checkPrelude && addressLike(t.value) {
+			if addressLike(t.value) && !(mode == checkPrelude && inSquare(stack)) {
 				return nil, false
 			}
 		case ctIdent, ctHash:

@@ -206,6 +206,8 @@ func TestCSSExact(t *testing.T) {
 		{`a{x:attr(title)}a::after{content:attr(title)}`, "a{}\na::after{content:attr(title);}\n"},
 		{`a{content:"http://example.org/"}`, "a{}\n"},
 		{`a[href^="http://"]{color:red}`, `a[href^="http://"]{color:red;}` + "\n"},
+		{`a{--x:"//evil.example/" {b:c}}`, "a{}\n"},
+		{`"http://evil.example/"{b:c}`, ""},
 		{`a{background:-webkit-linear-gradient(red,blue)}`, "a{background:-webkit-linear-gradient(red,blue);}\n"},
 	} {
 		if got := filterCSS(t, tc.in); got != tc.want {
