@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"lethe/crypto"
 )
 
 // The fuzz targets use the checker of checker_test.go as their property: whatever the
@@ -88,6 +90,14 @@ func FuzzRewrite(f *testing.F) {
 			}
 			if kind != refLink && strings.HasPrefix(out, ExternalPath) {
 				t.Fatalf("rewrite(%q, %d) = %q: only links go to the warning page", in, kind, out)
+			}
+			if p, _, _ := strings.Cut(out, "#"); strings.HasPrefix(p, "/") && !strings.HasPrefix(p, ExternalPath) {
+				// The written path is the canonical URI, as crypto formats it.
+				dec := percentDecode(p)[1:]
+				u, err := crypto.ParseURI(dec)
+				if err != nil || u.String() != dec {
+					t.Fatalf("rewrite(%q, %d) = %q, whose URI %q is not canonical (%v)", in, kind, out, dec, err)
+				}
 			}
 			if again, ok := rw.rewrite(out, kind); !ok || again != out {
 				t.Fatalf("rewrite(%q, %d) = %q, which rewrites to %q, %v", in, kind, out, again, ok)

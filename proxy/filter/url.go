@@ -130,30 +130,33 @@ func (rw *rewriter) rewriteDepth(raw string, kind refKind, depth int) (string, b
 		}
 		return rw.rewriteDepth(q.Get("url"), kind, depth+1)
 	}
-	u, ok := keyPath(path)
+	uri, ok := keyPath(path)
 	if !ok {
 		return "", false
 	}
-	out := escapePath("/" + u.String())
+	out := escapePath("/" + uri)
 	if hasFrag {
 		out += "#" + escapeFragment(frag)
 	}
 	return out, true
 }
 
-// keyPath parses an absolute, decoded path on the proxy as a request URI, accepting the
-// "lethe:" and "freenet:" prefixes that sites sometimes put before a key.
-func keyPath(path string) (crypto.RequestURI, bool) {
+// keyPath checks that an absolute, decoded path on the proxy is a request URI, accepting
+// the "lethe:" and "freenet:" prefixes that sites sometimes put before a key, and returns the
+// URI's canonical text. A URI that parses is already canonical (spec §6.4: formatting it gives
+// back its input less the prefix), so the text is the input's.
+func keyPath(path string) (string, bool) {
 	rest, ok := strings.CutPrefix(path, "/")
 	if !ok {
-		return crypto.RequestURI{}, false
+		return "", false
 	}
 	rest = strings.TrimPrefix(rest, "freenet:")
-	if !looksLikeKey(strings.TrimPrefix(rest, crypto.URIPrefix)) {
-		return crypto.RequestURI{}, false
+	rest = strings.TrimPrefix(rest, crypto.URIPrefix)
+	if !looksLikeKey(rest) {
+		return "", false
 	}
-	u, err := crypto.ParseURI(rest)
-	return u, err == nil
+	_, err := crypto.ParseURI(rest)
+	return rest, err == nil
 }
 
 func looksLikeKey(s string) bool {
