@@ -317,7 +317,7 @@ func unsafeCSS(css string) []string {
 // cssDanger are patterns that must not appear in filtered CSS (matched with whitespace
 // and comments removed, escapes decoded, lower-cased).
 var cssDanger = []*regexp.Regexp{
-	regexp.MustCompile(`(^|[^a-z0-9_-])expression\(`),
+	regexp.MustCompile(`(^|[^a-z0-9_\-\x{80}-\x{10FFFF}])expression\(`),
 	regexp.MustCompile(`(^|[;{])(-[a-z0-9]+-)?(behavior|binding):`),
 	regexp.MustCompile(`@-moz-document|@document`),
 }

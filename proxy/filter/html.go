@@ -346,14 +346,16 @@ func (h *htmlFilter) checkLink() bool {
 	return true
 }
 
-// checkMeta keeps only descriptive <meta name=… content=…>: no http-equiv (refresh,
-// cookies, policies), no charset (the proxy says UTF-8), no referrer policy.
+// checkMeta keeps only descriptive <meta name=… content=…>, with no other attribute: no
+// http-equiv (refresh, cookies, policies), no charset (the proxy says UTF-8), no referrer
+// policy.
 func (h *htmlFilter) checkMeta() bool {
 	name := strings.ToLower(strings.TrimSpace(h.attrValue("name")))
 	if !metaNames[name] {
 		return false
 	}
-	h.setAttr("name", name)
+	content := h.attrValue("content")
+	h.attrs = append(h.attrs[:0], attr{"name", name}, attr{"content", content})
 	return true
 }
 
