@@ -45,17 +45,17 @@ type Kind uint8
 
 const (
 	KindOther Kind = iota // anything not listed: passed only as a download
-	KindHTML
-	KindCSS
-	KindText
-	KindJPEG
+	KindHTML              // HTML or XHTML: the HTML filter
+	KindCSS               // stylesheets: the CSS filter
+	KindText              // plain text, CSV, Markdown, JSON, WebVTT: shown as text
+	KindJPEG              // the image kinds go through Image
 	KindPNG
 	KindGIF
 	KindWebP
-	KindFont
-	KindAudio
+	KindFont  // WOFF, WOFF2, TrueType, OpenType: passed for @font-face
+	KindAudio // audio and video: downloads
 	KindVideo
-	KindSVG
+	KindSVG // never rendered
 	KindPDF
 )
 
