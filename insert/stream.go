@@ -60,7 +60,7 @@ func newStream(ctx context.Context, in *inserter, inlineMax int) *stream {
 // blockPool recycles data and check block buffers between segments.
 var blockPool = sync.Pool{New: func() any { b := make([]byte, metadata.BlockSize); return &b }}
 
-func getBlock() []byte   { return (*blockPool.Get().(*[]byte))[:0] }
+func getBlock() []byte  { return (*blockPool.Get().(*[]byte))[:0] }
 func putBlock(b []byte) { b = b[:cap(b)]; blockPool.Put(&b) }
 
 func (s *stream) Write(p []byte) (int, error) {

@@ -156,7 +156,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"inline size mismatch", patch(inline, 5+10+7, 3), "inline size"},
 		{"unsorted manifest", patch(mani, 2+1+4+1, 'c'), "not sorted"},
 		{"duplicate names", patch(mani, 2+1+4+1, 'b'), "not sorted"},
-		{"default names nothing", append(append([]byte{1, 4, 1, 'z'}, mani[3:]...)), "default"},
+		{"default names nothing", append([]byte{1, 4, 1, 'z'}, mani[3:]...), "default"},
 		{"entry count too large", patch(mani, 3, 0xff, 0xff, 0xff, 0xff), "entries"},
 		{"segment count too large", patch(split, 2+11+1+32+8, 0x7f, 0, 0, 0), "segments"},
 		{"zero check blocks", patch(split, 2+11+1+32+8+4+1, 0), "check blocks"},
