@@ -28,7 +28,7 @@ func loseShare(st *Store, sf *metadata.Splitfile, share float64, rng *rand.Rand)
 }
 
 func TestLoss30PercentOfEverySegment(t *testing.T) {
-	for _, size := range []int{bs + 1, seg + 1, 3*seg + 12345} {
+	for _, size := range []int{bs + 1, seg + 1, 2*seg + 12345} {
 		st := NewStore()
 		data := randomBytes(uint64(size)+1, size)
 		uri := insertBytes(t, st, data, insert.Config{})
@@ -168,7 +168,7 @@ func TestHostileCheckBlocks(t *testing.T) {
 // no block fetched the first time is requested again.
 func TestResume(t *testing.T) {
 	st := NewStore()
-	data := randomBytes(31, 6*seg)
+	data := randomBytes(31, 3*seg)
 	uri := insertBytes(t, st, data, insert.Config{})
 	cache, err := fetch.NewDirCache(t.TempDir())
 	if err != nil {
@@ -177,7 +177,7 @@ func TestResume(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var calls atomic.Int64
 	st.OnGet = func(ctx context.Context, rk crypto.RoutingKey, attempt int) error {
-		if calls.Add(1) > 300 {
+		if calls.Add(1) > 200 {
 			cancel()
 			return ctx.Err()
 		}

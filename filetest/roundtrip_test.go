@@ -70,7 +70,7 @@ func TestRoundTripSizes(t *testing.T) {
 // TestRoundTripLarge streams a large file through both pipelines without holding it: the
 // content is generated, and compared by hash.
 func TestRoundTripLarge(t *testing.T) {
-	size := int64(24 << 20)
+	size := int64(16 << 20)
 	if long() {
 		size = 100 << 20
 	}

@@ -50,7 +50,7 @@ func TestFECAnyK(t *testing.T) {
 		}
 		shards := make([][]byte, k+m)
 		for i := range shards {
-			shards[i] = make([]byte, BlockSize)
+			shards[i] = make([]byte, 4096) // the code works on any block size
 			if i < k {
 				fillRandom(rng, shards[i])
 			}
