@@ -136,7 +136,7 @@ func TestFetchUnderRandomLoss(t *testing.T) {
 	st := NewStore()
 	size, trials := seg, 4
 	if long() {
-		size, trials = 4*seg, 200
+		size, trials = 4*seg, 100
 	}
 	uri := insertBytes(t, st, randomBytes(47, size), insert.Config{})
 	sf := splitfileOf(t, st, uri)

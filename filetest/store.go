@@ -6,7 +6,6 @@ package filetest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -144,6 +143,3 @@ func (s *Store) ResetCounts() {
 	clear(s.gets)
 	s.getsAll = 0
 }
-
-// ErrHeld is what OnGet hooks return for a request they refuse.
-var ErrHeld = errors.New("filetest: request held back")

@@ -73,7 +73,8 @@ type Writer struct {
 }
 
 // NewWriter starts inserting content under target. The recipients, if any, are checked
-// before anything is written.
+// before anything is written. Close (or Abort) must be called: the writer runs goroutines
+// that encode and insert blocks in the background.
 func NewWriter(ctx context.Context, p BlockPutter, target crypto.InsertURI, cfg Config) (*Writer, error) {
 	if err := checkTarget(target); err != nil {
 		return nil, err
