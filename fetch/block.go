@@ -12,44 +12,29 @@ import (
 // A block that fails verification is refused like a missing one, so that the caller tries
 // another route or another block.
 func (f *Fetcher) chkPayload(ctx context.Context, key crypto.CHKKey, attempt int) ([]byte, error) {
-	if f.cfg.Cache != nil {
-		if b, ok := f.cfg.Cache.Load(key.Routing); ok {
-			if payload, err := crypto.DecodeCHK(key, b); err == nil {
-				f.report(func(p *Progress) { p.BlocksDone++ })
-				return payload, nil
-			}
-		}
-	}
-	b, err := f.g.GetBlock(ctx, crypto.CHK, key.Routing, attempt)
-	if err == nil {
-		var payload []byte
-		if payload, err = crypto.DecodeCHK(key, b); err == nil {
-			f.store(key.Routing, b)
-			f.report(func(p *Progress) { p.BlocksDone++ })
-			return payload, nil
-		}
-	}
-	if ctx.Err() == nil {
-		f.report(func(p *Progress) { p.BlocksFailed++ })
-	}
-	return nil, fmt.Errorf("CHK block %v: %w", key.Routing, err)
+	return f.payload(ctx, crypto.CHK, key.Routing, attempt, func(b []byte) ([]byte, error) { return crypto.DecodeCHK(key, b) })
 }
 
 // sskPayload fetches, verifies and decrypts one SSK block.
 func (f *Fetcher) sskPayload(ctx context.Context, key crypto.SSKKey, attempt int) ([]byte, error) {
-	rk := key.RoutingKey()
+	return f.payload(ctx, crypto.SSK, key.RoutingKey(), attempt, func(b []byte) ([]byte, error) { return crypto.DecodeSSK(key, b) })
+}
+
+// payload gets the block under rk from the cache or the network and decodes it with decode,
+// which verifies it; a verified block from the network is kept in the cache.
+func (f *Fetcher) payload(ctx context.Context, kt crypto.KeyType, rk crypto.RoutingKey, attempt int, decode func([]byte) ([]byte, error)) ([]byte, error) {
 	if f.cfg.Cache != nil {
 		if b, ok := f.cfg.Cache.Load(rk); ok {
-			if payload, err := crypto.DecodeSSK(key, b); err == nil {
+			if payload, err := decode(b); err == nil {
 				f.report(func(p *Progress) { p.BlocksDone++ })
 				return payload, nil
 			}
 		}
 	}
-	b, err := f.g.GetBlock(ctx, crypto.SSK, rk, attempt)
+	b, err := f.g.GetBlock(ctx, kt, rk, attempt)
 	if err == nil {
 		var payload []byte
-		if payload, err = crypto.DecodeSSK(key, b); err == nil {
+		if payload, err = decode(b); err == nil {
 			f.store(rk, b)
 			f.report(func(p *Progress) { p.BlocksDone++ })
 			return payload, nil
@@ -58,7 +43,7 @@ func (f *Fetcher) sskPayload(ctx context.Context, key crypto.SSKKey, attempt int
 	if ctx.Err() == nil {
 		f.report(func(p *Progress) { p.BlocksFailed++ })
 	}
-	return nil, fmt.Errorf("SSK block %v: %w", rk, err)
+	return nil, fmt.Errorf("%v block %v: %w", kt, rk, err)
 }
 
 func (f *Fetcher) store(rk crypto.RoutingKey, block []byte) {

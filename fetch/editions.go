@@ -96,7 +96,7 @@ func (f *Fetcher) probe(ctx context.Context, u crypto.RequestURI, from, to int64
 			newest = max(newest, a.edition)
 		case ctx.Err() != nil:
 			failure = ctx.Err()
-		case !isMissing(a.err) && !errors.Is(a.err, crypto.ErrVerify):
+		case !errors.Is(a.err, ErrBlockNotFound) && !errors.Is(a.err, crypto.ErrVerify):
 			f.cfg.Logger.Debug("fetch: edition probe failed", "edition", a.edition, "err", a.err)
 		}
 	}

@@ -3,7 +3,6 @@ package fetch
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -89,6 +88,3 @@ func (f *Fetcher) nested(ctx context.Context, doc *metadata.Document) (*metadata
 	}
 	return inner, nil
 }
-
-// isMissing reports whether err means data could not be found (rather than a local fault).
-func isMissing(err error) bool { return errors.Is(err, ErrBlockNotFound) }
