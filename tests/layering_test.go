@@ -23,6 +23,7 @@ var layers = map[string]int{
 	"insert":    2,
 	"fetch":     2,
 	"routing":   3,
+	"filetest":  3,
 	"proxy":     4,
 	"fcp":       4,
 	"node":      5,
@@ -38,6 +39,7 @@ var owners = map[string][]string{
 	"filippo.io/age":                   {"crypto"},
 	"go.etcd.io/bbolt":                 {"datastore"},
 	"github.com/klauspost/reedsolomon": {"insert", "fetch", "metadata"},
+	"github.com/klauspost/compress":    {"metadata"},
 	"golang.org/x/net/html":            {"proxy"},
 }
 
