@@ -403,7 +403,9 @@ func (s *Store) SetLocation(l crypto.Location) {
 	s.loc.Store(math.Float64bits(float64(l)))
 }
 
-func (s *Store) location() crypto.Location { return crypto.Location(math.Float64frombits(s.loc.Load())) }
+func (s *Store) location() crypto.Location {
+	return crypto.Location(math.Float64frombits(s.loc.Load()))
+}
 
 // Stats are the store's figures for the status page.
 type Stats struct {
