@@ -10,7 +10,7 @@ import (
 // maxFindings is how many problems Check lists; it counts them all.
 const maxFindings = 20
 
-// Check verifies the whole store in one read transaction (writes go on meanwhile) and returns
+// Check verifies the whole store in one transaction (puts wait meanwhile) and returns
 // nil, or an error wrapping ErrCorrupt that lists what is wrong. It checks bbolt's pages;
 // every record's structure and CRC; that the keys bucket, the cache ring and the store index
 // point at each other consistently, each record in exactly one area; that the accounted
@@ -20,23 +20,37 @@ const maxFindings = 20
 // keys (that is the point of it). Get checks that, on every block it serves.
 func (s *Store) Check() error {
 	f := &findings{}
-	err := s.view(func(tx *bolt.Tx) error {
-		for err := range tx.Check() { // drain it all: bbolt's checker goroutine waits on us
-			f.add("bbolt: %v", err)
-		}
-		for _, name := range allBuckets {
-			if tx.Bucket(name) == nil {
-				f.add("bucket %q missing", name)
-				return nil
-			}
-		}
-		s.checkTx(tx, f)
-		return nil
-	})
-	if err != nil {
+	if err := s.checkInTx(f); err != nil {
 		return fmt.Errorf("datastore: check %q: %w", s.path, err)
 	}
 	return f.err(s.path)
+}
+
+// checkInTx runs the check in a write transaction that it rolls back: bbolt's own page check
+// is safe beside the writer only that way (in a read transaction it races with commits on the
+// freelist). Puts wait while it runs.
+func (s *Store) checkInTx(f *findings) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: bbolt: %v", ErrCorrupt, p)
+		}
+	}()
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return classify(err)
+	}
+	defer tx.Rollback()
+	for err := range tx.Check() { // drain it all: bbolt's checker goroutine waits on us
+		f.add("bbolt: %v", err)
+	}
+	for _, name := range allBuckets {
+		if tx.Bucket(name) == nil {
+			f.add("bucket %q missing", name)
+			return nil
+		}
+	}
+	s.checkTx(tx, f)
+	return nil
 }
 
 // tally counts the blocks of one area, with a sum of mixed sequence numbers: two walks that

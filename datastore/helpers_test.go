@@ -60,10 +60,14 @@ func mustCheck(tb testing.TB, s *Store) {
 // chkBlock is the i-th CHK block of a named series: deterministic, distinct, verified.
 func chkBlock(tb testing.TB, series string, i int) testBlock {
 	tb.Helper()
+	return newCHKBlock(series, i)
+}
+
+func newCHKBlock(series string, i int) testBlock {
 	payload := fmt.Appendf(nil, "lethe datastore test %s block %d", series, i)
 	block, key, err := crypto.EncodeCHKWithKey(payload, sha256.Sum256(payload))
 	if err != nil {
-		tb.Fatal(err)
+		panic(err) // a payload this short always fits
 	}
 	return testBlock{crypto.CHK, key.Routing, block}
 }
@@ -85,13 +89,18 @@ var (
 // sskBlock is an SSK block of document doc holding payload, in one fixed test subspace.
 func sskBlock(tb testing.TB, doc, payload string) testBlock {
 	tb.Helper()
-	sskKeyOnce.Do(func() { sskKey = crypto.NewSSKPrivateKey(sha256.Sum256([]byte("lethe datastore test subspace"))) })
-	ik := crypto.SSKInsertKey{Private: sskKey, Crypto: sha256.Sum256([]byte("crypto key")), DocName: doc}
-	block, rk, err := ik.Encode([]byte(payload))
+	b, err := newSSKBlock(doc, payload)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return testBlock{crypto.SSK, rk, block}
+	return b
+}
+
+func newSSKBlock(doc, payload string) (testBlock, error) {
+	sskKeyOnce.Do(func() { sskKey = crypto.NewSSKPrivateKey(sha256.Sum256([]byte("lethe datastore test subspace"))) })
+	ik := crypto.SSKInsertKey{Private: sskKey, Crypto: sha256.Sum256([]byte("crypto key")), DocName: doc}
+	block, rk, err := ik.Encode([]byte(payload))
+	return testBlock{crypto.SSK, rk, block}, err
 }
 
 func mustPut(tb testing.TB, s *Store, b testBlock, a Area) {
