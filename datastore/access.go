@@ -1,7 +1,6 @@
 package datastore
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 
@@ -199,14 +198,21 @@ func (s *Store) read(tx *bolt.Tx, kt crypto.KeyType, rk crypto.RoutingKey, d dbK
 	if v == nil {
 		return nil, fmt.Errorf("%w: entry points at record %d, which is missing", errFormat, e.seq)
 	}
+	return s.keys.unseal(kt, rk, d, v)
+}
+
+// unseal turns a record's bytes, whatever they are, into the verified block of (kt, rk) or an
+// error wrapping errFormat: the record must parse, name the block's type and database key,
+// open under the block's seal key, and the block must verify against rk.
+func (k *keyer) unseal(kt crypto.KeyType, rk crypto.RoutingKey, d dbKey, v []byte) ([]byte, error) {
 	r, err := parseRecord(v)
 	if err != nil {
 		return nil, err
 	}
-	if r.kt != kt || !bytes.Equal(r.key[:], d[:]) {
-		return nil, fmt.Errorf("%w: record %d belongs to another key", errFormat, e.seq)
+	if r.kt != kt || r.key != d {
+		return nil, fmt.Errorf("%w: the record belongs to another key", errFormat)
 	}
-	block, err := s.keys.open(rk, v, r)
+	block, err := k.open(rk, v, r)
 	if err != nil {
 		return nil, err
 	}
