@@ -172,6 +172,7 @@ func open(path string, opts Options) (*Store, error) {
 	}
 	db, err := openBolt(path, &bolt.Options{
 		Timeout:      cmp0(opts.LockTimeout, DefaultLockTimeout),
+		PageSize:     4096, // spec §8.2; an existing file keeps the page size it was made with
 		FreelistType: bolt.FreelistMapType,
 		NoStatistics: true,
 		NoSync:       opts.noSync,
