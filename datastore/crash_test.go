@@ -26,8 +26,8 @@ const (
 	crashChildEnv = "LETHE_DATASTORE_CRASH_CHILD"  // the store's path: run as the child
 	crashStartEnv = "LETHE_DATASTORE_CRASH_START"  // first block index the child writes
 	crashSyncEnv  = "LETHE_DATASTORE_CRASH_NOSYNC" // "1": the child commits without fsync
-	crashBlocks   = 600                            // block indices; even ones go to the store area
-	crashCache    = 40                             // cache bound, in CHK blocks: it evicts all along
+	crashBlocks   = 300                            // block indices; even ones go to the store area
+	crashCache    = 20                             // cache bound, in CHK blocks: it evicts all along
 	crashWriters  = 8
 )
 
@@ -59,7 +59,7 @@ func TestCrashSafety(t *testing.T) {
 	for kill := range kills {
 		start := rng.IntN(crashBlocks)
 		noSync := kill%2 == 1
-		acks := runAndKill(t, path, start, noSync, time.Duration(5+rng.IntN(200))*time.Millisecond)
+		acks := runAndKill(t, path, start, noSync, time.Duration(5+rng.IntN(150))*time.Millisecond)
 		totalAcks += len(acks)
 		for _, i := range acks {
 			if i%2 == 0 {

@@ -45,16 +45,16 @@ func heapInUse() uint64 {
 // and what is in memory is sized by the bounds. Stored blocks five times over leave the heap
 // where a fifth of them left it.
 func TestMemoryDoesNotGrowWithBlocksStored(t *testing.T) {
-	n := 400
+	n := 200
 	if os.Getenv("LETHE_LONG") != "" {
 		n = 6000
 	}
 	s := openTest(t, Options{StoreBytes: int64(10*n) * crypto.CHKBlockSize, CacheBytes: 64 * crypto.CHKBlockSize})
 	putMany(t, s, "memory", 0, n, AreaStore)
-	putMany(t, s, "memory-cache", 0, 200, AreaCache)
+	putMany(t, s, "memory-cache", 0, 100, AreaCache)
 	before := heapInUse()
 	putMany(t, s, "memory", n, 5*n, AreaStore)
-	putMany(t, s, "memory-cache", 200, 1000, AreaCache)
+	putMany(t, s, "memory-cache", 100, 500, AreaCache)
 	after := heapInUse()
 	st := s.Stats()
 	t.Logf("heap in use: %d KiB with %d blocks, %d KiB with %d blocks (store %d MiB, file mapped, not on the heap)",
