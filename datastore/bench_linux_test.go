@@ -33,53 +33,53 @@ func dropPageCache(b *testing.B, path string) {
 // as for the blocks a node is asked for rarely. When all have been read, the cache is dropped
 // again with the timer stopped.
 func BenchmarkGetCold(b *testing.B) {
-	blocks := poolBlocks()
-	order := rand.New(rand.NewPCG(1, 2)).Perm(benchPool)
 	b.Run("cold", func(b *testing.B) {
 		s := filledStore(b)
-		path := s.path
-		reopen := func() {
-			s.Close()
-			dropPageCache(b, path)
-			var err error
-			if s, err = Open(path, Options{StoreBytes: 4 << 30, CacheBytes: 1 << 30}); err != nil {
+		getCold(b, s.path, func() (getter, func()) {
+			s, err := Open(s.path, Options{StoreBytes: 4 << 30, CacheBytes: 1 << 30})
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-		reopen()
-		defer func() { s.Close() }()
-		b.SetBytes(crypto.CHKBlockSize)
-		c := &cursor{b: b, fresh: reopen}
-		for b.Loop() {
-			x := blocks[order[c.take(1)]]
-			if _, err := s.Get(x.kt, x.rk); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
+			return storeGetter(s), func() { s.Close() }
+		}, func() { s.Close() })
 	})
 	b.Run("raw-cold", func(b *testing.B) {
 		db := filledRaw(b)
-		path := db.Path()
-		reopen := func() {
-			db.Close()
-			dropPageCache(b, path)
-			var err error
-			if db, err = bolt.Open(path, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType, NoStatistics: true,
-				InitialMmapSize: mmapSize(4<<30, 1<<30)}); err != nil {
+		path := db.Path() // bbolt forgets it on Close
+		getCold(b, path, func() (getter, func()) {
+			db, err := bolt.Open(path, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType, NoStatistics: true,
+				InitialMmapSize: mmapSize(4<<30, 1<<30)})
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-		reopen()
-		defer func() { db.Close() }()
-		b.SetBytes(crypto.CHKBlockSize)
-		c := &cursor{b: b, fresh: reopen}
-		for b.Loop() {
-			x := blocks[order[c.take(1)]]
-			if v, err := rawGet(db, x.rk); err != nil || v == nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
+			return rawGetter(db), func() { db.Close() }
+		}, func() { db.Close() })
 	})
+}
+
+// getCold closes the filled file, drops it from the page cache, reopens it and reads every
+// block once in random order, again and again.
+func getCold(b *testing.B, path string, reopen func() (getter, func()), closeFilled func()) {
+	blocks := poolBlocks()
+	order := rand.New(rand.NewPCG(1, 2)).Perm(benchPool)
+	closeFilled()
+	var (
+		get       getter
+		closeLast = func() {}
+	)
+	fresh := func() {
+		closeLast()
+		dropPageCache(b, path)
+		get, closeLast = reopen()
+	}
+	fresh()
+	defer func() { closeLast() }()
+	b.SetBytes(crypto.CHKBlockSize)
+	c := &cursor{b: b, fresh: fresh}
+	for b.Loop() {
+		if err := get(blocks[order[c.take(1)]]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
 }

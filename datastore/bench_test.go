@@ -71,15 +71,20 @@ func rawBolt(b *testing.B) *bolt.DB {
 	return db
 }
 
-// cursor hands out pool indices; when the pool is used up it stops the timer and calls fresh.
+// cursor hands out pool indices; when the pool is used up it waits for the work in flight
+// (drain), stops the timer and calls fresh.
 type cursor struct {
 	b     *testing.B
 	next  int
+	drain func()
 	fresh func()
 }
 
 func (c *cursor) take(n int) int {
 	if c.next+n > benchPool {
+		if c.drain != nil {
+			c.drain()
+		}
 		c.b.StopTimer()
 		c.fresh()
 		c.next = 0
@@ -118,24 +123,7 @@ func BenchmarkPut(b *testing.B) {
 	})
 	b.Run("batched", func(b *testing.B) {
 		s := benchStore(b)
-		c := &cursor{b: b, fresh: func() { s.Close(); s = benchStore(b) }}
-		b.SetBytes(benchBatch * crypto.CHKBlockSize)
-		var commits atomic.Int64
-		for b.Loop() {
-			first := c.take(benchBatch)
-			var wg sync.WaitGroup
-			for j := range benchBatch {
-				wg.Go(func() {
-					x := blocks[first+j]
-					if err := s.Put(x.kt, x.rk, x.block, AreaStore); err != nil {
-						b.Error(err)
-					}
-				})
-			}
-			wg.Wait()
-			commits.Add(1)
-		}
-		b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "puts/s")
+		streamPuts(b, func() *Store { s.Close(); s = benchStore(b); return s }, s, AreaStore)
 	})
 	b.Run("raw-batched", func(b *testing.B) {
 		db := rawBolt(b)
@@ -165,28 +153,44 @@ func BenchmarkPut(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			b.Cleanup(func() { s.Close() })
 			putMany(b, s, "bench-fill", 0, 256, AreaCache)
 			return s
 		}
 		s := open()
-		defer func() { s.Close() }()
-		c := &cursor{b: b, fresh: func() { s.Close(); s = open() }}
-		b.SetBytes(benchBatch * crypto.CHKBlockSize)
-		for b.Loop() {
-			first := c.take(benchBatch)
-			var wg sync.WaitGroup
-			for j := range benchBatch {
-				wg.Go(func() {
-					x := blocks[first+j]
-					if err := s.Put(x.kt, x.rk, x.block, AreaCache); err != nil {
-						b.Error(err)
-					}
-				})
-			}
-			wg.Wait()
-		}
-		b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "puts/s")
+		streamPuts(b, func() *Store { s.Close(); return open() }, s, AreaCache)
 	})
+}
+
+// streamPuts measures puts from benchBatch goroutines fed without pause, as a busy node's
+// request handlers would put blocks: the writer commits whatever queued up meanwhile.
+func streamPuts(b *testing.B, fresh func() *Store, s *Store, area Area) {
+	blocks := poolBlocks()
+	work := make(chan testBlock, benchBatch)
+	var pending, workers sync.WaitGroup
+	var current atomic.Pointer[Store]
+	current.Store(s)
+	for range benchBatch {
+		workers.Go(func() {
+			for x := range work {
+				if err := current.Load().Put(x.kt, x.rk, x.block, area); err != nil {
+					b.Error(err)
+				}
+				pending.Done()
+			}
+		})
+	}
+	c := &cursor{b: b, drain: pending.Wait, fresh: func() { current.Store(fresh()) }}
+	b.SetBytes(crypto.CHKBlockSize)
+	for b.Loop() {
+		x := blocks[c.take(1)]
+		pending.Add(1)
+		work <- x
+	}
+	pending.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "puts/s")
+	close(work)
+	workers.Wait()
 }
 
 // filledStore holds the whole pool, written in batches.
@@ -235,88 +239,78 @@ func rawGet(db *bolt.DB, rk crypto.RoutingKey) ([]byte, error) {
 	return out, err
 }
 
+// getter reads one block, the store's way or the raw way.
+type getter func(x testBlock) error
+
+func storeGetter(s *Store) getter {
+	return func(x testBlock) error { _, err := s.Get(x.kt, x.rk); return err }
+}
+
+func rawGetter(db *bolt.DB) getter {
+	return func(x testBlock) error {
+		v, err := rawGet(db, x.rk)
+		if err == nil && v == nil {
+			err = ErrNotFound
+		}
+		return err
+	}
+}
+
+// getSerial reads the pool round and round from one goroutine.
+func getSerial(b *testing.B, get getter) {
+	blocks := poolBlocks()
+	b.SetBytes(crypto.CHKBlockSize)
+	i := 0
+	for b.Loop() {
+		i += 7
+		if err := get(blocks[i%benchPool]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
+}
+
+// getParallel reads the pool from GOMAXPROCS goroutines.
+func getParallel(b *testing.B, get getter) {
+	blocks := poolBlocks()
+	b.SetBytes(crypto.CHKBlockSize)
+	var n atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := get(blocks[int(n.Add(7))%benchPool]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
+}
+
 // Warm gets: the file is in the page cache, as for the blocks a node serves often.
 func BenchmarkGet(b *testing.B) {
-	blocks := poolBlocks()
-	b.Run("warm", func(b *testing.B) {
-		s := filledStore(b)
-		b.SetBytes(crypto.CHKBlockSize)
-		i := 0
-		for b.Loop() {
-			x := blocks[i%benchPool]
-			i += 7
-			if _, err := s.Get(x.kt, x.rk); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
-	})
-	b.Run("raw-warm", func(b *testing.B) {
-		db := filledRaw(b)
-		b.SetBytes(crypto.CHKBlockSize)
-		i := 0
-		for b.Loop() {
-			x := blocks[i%benchPool]
-			i += 7
-			if v, err := rawGet(db, x.rk); err != nil || v == nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
-	})
-	// The work every get must do beside the raw read: open the AES-256-GCM seal and hash the
-	// block to verify it. This is the floor for a store that seals and re-verifies.
+	b.Run("warm", func(b *testing.B) { getSerial(b, storeGetter(filledStore(b))) })
+	b.Run("raw-warm", func(b *testing.B) { getSerial(b, rawGetter(filledRaw(b))) })
+	// The work every get must do beside the raw read: open an AES-256-GCM seal of the block and
+	// hash the block to verify it. This is the floor for a store that seals and re-verifies.
 	b.Run("raw-warm+open+verify", func(b *testing.B) {
-		db := filledRaw(b)
+		raw := rawGetter(filledRaw(b))
 		blk, _ := aes.NewCipher(make([]byte, 32))
 		aead, _ := cipher.NewGCM(blk)
 		nonce := make([]byte, nonceSize)
-		sealed := aead.Seal(nil, nonce, blocks[0].block, nil)
-		b.SetBytes(crypto.CHKBlockSize)
-		i := 0
-		for b.Loop() {
-			x := blocks[i%benchPool]
-			i += 7
-			if _, err := rawGet(db, x.rk); err != nil {
-				b.Fatal(err)
+		sealed := aead.Seal(nil, nonce, poolBlocks()[0].block, nil)
+		getSerial(b, func(x testBlock) error {
+			if err := raw(x); err != nil {
+				return err
 			}
 			if _, err := aead.Open(make([]byte, 0, crypto.CHKBlockSize), nonce, sealed, nil); err != nil {
-				b.Fatal(err)
+				return err
 			}
 			sha256.Sum256(x.block)
-		}
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
-	})
-	b.Run("warm-parallel", func(b *testing.B) {
-		s := filledStore(b)
-		b.SetBytes(crypto.CHKBlockSize)
-		var n atomic.Int64
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				x := blocks[int(n.Add(7))%benchPool]
-				if _, err := s.Get(x.kt, x.rk); err != nil {
-					b.Error(err)
-					return
-				}
-			}
+			return nil
 		})
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
 	})
-	b.Run("raw-warm-parallel", func(b *testing.B) {
-		db := filledRaw(b)
-		b.SetBytes(crypto.CHKBlockSize)
-		var n atomic.Int64
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				x := blocks[int(n.Add(7))%benchPool]
-				if v, err := rawGet(db, x.rk); err != nil || v == nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
-	})
+	b.Run("warm-parallel", func(b *testing.B) { getParallel(b, storeGetter(filledStore(b))) })
+	b.Run("raw-warm-parallel", func(b *testing.B) { getParallel(b, rawGetter(filledRaw(b))) })
 }
 
 func BenchmarkHas(b *testing.B) {
