@@ -86,7 +86,9 @@ func (c *cursor) take(n int) int {
 			c.drain()
 		}
 		c.b.StopTimer()
-		c.fresh()
+		if c.fresh != nil {
+			c.fresh()
+		}
 		c.next = 0
 		c.b.StartTimer()
 	}
@@ -170,6 +172,9 @@ func streamPuts(b *testing.B, fresh func() *Store, s *Store, area Area) {
 	var pending, workers sync.WaitGroup
 	var current atomic.Pointer[Store]
 	current.Store(s)
+	var commits atomic.Uint64 // over the stores used
+	count := func(s *Store) { commits.Add(s.commits.Load()) }
+	defer func() { count(current.Load()) }()
 	for range benchBatch {
 		workers.Go(func() {
 			for x := range work {
@@ -180,7 +185,7 @@ func streamPuts(b *testing.B, fresh func() *Store, s *Store, area Area) {
 			}
 		})
 	}
-	c := &cursor{b: b, drain: pending.Wait, fresh: func() { current.Store(fresh()) }}
+	c := &cursor{b: b, drain: pending.Wait, fresh: func() { count(current.Load()); current.Store(fresh()) }}
 	b.SetBytes(crypto.CHKBlockSize)
 	for b.Loop() {
 		x := blocks[c.take(1)]
@@ -189,6 +194,7 @@ func streamPuts(b *testing.B, fresh func() *Store, s *Store, area Area) {
 	}
 	pending.Wait()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "puts/s")
+	b.ReportMetric(float64(b.N)/float64(commits.Load()), "puts/commit")
 	close(work)
 	workers.Wait()
 }
@@ -275,6 +281,7 @@ func getParallel(b *testing.B, get getter) {
 	blocks := poolBlocks()
 	b.SetBytes(crypto.CHKBlockSize)
 	var n atomic.Int64
+	b.ResetTimer() // the store was filled since the benchmark began
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if err := get(blocks[int(n.Add(7))%benchPool]); err != nil {

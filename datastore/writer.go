@@ -96,6 +96,7 @@ func (s *Store) commit(batch []*op) {
 		return
 	}
 	s.publish(st, ev)
+	s.commits.Add(1)
 	for i, o := range batch {
 		o.done <- results[i]
 	}
