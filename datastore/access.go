@@ -37,9 +37,10 @@ func verify(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
 // crypto.ErrCollision; the existing block stays (spec §4.3).
 //
 // Put returns nil when the store has applied its policy, which does not always mean the
-// block is kept: into a full store area, a block farther from the node's location than every
-// block there is not kept (it would be the first evicted), and a disabled area keeps nothing.
-// Stats counts these as Rejected. Put returns after the block is committed to disk.
+// block is kept: into a full store area, a block no closer to the node's location than the
+// blocks it would displace is not kept (it would be the first evicted), and a disabled area
+// keeps nothing. Stats counts these as Rejected. Put returns once the block is committed to
+// disk, sharing the commit with the puts that queued meanwhile.
 func (s *Store) Put(kt crypto.KeyType, rk crypto.RoutingKey, block []byte, area Area) error {
 	if err := s.put(kt, rk, block, area); err != nil {
 		return fmt.Errorf("datastore: put %v %v in %v: %w", kt, rk.LogValue(), area, err)

@@ -51,9 +51,9 @@ const (
 type Options struct {
 	// StoreBytes and CacheBytes bound the two areas in bytes of block data (a CHK block
 	// counts 32788 bytes, an SSK block 9516). Zero means the default; a negative bound
-	// disables the area, so nothing is kept in it. The file is about 10% larger than the
-	// sum of the bounds (record headers, tags and bbolt's pages). A bound lower than what
-	// the store holds takes effect at Open, which evicts down to it.
+	// disables the area, so nothing is kept in it. The file grows to about 20% more than the
+	// sum of the bounds (bbolt's pages and free pages, record headers, indexes). A bound
+	// lower than what the store holds takes effect at Open, which evicts down to it.
 	StoreBytes, CacheBytes int64
 	// Location is this node's location. The store area keeps the blocks closest to it and
 	// evicts the farthest first; SetLocation moves it.
