@@ -60,13 +60,15 @@ func damageFile(t *testing.T, path string, record []byte, off int) {
 // is whole again afterwards.
 func TestDamagedRecordIsNeverServed(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		off  int
+		name   string
+		off    int
+		victim int // even: a stored block, odd: a cached one
 	}{
-		{"in the ciphertext", recordHeaderSize + 1000},
-		{"in the tag", -tagSize},
-		{"in the nonce", recordOffNonce},
-		{"in the database key", recordOffKey},
+		{"in the ciphertext of a cached block", recordHeaderSize + 1000, 1},
+		{"in the ciphertext of a stored block", recordHeaderSize + 1000, 2},
+		{"in the tag", -tagSize, 1},
+		{"in the nonce", recordOffNonce, 2},
+		{"in the database key", recordOffKey, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "store.db")
@@ -79,7 +81,7 @@ func TestDamagedRecordIsNeverServed(t *testing.T) {
 			for i, b := range blocks {
 				mustPut(t, s, b, []Area{AreaStore, AreaCache}[i%2])
 			}
-			victim := blocks[1]
+			victim := blocks[tc.victim]
 			rec := recordBytes(t, s, victim)
 			s.Close()
 			off := tc.off
@@ -104,7 +106,7 @@ func TestDamagedRecordIsNeverServed(t *testing.T) {
 			}
 			mustCheck(t, s)
 			for i, b := range blocks {
-				if i != 1 {
+				if i != tc.victim {
 					mustGet(t, s, b)
 				}
 			}
@@ -195,4 +197,52 @@ func TestCheckFindsInconsistentIndexes(t *testing.T) {
 func binaryBE(k []byte) uint64 {
 	seq, _ := parseSeqKey(k)
 	return seq
+}
+
+// An op that finds damage mid-batch fails alone: the batch is run again one op at a time, and
+// the other puts of the batch are committed.
+func TestDamageFailsOnlyTheOpThatFindsIt(t *testing.T) {
+	s := openTest(t, Options{})
+	a, b := chkBlock(t, "solo", 0), chkBlock(t, "solo", 1)
+	mustPut(t, s, a, AreaStore)
+	d := s.keys.dbKey(a.kt, a.rk)
+	var e entry
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		e, _, err = lookup(tx, makeSlot(a.kt, d))
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketStore).Delete(indexKey(coarseLocation(a.rk), e.seq))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	value, err := s.keys.seal(s.rand, b.kt, b.rk, s.keys.dbKey(b.kt, b.rk), b.block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removeA := &op{kt: a.kt, rk: a.rk, key: d, seq: e.seq, done: make(chan error, 1)}
+	putB := &op{put: true, kt: b.kt, rk: b.rk, key: s.keys.dbKey(b.kt, b.rk), area: AreaCache, block: b.block, value: value, done: make(chan error, 1)}
+	s.ops <- removeA // through the writer, which owns the state
+	if err := <-removeA.done; !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("removal of a block missing from the store index: %v, want ErrCorrupt", err)
+	}
+	// The same op batched with a good one. The writer is idle (the removal above has been
+	// answered), so the test can run the batch in its place, which makes the batch certain.
+	removeA.done = make(chan error, 1)
+	s.commit([]*op{removeA, putB})
+	if err := <-removeA.done; !errors.Is(err, ErrCorrupt) {
+		t.Errorf("in a batch: %v, want ErrCorrupt", err)
+	}
+	if err := <-putB.done; err != nil {
+		t.Errorf("the other put of the batch: %v", err)
+	}
+	mustGet(t, s, b)
+	// Put the index entry back so that the store checks clean at the end.
+	sl := makeSlot(a.kt, d)
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketStore).Put(indexKey(coarseLocation(a.rk), e.seq), sl[:])
+	}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -111,22 +111,24 @@ type victim struct {
 // from the antipode's 1/65536 arc, the other down from the arc below it; each covers half of
 // the circle, so together they see every block exactly once.
 type farthest struct {
-	l          crypto.Location
-	anti       uint16 // the arc holding the antipode
-	up, down   *bolt.Cursor
-	upK, upV   []byte
-	dnK, dnV   []byte
-	upWrapped  bool
-	dnWrapped  bool
-	halfCircle uint16
+	l         crypto.Location
+	anti      uint16 // the arc holding the antipode
+	up, down  *bolt.Cursor
+	upK, upV  []byte
+	dnK, dnV  []byte
+	upWrapped bool
+	dnWrapped bool
 }
+
+// halfCircle is half of the 65536 arcs: each cursor of farthest covers this many.
+const halfCircle = 1 << 15
 
 func newFarthest(b *bolt.Bucket, l crypto.Location) *farthest {
 	a := float64(l) + 0.5
 	if a >= 1 {
 		a--
 	}
-	f := &farthest{l: l, anti: uint16(math.Floor(a * 65536)), up: b.Cursor(), down: b.Cursor(), halfCircle: 1 << 15}
+	f := &farthest{l: l, anti: uint16(math.Floor(a * 65536)), up: b.Cursor(), down: b.Cursor()}
 	start := []byte{byte(f.anti >> 8), byte(f.anti)}
 	f.upK, f.upV = f.up.Seek(start)
 	if f.upK == nil {
@@ -160,7 +162,7 @@ func (f *farthest) upValid() bool {
 	if (b >= f.anti) == f.upWrapped {
 		return false
 	}
-	return b-f.anti < f.halfCircle
+	return b-f.anti < halfCircle
 }
 
 func (f *farthest) downValid() bool {
@@ -171,7 +173,7 @@ func (f *farthest) downValid() bool {
 	if (b < f.anti) == f.dnWrapped {
 		return false
 	}
-	return f.anti-1-b < f.halfCircle
+	return f.anti-1-b < halfCircle
 }
 
 // next yields the farthest block not yet yielded; found is false when none is left.

@@ -75,8 +75,6 @@ func makeSlot(kt crypto.KeyType, k dbKey) slot {
 
 func (s slot) keyType() crypto.KeyType { return crypto.KeyType(s[0]) }
 
-func (s slot) dbKey() dbKey { return dbKey(s[1:]) }
-
 // blockSize is the size of every block of a type, the unit the bounds are accounted in. Blocks
 // are fixed-size, so the type alone says how many bytes a block occupies.
 func blockSize(kt crypto.KeyType) int64 {

@@ -1,6 +1,7 @@
 package datastore
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"os"
@@ -178,5 +179,22 @@ func TestOpenCreatesOnFirstRunOnly(t *testing.T) {
 	}
 	if s.keys.dbKey(crypto.CHK, b.rk) == other.keys.dbKey(crypto.CHK, b.rk) {
 		t.Error("two stores file a block under the same database key")
+	}
+}
+
+// Options.Rand is the source of the salt: the same source gives the same salt, and a source
+// that fails makes Open fail.
+func TestOptionsRandIsTheSourceOfTheSalt(t *testing.T) {
+	seeded := func() *bytes.Reader { return bytes.NewReader(bytes.Repeat([]byte{7}, 1<<16)) }
+	a := openTest(t, Options{Rand: seeded()})
+	b := openTest(t, Options{Rand: seeded()})
+	if a.keys.salt != b.keys.salt || a.keys.salt != [saltSize]byte(bytes.Repeat([]byte{7}, saltSize)) {
+		t.Error("the salt does not come from Options.Rand")
+	}
+	blk := chkBlock(t, "rand", 0)
+	mustPut(t, a, blk, AreaStore)
+	mustGet(t, a, blk)
+	if _, err := Open(filepath.Join(t.TempDir(), "store.db"), Options{Rand: bytes.NewReader(nil)}); err == nil {
+		t.Error("Open with an empty Rand succeeded")
 	}
 }

@@ -221,10 +221,11 @@ func cmp0[T comparable](v, def T) T {
 	return v
 }
 
-// mmapSize is the expected size of the file: the bounds plus record overhead plus slack.
+// mmapSize is more than the file is expected to grow to: the bounds plus about 20% for pages
+// and free pages (docs/performance.md), plus slack. Only address space is reserved.
 func mmapSize(store, cache int64) int {
 	n := max(store, 0) + max(cache, 0)
-	n += n/8 + 64<<20
+	n += n/2 + 64<<20
 	if n > math.MaxInt32 && math.MaxInt == math.MaxInt32 {
 		return 0 // a 32-bit address space: let bbolt grow the mapping as the file grows
 	}
