@@ -1,0 +1,287 @@
+package datastore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"lethe/crypto"
+)
+
+// op is one change queued for the writer: a put, or the removal of a damaged record.
+type op struct {
+	put   bool
+	kt    crypto.KeyType
+	rk    crypto.RoutingKey
+	key   dbKey
+	area  Area
+	block []byte // put: the verified block, for the SSK collision check
+	value []byte // put: the sealed record
+	seq   uint64 // removal: the record Get found damaged
+	done  chan error
+}
+
+// events are counted inside a transaction and published only if it commits.
+type events struct {
+	puts, evictions, rejected, damaged uint64
+}
+
+// write is the writer goroutine: it takes the first queued op, then everything else already
+// queued (up to a batch), and commits them in one transaction. While it commits, new puts
+// queue up and form the next batch, so the batch grows with the load and a lone put waits for
+// no timer.
+func (s *Store) write() {
+	defer close(s.writerDone)
+	batch := make([]*op, 0, maxBatchOps)
+	for o := range s.ops {
+		batch = append(batch[:0], o)
+		size := len(o.value)
+	fill:
+		for len(batch) < maxBatchOps && size < maxBatchBytes {
+			select {
+			case o, ok := <-s.ops:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, o)
+				size += len(o.value)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit applies a batch in one transaction and answers each op. An op that fails in a way
+// that spoils the transaction (damage found mid-way) makes the batch run again one op at a
+// time, so only that op fails. A failed commit (disk full) fails every op of the batch and
+// changes nothing, in the file or in memory.
+func (s *Store) commit(batch []*op) {
+	results := make([]error, len(batch))
+	var (
+		st     state
+		ev     events
+		broken = -1
+	)
+	err := s.update(func(tx *bolt.Tx) error {
+		st, ev = s.st, events{}
+		for i, o := range batch {
+			err := s.apply(tx, &st, &ev, o)
+			if err != nil && !errors.Is(err, crypto.ErrCollision) {
+				broken = i
+				return err
+			}
+			results[i] = err
+		}
+		return tx.Bucket(bucketMeta).Put(metaState, st.encode())
+	})
+	if err != nil && broken >= 0 && len(batch) > 1 {
+		for _, o := range batch {
+			s.commit([]*op{o})
+		}
+		return
+	}
+	if err != nil {
+		if errors.Is(err, ErrDiskFull) {
+			s.log.Error("datastore: disk full; the write was undone", "path", s.path, "blocks", len(batch))
+		} else if errors.Is(err, ErrCorrupt) {
+			s.log.Error("datastore: damage found while writing; run Check", "path", s.path, "err", err)
+		}
+		for _, o := range batch {
+			o.done <- err
+		}
+		return
+	}
+	s.publish(st, ev)
+	s.commits.Add(1)
+	for i, o := range batch {
+		o.done <- results[i]
+	}
+}
+
+// update runs a write transaction and classifies its failure.
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	return classify(s.db.Update(fn))
+}
+
+// publish makes a committed state visible to Stats and adds the transaction's events.
+func (s *Store) publish(st state, ev events) {
+	s.st = st
+	s.mu.Lock()
+	s.pub = st
+	s.mu.Unlock()
+	s.puts.Add(ev.puts)
+	s.evictions.Add(ev.evictions)
+	s.rejected.Add(ev.rejected)
+	s.damaged.Add(ev.damaged)
+}
+
+// apply makes one op's change inside the writer's transaction. It returns ErrCollision (with
+// nothing changed) for a refused SSK block; any other error spoils the transaction.
+func (s *Store) apply(tx *bolt.Tx, st *state, ev *events, o *op) error {
+	sl := makeSlot(o.kt, o.key)
+	e, found, err := lookup(tx, sl)
+	if err != nil {
+		return err
+	}
+	if !o.put {
+		if found && e.seq == o.seq {
+			return s.removeEntry(tx, st, sl, o.rk, e)
+		}
+		return nil // already gone or replaced
+	}
+	if found && o.kt == crypto.SSK {
+		existing, err := s.read(tx, o.kt, o.rk, o.key, e)
+		if err != nil {
+			// The copy held is damaged: replace it with the verified newcomer.
+			s.log.Warn("datastore: replacing a damaged block", "type", o.kt, "key", o.rk, "err", err)
+			ev.damaged++
+			if err := s.removeEntry(tx, st, sl, o.rk, e); err != nil {
+				return err
+			}
+			found = false
+		} else if err := crypto.CheckSSKCollision(existing, o.block); err != nil {
+			return err
+		}
+	}
+	switch {
+	case !found:
+		return s.insert(tx, st, ev, sl, o)
+	case e.area == AreaCache && o.area == AreaStore:
+		return s.promote(tx, st, ev, sl, o.rk, e)
+	case e.area == AreaCache:
+		s.refs.set(e.seq)
+	}
+	return nil
+}
+
+// insert files a new record in an area, evicting first to make room.
+func (s *Store) insert(tx *bolt.Tx, st *state, ev *events, sl slot, o *op) error {
+	n := blockSize(o.kt)
+	loc := coarseLocation(o.rk)
+	switch o.area {
+	case AreaStore:
+		ok, err := s.makeRoomInStore(tx, st, ev, n, loc)
+		if err != nil || !ok {
+			return err
+		}
+	case AreaCache:
+		if n > s.bounds[AreaCache] {
+			ev.rejected++
+			return nil
+		}
+		if err := s.makeRoomInCache(tx, st, ev, n, 0); err != nil {
+			return err
+		}
+	}
+	seq := st.nextSeq
+	st.nextSeq++
+	data := tx.Bucket(bucketData)
+	data.FillPercent = 1 // records are appended in sequence order: fill leaves completely
+	if err := data.Put(seqKey(seq), o.value); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketKeys).Put(sl[:], entry{seq: seq, area: o.area}.encode()); err != nil {
+		return err
+	}
+	if o.area == AreaStore {
+		if err := tx.Bucket(bucketStore).Put(indexKey(loc, seq), sl[:]); err != nil {
+			return err
+		}
+	} else {
+		ring := tx.Bucket(bucketCache)
+		ring.FillPercent = 1
+		if err := ring.Put(seqKey(seq), ringEntry{slot: sl}.encode()); err != nil {
+			return err
+		}
+		s.refs.clear(seq)
+	}
+	c := st.count(o.area)
+	c.blocks++
+	c.bytes += n
+	ev.puts++
+	return nil
+}
+
+// promote moves a cached block into the store area, if the store admits it; the record itself
+// stays where it is, only the indexes change.
+func (s *Store) promote(tx *bolt.Tx, st *state, ev *events, sl slot, rk crypto.RoutingKey, e entry) error {
+	n := blockSize(sl.keyType())
+	loc := coarseLocation(rk)
+	ok, err := s.makeRoomInStore(tx, st, ev, n, loc)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.refs.set(e.seq) // stays cached; it was wanted again
+		return nil
+	}
+	if err := s.unlinkCached(tx, st, sl, e.seq); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketStore).Put(indexKey(loc, e.seq), sl[:]); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketKeys).Put(sl[:], entry{seq: e.seq, area: AreaStore}.encode()); err != nil {
+		return err
+	}
+	st.store.blocks++
+	st.store.bytes += n
+	ev.puts++
+	return nil
+}
+
+// unlinkCached takes a record out of the cache ring and the cache's accounting.
+func (s *Store) unlinkCached(tx *bolt.Tx, st *state, sl slot, seq uint64) error {
+	ring := tx.Bucket(bucketCache)
+	k := seqKey(seq)
+	re, err := parseRingEntry(ring.Get(k))
+	if err != nil {
+		return fmt.Errorf("%w: cache record %d: %v", ErrCorrupt, seq, err)
+	}
+	if re.slot != sl {
+		return fmt.Errorf("%w: cache ring entry %d names another block", ErrCorrupt, seq)
+	}
+	if err := ring.Delete(k); err != nil {
+		return err
+	}
+	n := blockSize(sl.keyType())
+	st.cache.blocks--
+	st.cache.bytes -= n
+	if re.protected {
+		st.protected -= n
+	}
+	return nil
+}
+
+// removeEntry deletes a block whose routing key is known, from whichever area holds it.
+func (s *Store) removeEntry(tx *bolt.Tx, st *state, sl slot, rk crypto.RoutingKey, e entry) error {
+	if e.area == AreaCache {
+		if err := s.unlinkCached(tx, st, sl, e.seq); err != nil {
+			return err
+		}
+	} else {
+		idx := tx.Bucket(bucketStore)
+		k := indexKey(coarseLocation(rk), e.seq)
+		if v := idx.Get(k); v == nil || !bytes.Equal(v, sl[:]) {
+			return fmt.Errorf("%w: store record %d is missing from the store index", ErrCorrupt, e.seq)
+		}
+		if err := idx.Delete(k); err != nil {
+			return err
+		}
+		st.store.blocks--
+		st.store.bytes -= blockSize(sl.keyType())
+	}
+	return deleteRecord(tx, sl, e.seq)
+}
+
+// deleteRecord deletes a record and its keys entry; the caller has unlinked it from its area.
+func deleteRecord(tx *bolt.Tx, sl slot, seq uint64) error {
+	if err := tx.Bucket(bucketData).Delete(seqKey(seq)); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketKeys).Delete(sl[:])
+}
