@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"lethe/crypto"
+	"lethe/wire"
 )
 
 // MaxFOAF bounds how many of a peer's neighbours' locations are kept for friend-of-a-friend
@@ -20,13 +21,17 @@ type peer struct {
 	foaf        []crypto.Location // the peer's own neighbours' locations, from LocationUpdate
 	coins       linkCoins
 	connectedAt time.Time
-	darknet     bool // a friend: kept whatever it does, and a partner for location swaps
+	joinedAt    uint64 // the router's completed-request count when the peer connected
+	darknet     bool   // a friend: kept whatever it does, and a partner for location swaps
+	ref         *wire.NodeRef
+	bucket      *tokenBucket // the peer's allowance of new requests and inserts
 
 	backoffUntil time.Time     // after RejectedOverload or a timeout: not chosen until then
 	backoff      time.Duration // current backoff step, doubled on each overload, capped
 
-	served   int // requests this peer answered with data: opennet drops only peers that served some
-	failures int // timeouts and bad blocks, for dropping misbehaving peers
+	served      int       // requests this peer answered with data
+	lastSuccess time.Time // when it last did; opennet drops the peer idle longest
+	badBlocks   int       // blocks that failed verification: a few and the peer is dropped
 }
 
 // routeDistance is how close routing through p gets to target: the nearer of the peer's own
@@ -46,7 +51,7 @@ func choosePeer(peers []*peer, target crypto.Location, excluded func(*peer) bool
 	var best *peer
 	bestD := math.Inf(1)
 	for _, p := range peers {
-		if excluded(p) || now.Before(p.backoffUntil) {
+		if !p.loc.Valid() || excluded(p) || now.Before(p.backoffUntil) {
 			continue
 		}
 		d := p.routeDistance(target)

@@ -1,0 +1,442 @@
+package routing
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"lethe/crypto"
+	"lethe/wire"
+)
+
+// Per-hop timing (spec §18.7).
+const (
+	// hopMargin is what each hop keeps of the time it was given, to pass an answer back
+	// before its own requester gives up.
+	hopMargin = 200 * time.Millisecond
+	// minForwardTime: with less time than this left, a node answers instead of forwarding.
+	minForwardTime = 500 * time.Millisecond
+	// offerWait is how long a relay waits, after passing data back, for the path-folding
+	// noderef that follows it.
+	offerWait = 2 * time.Second
+)
+
+// query is one request as this node handles it.
+type query struct {
+	kt   crypto.KeyType
+	rk   crypto.RoutingKey
+	id   uint64
+	htl  uint8          // as received (or MaxHTL for this node's own user)
+	from *crypto.NodeID // nil for this node's own user
+}
+
+// result is how a search ended.
+type result struct {
+	block  []byte
+	err    error // nil when found; ErrDataNotFound, ErrRouteNotFound, ErrOverloaded, ctx error
+	htl    uint8 // HTL left, for RouteNotFound
+	source bool  // found in this node's own store
+
+	// For data found through a peer: the path-folding offer if it came before the data, else
+	// the replies channel, still registered, where it will arrive, and the function that
+	// unregisters it.
+	offer  *wire.NodeRef
+	offers <-chan wire.Message
+	done   func()
+}
+
+// awaitOffer returns the path-folding noderef that came with the data, waiting a short
+// while for it if it has not arrived yet.
+func (res *result) awaitOffer(ctx context.Context) *wire.NodeRef {
+	if res.offer != nil || res.offers == nil {
+		return res.offer
+	}
+	return waitOffer(ctx, res.offers)
+}
+
+func (res *result) finish() {
+	if res.done != nil {
+		res.done()
+	}
+}
+
+// GetBlock fetches a block for this node's own user (fetch.BlockGetter). The local store is
+// looked in first; otherwise the request goes out as this node's own, through the stem. What
+// comes back is verified and returned, and not stored: a node keeps no trace of its own user's
+// downloads in the shared store (spec §18.4).
+func (r *Router) GetBlock(ctx context.Context, kt crypto.KeyType, rk crypto.RoutingKey) ([]byte, error) {
+	if block, ok := r.cfg.Store.Get(kt, rk); ok {
+		return block, nil
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, ErrClosed
+	}
+	id := r.newIDLocked()
+	r.seen.add(id, r.now())
+	r.stats.LocalRequests++
+	r.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
+	defer cancel()
+	res := r.search(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL})
+	defer res.finish()
+	r.mu.Lock()
+	r.completed++
+	if res.err != nil {
+		r.failed.record(failKey{kt, rk}, nil, r.now())
+	}
+	r.mu.Unlock()
+	if res.err != nil {
+		return nil, res.err
+	}
+	if ref := res.awaitOffer(ctx); ref != nil {
+		r.considerOffer(ref)
+	}
+	return res.block, nil
+}
+
+// handleRequest serves a request from a peer on its own goroutine.
+func (r *Router) handleRequest(from crypto.NodeID, m *wire.Request) {
+	defer r.wg.Done()
+	defer r.release()
+	r.trace(Event{Kind: EventRequest, Peer: from, ID: m.ID, HTL: m.HTL, Key: m.Key})
+	r.mu.Lock()
+	r.stats.Requests++
+	r.mu.Unlock()
+	r.send(from, &wire.Accepted{ID: m.ID})
+
+	ctx, cancel := context.WithTimeout(r.ctx, min(m.Timeout, r.cfg.RequestTimeout))
+	defer cancel()
+	q := query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, from: &from}
+	res := r.search(ctx, q)
+	defer res.finish()
+
+	r.mu.Lock()
+	r.completed++
+	switch {
+	case res.err == nil:
+		r.stats.Found++
+	default:
+		r.stats.NotFound++
+		r.failed.record(failKey{q.kt, q.rk}, &from, r.now())
+	}
+	r.mu.Unlock()
+
+	switch {
+	case res.err == nil:
+		r.send(from, &wire.DataReply{KeyType: q.kt, ID: q.id, Block: res.block})
+		r.relayOffer(ctx, from, q, &res)
+	case res.err == ErrRouteNotFound:
+		r.send(from, &wire.RouteNotFound{ID: q.id, HTL: res.htl})
+	case res.err == ErrOverloaded:
+		r.send(from, &wire.RejectedOverload{ID: q.id})
+	default:
+		r.send(from, &wire.DataNotFound{ID: q.id})
+	}
+}
+
+// relayOffer passes the path-folding noderef back after data (spec §18.8). The node that had
+// the data offers its own noderef; each hop replaces the one it relays with its own with
+// probability 1/20, so the requester cannot tell whose it got.
+func (r *Router) relayOffer(ctx context.Context, to crypto.NodeID, q query, res *result) {
+	if !r.cfg.Opennet || r.cfg.Ref == nil {
+		return
+	}
+	var ref *wire.NodeRef
+	switch {
+	case res.source:
+		ref = r.cfg.Ref()
+	default:
+		ref = res.awaitOffer(ctx)
+		r.mu.Lock()
+		replace := r.rng.IntN(20) == 0
+		r.mu.Unlock()
+		if ref == nil || replace {
+			ref = r.cfg.Ref()
+		}
+	}
+	if ref != nil {
+		r.send(to, &wire.NodeRefOffer{ID: q.id, Ref: ref})
+	}
+}
+
+// waitOffer waits a short while for a NodeRefOffer among a request's replies.
+func waitOffer(ctx context.Context, ch <-chan wire.Message) *wire.NodeRef {
+	t := time.NewTimer(offerWait)
+	defer t.Stop()
+	for {
+		select {
+		case m := <-ch:
+			if o, ok := m.(*wire.NodeRefOffer); ok {
+				return o.Ref
+			}
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// lookLocal answers a request from this node's store, or at once with DataNotFound if the key
+// failed here moments ago.
+func (r *Router) lookLocal(q query) (result, bool) {
+	if block, ok := r.cfg.Store.Get(q.kt, q.rk); ok {
+		r.trace(Event{Kind: EventFound, ID: q.id, Key: q.rk})
+		return result{block: block, source: true}, true
+	}
+	if q.from != nil {
+		r.mu.Lock()
+		quick := r.failed.recentlyFailed(failKey{q.kt, q.rk}, r.now())
+		if quick {
+			r.failed.record(failKey{q.kt, q.rk}, q.from, r.now())
+		}
+		r.mu.Unlock()
+		if quick {
+			return result{err: ErrDataNotFound}, true
+		}
+	}
+	return result{}, false
+}
+
+// search looks for the block: in the store (below the stem), then through peers in routing
+// order, backtracking on RouteNotFound, RejectedLoop, overload and timeouts (spec §18.3).
+func (r *Router) search(ctx context.Context, q query) result {
+	htl := q.htl
+	if htl < MaxHTL && q.from != nil {
+		if res, ok := r.lookLocal(q); ok {
+			return res
+		}
+	}
+	tried := make(map[crypto.NodeID]bool)
+	if q.from != nil {
+		tried[*q.from] = true
+	}
+	overloaded := false
+	for {
+		if err := ctx.Err(); err != nil {
+			return result{err: fmt.Errorf("%w: %w", ErrRouteNotFound, err), htl: htl}
+		}
+		p, out := r.nextHop(q, htl, tried)
+		if p == nil {
+			if htl >= MaxHTL {
+				// The stem has nowhere left to go: it ends here, and the search starts here.
+				htl = MaxHTL - 1
+				if q.from != nil {
+					if res, ok := r.lookLocal(q); ok {
+						return res
+					}
+				}
+				continue
+			}
+			if overloaded {
+				return result{err: ErrOverloaded}
+			}
+			return result{err: ErrRouteNotFound, htl: htl}
+		}
+		tried[p.id] = true
+		if out == 0 {
+			return result{err: ErrDataNotFound}
+		}
+		deadline, _ := ctx.Deadline()
+		left := time.Until(deadline) - hopMargin
+		if left < minForwardTime {
+			return result{err: ErrRouteNotFound, htl: htl}
+		}
+		req := &wire.Request{KeyType: q.kt, ID: q.id, HTL: out, Key: q.rk, Timeout: left.Truncate(time.Millisecond)}
+		x := r.exchange(ctx, p.id, req)
+		done := x.done
+		switch m := x.reply.(type) {
+		case *wire.DataReply:
+			if err := r.checkBlock(p, q.kt, q.rk, m.KeyType, m.Block); err != nil {
+				done()
+				continue
+			}
+			r.cacheReply(q, m.Block)
+			return result{block: m.Block, offer: x.early, offers: x.ch, done: done}
+		case *wire.DataNotFound:
+			done()
+			return result{err: ErrDataNotFound}
+		case *wire.RouteNotFound:
+			done()
+			htl = min(htl, m.HTL)
+			if htl == 0 {
+				return result{err: ErrDataNotFound}
+			}
+		case *wire.RejectedOverload:
+			done()
+			overloaded = true
+			r.backOff(p)
+		case *wire.RejectedLoop:
+			done()
+		default: // timeout or the link dropped
+			done()
+			r.backOff(p)
+		}
+	}
+}
+
+// nextHop picks the next peer to try and the HTL to send it: at HTL 18 a stem peer, below it
+// the peer closest to the key. Callers handle nil (no peer left).
+func (r *Router) nextHop(q query, htl uint8, tried map[crypto.NodeID]bool) (*peer, uint8) {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	excluded := func(p *peer) bool { return tried[p.id] }
+	var p *peer
+	if htl >= MaxHTL {
+		p = r.stemPeerLocked(q.id, excluded, now)
+	} else {
+		p = choosePeer(r.peerListLocked(), q.rk.Location(), excluded, now)
+	}
+	if p == nil {
+		return nil, 0
+	}
+	return p, p.coins.next(htl)
+}
+
+// stemPeerLocked picks the stem's next hop (spec §18.2): among the peers not excluded, the one
+// whose keyed hash with the request ID is lowest. It is random to everyone else, and the same
+// for a retry of the same request.
+func (r *Router) stemPeerLocked(id uint64, excluded func(*peer) bool, now time.Time) *peer {
+	var best *peer
+	var bestH uint64
+	var buf [8 + 32 + crypto.KeySize]byte
+	copy(buf[8:], r.stemSecret[:])
+	binary.BigEndian.PutUint64(buf[:8], id)
+	for _, p := range r.peers {
+		if !p.loc.Valid() || excluded(p) || now.Before(p.backoffUntil) {
+			continue
+		}
+		copy(buf[40:], p.id[:])
+		sum := sha256.Sum256(buf[:])
+		if h := binary.BigEndian.Uint64(sum[:8]); best == nil || h < bestH {
+			best, bestH = p, h
+		}
+	}
+	return best
+}
+
+func (r *Router) peerListLocked() []*peer {
+	out := make([]*peer, 0, len(r.peers))
+	for _, p := range r.peers {
+		out = append(out, p)
+	}
+	return out
+}
+
+// exchanged is the outcome of one exchange with a peer.
+type exchanged struct {
+	reply wire.Message        // the answer; nil on timeout or a dropped link
+	early *wire.NodeRef       // a path-folding offer that overtook its data on the link
+	ch    <-chan wire.Message // the registration, still open, for a later offer
+	done  func()              // unregisters it
+}
+
+// exchange sends a request or insert to a peer and waits for its answer: first Accepted
+// within AcceptTimeout (or an answer), then an answer before ctx ends. The registration stays
+// open so that a path-folding offer after data can still be read; the caller calls done.
+func (r *Router) exchange(ctx context.Context, to crypto.NodeID, m wire.Message) exchanged {
+	ch, done := r.expect(to, messageID(m))
+	x := exchanged{ch: ch, done: done}
+	if err := r.send(to, m); err != nil {
+		return x
+	}
+	accept := time.NewTimer(r.cfg.AcceptTimeout)
+	defer accept.Stop()
+	accepted := false
+	for {
+		select {
+		case reply := <-ch:
+			switch reply := reply.(type) {
+			case *wire.Accepted:
+				accepted = true
+				continue
+			case *wire.NodeRefOffer:
+				x.early = reply.Ref
+				continue
+			case peerGone:
+				return x
+			}
+			x.reply = reply
+			return x
+		case <-accept.C:
+			if !accepted {
+				return x
+			}
+		case <-ctx.Done():
+			return x
+		}
+	}
+}
+
+func messageID(m wire.Message) uint64 {
+	switch m := m.(type) {
+	case *wire.Request:
+		return m.ID
+	case *wire.Insert:
+		return m.ID
+	case *wire.Announcement:
+		return m.ID
+	}
+	panic("routing: messageID of a message that is not a request")
+}
+
+// checkBlock verifies a block a peer sent. A peer that sends bad blocks is backed off and,
+// after a few, disconnected: no bad byte goes further than the node that received it.
+func (r *Router) checkBlock(p *peer, kt crypto.KeyType, rk crypto.RoutingKey, gotKT crypto.KeyType, block []byte) error {
+	err := r.cfg.VerifyBlock(kt, rk, block)
+	if err == nil && gotKT != kt {
+		err = fmt.Errorf("reply of key type %v to a %v request", gotKT, kt)
+	}
+	if err == nil {
+		r.mu.Lock()
+		p.served++
+		p.lastSuccess = r.now()
+		p.succeeded()
+		r.mu.Unlock()
+		return nil
+	}
+	r.trace(Event{Kind: EventBadBlock, Peer: p.id, Key: rk})
+	r.log.Warn("peer sent a block that does not verify", "peer", p.id, "err", err)
+	r.mu.Lock()
+	r.stats.BadBlocks++
+	p.badBlocks++
+	drop := p.badBlocks >= maxBadBlocks
+	p.backOff(r.now())
+	r.mu.Unlock()
+	if drop {
+		r.log.Warn("disconnecting peer: it keeps sending blocks that do not verify", "peer", p.id)
+		r.t.Disconnect(p.id)
+	}
+	return err
+}
+
+// maxBadBlocks is how many unverifiable blocks a peer may send before it is disconnected.
+// More than one, so that a single bit flip on a friend's disk does not cost the friendship.
+const maxBadBlocks = 3
+
+func (r *Router) backOff(p *peer) {
+	r.mu.Lock()
+	p.backOff(r.now())
+	r.mu.Unlock()
+}
+
+// cacheReply keeps a block that passed through on its way back, subject to the HTL rule: a
+// node that received the request at HTL 17 or 18 may be next to its originator, and keeps
+// nothing (spec §18.4). The node's own user's requests are never cached.
+func (r *Router) cacheReply(q query, block []byte) {
+	if q.from == nil || q.htl > maxCacheHTLRequest {
+		return
+	}
+	if err := r.cfg.Store.Cache(q.kt, q.rk, block); err != nil {
+		r.log.Debug("cache failed", "err", err)
+		return
+	}
+	r.trace(Event{Kind: EventCached, ID: q.id, Key: q.rk})
+	r.blockArrived(q.kt, q.rk)
+}
