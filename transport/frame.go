@@ -1,0 +1,256 @@
+package transport
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"lethe/wire"
+)
+
+// Frames (spec §11.2). Inside TLS, a link carries frames of exactly two sizes. A message that
+// fits a small frame travels whole in one; a larger one whole in a large frame; one larger
+// than a large frame is split into parts, each in the smallest frame that holds it:
+//
+//	offset  size  field
+//	0       1     class: 1 = small (1024 bytes), 2 = large (16384 bytes)
+//	1       1     kind: 0 = whole message, 1 = first part, 2 = next part
+//	2       2     payload length n
+//	4       n     payload (a first part starts with the uint32 length of the whole message)
+//	4+n           zeros up to the frame size
+const (
+	smallFrameSize = 1 << 10
+	largeFrameSize = 16 << 10
+	frameHeader    = 4
+	partHeader     = 4 // the total length at the start of a first part
+
+	classSmall = 1
+	classLarge = 2
+
+	kindWhole = 0
+	kindFirst = 1
+	kindNext  = 2
+
+	maxSmallPayload = smallFrameSize - frameHeader
+	maxLargePayload = largeFrameSize - frameHeader
+)
+
+// Every message without a block must fit a small frame, so that requests, replies, noderef
+// offers and keepalives are all the same size on the wire (spec §11.2).
+var _ [maxSmallPayload - wire.MaxSmallMessage]struct{}
+
+// ErrProtocol: the peer broke the framing or message rules of spec §10–§11. The link is
+// closed; a correct node never causes it.
+var ErrProtocol = errors.New("peer broke the link protocol")
+
+func protocolError(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrProtocol, fmt.Sprintf(format, args...))
+}
+
+// frameSize is the size of the smallest frame that holds a payload of n bytes.
+func frameSize(n int) int {
+	if n <= maxSmallPayload {
+		return smallFrameSize
+	}
+	return largeFrameSize
+}
+
+// appendFrame appends one frame holding payload (at most maxLargePayload bytes, the first
+// prefix bytes of which are written by the caller after the header).
+func appendFrame(dst []byte, kind byte, payload ...[]byte) []byte {
+	n := 0
+	for _, p := range payload {
+		n += len(p)
+	}
+	size := frameSize(n)
+	class := byte(classSmall)
+	if size == largeFrameSize {
+		class = classLarge
+	}
+	dst = append(dst, class, kind, byte(n>>8), byte(n))
+	for _, p := range payload {
+		dst = append(dst, p...)
+	}
+	return append(dst, make([]byte, size-frameHeader-n)...)
+}
+
+// outMessage is an encoded message being sent, possibly in several frames.
+type outMessage struct {
+	b   []byte
+	off int // bytes of b already framed
+}
+
+// nextFrame appends the next frame of m and reports whether m is now fully framed.
+func (m *outMessage) nextFrame(dst []byte) ([]byte, bool) {
+	if m.off == 0 && len(m.b) <= maxLargePayload {
+		m.off = len(m.b)
+		return appendFrame(dst, kindWhole, m.b), true
+	}
+	if m.off == 0 {
+		var total [partHeader]byte
+		binary.BigEndian.PutUint32(total[:], uint32(len(m.b)))
+		m.off = maxLargePayload - partHeader
+		return appendFrame(dst, kindFirst, total[:], m.b[:m.off]), false
+	}
+	end := min(m.off+maxLargePayload, len(m.b))
+	dst = appendFrame(dst, kindNext, m.b[m.off:end])
+	m.off = end
+	return dst, end == len(m.b)
+}
+
+// sendQueue orders a link's outgoing frames (spec §11.3): messages that fit a small frame go
+// first, in the order they were queued; block-carrying messages follow one frame at a time,
+// so a small message queued behind a 32 KiB reply waits for at most one large frame. Each
+// class keeps its own order; a small message may overtake a large one queued before it.
+// It is not safe for concurrent use.
+type sendQueue struct {
+	small []*outMessage
+	large []*outMessage
+	bytes int // encoded bytes of queued messages not yet fully framed
+}
+
+func (q *sendQueue) push(b []byte) {
+	m := &outMessage{b: b}
+	if len(b) <= maxSmallPayload {
+		q.small = append(q.small, m)
+	} else {
+		q.large = append(q.large, m)
+	}
+	q.bytes += len(b)
+}
+
+func (q *sendQueue) empty() bool { return len(q.small) == 0 && len(q.large) == 0 }
+
+// next appends frames to dst until it holds at least limit bytes or the queue is empty,
+// taking at most one large frame between small messages.
+func (q *sendQueue) next(dst []byte, limit int) []byte {
+	for len(dst) < limit {
+		switch {
+		case len(q.small) > 0:
+			m := q.small[0]
+			q.small[0] = nil
+			q.small = q.small[1:]
+			dst, _ = m.nextFrame(dst)
+			q.bytes -= len(m.b)
+		case len(q.large) > 0:
+			m := q.large[0]
+			var done bool
+			dst, done = m.nextFrame(dst)
+			if done {
+				q.large[0] = nil
+				q.large = q.large[1:]
+				q.bytes -= len(m.b)
+			}
+		default:
+			return dst
+		}
+	}
+	return dst
+}
+
+// frameReader reads frames from a link and reassembles messages, checking every size before
+// it reads or allocates: a frame is one of the two sizes, a payload fits its frame and uses
+// the smallest one, a split message declares a total within wire.MaxMessageSize, and padding
+// is zero. At most one split message is in progress per link, so a peer can make it buffer
+// at most one frame and one message.
+type frameReader struct {
+	r     io.Reader
+	frame [largeFrameSize]byte
+	part  []byte // the split message being reassembled; nil between messages
+	total int    // its declared length
+	buf   []byte // reassembly buffer, reused
+	bytes uint64 // frame bytes read so far
+}
+
+func newFrameReader(r io.Reader) *frameReader { return &frameReader{r: r} }
+
+// next returns the next complete message. The slice is valid until the following call.
+func (fr *frameReader) next() ([]byte, error) {
+	for {
+		payload, kind, err := fr.readFrame()
+		if err != nil {
+			return nil, err
+		}
+		switch kind {
+		case kindWhole: // also between the parts of a split message
+			if len(payload) == 0 {
+				return nil, protocolError("empty message")
+			}
+			return payload, nil
+		case kindFirst:
+			if fr.part != nil {
+				return nil, protocolError("a split message started inside another")
+			}
+			if len(payload) != maxLargePayload {
+				return nil, protocolError("first part of %d bytes, want a full frame", len(payload))
+			}
+			total := int(binary.BigEndian.Uint32(payload))
+			if total <= maxLargePayload || total > wire.MaxMessageSize {
+				return nil, protocolError("split message of %d bytes, want %d to %d", total, maxLargePayload+1, wire.MaxMessageSize)
+			}
+			if cap(fr.buf) < total {
+				fr.buf = make([]byte, 0, wire.MaxMessageSize)
+			}
+			fr.part = append(fr.buf[:0], payload[partHeader:]...)
+			fr.total = total
+		case kindNext:
+			if fr.part == nil {
+				return nil, protocolError("a next part without a first")
+			}
+			left := fr.total - len(fr.part)
+			if len(payload) > left || len(payload) < min(left, maxLargePayload) {
+				return nil, protocolError("part of %d bytes with %d left", len(payload), left)
+			}
+			fr.part = append(fr.part, payload...)
+			if len(fr.part) == fr.total {
+				msg := fr.part
+				fr.part = nil
+				return msg, nil
+			}
+		default:
+			return nil, protocolError("frame kind %d", kind)
+		}
+	}
+}
+
+// readFrame reads one frame and returns its payload, which aliases fr.frame.
+func (fr *frameReader) readFrame() ([]byte, byte, error) {
+	h := fr.frame[:frameHeader]
+	if _, err := io.ReadFull(fr.r, h); err != nil {
+		return nil, 0, err
+	}
+	var size int
+	switch h[0] {
+	case classSmall:
+		size = smallFrameSize
+	case classLarge:
+		size = largeFrameSize
+	default:
+		return nil, 0, protocolError("frame class %d", h[0])
+	}
+	kind := h[1]
+	n := int(binary.BigEndian.Uint16(h[2:]))
+	if n > size-frameHeader || frameSize(n) != size {
+		return nil, 0, protocolError("payload of %d bytes in a frame of %d", n, size)
+	}
+	body := fr.frame[frameHeader:size]
+	if _, err := io.ReadFull(fr.r, body); err != nil {
+		return nil, 0, noEOF(err)
+	}
+	fr.bytes += uint64(size)
+	for _, c := range body[n:] {
+		if c != 0 {
+			return nil, 0, protocolError("non-zero padding")
+		}
+	}
+	return body[:n], kind, nil
+}
+
+// noEOF turns an end of stream inside a frame into the error it is.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}

@@ -1,0 +1,622 @@
+package transport
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"lethe/crypto"
+	"lethe/wire"
+)
+
+// Config configures a TCP transport. Every field but Identity has a working zero value.
+type Config struct {
+	// Identity is the node's identity key; links are authenticated with it. Required.
+	Identity *crypto.NodeIdentity
+	// ListenAddr is where to accept links ("127.0.0.1:0", ":41000"). Empty: no listener, the
+	// node only dials out.
+	ListenAddr string
+	// Ref is the noderef this node presents in its Hello. Nil: one made from Identity and
+	// the listening address, without location. SetRef replaces it later.
+	Ref *wire.NodeRef
+	// Handler receives peers' events and messages. Nil: they are dropped.
+	Handler Handler
+	// AcceptPeer decides whether an authenticated peer that dialled in may stay; an error
+	// refuses it (ErrRefused). Nil: every authenticated peer is accepted.
+	AcceptPeer func(p Peer) error
+	// Limits bound what each peer may make this node do; zero fields take the defaults.
+	Limits Limits
+	// Logger receives link events; peers appear by their short ID, addresses only at debug
+	// level. Nil: silent.
+	Logger *slog.Logger
+	// Rand is the randomness for TLS. Nil: crypto/rand.
+	Rand io.Reader
+}
+
+// Limits are the per-peer limits of spec §11.4, all enforced before decoding. A peer that
+// exceeds one is disconnected and the event logged.
+type Limits struct {
+	// MessagesPerSecond and MessageBurst: a token bucket on the messages a peer sends
+	// (defaults 5000 and 10000).
+	MessagesPerSecond float64
+	MessageBurst      int
+	// MaxQueuedBytes bounds the encoded bytes waiting to be sent on one link (default
+	// 1 MiB): Send waits or fails with ErrQueueFull beyond it.
+	MaxQueuedBytes int
+	// MaxHandshakes bounds the inbound links being set up at once (default 32); further
+	// connections are closed at once.
+	MaxHandshakes int
+	// HandshakeTimeout bounds TCP connect, TLS handshake and Hello (default 10 s).
+	HandshakeTimeout time.Duration
+	// KeepaliveInterval: a link with nothing to send sends a keepalive this often
+	// (default 10 s).
+	KeepaliveInterval time.Duration
+	// IdleTimeout: a link on which nothing arrives, or nothing can be written, for this
+	// long is closed (default 3 keepalive intervals).
+	IdleTimeout time.Duration
+}
+
+// Tuning constants (not part of the protocol).
+const (
+	defaultMessagesPerSecond = 5000
+	defaultMessageBurst      = 10000
+	defaultMaxQueuedBytes    = 1 << 20
+	defaultMaxHandshakes     = 32
+	defaultHandshakeTimeout  = 10 * time.Second
+	defaultKeepalive         = 10 * time.Second
+
+	// Redialling a kept peer starts after redialMin and doubles up to redialMax: short
+	// enough that a restarted peer is back within seconds, never minutes of silence.
+	redialMin = 200 * time.Millisecond
+	redialMax = 5 * time.Second
+
+	// duplicateGrace: when two links to the same peer come up within this time of each
+	// other (both nodes dialled at once), both nodes keep the one dialled by the smaller
+	// node ID. After it, a new link replaces the old, which is likely dead (the peer
+	// restarted).
+	duplicateGrace = 2 * time.Second
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.MessagesPerSecond <= 0 {
+		l.MessagesPerSecond = defaultMessagesPerSecond
+	}
+	if l.MessageBurst <= 0 {
+		l.MessageBurst = defaultMessageBurst
+	}
+	if l.MaxQueuedBytes <= 0 {
+		l.MaxQueuedBytes = defaultMaxQueuedBytes
+	}
+	if l.MaxHandshakes <= 0 {
+		l.MaxHandshakes = defaultMaxHandshakes
+	}
+	if l.HandshakeTimeout <= 0 {
+		l.HandshakeTimeout = defaultHandshakeTimeout
+	}
+	if l.KeepaliveInterval <= 0 {
+		l.KeepaliveInterval = defaultKeepalive
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = 3 * l.KeepaliveInterval
+	}
+	return l
+}
+
+// TCP is the real transport: TLS 1.3 links over TCP (spec §11). New binds the listener, Run
+// accepts links, Close ends everything.
+type TCP struct {
+	identity  *crypto.NodeIdentity
+	cert      tls.Certificate
+	serverTLS *tls.Config
+	rand      io.Reader
+	limits    Limits
+	handler   Handler
+	accept    func(Peer) error
+	log       *slog.Logger
+	ln        net.Listener // nil if not listening
+
+	ctx        context.Context // ends at Close
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup // every goroutine the transport starts
+	handshakes chan struct{}  // semaphore of inbound handshakes
+
+	mu        sync.Mutex
+	ref       *wire.NodeRef                   // guarded by mu
+	links     map[crypto.NodeID]*link         // guarded by mu
+	kept      map[crypto.NodeID]*wire.NodeRef // peers to redial; guarded by mu
+	redialing map[crypto.NodeID]bool          // guarded by mu
+	closed    bool                            // guarded by mu
+}
+
+var _ Transport = (*TCP)(nil)
+
+// New makes a TCP transport and, if cfg.ListenAddr is set, binds its listener, so that
+// Addr and the noderef are known before Run.
+func New(cfg Config) (*TCP, error) {
+	if cfg.Identity == nil {
+		return nil, errors.New("transport: no identity")
+	}
+	t := &TCP{
+		identity:  cfg.Identity,
+		rand:      cfg.Rand,
+		limits:    cfg.Limits.withDefaults(),
+		handler:   cfg.Handler,
+		accept:    cfg.AcceptPeer,
+		log:       cfg.Logger,
+		links:     map[crypto.NodeID]*link{},
+		kept:      map[crypto.NodeID]*wire.NodeRef{},
+		redialing: map[crypto.NodeID]bool{},
+	}
+	if t.rand == nil {
+		t.rand = rand.Reader
+	}
+	if t.handler == nil {
+		t.handler = discard{}
+	}
+	if t.log == nil {
+		t.log = slog.New(slog.DiscardHandler)
+	}
+	if t.limits.MaxQueuedBytes < wire.MaxMessageSize {
+		return nil, fmt.Errorf("transport: MaxQueuedBytes %d is below one message (%d)", t.limits.MaxQueuedBytes, wire.MaxMessageSize)
+	}
+	var err error
+	if t.cert, err = selfSignedCertificate(cfg.Identity, t.rand); err != nil {
+		return nil, err
+	}
+	t.serverTLS = serverTLSConfig(t.cert, t.rand)
+	t.handshakes = make(chan struct{}, t.limits.MaxHandshakes)
+	if cfg.ListenAddr != "" {
+		if t.ln, err = net.Listen("tcp", cfg.ListenAddr); err != nil {
+			return nil, fmt.Errorf("transport: listen: %w", err)
+		}
+	}
+	t.ref = cfg.Ref
+	if t.ref == nil {
+		var info wire.NodeRefInfo
+		if ap, err := netip.ParseAddrPort(t.Addr()); err == nil && !ap.Addr().IsUnspecified() {
+			info.Addresses = []string{ap.String()}
+		}
+		if t.ref, err = wire.NewNodeRef(cfg.Identity, info); err != nil {
+			t.closeListener()
+			return nil, fmt.Errorf("transport: %w", err)
+		}
+	}
+	if t.ref.ID() != cfg.Identity.ID() {
+		t.closeListener()
+		return nil, errors.New("transport: Config.Ref is another node's noderef")
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	return t, nil
+}
+
+func (t *TCP) closeListener() {
+	if t.ln != nil {
+		t.ln.Close()
+	}
+}
+
+// Addr is the listening address, or "" if the transport does not listen.
+func (t *TCP) Addr() string {
+	if t.ln == nil {
+		return ""
+	}
+	return t.ln.Addr().String()
+}
+
+// Ref is the noderef the transport presents.
+func (t *TCP) Ref() *wire.NodeRef {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ref
+}
+
+// SetRef replaces the noderef presented to peers from now on (new addresses, a new location
+// after a swap). It must be this node's.
+func (t *TCP) SetRef(ref *wire.NodeRef) error {
+	if ref.ID() != t.identity.ID() {
+		return errors.New("transport: SetRef with another node's noderef")
+	}
+	t.mu.Lock()
+	t.ref = ref
+	t.mu.Unlock()
+	return nil
+}
+
+// Run accepts inbound links until ctx ends or Close is called, then closes the transport
+// and returns nil. Without a listener it only waits.
+func (t *TCP) Run(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { t.Close() })
+	defer stop()
+	if t.ln == nil {
+		<-t.ctx.Done()
+		return nil
+	}
+	for {
+		c, err := t.ln.Accept()
+		if err != nil {
+			if t.ctx.Err() != nil {
+				return nil
+			}
+			// Out of file descriptors and the like: wait a little rather than spin.
+			t.log.Warn("accept failed", "err", err)
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-t.ctx.Done():
+				return nil
+			}
+			continue
+		}
+		select {
+		case t.handshakes <- struct{}{}:
+		default:
+			t.log.Warn("too many links being set up; refusing a connection", "limit", t.limits.MaxHandshakes)
+			c.Close()
+			continue
+		}
+		if !t.spawn(func() {
+			defer func() { <-t.handshakes }()
+			t.acceptLink(c)
+		}) {
+			c.Close()
+			<-t.handshakes
+		}
+	}
+}
+
+// spawn starts f as one of the transport's goroutines, unless it is closed.
+func (t *TCP) spawn(f func()) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		f()
+	}()
+	return true
+}
+
+func (t *TCP) acceptLink(c net.Conn) {
+	ctx, cancel := context.WithTimeout(t.ctx, t.limits.HandshakeTimeout)
+	defer cancel()
+	l, err := t.handshake(ctx, c, nil)
+	if err == nil {
+		err = t.register(l, false)
+	}
+	if err != nil {
+		c.Close()
+		t.log.Info("refused an inbound link", "err", err)
+		t.log.Debug("refused inbound link address", "addr", c.RemoteAddr().String())
+	}
+}
+
+// Connect dials the peer of ref; see Transport.
+func (t *TCP) Connect(ctx context.Context, ref *wire.NodeRef) error {
+	if ref.ID() == t.identity.ID() {
+		return errors.New("transport: connect to self")
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return ErrClosed
+	}
+	if t.links[ref.ID()] != nil {
+		t.kept[ref.ID()] = ref
+		t.mu.Unlock()
+		return nil
+	}
+	t.mu.Unlock()
+	return t.dial(ctx, ref)
+}
+
+// dial tries ref's addresses in order and registers the first link that comes up.
+func (t *TCP) dial(ctx context.Context, ref *wire.NodeRef) error {
+	ctx, cancel := context.WithTimeout(ctx, t.limits.HandshakeTimeout)
+	defer cancel()
+	addrs := ref.Addresses()
+	if len(addrs) == 0 {
+		return fmt.Errorf("connect to %v: its noderef lists no address", ref.ID().Short())
+	}
+	var errs []error
+	for _, addr := range addrs {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		l, err := t.handshake(ctx, c, ref)
+		if err == nil {
+			err = t.register(l, true)
+		}
+		if err == nil {
+			return nil
+		}
+		c.Close()
+		t.log.Debug("dial failed", "peer", ref.ID(), "addr", addr, "err", err)
+		errs = append(errs, err)
+		if errors.Is(err, ErrClosed) {
+			break
+		}
+	}
+	return fmt.Errorf("connect to %v: %w", ref.ID().Short(), errors.Join(errs...))
+}
+
+// handshake runs TLS and the Hello exchange (spec §11.1) on c. want is the noderef dialled,
+// nil for an inbound connection.
+func (t *TCP) handshake(ctx context.Context, c net.Conn, want *wire.NodeRef) (*link, error) {
+	if d, ok := ctx.Deadline(); ok {
+		c.SetDeadline(d)
+	}
+	var conn *tls.Conn
+	if want != nil {
+		conn = tls.Client(c, clientTLSConfig(t.cert, t.rand, want.ID()))
+	} else {
+		conn = tls.Server(c, t.serverTLS)
+	}
+	if err := conn.HandshakeContext(ctx); err != nil {
+		return nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	id, err := peerIdentity(conn.ConnectionState())
+	if err != nil {
+		return nil, err
+	}
+	// The dialler speaks first; the listener answers only after checking the dialler's
+	// Hello, so a refused dialler never sees a link come up.
+	fr := newFrameReader(conn)
+	if want != nil {
+		if err := t.sendHello(conn); err != nil {
+			return nil, err
+		}
+	}
+	b, err := fr.next()
+	if err != nil {
+		return nil, fmt.Errorf("read Hello: %w", err)
+	}
+	m, err := wire.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	h, ok := m.(*wire.Hello)
+	if !ok {
+		return nil, protocolError("first message is %v, want Hello", m.Type())
+	}
+	if h.Ref.ID() != id {
+		return nil, fmt.Errorf("%w: the certificate is %v, the noderef %v", ErrIdentityMismatch, id.Short(), h.Ref.ID().Short())
+	}
+	version := min(h.MaxVersion, wire.MaxVersion)
+	if version < max(h.MinVersion, wire.MinVersion) {
+		return nil, fmt.Errorf("%w: peer speaks %d to %d, this node %d to %d", ErrVersion, h.MinVersion, h.MaxVersion, wire.MinVersion, wire.MaxVersion)
+	}
+	peer := Peer{Ref: h.Ref, Outbound: want != nil, Version: version}
+	if want == nil && t.accept != nil {
+		if err := t.accept(peer); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRefused, err)
+		}
+	}
+	if want == nil {
+		if err := t.sendHello(conn); err != nil {
+			return nil, err
+		}
+	}
+	c.SetDeadline(time.Time{})
+	return newLink(t, conn, fr, peer), nil
+}
+
+func (t *TCP) sendHello(conn *tls.Conn) error {
+	hello, err := wire.Encode(&wire.Hello{MinVersion: wire.MinVersion, MaxVersion: wire.MaxVersion, Ref: t.Ref()})
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Write(appendFrame(nil, kindWhole, hello)); err != nil {
+		return fmt.Errorf("send Hello: %w", err)
+	}
+	return nil
+}
+
+// register installs a new link and starts its goroutines. A link to the same peer that is
+// already up is replaced, unless both came up at once and the old one wins the tie-break
+// (see duplicateGrace); then the new one is closed and register returns nil, since the
+// peer is connected.
+func (t *TCP) register(l *link, keep bool) error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return ErrClosed
+	}
+	old := t.links[l.id]
+	if old != nil && l.since.Sub(old.since) < duplicateGrace && t.dialledBySmaller(old) && !t.dialledBySmaller(l) {
+		if keep {
+			t.kept[l.id] = l.peer.Ref
+		}
+		t.mu.Unlock()
+		l.conn.NetConn().Close()
+		return nil
+	}
+	t.links[l.id] = l
+	if keep {
+		t.kept[l.id] = l.peer.Ref
+	}
+	t.wg.Add(2)
+	t.mu.Unlock()
+	if old != nil {
+		old.close(ErrReplaced)
+	}
+	t.log.Info("link up", "peer", l.id, "outbound", l.peer.Outbound)
+	go func() {
+		defer t.wg.Done()
+		l.writeLoop()
+	}()
+	go func() {
+		defer t.wg.Done()
+		t.runLink(l, old)
+	}()
+	return nil
+}
+
+// dialledBySmaller reports whether the node that dialled l has the smaller ID of the two.
+func (t *TCP) dialledBySmaller(l *link) bool {
+	self := t.identity.ID()
+	if l.peer.Outbound {
+		return string(self[:]) < string(l.id[:])
+	}
+	return string(l.id[:]) < string(self[:])
+}
+
+// runLink is a link's reader goroutine: it delivers PeerUp, the messages and PeerDown, and
+// then redials the peer if it is kept.
+func (t *TCP) runLink(l *link, old *link) {
+	if old != nil {
+		<-old.done
+	}
+	t.handler.PeerUp(l.peer)
+	l.close(l.readLoop(t.handler))
+	<-l.written
+	err := l.err()
+	if errors.Is(err, ErrProtocol) || errors.Is(err, ErrFlood) {
+		t.log.Warn("peer broke the link limits; disconnected", "peer", l.id, "err", err)
+	} else {
+		t.log.Info("link down", "peer", l.id, "err", err)
+	}
+	t.mu.Lock()
+	if t.links[l.id] == l {
+		delete(t.links, l.id)
+	}
+	ref := t.kept[l.id]
+	redial := ref != nil && t.links[l.id] == nil && !t.redialing[l.id] && !t.closed
+	if redial {
+		t.redialing[l.id] = true
+		t.wg.Add(1)
+	}
+	t.mu.Unlock()
+	t.handler.PeerDown(l.id, err)
+	close(l.done)
+	if redial {
+		go func() {
+			defer t.wg.Done()
+			t.redial(l.id)
+		}()
+	}
+}
+
+// redial reconnects a kept peer with a short capped backoff until a link is up again, the
+// peer is no longer kept, or the transport closes.
+func (t *TCP) redial(id crypto.NodeID) {
+	defer func() {
+		t.mu.Lock()
+		delete(t.redialing, id)
+		t.mu.Unlock()
+	}()
+	wait := redialMin
+	for {
+		timer := time.NewTimer(jitter(wait))
+		select {
+		case <-timer.C:
+		case <-t.ctx.Done():
+			timer.Stop()
+			return
+		}
+		t.mu.Lock()
+		ref, up := t.kept[id], t.links[id] != nil
+		t.mu.Unlock()
+		if ref == nil || up {
+			return
+		}
+		err := t.dial(t.ctx, ref)
+		if err == nil {
+			return
+		}
+		t.log.Info("redial failed", "peer", id, "retry in", wait, "err", err)
+		wait = min(2*wait, redialMax)
+	}
+}
+
+// jitter spreads d over [d/2, d) so that nodes restarted together do not redial in step.
+func jitter(d time.Duration) time.Duration {
+	n, err := rand.Int(rand.Reader, big.NewInt(int64(d/2)))
+	if err != nil {
+		return d
+	}
+	return d/2 + time.Duration(n.Int64())
+}
+
+// Send queues m for the peer to; see Transport.
+func (t *TCP) Send(ctx context.Context, to crypto.NodeID, m wire.Message) error {
+	b, err := wire.Encode(m)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	l := t.links[to]
+	t.mu.Unlock()
+	if l == nil {
+		return ErrNotConnected
+	}
+	return l.enqueue(ctx, b)
+}
+
+// Disconnect closes the link to id and stops redialling it.
+func (t *TCP) Disconnect(id crypto.NodeID) {
+	t.mu.Lock()
+	delete(t.kept, id)
+	l := t.links[id]
+	t.mu.Unlock()
+	if l != nil {
+		l.close(ErrDisconnected)
+	}
+}
+
+// Links lists the open links.
+func (t *TCP) Links() []LinkStats {
+	t.mu.Lock()
+	ls := make([]*link, 0, len(t.links))
+	for _, l := range t.links {
+		ls = append(ls, l)
+	}
+	t.mu.Unlock()
+	out := make([]LinkStats, len(ls))
+	for i, l := range ls {
+		out[i] = l.stats()
+	}
+	return out
+}
+
+// Close closes the listener and every link, and returns once every goroutine of the
+// transport has exited and every PeerDown has been delivered. It is idempotent.
+func (t *TCP) Close() error {
+	t.mu.Lock()
+	first := !t.closed
+	t.closed = true
+	links := make([]*link, 0, len(t.links))
+	for _, l := range t.links {
+		links = append(links, l)
+	}
+	t.mu.Unlock()
+	if first {
+		t.cancel()
+		t.closeListener()
+		for _, l := range links {
+			l.close(ErrDisconnected)
+		}
+	}
+	t.wg.Wait()
+	return nil
+}
+
+// discard is the Handler of a transport given none.
+type discard struct{}
+
+func (discard) PeerUp(Peer)                         {}
+func (discard) Receive(crypto.NodeID, wire.Message) {}
+func (discard) PeerDown(crypto.NodeID, error)       {}
