@@ -35,7 +35,7 @@ func (r *Router) PutBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
-	res := r.insert(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL}, block)
+	res := r.insert(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL}, block)
 	switch {
 	case res.err == nil:
 		return nil
@@ -72,7 +72,7 @@ func (r *Router) handleInsert(from crypto.NodeID, m *wire.Insert) {
 
 	ctx, cancel := context.WithTimeout(r.ctx, min(m.Timeout, r.cfg.RequestTimeout))
 	defer cancel()
-	res := r.insert(ctx, query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, from: &from}, m.Block)
+	res := r.insert(ctx, query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, hops: m.HTL, from: &from}, m.Block)
 	switch {
 	case res.collision != nil:
 		r.send(from, &wire.InsertCollision{ID: m.ID, Block: res.collision})
@@ -94,21 +94,26 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 			return insertResult{collision: existing}
 		}
 	}
-	htl := q.htl
 	tried := make(map[crypto.NodeID]bool)
 	if q.from != nil {
 		tried[*q.from] = true
 	}
-	decided, progressed, overloaded := false, false, false
-	for {
-		if ctx.Err() != nil {
-			break
+	progressed := false
+	if q.hops >= MaxHTL {
+		x, p, next, ok := r.walkStem(ctx, &q, tried, func(id uint64, htl uint8, timeout time.Duration) wire.Message {
+			return &wire.Insert{KeyType: q.kt, ID: id, HTL: htl, Key: q.rk, Timeout: timeout, Block: block}
+		})
+		if ok {
+			if res, end := r.insertReply(q, p, x, block); end {
+				return res
+			}
+			progressed = true
 		}
-		p, out := r.nextHop(q, htl, tried)
-		if p == nil && htl >= MaxHTL {
-			htl = MaxHTL - 1 // the stem ends here
-			continue
-		}
+		q = next
+	}
+	decided, overloaded := false, false
+	for ctx.Err() == nil {
+		p, out := r.nextHop(q, tried)
 		if !decided {
 			decided = true
 			r.keepInserted(q, block, p)
@@ -120,33 +125,25 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 		if out == 0 {
 			return insertResult{}
 		}
-		deadline, _ := ctx.Deadline()
-		left := time.Until(deadline) - hopMargin
-		if left < minForwardTime {
+		left, ok := timeLeft(ctx)
+		if !ok {
 			break
 		}
-		x := r.exchange(ctx, p.id, &wire.Insert{KeyType: q.kt, ID: q.id, HTL: out, Key: q.rk, Timeout: left.Truncate(time.Millisecond), Block: block})
-		x.done()
+		x := r.exchange(ctx, p.id, &wire.Insert{KeyType: q.kt, ID: q.id, HTL: out, Key: q.rk, Timeout: left, Block: block})
+		if res, end := r.insertReply(q, p, x, block); end {
+			return res
+		}
 		switch m := x.reply.(type) {
-		case *wire.InsertReply:
-			return insertResult{}
-		case *wire.InsertCollision:
-			if q.kt == crypto.SSK && r.checkBlock(p, q.kt, q.rk, q.kt, m.Block) == nil && !bytes.Equal(m.Block, block) {
-				return insertResult{collision: m.Block}
-			}
 		case *wire.RouteNotFound:
 			progressed = true
-			htl = min(htl, m.HTL)
-			if htl == 0 {
+			q.hops = min(q.hops, m.HTL)
+			if q.hops == 0 {
 				return insertResult{}
 			}
-		case *wire.RejectedOverload:
-			overloaded = true
-			r.backOff(p)
 		case *wire.RejectedLoop:
 			progressed = true // the node has it already, from another branch of this insert
-		default:
-			r.backOff(p)
+		case *wire.RejectedOverload:
+			overloaded = true
 		}
 	}
 	switch {
@@ -155,7 +152,25 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 	case overloaded && !progressed:
 		return insertResult{err: ErrOverloaded}
 	}
-	return insertResult{err: ErrRouteNotFound, htl: htl}
+	return insertResult{err: ErrRouteNotFound, htl: q.hops}
+}
+
+// insertReply handles a peer's answer to an insert: InsertReply or a collision end it (end
+// is true); anything else means trying another peer, and a busy or silent peer is backed off.
+func (r *Router) insertReply(q query, p *peer, x exchanged, block []byte) (res insertResult, end bool) {
+	x.done()
+	switch m := x.reply.(type) {
+	case *wire.InsertReply:
+		return insertResult{}, true
+	case *wire.InsertCollision:
+		if q.kt == crypto.SSK && r.checkBlock(p, q.kt, q.rk, q.kt, m.Block) == nil && !bytes.Equal(m.Block, block) {
+			return insertResult{collision: m.Block}, true
+		}
+	case *wire.RouteNotFound, *wire.RejectedLoop:
+	default:
+		r.backOff(p)
+	}
+	return insertResult{}, false
 }
 
 // keepInserted applies the storage rule for an insert passing through (spec §18.4).

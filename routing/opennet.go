@@ -117,7 +117,7 @@ func (r *Router) Announce(ctx context.Context, via crypto.NodeID) (int, error) {
 			case *wire.AnnouncementReply:
 				offers++
 				r.considerOffer(m.Ref)
-			case *wire.DataNotFound, *wire.RouteNotFound, *wire.RejectedLoop, *wire.RejectedOverload, peerGone:
+			case *wire.DataNotFound, *wire.RouteNotFound, *wire.RejectedLoop, *wire.RejectedOverload, *peerGone:
 				return offers, nil
 			}
 		case <-ctx.Done():
@@ -173,7 +173,7 @@ func (r *Router) relayAnnouncementReplies(ctx context.Context, to crypto.NodeID,
 				r.send(to, &wire.AnnouncementReply{ID: m.ID, Ref: m.Ref})
 			case *wire.RejectedLoop, *wire.RejectedOverload:
 				return true
-			case *wire.DataNotFound, *wire.RouteNotFound, peerGone:
+			case *wire.DataNotFound, *wire.RouteNotFound, *peerGone:
 				return false
 			}
 		case <-ctx.Done():

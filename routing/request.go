@@ -28,7 +28,8 @@ type query struct {
 	kt   crypto.KeyType
 	rk   crypto.RoutingKey
 	id   uint64
-	htl  uint8          // as received (or MaxHTL for this node's own user)
+	htl  uint8          // as received (MaxHTL for this node's own user): governs caching
+	hops uint8          // what is left of it: lowered by RouteNotFound while backtracking
 	from *crypto.NodeID // nil for this node's own user
 }
 
@@ -82,7 +83,7 @@ func (r *Router) GetBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
-	res := r.search(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL})
+	res := r.search(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL})
 	defer res.finish()
 	r.mu.Lock()
 	r.completed++
@@ -111,7 +112,7 @@ func (r *Router) handleRequest(from crypto.NodeID, m *wire.Request) {
 
 	ctx, cancel := context.WithTimeout(r.ctx, min(m.Timeout, r.cfg.RequestTimeout))
 	defer cancel()
-	q := query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, from: &from}
+	q := query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, hops: m.HTL, from: &from}
 	res := r.search(ctx, q)
 	defer res.finish()
 
@@ -203,86 +204,153 @@ func (r *Router) lookLocal(q query) (result, bool) {
 	return result{}, false
 }
 
-// search looks for the block: in the store (below the stem), then through peers in routing
-// order, backtracking on RouteNotFound, RejectedLoop, overload and timeouts (spec §18.3).
+// search looks for the block: along the stem first if the request is still at HTL 18, then
+// in the store and through peers in routing order, backtracking on RouteNotFound,
+// RejectedLoop, overload and timeouts (spec §18.3).
 func (r *Router) search(ctx context.Context, q query) result {
-	htl := q.htl
-	if htl < MaxHTL && q.from != nil {
-		if res, ok := r.lookLocal(q); ok {
-			return res
-		}
-	}
 	tried := make(map[crypto.NodeID]bool)
 	if q.from != nil {
 		tried[*q.from] = true
 	}
+	if q.hops >= MaxHTL {
+		x, p, next, ok := r.walkStem(ctx, &q, tried, func(id uint64, htl uint8, timeout time.Duration) wire.Message {
+			return &wire.Request{KeyType: q.kt, ID: id, HTL: htl, Key: q.rk, Timeout: timeout}
+		})
+		if ok {
+			if res, end := r.requestReply(q, p, x); end {
+				return res
+			}
+		}
+		q = next
+	}
+	if q.from != nil {
+		if res, ok := r.lookLocal(q); ok {
+			return res
+		}
+	}
 	overloaded := false
 	for {
 		if err := ctx.Err(); err != nil {
-			return result{err: fmt.Errorf("%w: %w", ErrRouteNotFound, err), htl: htl}
+			return result{err: fmt.Errorf("%w: %w", ErrRouteNotFound, err), htl: q.hops}
 		}
-		p, out := r.nextHop(q, htl, tried)
+		p, out := r.nextHop(q, tried)
 		if p == nil {
-			if htl >= MaxHTL {
-				// The stem has nowhere left to go: it ends here, and the search starts here.
-				htl = MaxHTL - 1
-				if q.from != nil {
-					if res, ok := r.lookLocal(q); ok {
-						return res
-					}
-				}
-				continue
-			}
 			if overloaded {
 				return result{err: ErrOverloaded}
 			}
-			return result{err: ErrRouteNotFound, htl: htl}
+			return result{err: ErrRouteNotFound, htl: q.hops}
 		}
 		tried[p.id] = true
 		if out == 0 {
 			return result{err: ErrDataNotFound}
 		}
-		deadline, _ := ctx.Deadline()
-		left := time.Until(deadline) - hopMargin
-		if left < minForwardTime {
-			return result{err: ErrRouteNotFound, htl: htl}
+		left, ok := timeLeft(ctx)
+		if !ok {
+			return result{err: ErrRouteNotFound, htl: q.hops}
 		}
-		req := &wire.Request{KeyType: q.kt, ID: q.id, HTL: out, Key: q.rk, Timeout: left.Truncate(time.Millisecond)}
-		x := r.exchange(ctx, p.id, req)
-		done := x.done
+		x := r.exchange(ctx, p.id, &wire.Request{KeyType: q.kt, ID: q.id, HTL: out, Key: q.rk, Timeout: left})
+		if res, end := r.requestReply(q, p, x); end {
+			return res
+		}
 		switch m := x.reply.(type) {
-		case *wire.DataReply:
-			if err := r.checkBlock(p, q.kt, q.rk, m.KeyType, m.Block); err != nil {
-				done()
-				continue
-			}
-			r.cacheReply(q, m.Block)
-			return result{block: m.Block, offer: x.early, offers: x.ch, done: done}
-		case *wire.DataNotFound:
-			done()
-			return result{err: ErrDataNotFound}
 		case *wire.RouteNotFound:
-			done()
-			htl = min(htl, m.HTL)
-			if htl == 0 {
+			q.hops = min(q.hops, m.HTL)
+			if q.hops == 0 {
 				return result{err: ErrDataNotFound}
 			}
 		case *wire.RejectedOverload:
-			done()
 			overloaded = true
-			r.backOff(p)
-		case *wire.RejectedLoop:
-			done()
-		default: // timeout or the link dropped
-			done()
-			r.backOff(p)
 		}
 	}
 }
 
+// requestReply handles a peer's answer to a request: data that verifies or DataNotFound end
+// the search (end is true); anything else means trying another peer, and the peer is backed
+// off if it was busy, silent or lied.
+func (r *Router) requestReply(q query, p *peer, x exchanged) (res result, end bool) {
+	switch m := x.reply.(type) {
+	case *wire.DataReply:
+		if err := r.checkBlock(p, q.kt, q.rk, m.KeyType, m.Block); err != nil {
+			x.done()
+			return result{}, false
+		}
+		r.cacheReply(q, m.Block)
+		return result{block: m.Block, offer: x.early, offers: x.ch, done: x.done}, true
+	case *wire.DataNotFound:
+		x.done()
+		return result{err: ErrDataNotFound}, true
+	case *wire.RouteNotFound, *wire.RejectedLoop:
+		x.done()
+	default: // RejectedOverload, a timeout, or the link dropped
+		x.done()
+		r.backOff(p)
+	}
+	return result{}, false
+}
+
+// walkStem forwards a request or insert that is at HTL 18 one hop along the stem (spec
+// §18.2): to the stem peer the request's ID picks, over that link's coin. If the coin keeps
+// HTL 18, the stem goes on with the same ID. If it decrements, this node is where the stem
+// ends: it sends the message on at HTL 17 under a fresh ID, so that the search that starts
+// there is free of the stem's loop-detection entries. A peer that is busy, silent or refuses
+// the ID as a loop is skipped for the next stem peer.
+//
+// It returns the answer of the stem hop (ok true) and, for the case that the search must go
+// on from here, next: the query this node continues with, below HTL 18 under a fresh ID. If
+// no stem peer is left, the stem ends here and ok is false.
+func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID]bool, msg func(id uint64, htl uint8, timeout time.Duration) wire.Message) (x exchanged, p *peer, next query, ok bool) {
+	next = *q
+	next.htl, next.hops = MaxHTL-1, MaxHTL-1
+	r.mu.Lock()
+	next.id = r.newIDLocked()
+	r.seen.add(next.id, r.now())
+	r.mu.Unlock()
+	for ctx.Err() == nil {
+		p, out := r.nextHop(*q, tried)
+		if p == nil {
+			break
+		}
+		tried[p.id] = true
+		left, ok := timeLeft(ctx)
+		if !ok {
+			break
+		}
+		id := q.id
+		if out < MaxHTL {
+			id = next.id
+		}
+		x := r.exchange(ctx, p.id, msg(id, out, left))
+		switch m := x.reply.(type) {
+		case *wire.RejectedLoop:
+			x.done()
+			continue
+		case *wire.RejectedOverload, nil:
+			x.done()
+			r.backOff(p)
+			continue
+		case *wire.RouteNotFound:
+			next.hops = min(next.hops, m.HTL)
+		}
+		return x, p, next, true
+	}
+	return exchanged{}, nil, next, false
+}
+
+// timeLeft is the timeout to give the next hop: what is left of ctx less this hop's margin,
+// or false if too little is left to forward at all.
+func timeLeft(ctx context.Context) (time.Duration, bool) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return wire.MaxTimeout, true
+	}
+	left := min(time.Until(deadline)-hopMargin, wire.MaxTimeout)
+	return left.Truncate(time.Millisecond), left >= minForwardTime
+}
+
 // nextHop picks the next peer to try and the HTL to send it: at HTL 18 a stem peer, below it
 // the peer closest to the key. Callers handle nil (no peer left).
-func (r *Router) nextHop(q query, htl uint8, tried map[crypto.NodeID]bool) (*peer, uint8) {
+func (r *Router) nextHop(q query, tried map[crypto.NodeID]bool) (*peer, uint8) {
+	htl := q.hops
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -359,7 +427,7 @@ func (r *Router) exchange(ctx context.Context, to crypto.NodeID, m wire.Message)
 			case *wire.NodeRefOffer:
 				x.early = reply.Ref
 				continue
-			case peerGone:
+			case *peerGone:
 				return x
 			}
 			x.reply = reply

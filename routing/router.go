@@ -289,7 +289,7 @@ func (r *Router) PeerDown(id crypto.NodeID, err error) {
 	for k, ch := range r.pending {
 		if k.peer == id {
 			select {
-			case ch <- peerGone{}:
+			case ch <- &peerGone{}:
 			default:
 			}
 		}
