@@ -42,7 +42,7 @@ type swapState struct {
 
 func (r *Router) swapLoop() {
 	defer r.wg.Done()
-	t := time.NewTicker(swapInterval)
+	t := time.NewTicker(r.cfg.SwapInterval)
 	defer t.Stop()
 	for {
 		select {

@@ -7,13 +7,19 @@ import (
 // MaxHTL is the hops-to-live every request and insert starts with (spec §18.2).
 const MaxHTL = 18
 
-// Caching thresholds (spec §18.4): a reply is cached only by a node that received the request
-// at HTL ≤ maxCacheHTLRequest, an insert only at HTL ≤ maxCacheHTLInsert. The originator's
-// neighbours and the stem never keep what passes through them.
+// Caching thresholds (spec §18.4): a reply is cached, and an insert kept, only by a node that
+// received the request or insert at HTL ≤ 16. The originator sends only at 18 (into the stem)
+// or 17 (when its own link ends the stem), so a node at 16 or below is never its neighbour:
+// neither the stem nor the node after it keeps anything. (Freenet, which has no stem, keeps
+// inserts only from 15, since its originator's neighbours may see 16.)
 const (
 	maxCacheHTLRequest = 16
-	maxCacheHTLInsert  = 15
+	maxCacheHTLInsert  = 16
 )
+
+// sinkTail is the HTL a node that stored an insert long-term passes on (spec §18.4): the next
+// few nodes around the key store copies too, then the insert ends instead of wandering on.
+const sinkTail = 3
 
 // decrementAtMinProbability is the chance a link decrements HTL 1 to 0, so that a request at
 // HTL 1 may still go on for a few hops and its receiver cannot know it is the last (Freenet's
@@ -45,9 +51,9 @@ type linkCoins struct {
 	decAtMin  bool // HTL 1 becomes 0 over this link
 }
 
-func drawCoins(r *rand.Rand, degree int) linkCoins {
+func drawCoins(r *rand.Rand, keep float64) linkCoins {
 	return linkCoins{
-		keepAtMax: r.Float64() < StemKeepProbability(degree),
+		keepAtMax: r.Float64() < keep,
 		decAtMin:  r.Float64() < decrementAtMinProbability,
 	}
 }

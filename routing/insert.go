@@ -32,7 +32,9 @@ func (r *Router) PutBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 	r.seen.add(id, r.now())
 	r.stats.LocalInserts++
 	r.mu.Unlock()
+	r.trace(Event{Kind: EventOriginate, ID: id, Key: rk})
 
+	defer r.local(kt, rk)()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
 	res := r.insert(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL}, block)
@@ -99,7 +101,7 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 		tried[*q.from] = true
 	}
 	progressed := false
-	if q.hops >= MaxHTL {
+	for q.hops >= MaxHTL {
 		x, p, next, ok := r.walkStem(ctx, &q, tried, func(id uint64, htl uint8, timeout time.Duration) wire.Message {
 			return &wire.Insert{KeyType: q.kt, ID: id, HTL: htl, Key: q.rk, Timeout: timeout, Block: block}
 		})
@@ -109,15 +111,24 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 			}
 			progressed = true
 		}
+		if q.from == nil {
+			// The originator never routes its own insert below the stem (see search).
+			if !ok && !progressed {
+				return insertResult{err: ErrRouteNotFound, htl: q.hops}
+			}
+			if _, rnf := x.reply.(*wire.RouteNotFound); rnf || !ok {
+				return insertResult{} // stored as far as the network reached
+			}
+			continue
+		}
 		q = next
 	}
-	decided, overloaded := false, false
+	if r.keepInserted(q, block) {
+		q.hops = min(q.hops, sinkTail+1) // the next hop gets at most sinkTail
+	}
+	overloaded := false
 	for ctx.Err() == nil {
 		p, out := r.nextHop(q, tried)
-		if !decided {
-			decided = true
-			r.keepInserted(q, block, p)
-		}
 		if p == nil {
 			break
 		}
@@ -173,20 +184,31 @@ func (r *Router) insertReply(q query, p *peer, x exchanged, block []byte) (res i
 	return insertResult{}, false
 }
 
-// keepInserted applies the storage rule for an insert passing through (spec §18.4).
-func (r *Router) keepInserted(q query, block []byte, next *peer) {
+// keepInserted applies the storage rule for an insert passing through (spec §18.4) and
+// reports whether this node stored it long-term. A node that received the insert at HTL 16
+// or below keeps it: long-term if it is a sink, in its cache otherwise. A sink has no route
+// onwards that is closer to the key (no peer other than the one the insert came from, nor any
+// such peer's neighbour) and is closer than the node the insert came from, so it is where the
+// insert's descent towards the key ends. A sink passes the insert on with at most sinkTail
+// HTL, and the few nodes of that tail are sinks too where no onward route is closer: they
+// are the key's other neighbours, and keep the copies that let the block outlive its first
+// home.
+func (r *Router) keepInserted(q query, block []byte) bool {
 	if q.from == nil || q.htl > maxCacheHTLInsert {
-		return
+		return false
 	}
 	target := q.rk.Location()
 	r.mu.Lock()
 	me := r.loc.Distance(target)
 	sink := true
-	if prev := r.peers[*q.from]; prev != nil && prev.loc.Valid() && prev.loc.Distance(target) <= me {
+	if prev := r.peers[*q.from]; q.htl > sinkTail && prev != nil && prev.loc.Valid() && prev.loc.Distance(target) <= me {
 		sink = false
 	}
-	if next != nil && next.loc.Distance(target) <= me {
-		sink = false
+	for _, p := range r.peers {
+		if p.id != *q.from && p.loc.Valid() && p.routeDistance(target) < me {
+			sink = false
+			break
+		}
 	}
 	r.mu.Unlock()
 	var err error
@@ -199,9 +221,10 @@ func (r *Router) keepInserted(q query, block []byte, next *peer) {
 	}
 	if err != nil {
 		r.log.Debug("keeping inserted block failed", "sink", sink, "err", err)
-		return
+		return false
 	}
 	r.blockArrived(q.kt, q.rk)
+	return sink
 }
 
 // blockArrived offers a block that has just arrived to the peers that asked for it in vain

@@ -16,10 +16,17 @@ import (
 // announceHTL is how far an announcement travels towards the newcomer's location.
 const announceHTL = 10
 
-// graceRequests is how many requests a node completes after a peer connects before that peer
-// may be dropped for a newcomer: a peer gets the chance to prove itself before it can lose its
-// place.
+// A new peer is protected from being dropped for a newcomer until it has had the chance to
+// prove itself (spec §18.8): for graceTime, or until this node has completed graceRequests
+// requests since it connected, whichever comes first.
+const graceTime = 2 * time.Minute
+
 func (r *Router) graceRequests() uint64 { return uint64(4 * r.cfg.MaxPeers) }
+
+// inGraceLocked reports whether p is still protected.
+func (r *Router) inGraceLocked(p *peer, now time.Time) bool {
+	return now.Sub(p.connectedAt) < graceTime && r.completed-p.joinedAt < r.graceRequests()
+}
 
 // WantsPeer reports whether this node would take id as a new opennet peer now: a transport
 // asks it before accepting a stranger's link.
@@ -29,15 +36,16 @@ func (r *Router) WantsPeer(id crypto.NodeID) bool {
 	if _, ok := r.peers[id]; ok {
 		return true
 	}
-	return r.cfg.Opennet && !r.closed && (len(r.peers) < r.cfg.MaxPeers || r.droppableLocked() != nil)
+	return r.cfg.Opennet && !r.closed && (r.cfg.SeedNode || len(r.peers) < r.cfg.MaxPeers || r.droppableLocked() != nil)
 }
 
 // droppableLocked returns the opennet peer to drop for a newcomer, or nil if none is past its
 // grace period.
 func (r *Router) droppableLocked() *peer {
+	now := r.now()
 	var worst *peer
 	for _, p := range r.peers {
-		if p.darknet || r.completed-p.joinedAt < r.graceRequests() {
+		if p.darknet || r.transient[p.id] || r.inGraceLocked(p, now) {
 			continue
 		}
 		if worst == nil || p.lastSuccess.Before(worst.lastSuccess) {
@@ -63,20 +71,14 @@ func (r *Router) considerOffer(ref *wire.NodeRef) {
 		r.mu.Unlock()
 		return
 	}
-	var drop *peer
-	if len(r.peers) >= r.cfg.MaxPeers {
-		if drop = r.droppableLocked(); drop == nil {
-			r.mu.Unlock()
-			return
-		}
-		delete(r.peers, drop.id) // gone at once, so a burst of offers drops one peer each
-
+	// A full node connects only if a peer could make way; the peer goes once the new link is
+	// up (PeerUp), so a connection that fails costs nothing.
+	if len(r.peers) >= r.cfg.MaxPeers && r.droppableLocked() == nil {
+		r.mu.Unlock()
+		return
 	}
 	r.stats.PathFoldConnected++
 	r.mu.Unlock()
-	if drop != nil {
-		r.t.Disconnect(drop.id)
-	}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -86,6 +88,32 @@ func (r *Router) considerOffer(ref *wire.NodeRef) {
 			r.log.Debug("connecting to offered peer failed", "peer", id, "err", err)
 		}
 	}()
+}
+
+// Maintain keeps an opennet node connected (spec §18.8): with fewer than three quarters of
+// MaxPeers, it links to a random seed and announces itself through it. Announcing through a
+// seed rather than a peer reaches the whole network, not only the part this node already
+// knows. A node calls it when it starts and now and then; the simulator calls it directly.
+func (r *Router) Maintain(ctx context.Context) {
+	r.mu.Lock()
+	n := len(r.peers)
+	seeds := r.cfg.Seeds
+	var seed *wire.NodeRef
+	if len(seeds) > 0 {
+		seed = seeds[r.rng.IntN(len(seeds))]
+	}
+	r.mu.Unlock()
+	if !r.cfg.Opennet || r.cfg.Connect == nil || seed == nil || 4*n >= 3*r.cfg.MaxPeers {
+		return
+	}
+	if r.cfg.Ref != nil && seed.ID() == r.cfg.Ref().ID() {
+		return
+	}
+	if err := r.cfg.Connect(ctx, seed); err != nil {
+		r.log.Debug("cannot reach seed", "seed", seed.ID(), "err", err)
+		return
+	}
+	r.Announce(ctx, seed.ID())
 }
 
 // Announce introduces this node to the network through a connected peer (opennet
@@ -102,7 +130,7 @@ func (r *Router) Announce(ctx context.Context, via crypto.NodeID) (int, error) {
 	r.seen.add(id, r.now())
 	target := r.loc
 	r.mu.Unlock()
-	ch, done := r.expect(via, id)
+	w, done := r.expect(via, id)
 	defer done()
 	if err := r.send(via, &wire.Announcement{ID: id, HTL: announceHTL, Target: target, Ref: ref}); err != nil {
 		return 0, err
@@ -112,13 +140,23 @@ func (r *Router) Announce(ctx context.Context, via crypto.NodeID) (int, error) {
 	offers := 0
 	for {
 		select {
-		case m := <-ch:
-			switch m := m.(type) {
-			case *wire.AnnouncementReply:
+		case m := <-w.notes:
+			if o, ok := m.(*wire.AnnouncementReply); ok {
 				offers++
-				r.considerOffer(m.Ref)
-			case *wire.DataNotFound, *wire.RouteNotFound, *wire.RejectedLoop, *wire.RejectedOverload, *peerGone:
-				return offers, nil
+				r.considerOffer(o.Ref)
+			}
+		case <-w.end:
+			// Offers that came before the end may still be queued.
+			for {
+				select {
+				case m := <-w.notes:
+					if o, ok := m.(*wire.AnnouncementReply); ok {
+						offers++
+						r.considerOffer(o.Ref)
+					}
+				default:
+					return offers, nil
+				}
 			}
 		case <-ctx.Done():
 			return offers, nil
@@ -148,34 +186,48 @@ func (r *Router) handleAnnouncement(from crypto.NodeID, m *wire.Announcement) {
 			break
 		}
 		tried[next.id] = true
-		ch, done := r.expect(next.id, m.ID)
+		w, done := r.expect(next.id, m.ID)
 		if r.send(next.id, &wire.Announcement{ID: m.ID, HTL: htl - 1, Target: m.Target, Ref: m.Ref}) != nil {
 			done()
 			continue
 		}
-		loop := r.relayAnnouncementReplies(ctx, from, ch)
+		loop := r.relayAnnouncementReplies(ctx, from, w)
 		done()
 		if !loop {
 			break
 		}
 	}
 	r.send(from, &wire.DataNotFound{ID: m.ID})
+	r.mu.Lock()
+	transient := r.transient[from]
+	r.mu.Unlock()
+	if transient {
+		// A seed's link to a newcomer was for this announcement only.
+		r.t.Disconnect(from)
+	}
 }
 
 // relayAnnouncementReplies passes offers back until the next hop ends; it reports whether the
 // next hop refused as a loop, so that another peer should be tried.
-func (r *Router) relayAnnouncementReplies(ctx context.Context, to crypto.NodeID, ch <-chan wire.Message) bool {
+func (r *Router) relayAnnouncementReplies(ctx context.Context, to crypto.NodeID, w *waiter) bool {
+	relay := func(m wire.Message) {
+		if o, ok := m.(*wire.AnnouncementReply); ok {
+			r.send(to, &wire.AnnouncementReply{ID: o.ID, Ref: o.Ref})
+		}
+	}
 	for {
 		select {
-		case m := <-ch:
-			switch m := m.(type) {
-			case *wire.AnnouncementReply:
-				r.send(to, &wire.AnnouncementReply{ID: m.ID, Ref: m.Ref})
+		case m := <-w.notes:
+			relay(m)
+		case m := <-w.end:
+			for len(w.notes) > 0 {
+				relay(<-w.notes)
+			}
+			switch m.(type) {
 			case *wire.RejectedLoop, *wire.RejectedOverload:
 				return true
-			case *wire.DataNotFound, *wire.RouteNotFound, *peerGone:
-				return false
 			}
+			return false
 		case <-ctx.Done():
 			return false
 		}

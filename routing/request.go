@@ -44,7 +44,7 @@ type result struct {
 	// the replies channel, still registered, where it will arrive, and the function that
 	// unregisters it.
 	offer  *wire.NodeRef
-	offers <-chan wire.Message
+	offers <-chan wire.Message // the exchange's notes
 	done   func()
 }
 
@@ -80,7 +80,9 @@ func (r *Router) GetBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 	r.seen.add(id, r.now())
 	r.stats.LocalRequests++
 	r.mu.Unlock()
+	r.trace(Event{Kind: EventOriginate, ID: id, Key: rk})
 
+	defer r.local(kt, rk)()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
 	res := r.search(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL})
@@ -88,7 +90,9 @@ func (r *Router) GetBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 	r.mu.Lock()
 	r.completed++
 	if res.err != nil {
-		r.failed.record(failKey{kt, rk}, nil, r.now())
+		// Remembered only so that an offer of the block can be taken; it never makes this
+		// node answer others quickly, which would hint at what its user asked for.
+		r.failed.record(failKey{kt, rk}, 0, nil, r.now())
 	}
 	r.mu.Unlock()
 	if res.err != nil {
@@ -123,7 +127,12 @@ func (r *Router) handleRequest(from crypto.NodeID, m *wire.Request) {
 		r.stats.Found++
 	default:
 		r.stats.NotFound++
-		r.failed.record(failKey{q.kt, q.rk}, &from, r.now())
+		// Only a search this node routed itself below the stem arms the quick answer.
+		armed := q.htl
+		if armed >= MaxHTL {
+			armed = 0
+		}
+		r.failed.record(failKey{q.kt, q.rk}, armed, &from, r.now())
 	}
 	r.mu.Unlock()
 
@@ -192,9 +201,9 @@ func (r *Router) lookLocal(q query) (result, bool) {
 	}
 	if q.from != nil {
 		r.mu.Lock()
-		quick := r.failed.recentlyFailed(failKey{q.kt, q.rk}, r.now())
+		quick := r.failed.recentlyFailed(failKey{q.kt, q.rk}, q.hops, r.now())
 		if quick {
-			r.failed.record(failKey{q.kt, q.rk}, q.from, r.now())
+			r.failed.record(failKey{q.kt, q.rk}, q.hops, q.from, r.now())
 		}
 		r.mu.Unlock()
 		if quick {
@@ -212,7 +221,7 @@ func (r *Router) search(ctx context.Context, q query) result {
 	if q.from != nil {
 		tried[*q.from] = true
 	}
-	if q.hops >= MaxHTL {
+	for q.hops >= MaxHTL {
 		x, p, next, ok := r.walkStem(ctx, &q, tried, func(id uint64, htl uint8, timeout time.Duration) wire.Message {
 			return &wire.Request{KeyType: q.kt, ID: id, HTL: htl, Key: q.rk, Timeout: timeout}
 		})
@@ -220,6 +229,14 @@ func (r *Router) search(ctx context.Context, q query) result {
 			if res, end := r.requestReply(q, p, x); end {
 				return res
 			}
+		}
+		if q.from == nil {
+			// The originator never searches below the stem itself: that would make it
+			// the sender of its own request at lower HTL. It tries another stem peer.
+			if !ok {
+				return result{err: ErrRouteNotFound, htl: q.hops}
+			}
+			continue
 		}
 		q = next
 	}
@@ -275,7 +292,7 @@ func (r *Router) requestReply(q query, p *peer, x exchanged) (res result, end bo
 			return result{}, false
 		}
 		r.cacheReply(q, m.Block)
-		return result{block: m.Block, offer: x.early, offers: x.ch, done: x.done}, true
+		return result{block: m.Block, offer: x.early, offers: x.notes, done: x.done}, true
 	case *wire.DataNotFound:
 		x.done()
 		return result{err: ErrDataNotFound}, true
@@ -305,6 +322,7 @@ func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID
 	next.id = r.newIDLocked()
 	r.seen.add(next.id, r.now())
 	r.mu.Unlock()
+	r.trace(Event{Kind: EventStemExit, ID: q.id, Next: next.id, Key: q.rk})
 	for ctx.Err() == nil {
 		p, out := r.nextHop(*q, tried)
 		if p == nil {
@@ -401,7 +419,7 @@ func (r *Router) peerListLocked() []*peer {
 type exchanged struct {
 	reply wire.Message        // the answer; nil on timeout or a dropped link
 	early *wire.NodeRef       // a path-folding offer that overtook its data on the link
-	ch    <-chan wire.Message // the registration, still open, for a later offer
+	notes <-chan wire.Message // the registration's notes, still open, for a later offer
 	done  func()              // unregisters it
 }
 
@@ -409,8 +427,8 @@ type exchanged struct {
 // within AcceptTimeout (or an answer), then an answer before ctx ends. The registration stays
 // open so that a path-folding offer after data can still be read; the caller calls done.
 func (r *Router) exchange(ctx context.Context, to crypto.NodeID, m wire.Message) exchanged {
-	ch, done := r.expect(to, messageID(m))
-	x := exchanged{ch: ch, done: done}
+	w, done := r.expect(to, messageID(m))
+	x := exchanged{notes: w.notes, done: done}
 	if err := r.send(to, m); err != nil {
 		return x
 	}
@@ -419,21 +437,23 @@ func (r *Router) exchange(ctx context.Context, to crypto.NodeID, m wire.Message)
 	accepted := false
 	for {
 		select {
-		case reply := <-ch:
-			switch reply := reply.(type) {
+		case note := <-w.notes:
+			switch note := note.(type) {
 			case *wire.Accepted:
 				accepted = true
-				continue
 			case *wire.NodeRefOffer:
-				x.early = reply.Ref
-				continue
-			case *peerGone:
-				return x
+				x.early = note.Ref
 			}
-			x.reply = reply
+		case reply := <-w.end:
+			if _, gone := reply.(*peerGone); !gone {
+				x.reply = reply
+			}
 			return x
 		case <-accept.C:
 			if !accepted {
+				r.mu.Lock()
+				r.stats.Timeouts++
+				r.mu.Unlock()
 				return x
 			}
 		case <-ctx.Done():

@@ -55,6 +55,12 @@ type Config struct {
 	// Connect dials a peer offered by path folding or an announcement; a node sets it to its
 	// transport's Connect. Nil means offers are ignored.
 	Connect func(ctx context.Context, ref *wire.NodeRef) error
+	// Seeds are the opennet nodes this node announces itself through when it joins and
+	// whenever it runs short of peers (Maintain).
+	Seeds []*wire.NodeRef
+	// SeedNode makes this node a seed: it takes any newcomer's link for its announcement,
+	// beyond MaxPeers, and closes it again afterwards if it has no room for a real peer.
+	SeedNode bool
 
 	// RequestTimeout is how long a request may search, default 60 s; AcceptTimeout how long a
 	// peer has to accept a request before the next one is tried, default 5 s.
@@ -68,6 +74,12 @@ type Config struct {
 	// LocationUpdateDelay is how long location changes are gathered before peers are told,
 	// default 1 s; negative means at once (the simulator).
 	LocationUpdateDelay time.Duration
+	// StemKeepProbability overrides the chance that a link keeps HTL 18 (spec §18.2); zero
+	// means StemKeepProbability(MaxPeers). The simulator sets 0.5, Freenet's rule, to compare.
+	StemKeepProbability float64
+	// SwapInterval is how often a darknet node starts a location swap, default 10 s;
+	// negative means never on its own (the simulator calls Swap).
+	SwapInterval time.Duration
 
 	// Seed makes the router's random choices repeatable (tests, simulation). Nil draws a
 	// seed from crypto/rand.
@@ -106,6 +118,12 @@ func (c *Config) setDefaults() {
 	if c.LocationUpdateDelay == 0 {
 		c.LocationUpdateDelay = time.Second
 	}
+	if c.StemKeepProbability <= 0 {
+		c.StemKeepProbability = StemKeepProbability(c.MaxPeers)
+	}
+	if c.SwapInterval == 0 {
+		c.SwapInterval = swapInterval
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -137,19 +155,21 @@ type Router struct {
 	kick   chan struct{} // wakes the location-update loop; capacity 1
 
 	mu         sync.Mutex
-	loc        crypto.Location                  // guarded by mu
-	peers      map[crypto.NodeID]*peer          // guarded by mu
-	seen       *seenTable                       // guarded by mu
-	failed     *failTable                       // guarded by mu
-	pending    map[pendingKey]chan wire.Message // guarded by mu
-	rng        *mrand.Rand                      // guarded by mu
-	active     int                              // requests and inserts in progress; guarded by mu
-	stemSecret [32]byte                         // keys the choice of stem peers; immutable
-	locDirty   bool                             // peers need a LocationUpdate; guarded by mu
-	completed  uint64                           // requests completed, for opennet grace; guarded by mu
-	stats      Stats                            // guarded by mu
-	swaps      map[uint64]*swapState            // darknet swaps in progress; guarded by mu
-	closed     bool                             // guarded by mu
+	loc        crypto.Location         // guarded by mu
+	peers      map[crypto.NodeID]*peer // guarded by mu
+	seen       *seenTable              // guarded by mu
+	failed     *failTable              // guarded by mu
+	pending    map[pendingKey]*waiter  // guarded by mu
+	rng        *mrand.Rand             // guarded by mu
+	active     int                     // requests and inserts in progress; guarded by mu
+	stemSecret [32]byte                // keys the choice of stem peers; immutable
+	locDirty   bool                    // peers need a LocationUpdate; guarded by mu
+	completed  uint64                  // requests completed, for opennet grace; guarded by mu
+	stats      Stats                   // guarded by mu
+	swaps      map[uint64]*swapState   // darknet swaps in progress; guarded by mu
+	transient  map[crypto.NodeID]bool  // seed: newcomers linked only for their announcement; guarded by mu
+	localKeys  map[failKey]int         // keys this node\'s user is fetching or inserting; guarded by mu
+	closed     bool                    // guarded by mu
 }
 
 // pendingKey names a message this node is waiting for: replies from peer about request id.
@@ -169,15 +189,17 @@ func New(cfg Config) *Router {
 	}
 	rng := mrand.New(mrand.NewChaCha8(seed))
 	r := &Router{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		kick:    make(chan struct{}, 1),
-		peers:   make(map[crypto.NodeID]*peer),
-		seen:    newSeenTable(200_000, 2*cfg.RequestTimeout),
-		failed:  newFailTable(20_000, 30*time.Second, 10*time.Minute),
-		pending: make(map[pendingKey]chan wire.Message),
-		rng:     rng,
-		swaps:   make(map[uint64]*swapState),
+		cfg:       cfg,
+		log:       cfg.Logger,
+		kick:      make(chan struct{}, 1),
+		peers:     make(map[crypto.NodeID]*peer),
+		seen:      newSeenTable(200_000, 2*cfg.RequestTimeout),
+		failed:    newFailTable(20_000, 0, 10*time.Minute),
+		pending:   make(map[pendingKey]*waiter),
+		rng:       rng,
+		swaps:     make(map[uint64]*swapState),
+		localKeys: make(map[failKey]int),
+		transient: make(map[crypto.NodeID]bool),
 	}
 	for i := range r.stemSecret {
 		r.stemSecret[i] = byte(rng.Uint32())
@@ -196,7 +218,7 @@ func (r *Router) Start(t transport.Transport) {
 	r.t = t
 	r.wg.Add(1)
 	go r.locationLoop()
-	if !r.cfg.Opennet {
+	if !r.cfg.Opennet && r.cfg.SwapInterval > 0 {
 		r.wg.Add(1)
 		go r.swapLoop()
 	}
@@ -244,14 +266,27 @@ func (r *Router) send(to crypto.NodeID, m wire.Message) error {
 	return err
 }
 
-// sendNow queues m only if there is room at once; for replies sent from the transport's
-// event goroutine, which must not wait.
+// sendNow sends m from the transport's event goroutine, which must not wait: it is queued at
+// once if the link has room, and otherwise handed to a goroutine that waits for room as send
+// does. A reply dropped here would leave the peer waiting out its timeout.
 func (r *Router) sendNow(to crypto.NodeID, m wire.Message) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := r.t.Send(ctx, to, m); err != nil {
-		r.log.Debug("send failed", "peer", to, "type", m.Type(), "err", err)
+	err := r.t.Send(ctx, to, m)
+	if err == nil || !errors.Is(err, transport.ErrQueueFull) {
+		return
 	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.wg.Add(1)
+	r.mu.Unlock()
+	go func() {
+		defer r.wg.Done()
+		r.send(to, m)
+	}()
 }
 
 // PeerUp implements transport.Handler.
@@ -261,7 +296,7 @@ func (r *Router) PeerUp(p transport.Peer) {
 	pe := &peer{
 		id:          p.Ref.ID(),
 		loc:         -1, // unknown until its LocationUpdate
-		coins:       drawCoins(r.rng, r.cfg.MaxPeers),
+		coins:       drawCoins(r.rng, r.cfg.StemKeepProbability),
 		connectedAt: now,
 		joinedAt:    r.completed,
 		darknet:     !r.cfg.Opennet,
@@ -272,9 +307,28 @@ func (r *Router) PeerUp(p transport.Peer) {
 		pe.loc = loc
 	}
 	r.peers[pe.id] = pe
+	var drop *peer
+	if r.cfg.SeedNode && len(r.peers) > r.cfg.MaxPeers {
+		// A seed keeps a newcomer beyond its limit for the length of its announcement.
+		r.transient[pe.id] = true
+	} else if r.cfg.Opennet && len(r.peers) > r.cfg.MaxPeers {
+		// A newcomer took a place: the least useful peer past its grace period gives it up,
+		// or, if every peer is still in its grace period, the newcomer goes again (links
+		// accepted at the same moment can overshoot the limit).
+		if drop = r.droppableLocked(); drop == nil {
+			drop = pe
+		}
+		delete(r.peers, drop.id)
+	}
 	update := r.locationUpdateLocked()
 	r.locDirty = true
 	r.mu.Unlock()
+	if drop != nil {
+		r.t.Disconnect(drop.id)
+		if drop == pe {
+			return
+		}
+	}
 	r.sendNow(pe.id, update)
 	r.kickLocationUpdate()
 	r.trace(Event{Kind: EventPeerUp, Peer: pe.id})
@@ -284,12 +338,13 @@ func (r *Router) PeerUp(p transport.Peer) {
 func (r *Router) PeerDown(id crypto.NodeID, err error) {
 	r.mu.Lock()
 	delete(r.peers, id)
+	delete(r.transient, id)
 	r.locDirty = true
 	// Wake every request waiting on this peer: it will not answer now.
-	for k, ch := range r.pending {
+	for k, w := range r.pending {
 		if k.peer == id {
 			select {
-			case ch <- &peerGone{}:
+			case w.end <- &peerGone{}:
 			default:
 			}
 		}
@@ -307,17 +362,17 @@ type peerGone struct{ wire.Keepalive }
 func (r *Router) Receive(from crypto.NodeID, m wire.Message) {
 	switch m := m.(type) {
 	case *wire.Request:
-		if r.admit(from, m.ID) {
+		if r.admit(from, m.ID, &failKey{m.KeyType, m.Key}) {
 			r.wg.Add(1)
 			go r.handleRequest(from, m)
 		}
 	case *wire.Insert:
-		if r.admit(from, m.ID) {
+		if r.admit(from, m.ID, &failKey{m.KeyType, m.Key}) {
 			r.wg.Add(1)
 			go r.handleInsert(from, m)
 		}
 	case *wire.Announcement:
-		if r.cfg.Opennet && r.admit(from, m.ID) {
+		if r.cfg.Opennet && r.admit(from, m.ID, nil) {
 			r.wg.Add(1)
 			go r.handleAnnouncement(from, m)
 		}
@@ -356,8 +411,10 @@ func (r *Router) Receive(from crypto.NodeID, m wire.Message) {
 
 // admit decides whether to take a new request, insert or announcement from a peer: a loop
 // gets RejectedLoop, a peer over its rate or a node at its limit RejectedOverload. The
-// checks come before any block is verified or any state allocated.
-func (r *Router) admit(from crypto.NodeID, id uint64) bool {
+// checks come before any block is verified or any state allocated. A request or insert for
+// a key this node's own user is working on is a loop too: it is the user's own request come
+// back, and relaying it would make this node its sender at a lower HTL.
+func (r *Router) admit(from crypto.NodeID, id uint64, key *failKey) bool {
 	now := r.now()
 	r.mu.Lock()
 	p := r.peers[from]
@@ -365,7 +422,7 @@ func (r *Router) admit(from crypto.NodeID, id uint64) bool {
 	case p == nil || r.closed:
 		r.mu.Unlock()
 		return false
-	case !r.seen.add(id, now):
+	case !r.seen.add(id, now) || (key != nil && r.localKeys[*key] > 0):
 		r.stats.RejectedLoop++
 		r.mu.Unlock()
 		r.sendNow(from, &wire.RejectedLoop{ID: id})
@@ -388,32 +445,68 @@ func (r *Router) release() {
 	r.mu.Unlock()
 }
 
-// deliver hands a reply to the request waiting for it; a reply nobody waits for is dropped.
+// local marks a key as being worked on by this node's user until the returned function runs.
+func (r *Router) local(kt crypto.KeyType, rk crypto.RoutingKey) func() {
+	k := failKey{kt, rk}
+	r.mu.Lock()
+	r.localKeys[k]++
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		if r.localKeys[k]--; r.localKeys[k] <= 0 {
+			delete(r.localKeys, k)
+		}
+		r.mu.Unlock()
+	}
+}
+
+// waiter receives the replies from one peer about one request, insert or announcement. The
+// answer that ends the exchange has a slot of its own, so that no burst of other messages
+// (offers from an announcement, say, or a hostile peer's flood) can crowd it out.
+type waiter struct {
+	notes chan wire.Message // Accepted, NodeRefOffer, AnnouncementReply; past capacity dropped
+	end   chan wire.Message // the ending answer, or peerGone; only the first is kept
+}
+
+// isNote reports whether m informs an exchange without ending it.
+func isNote(m wire.Message) bool {
+	switch m.(type) {
+	case *wire.Accepted, *wire.NodeRefOffer, *wire.AnnouncementReply:
+		return true
+	}
+	return false
+}
+
+// deliver hands a reply to the exchange waiting for it; a reply nobody waits for is dropped.
 func (r *Router) deliver(from crypto.NodeID, id uint64, m wire.Message) {
 	r.mu.Lock()
-	ch := r.pending[pendingKey{from, id}]
+	w := r.pending[pendingKey{from, id}]
 	r.mu.Unlock()
-	if ch == nil {
+	if w == nil {
 		return
+	}
+	ch := w.end
+	if isNote(m) {
+		ch = w.notes
 	}
 	select {
 	case ch <- m:
 	default:
-		r.log.Debug("reply dropped: waiter's queue full", "peer", from, "type", m.Type())
+		r.log.Debug("reply dropped: its waiter is full", "peer", from, "type", m.Type())
 	}
 }
 
 // expect registers interest in replies from peer about id; the returned function
 // unregisters it.
-func (r *Router) expect(peer crypto.NodeID, id uint64) (chan wire.Message, func()) {
-	ch := make(chan wire.Message, 8)
+func (r *Router) expect(peer crypto.NodeID, id uint64) (*waiter, func()) {
+	w := &waiter{notes: make(chan wire.Message, 16), end: make(chan wire.Message, 1)}
 	k := pendingKey{peer, id}
 	r.mu.Lock()
-	r.pending[k] = ch
+	r.pending[k] = w
 	r.mu.Unlock()
-	return ch, func() {
+	return w, func() {
 		r.mu.Lock()
-		if r.pending[k] == ch {
+		if r.pending[k] == w {
 			delete(r.pending, k)
 		}
 		r.mu.Unlock()

@@ -29,10 +29,12 @@ func TestInsertThenFetchAcrossALine(t *testing.T) {
 		if stored, cached := tn.nodes[0].store.Has(crypto.CHK, key.Routing); stored || cached {
 			t.Error("the inserting node kept its own user's block")
 		}
+		// Node 16 is the sink; the tail after it (17, 18, 19, further from the key) keeps
+		// copies; nothing before it does.
 		for i, n := range tn.nodes {
 			stored, _ := n.store.Has(crypto.CHK, key.Routing)
-			if want := i == 16; stored != want {
-				t.Errorf("node %d (location %.4f) stored the block long-term: %v, want %v (only the sink stores)", i, n.loc, stored, want)
+			if i < 16 && stored || (i == 16 || i == 17) && !stored {
+				t.Errorf("node %d (location %.4f) stored the block long-term: %v", i, n.loc, stored)
 			}
 		}
 

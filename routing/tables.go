@@ -68,6 +68,7 @@ type failKey struct {
 // failEntry records who asked for a key that could not be found (spec §18.6).
 type failEntry struct {
 	failedAt time.Time
+	htl      uint8           // the most HTL a search for the key failed with recently
 	askers   []crypto.NodeID // peers to offer the block to if it appears; at most maxAskers
 	local    bool            // this node's own user asked
 }
@@ -94,14 +95,17 @@ func newFailTable(capacity int, quick, keep time.Duration) *failTable {
 	return &failTable{quick: quick, keep: keep, cap: capacity, entries: make(map[failKey]*failEntry)}
 }
 
-// recentlyFailed reports whether k failed so recently that searching again is pointless.
-func (f *failTable) recentlyFailed(k failKey, now time.Time) bool {
+// recentlyFailed reports whether a search for k with htl would be pointless: one with at
+// least as much HTL failed moments ago (Freenet's rule). A request with more HTL than the
+// failed one may reach further, so it is let through.
+func (f *failTable) recentlyFailed(k failKey, htl uint8, now time.Time) bool {
 	e, ok := f.entries[k]
-	return ok && now.Sub(e.failedAt) < f.quick
+	return ok && e.htl >= htl && now.Sub(e.failedAt) < f.quick
 }
 
-// record notes that k failed and that asker (nil for the local user) wants it.
-func (f *failTable) record(k failKey, asker *crypto.NodeID, now time.Time) {
+// record notes that a search for k with htl failed and that asker (nil for the local user)
+// wants it.
+func (f *failTable) record(k failKey, htl uint8, asker *crypto.NodeID, now time.Time) {
 	f.expire(now)
 	e, ok := f.entries[k]
 	if !ok {
@@ -111,7 +115,11 @@ func (f *failTable) record(k failKey, asker *crypto.NodeID, now time.Time) {
 		e = &failEntry{}
 		f.entries[k] = e
 	}
+	if now.Sub(e.failedAt) >= f.quick {
+		e.htl = 0
+	}
 	e.failedAt = now
+	e.htl = max(e.htl, htl)
 	f.order = append(f.order, failQueued{k, now})
 	if asker == nil {
 		e.local = true

@@ -8,15 +8,17 @@ import (
 type EventKind uint8
 
 const (
-	EventPeerUp   EventKind = iota + 1 // a link came up (Peer)
-	EventPeerDown                      // a link went down (Peer)
-	EventRequest                       // a request arrived from Peer at HTL (ID, Key)
-	EventInsert                        // an insert arrived from Peer at HTL (ID, Key)
-	EventFound                         // this node answered request ID from its store
-	EventStored                        // this node stored an insert long-term (sink)
-	EventCached                        // this node cached a block passing through
-	EventBadBlock                      // Peer sent a block that failed verification
-	EventSwap                          // this node swapped its location
+	EventPeerUp    EventKind = iota + 1 // a link came up (Peer)
+	EventPeerDown                       // a link went down (Peer)
+	EventRequest                        // a request arrived from Peer at HTL (ID, Key)
+	EventInsert                         // an insert arrived from Peer at HTL (ID, Key)
+	EventFound                          // this node answered request ID from its store
+	EventStored                         // this node stored an insert long-term (sink)
+	EventCached                         // this node cached a block passing through
+	EventBadBlock                       // Peer sent a block that failed verification
+	EventSwap                           // this node swapped its location
+	EventOriginate                      // this node's user started request or insert ID
+	EventStemExit                       // the stem of ID ended here; the search goes on as Next
 )
 
 // Event is one thing that happened in a router, for the simulator's measurements and for
@@ -27,6 +29,7 @@ type Event struct {
 	ID   uint64
 	HTL  uint8
 	Key  crypto.RoutingKey
+	Next uint64 // EventStemExit: the ID the search continues under
 }
 
 // Stats are a router's counters, for the status page.
@@ -35,6 +38,7 @@ type Stats struct {
 	LocalRequests, LocalInserts       uint64 // from this node's user
 	Found, NotFound                   uint64 // outcomes of requests this node handled
 	RejectedLoop, RejectedOverload    uint64 // sent by this node
+	Timeouts                          uint64 // peers that did not accept a request in time
 	BadBlocks                         uint64 // blocks from peers that failed verification
 	PathFoldOffers, PathFoldConnected uint64
 	Swaps                             uint64
