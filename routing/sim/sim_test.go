@@ -10,7 +10,11 @@ import (
 // TestSmallOpennet runs a small opennet simulation: routing must find nearly every probe key
 // and the anonymity bound must hold at every HTL.
 func TestSmallOpennet(t *testing.T) {
-	rep, err := Run(Config{Nodes: 300, Degree: 12, Seed: 1, ProbeRequests: 500, FormationRequests: 5, Log: testLog{t}})
+	cfg := Config{Nodes: 300, Degree: 12, Seed: 1, ProbeRequests: 500, FormationRequests: 5, Log: testLog{t}}
+	if raceEnabled {
+		cfg.Nodes, cfg.ProbeRequests = 120, 200
+	}
+	rep, err := Run(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
