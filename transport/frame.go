@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"sync"
 
 	"lethe/wire"
 )
@@ -72,7 +74,36 @@ func appendFrame(dst []byte, kind byte, payload ...[]byte) []byte {
 	for _, p := range payload {
 		dst = append(dst, p...)
 	}
-	return append(dst, make([]byte, size-frameHeader-n)...)
+	pad := size - frameHeader - n
+	dst = slices.Grow(dst, pad)
+	tail := dst[len(dst) : len(dst)+pad]
+	clear(tail)
+	return dst[:len(dst)+pad]
+}
+
+// bigBuffers recycles the encodings of block-carrying messages, which are 10 to 33 KB each:
+// at link speed, allocating one per message keeps the garbage collector busy.
+var bigBuffers = sync.Pool{New: func() any { return new([wire.MaxMessageSize]byte) }}
+
+// encodeMessage encodes m, in a recycled buffer if it is large enough to be worth it.
+func encodeMessage(m wire.Message) ([]byte, error) {
+	switch m.(type) {
+	case *wire.DataReply, *wire.Insert, *wire.InsertCollision:
+		buf := bigBuffers.Get().(*[wire.MaxMessageSize]byte)
+		b, err := wire.Append(buf[:0], m)
+		if err != nil {
+			bigBuffers.Put(buf)
+		}
+		return b, err
+	}
+	return wire.Encode(m)
+}
+
+// recycle returns the buffer of an encoding made by encodeMessage once it is sent.
+func recycle(b []byte) {
+	if cap(b) == wire.MaxMessageSize {
+		bigBuffers.Put((*[wire.MaxMessageSize]byte)(b[:wire.MaxMessageSize]))
+	}
 }
 
 // outMessage is an encoded message being sent, possibly in several frames.
@@ -141,6 +172,7 @@ func (q *sendQueue) next(dst []byte, limit int) []byte {
 				q.large[0] = nil
 				q.large = q.large[1:]
 				q.bytes -= len(m.b)
+				recycle(m.b)
 			}
 		default:
 			return dst
@@ -159,92 +191,111 @@ type frameReader struct {
 	frame [largeFrameSize]byte
 	part  []byte // the split message being reassembled; nil between messages
 	total int    // its declared length
-	buf   []byte // reassembly buffer, reused
 	bytes uint64 // frame bytes read so far
 }
 
 func newFrameReader(r io.Reader) *frameReader { return &frameReader{r: r} }
 
-// next returns the next complete message. The slice is valid until the following call.
-func (fr *frameReader) next() ([]byte, error) {
+// next returns the next complete message. A whole message aliases the reader's frame buffer
+// and is valid until the following call (owned is false); a reassembled one is newly
+// allocated and belongs to the caller (owned is true).
+func (fr *frameReader) next() (msg []byte, owned bool, err error) {
 	for {
-		payload, kind, err := fr.readFrame()
+		kind, n, size, err := fr.readHeader()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		switch kind {
 		case kindWhole: // also between the parts of a split message
-			if len(payload) == 0 {
-				return nil, protocolError("empty message")
+			if n == 0 {
+				return nil, false, protocolError("empty message")
 			}
-			return payload, nil
+			payload := fr.frame[frameHeader : frameHeader+n]
+			if err := fr.readBody(payload, size-frameHeader-n); err != nil {
+				return nil, false, err
+			}
+			return payload, false, nil
 		case kindFirst:
 			if fr.part != nil {
-				return nil, protocolError("a split message started inside another")
+				return nil, false, protocolError("a split message started inside another")
 			}
-			if len(payload) != maxLargePayload {
-				return nil, protocolError("first part of %d bytes, want a full frame", len(payload))
+			if n != maxLargePayload {
+				return nil, false, protocolError("first part of %d bytes, want a full frame", n)
 			}
-			total := int(binary.BigEndian.Uint32(payload))
+			h := fr.frame[frameHeader : frameHeader+partHeader]
+			if _, err := io.ReadFull(fr.r, h); err != nil {
+				return nil, false, noEOF(err)
+			}
+			total := int(binary.BigEndian.Uint32(h))
 			if total <= maxLargePayload || total > wire.MaxMessageSize {
-				return nil, protocolError("split message of %d bytes, want %d to %d", total, maxLargePayload+1, wire.MaxMessageSize)
+				return nil, false, protocolError("split message of %d bytes, want %d to %d", total, maxLargePayload+1, wire.MaxMessageSize)
 			}
-			if cap(fr.buf) < total {
-				fr.buf = make([]byte, 0, wire.MaxMessageSize)
-			}
-			fr.part = append(fr.buf[:0], payload[partHeader:]...)
+			fr.part = make([]byte, maxLargePayload-partHeader, total)
 			fr.total = total
+			if err := fr.readBody(fr.part, 0); err != nil {
+				return nil, false, err
+			}
 		case kindNext:
 			if fr.part == nil {
-				return nil, protocolError("a next part without a first")
+				return nil, false, protocolError("a next part without a first")
 			}
-			left := fr.total - len(fr.part)
-			if len(payload) > left || len(payload) < min(left, maxLargePayload) {
-				return nil, protocolError("part of %d bytes with %d left", len(payload), left)
+			have := len(fr.part)
+			left := fr.total - have
+			if n > left || n < min(left, maxLargePayload) {
+				return nil, false, protocolError("part of %d bytes with %d left", n, left)
 			}
-			fr.part = append(fr.part, payload...)
+			fr.part = fr.part[:have+n]
+			if err := fr.readBody(fr.part[have:], size-frameHeader-n); err != nil {
+				return nil, false, err
+			}
 			if len(fr.part) == fr.total {
 				msg := fr.part
 				fr.part = nil
-				return msg, nil
+				return msg, true, nil
 			}
 		default:
-			return nil, protocolError("frame kind %d", kind)
+			return nil, false, protocolError("frame kind %d", kind)
 		}
 	}
 }
 
-// readFrame reads one frame and returns its payload, which aliases fr.frame.
-func (fr *frameReader) readFrame() ([]byte, byte, error) {
+// readHeader reads a frame header and checks the class and payload length.
+func (fr *frameReader) readHeader() (kind byte, n, size int, err error) {
 	h := fr.frame[:frameHeader]
 	if _, err := io.ReadFull(fr.r, h); err != nil {
-		return nil, 0, err
+		return 0, 0, 0, err
 	}
-	var size int
 	switch h[0] {
 	case classSmall:
 		size = smallFrameSize
 	case classLarge:
 		size = largeFrameSize
 	default:
-		return nil, 0, protocolError("frame class %d", h[0])
+		return 0, 0, 0, protocolError("frame class %d", h[0])
 	}
-	kind := h[1]
-	n := int(binary.BigEndian.Uint16(h[2:]))
+	n = int(binary.BigEndian.Uint16(h[2:]))
 	if n > size-frameHeader || frameSize(n) != size {
-		return nil, 0, protocolError("payload of %d bytes in a frame of %d", n, size)
-	}
-	body := fr.frame[frameHeader:size]
-	if _, err := io.ReadFull(fr.r, body); err != nil {
-		return nil, 0, noEOF(err)
+		return 0, 0, 0, protocolError("payload of %d bytes in a frame of %d", n, size)
 	}
 	fr.bytes += uint64(size)
-	for _, c := range body[n:] {
+	return h[1], n, size, nil
+}
+
+// readBody reads a frame's payload into dst and its padding, which must be zero.
+func (fr *frameReader) readBody(dst []byte, pad int) error {
+	if _, err := io.ReadFull(fr.r, dst); err != nil {
+		return noEOF(err)
+	}
+	p := fr.frame[largeFrameSize-pad:]
+	if _, err := io.ReadFull(fr.r, p); err != nil {
+		return noEOF(err)
+	}
+	for _, c := range p {
 		if c != 0 {
-			return nil, 0, protocolError("non-zero padding")
+			return protocolError("non-zero padding")
 		}
 	}
-	return body[:n], kind, nil
+	return nil
 }
 
 // noEOF turns an end of stream inside a frame into the error it is.

@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"lethe/crypto"
@@ -132,8 +134,11 @@ func (l *link) writeLoop() {
 	var buf []byte
 	for {
 		l.mu.Lock()
+		before := l.queue.bytes
 		buf = l.queue.next(buf[:0], largeFrameSize)
-		if len(buf) > 0 && l.space != nil {
+		// Wake waiting senders once the queue is down to half, not after every frame, so
+		// that a sender filling the queue sleeps and wakes once per batch.
+		if l.space != nil && l.queue.bytes < before && l.queue.bytes <= l.maxQueue/2 {
 			close(l.space)
 			l.space = nil
 		}
@@ -141,11 +146,11 @@ func (l *link) writeLoop() {
 		if len(buf) > 0 {
 			now := time.Now()
 			l.conn.SetWriteDeadline(now.Add(lim.IdleTimeout))
+			l.bytesOut.Add(uint64(len(buf)))
 			if _, err := l.conn.Write(buf); err != nil {
 				l.close(linkError(err, "write"))
 				return
 			}
-			l.bytesOut.Add(uint64(len(buf)))
 			lastWrite = now
 			continue
 		}
@@ -179,7 +184,7 @@ func (l *link) readLoop(h Handler) error {
 			deadlineSet = now
 		}
 		before := l.frames.bytes
-		b, err := l.frames.next()
+		b, owned, err := l.frames.next()
 		l.bytesIn.Add(l.frames.bytes - before)
 		if err != nil {
 			return linkError(err, "read")
@@ -187,7 +192,12 @@ func (l *link) readLoop(h Handler) error {
 		if !bucket.take(time.Now()) {
 			return fmt.Errorf("%w: more than %v messages a second", ErrFlood, lim.MessagesPerSecond)
 		}
-		m, err := wire.Decode(b)
+		var m wire.Message
+		if owned {
+			m, err = wire.DecodeShared(b) // the reassembled buffer becomes the message's
+		} else {
+			m, err = wire.Decode(b)
+		}
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrProtocol, err)
 		}
@@ -210,6 +220,8 @@ func linkError(err error, op string) error {
 		return fmt.Errorf("%w: %s: %w", ErrIdle, op, err)
 	case errors.Is(err, ErrProtocol):
 		return err
+	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
+		return fmt.Errorf("%w: %w", ErrPeerClosed, err)
 	}
 	return fmt.Errorf("link %s: %w", op, err)
 }

@@ -91,14 +91,11 @@ type memEvent struct {
 	kind memEventKind
 	link *memLink // memMessage: the direction it came on
 	from crypto.NodeID
-	peer Peer        // memUp
+	peer Peer         // memUp
 	msg  wire.Message // memMessage
 	size int          // memMessage: encoded bytes
 	err  error        // memDown
 }
-
-// ErrPeerClosed is the PeerDown reason a MemNode gives when the other end closed the link.
-var ErrPeerClosed = errors.New("link closed by the peer")
 
 // Join adds a node to the network.
 func (n *MemNetwork) Join(cfg MemConfig) (*MemNode, error) {

@@ -292,7 +292,7 @@ func (t *TCP) acceptLink(c net.Conn) {
 	defer cancel()
 	l, err := t.handshake(ctx, c, nil)
 	if err == nil {
-		err = t.register(l, false)
+		err = t.register(l, inbound)
 	}
 	if err != nil {
 		c.Close()
@@ -317,11 +317,23 @@ func (t *TCP) Connect(ctx context.Context, ref *wire.NodeRef) error {
 		return nil
 	}
 	t.mu.Unlock()
-	return t.dial(ctx, ref)
+	return t.dial(ctx, ref, keep)
 }
 
+// How register treats the peer of a new link.
+type registerMode int
+
+const (
+	inbound   registerMode = iota // the peer dialled; nothing to keep
+	keep                          // Connect: keep the peer, redial it when the link drops
+	stillKept                     // redial: register only if the peer is still kept
+)
+
+// errNotKept: a redial finished after Disconnect; its link is dropped.
+var errNotKept = errors.New("peer no longer kept")
+
 // dial tries ref's addresses in order and registers the first link that comes up.
-func (t *TCP) dial(ctx context.Context, ref *wire.NodeRef) error {
+func (t *TCP) dial(ctx context.Context, ref *wire.NodeRef, mode registerMode) error {
 	ctx, cancel := context.WithTimeout(ctx, t.limits.HandshakeTimeout)
 	defer cancel()
 	addrs := ref.Addresses()
@@ -338,7 +350,7 @@ func (t *TCP) dial(ctx context.Context, ref *wire.NodeRef) error {
 		}
 		l, err := t.handshake(ctx, c, ref)
 		if err == nil {
-			err = t.register(l, true)
+			err = t.register(l, mode)
 		}
 		if err == nil {
 			return nil
@@ -346,7 +358,7 @@ func (t *TCP) dial(ctx context.Context, ref *wire.NodeRef) error {
 		c.Close()
 		t.log.Debug("dial failed", "peer", ref.ID(), "addr", addr, "err", err)
 		errs = append(errs, err)
-		if errors.Is(err, ErrClosed) {
+		if errors.Is(err, ErrClosed) || errors.Is(err, errNotKept) {
 			break
 		}
 	}
@@ -380,7 +392,7 @@ func (t *TCP) handshake(ctx context.Context, c net.Conn, want *wire.NodeRef) (*l
 			return nil, err
 		}
 	}
-	b, err := fr.next()
+	b, _, err := fr.next()
 	if err != nil {
 		return nil, fmt.Errorf("read Hello: %w", err)
 	}
@@ -429,15 +441,20 @@ func (t *TCP) sendHello(conn *tls.Conn) error {
 // already up is replaced, unless both came up at once and the old one wins the tie-break
 // (see duplicateGrace); then the new one is closed and register returns nil, since the
 // peer is connected.
-func (t *TCP) register(l *link, keep bool) error {
+func (t *TCP) register(l *link, mode registerMode) error {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
 		return ErrClosed
 	}
+	if mode == stillKept && t.kept[l.id] == nil {
+		t.mu.Unlock()
+		return errNotKept
+	}
+	remember := mode != inbound
 	old := t.links[l.id]
 	if old != nil && l.since.Sub(old.since) < duplicateGrace && t.dialledBySmaller(old) && !t.dialledBySmaller(l) {
-		if keep {
+		if remember {
 			t.kept[l.id] = l.peer.Ref
 		}
 		t.mu.Unlock()
@@ -445,7 +462,7 @@ func (t *TCP) register(l *link, keep bool) error {
 		return nil
 	}
 	t.links[l.id] = l
-	if keep {
+	if remember {
 		t.kept[l.id] = l.peer.Ref
 	}
 	t.wg.Add(2)
@@ -533,7 +550,7 @@ func (t *TCP) redial(id crypto.NodeID) {
 		if ref == nil || up {
 			return
 		}
-		err := t.dial(t.ctx, ref)
+		err := t.dial(t.ctx, ref, stillKept)
 		if err == nil {
 			return
 		}
@@ -553,17 +570,24 @@ func jitter(d time.Duration) time.Duration {
 
 // Send queues m for the peer to; see Transport.
 func (t *TCP) Send(ctx context.Context, to crypto.NodeID, m wire.Message) error {
-	b, err := wire.Encode(m)
-	if err != nil {
-		return err
-	}
 	t.mu.Lock()
 	l := t.links[to]
 	t.mu.Unlock()
 	if l == nil {
+		if _, err := wire.Encode(m); err != nil {
+			return err // a bad message is the caller's first problem
+		}
 		return ErrNotConnected
 	}
-	return l.enqueue(ctx, b)
+	b, err := encodeMessage(m)
+	if err != nil {
+		return err
+	}
+	if err := l.enqueue(ctx, b); err != nil {
+		recycle(b)
+		return err
+	}
+	return nil
 }
 
 // Disconnect closes the link to id and stops redialling it.

@@ -99,4 +99,6 @@ var (
 	ErrReplaced = errors.New("link replaced by a newer one to the same peer")
 	// ErrDisconnected: this node closed the link (Disconnect or Close).
 	ErrDisconnected = errors.New("link closed by this node")
+	// ErrPeerClosed: the other end closed the link.
+	ErrPeerClosed = errors.New("link closed by the peer")
 )

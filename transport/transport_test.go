@@ -46,8 +46,8 @@ func TestLinkExchange(t *testing.T) {
 			if ev := a.rec.next(t, "down"); ev.from != b.id || !errors.Is(ev.err, ErrDisconnected) {
 				t.Errorf("a: PeerDown(%v, %v)", ev.from.Short(), ev.err)
 			}
-			if ev := b.rec.next(t, "down"); ev.from != a.id {
-				t.Errorf("b: PeerDown(%v, %v)", ev.from.Short(), ev.err)
+			if ev := b.rec.next(t, "down"); ev.from != a.id || !errors.Is(ev.err, ErrPeerClosed) {
+				t.Errorf("b: PeerDown(%v, %v), want ErrPeerClosed", ev.from.Short(), ev.err)
 			}
 			if err := a.Send(context.Background(), b.id, req); !errors.Is(err, ErrNotConnected) {
 				t.Errorf("Send after Disconnect: %v, want ErrNotConnected", err)
@@ -55,4 +55,3 @@ func TestLinkExchange(t *testing.T) {
 		})
 	}
 }
-

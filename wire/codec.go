@@ -38,7 +38,14 @@ func Append(dst []byte, m Message) ([]byte, error) {
 // Decode parses one message. It checks every length against its limit before allocating,
 // refuses trailing bytes and values outside their ranges, so that each message has exactly
 // one encoding. The message does not alias b.
-func Decode(b []byte) (Message, error) {
+func Decode(b []byte) (Message, error) { return decode(b, false) }
+
+// DecodeShared is Decode for a caller that hands b over: the blocks of the message alias b
+// instead of being copied, so b must not be changed afterwards. The transport uses it to
+// pass a 32 KiB reply from the socket to the handler with no copy beyond TLS's own.
+func DecodeShared(b []byte) (Message, error) { return decode(b, true) }
+
+func decode(b []byte, shared bool) (Message, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: empty", ErrMalformed)
 	}
@@ -50,7 +57,7 @@ func Decode(b []byte) (Message, error) {
 	if dec == nil {
 		return nil, fmt.Errorf("%w: unknown type %#02x", ErrMalformed, b[0])
 	}
-	d := decoder{b: b[1:]}
+	d := decoder{b: b[1:], shared: shared}
 	m := dec(&d)
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%d bytes after the message", len(d.b))
@@ -273,8 +280,9 @@ func (e *encoder) swap(id uint64, random [32]byte, l crypto.Location, peers []cr
 
 // decoder consumes fields; the first error sticks and every later field reads as zero.
 type decoder struct {
-	b   []byte
-	err error
+	b      []byte
+	err    error
+	shared bool // blocks alias b rather than being copied
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -336,11 +344,11 @@ func (d *decoder) timeout() time.Duration {
 	return t
 }
 
-// block copies a block of the exact size of its key family, so the message owns it.
+// block reads a block of the exact size of its key family, copied unless shared.
 func (d *decoder) block(k crypto.KeyType) []byte {
 	v := d.take(blockSize(k))
-	if v == nil {
-		return nil
+	if v == nil || d.shared {
+		return v[:len(v):len(v)]
 	}
 	return append([]byte(nil), v...)
 }

@@ -287,5 +287,9 @@ func FuzzDecode(f *testing.F) {
 		if !bytes.Equal(again, b) {
 			t.Fatalf("Encode(Decode(b)) = %x, want %x", again, b)
 		}
+		shared, err := DecodeShared(bytes.Clone(b))
+		if err != nil || !reflect.DeepEqual(shared, m) {
+			t.Fatalf("DecodeShared differs from Decode: %+v, %v", shared, err)
+		}
 	})
 }

@@ -1,0 +1,219 @@
+package fcp
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// conn is one client connection: a read loop in serve and writes from any goroutine.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	r      *Reader
+	id     string          // ConnectionIdentifier
+	ctx    context.Context // ends with the connection; Persistence=connection requests use it
+	cancel context.CancelCauseFunc
+	wg     sync.WaitGroup // the connection's requests
+
+	wmu  sync.Mutex // guards w and broken
+	w    *bufio.Writer
+	dead bool
+
+	watchGlobal atomic.Bool
+
+	mu   sync.Mutex // guards name and reqs
+	name string     // from ClientHello
+	reqs map[string]*request
+}
+
+func newConn(s *Server, nc net.Conn, n uint64) *conn {
+	var idb [16]byte
+	if _, err := io.ReadFull(s.cfg.Rand, idb[:]); err != nil {
+		idb[0], idb[1] = byte(n>>8), byte(n)
+	}
+	c := &conn{
+		srv:  s,
+		nc:   nc,
+		r:    NewReader(nc, s.cfg.MaxDataLength),
+		w:    bufio.NewWriterSize(nc, 64<<10),
+		id:   hex.EncodeToString(idb[:]),
+		reqs: map[string]*request{},
+	}
+	c.ctx, c.cancel = context.WithCancelCause(s.ctx)
+	return c
+}
+
+func (c *conn) clientName() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.name
+}
+
+// send writes one message, and its data if it has any, and flushes. An error means the
+// connection is broken; it is closed so that the read loop ends too.
+func (c *conn) send(m *Message, data io.Reader) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.writeLocked(m, data, true)
+}
+
+// sendAll writes messages without data together, with one flush.
+func (c *conn) sendAll(msgs ...*Message) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for i, m := range msgs {
+		if err := c.writeLocked(m, nil, i == len(msgs)-1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *conn) writeLocked(m *Message, data io.Reader, flush bool) error {
+	if c.dead {
+		return net.ErrClosed
+	}
+	err := WriteMessage(c.w, m, data)
+	if errors.Is(err, ErrFormat) { // nothing was written: a bug here, not a broken connection
+		c.srv.log.Error("fcp: a reply cannot be framed", "message", m.Name, "err", err)
+		return err
+	}
+	if err == nil && flush {
+		err = c.w.Flush()
+	}
+	if err != nil {
+		c.dead = true
+		c.nc.Close()
+		c.srv.log.Debug("fcp: write failed", "message", m.Name, "err", err)
+	}
+	return err
+}
+
+func (c *conn) protocolError(code int, extra, identifier string, fatal, global bool) {
+	c.send(protocolErrorMessage(code, extra, identifier, fatal, global), nil)
+}
+
+// serve runs the connection until the client goes away or the server closes.
+func (c *conn) serve() {
+	defer func() {
+		c.cancel(errConnClosed)
+		c.nc.Close()
+		c.wg.Wait()
+	}()
+	log := c.srv.log
+	m, err := c.r.ReadMessage()
+	if err != nil && (m == nil || isFatal(err)) {
+		c.readFailed(m, err)
+		return
+	}
+	if m.Name != "ClientHello" {
+		c.protocolError(CodeClientHelloMustBeFirst, "the first message must be ClientHello, not "+truncate(m.Name, 64), m.Value("Identifier"), true, false)
+		return
+	}
+	if err != nil { // a ClientHello with a bad line: answer it anyway, the name is optional
+		log.Debug("fcp: ClientHello with a bad line", "err", err)
+	}
+	if c.r.Pending() > 0 && c.r.Skip() != nil {
+		return
+	}
+	c.mu.Lock()
+	c.name = m.Value("Name")
+	c.mu.Unlock()
+	if c.send(c.srv.nodeHello(c.id), nil) != nil {
+		return
+	}
+	for {
+		m, err := c.r.ReadMessage()
+		var pe *ParseError
+		switch {
+		case err == nil:
+		case errors.As(err, &pe) && !pe.Fatal:
+			c.protocolError(pe.Code, pe.Reason, m.Value("Identifier"), false, isTrue(m.Value("Global")))
+			if c.r.Skip() != nil {
+				return
+			}
+			continue
+		default:
+			c.readFailed(m, err)
+			return
+		}
+		if !c.handle(m) {
+			return
+		}
+		if c.r.Pending() > 0 && c.r.Skip() != nil {
+			return
+		}
+	}
+}
+
+func isFatal(err error) bool {
+	var pe *ParseError
+	return errors.As(err, &pe) && pe.Fatal
+}
+
+// readFailed ends a connection whose stream broke: EOF or a reset is a normal end (Freenet's
+// clients never say goodbye); a fatal parse error is answered first, with the Identifier of the
+// message if it was read.
+func (c *conn) readFailed(m *Message, err error) {
+	var pe *ParseError
+	if errors.As(err, &pe) {
+		var id string
+		if m != nil {
+			id = m.Value("Identifier")
+		}
+		c.protocolError(pe.Code, pe.Reason, id, true, false)
+		return
+	}
+	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		c.srv.log.Debug("fcp: connection ended", "err", err)
+	}
+}
+
+// handle acts on one message; false ends the connection.
+func (c *conn) handle(m *Message) bool {
+	id := m.Value("Identifier")
+	switch m.Name {
+	case "ClientHello":
+		c.protocolError(CodeNoLateClientHello, "", id, false, false)
+	case "GenerateSSK":
+		c.generateSSK(m)
+	case "ClientPut", "ClientPutComplexDir", "ClientGet":
+		c.clientRequest(m)
+	case "WatchGlobal":
+		enabled, err := boolField(m, "Enabled", true)
+		if err != nil {
+			c.fieldError(m, err)
+			break
+		}
+		c.watchGlobal.Store(enabled)
+	case "ListPersistentRequests":
+		c.srv.queue.list(c, id)
+	case "GetRequestStatus":
+		c.requestStatus(m)
+	case "RemovePersistentRequest", "RemoveRequest":
+		c.removeRequest(m)
+	case "TestDDARequest":
+		c.protocolError(CodeDiskAccessDenied, "Lethe's client protocol does not read or write the client's files; send data directly", id, false, false)
+	case "Disconnect":
+		return false
+	case "Void":
+	default:
+		c.protocolError(CodeInvalidMessage, "unknown message "+truncate(m.Name, 64), id, false, isTrue(m.Value("Global")))
+	}
+	return true
+}
+
+// fieldError answers a request whose fields do not parse.
+func (c *conn) fieldError(m *Message, err error) {
+	var fe *fieldError
+	if !errors.As(err, &fe) {
+		fe = &fieldError{code: CodeInternal, extra: err.Error()}
+	}
+	c.protocolError(fe.code, fe.extra, m.Value("Identifier"), false, isTrue(m.Value("Global")))
+}

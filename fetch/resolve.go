@@ -1,0 +1,90 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+
+	"lethe/crypto"
+	"lethe/metadata"
+)
+
+// Resolve follows uri to the document its path names (spec §12.6): it fetches the top
+// block, expands nested metadata, follows redirects (carrying the rest of the path along),
+// looks each path component up in the manifests on the way, and at the end of the path
+// takes a manifest's default entry. It returns a file's document (Inline or Splitfile), or a
+// Manifest for a directory without a default, which the caller can list.
+func (f *Fetcher) Resolve(ctx context.Context, uri crypto.RequestURI) (*metadata.Document, error) {
+	rest := uri.Components()
+	doc, err := f.document(ctx, uri.WithPath(""))
+	if err != nil {
+		return nil, err
+	}
+	hops := 0
+	var walked []string
+	for {
+		switch {
+		case doc.Kind == metadata.KindRedirect || doc.Kind == metadata.KindSplitfile && doc.Metadata:
+			if hops++; hops > MaxHops {
+				return nil, fmt.Errorf("%w: more than %d for %v", ErrTooManyHops, MaxHops, uri)
+			}
+			if doc.Kind == metadata.KindRedirect {
+				t := doc.Target
+				rest = append(t.Components(), rest...)
+				doc, err = f.document(ctx, t.WithPath(""))
+			} else {
+				doc, err = f.nested(ctx, doc)
+			}
+			if err != nil {
+				return nil, err
+			}
+		case doc.Kind == metadata.KindManifest:
+			name := doc.Default
+			if len(rest) > 0 {
+				name, rest = rest[0], rest[1:]
+			} else if name == "" {
+				return doc, nil
+			}
+			walked = append(walked, name)
+			if doc = doc.Lookup(name); doc == nil {
+				return nil, fmt.Errorf("%w: /%s", ErrNotFound, strings.Join(walked, "/"))
+			}
+		default:
+			if len(rest) > 0 {
+				return nil, fmt.Errorf("%w: /%s is a file, not a directory", ErrNotFound, strings.Join(walked, "/"))
+			}
+			return doc, nil
+		}
+	}
+}
+
+// document fetches the top block a URI (without path) names and decodes it.
+func (f *Fetcher) document(ctx context.Context, u crypto.RequestURI) (*metadata.Document, error) {
+	payload, err := f.topPayload(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := metadata.Decode(payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: top block of %v: %w", ErrCorrupt, u, err)
+	}
+	return doc, nil
+}
+
+// nested fetches the document a Metadata splitfile holds.
+func (f *Fetcher) nested(ctx context.Context, doc *metadata.Document) (*metadata.Document, error) {
+	if doc.Split.Length > metadata.MaxDocument {
+		return nil, fmt.Errorf("%w: nested metadata of %d bytes, at most %d", ErrTooLarge, doc.Split.Length, metadata.MaxDocument)
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(doc.Split.Length))
+	if err := f.fetchSplit(ctx, doc.Split, &buf); err != nil {
+		return nil, err
+	}
+	inner, err := metadata.Decode(buf.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("%w: nested metadata: %w", ErrCorrupt, err)
+	}
+	return inner, nil
+}
