@@ -142,7 +142,7 @@ func (r *Router) setLocationLocked(l crypto.Location) {
 func (r *Router) peerLocationsLocked() []crypto.Location {
 	out := make([]crypto.Location, 0, len(r.peers))
 	for _, p := range r.peers {
-		if p.loc.Valid() && len(out) < wire.MaxPeerLocations {
+		if p.routable() && len(out) < wire.MaxPeerLocations {
 			out = append(out, p.loc)
 		}
 	}

@@ -123,9 +123,18 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 		}
 		q = next
 	}
-	if r.keepInserted(q, block) {
+	stored := r.keepInserted(q, block)
+	if stored {
 		q.hops = min(q.hops, sinkTail+1) // the next hop gets at most sinkTail
 	}
+	// closer records whether a peer that took the insert offered a closer route than this
+	// node; if none did, this node is the nearest the insert could reach (a late sink).
+	closer := false
+	defer func() {
+		if !stored && !closer {
+			r.keepLate(q, block)
+		}
+	}()
 	overloaded := false
 	for ctx.Err() == nil {
 		p, out := r.nextHop(q, tried)
@@ -141,6 +150,10 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 			break
 		}
 		x := r.exchange(ctx, p.id, &wire.Insert{KeyType: q.kt, ID: q.id, HTL: out, Key: q.rk, Timeout: left, Block: block})
+		switch x.reply.(type) {
+		case *wire.InsertReply, *wire.RouteNotFound:
+			closer = closer || r.closerRoute(p, q.rk.Location())
+		}
 		if res, end := r.insertReply(q, p, x, block); end {
 			return res
 		}
@@ -189,10 +202,13 @@ func (r *Router) insertReply(q query, p *peer, x exchanged, block []byte) (res i
 // or below keeps it: long-term if it is a sink, in its cache otherwise. A sink has no route
 // onwards that is closer to the key (no peer other than the one the insert came from, nor any
 // such peer's neighbour) and is closer than the node the insert came from, so it is where the
-// insert's descent towards the key ends. A sink passes the insert on with at most sinkTail
-// HTL, and the few nodes of that tail are sinks too where no onward route is closer: they
-// are the key's other neighbours, and keep the copies that let the block outlive its first
-// home.
+// insert's descent towards the key ends. The comparison with the node it came from is left
+// out where that node was not allowed to keep the insert (it received it at HTL 17, which
+// the first node allowed to keep it can tell from its own HTL of 16): otherwise a key whose
+// nearest node happened to be the one the stem handed the insert to would be kept nowhere.
+// A sink passes the insert on with at most sinkTail HTL, and the few nodes of that tail are
+// sinks too where no onward route is closer: they are the key's other neighbours, and keep
+// the copies that let the block outlive its first home.
 func (r *Router) keepInserted(q query, block []byte) bool {
 	if q.from == nil || q.htl > maxCacheHTLInsert {
 		return false
@@ -201,11 +217,12 @@ func (r *Router) keepInserted(q query, block []byte) bool {
 	r.mu.Lock()
 	me := r.loc.Distance(target)
 	sink := true
-	if prev := r.peers[*q.from]; q.htl > sinkTail && prev != nil && prev.loc.Valid() && prev.loc.Distance(target) <= me {
+	prevCouldKeep := q.htl < maxCacheHTLInsert
+	if prev := r.peers[*q.from]; prevCouldKeep && q.htl > sinkTail && prev != nil && prev.loc.Valid() && prev.loc.Distance(target) <= me {
 		sink = false
 	}
 	for _, p := range r.peers {
-		if p.id != *q.from && p.loc.Valid() && p.routeDistance(target) < me {
+		if p.id != *q.from && p.routable() && p.routeDistance(target) < me {
 			sink = false
 			break
 		}
@@ -225,6 +242,28 @@ func (r *Router) keepInserted(q query, block []byte) bool {
 	}
 	r.blockArrived(q.kt, q.rk)
 	return sink
+}
+
+// closerRoute reports whether p offers a route to target closer than this node.
+func (r *Router) closerRoute(p *peer, target crypto.Location) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return p.routeDistance(target) < r.loc.Distance(target)
+}
+
+// keepLate stores an insert this node only cached, when routing it on showed that no peer
+// that took it had a closer route (spec §18.4): the nodes nearer the key refused it or could
+// not be reached (the nearest may be the inserting node itself, which keeps nothing), so this
+// node is the nearest the insert reached and must keep it.
+func (r *Router) keepLate(q query, block []byte) {
+	if q.from == nil || q.htl > maxCacheHTLInsert {
+		return
+	}
+	if err := r.cfg.Store.Store(q.kt, q.rk, block); err != nil {
+		r.log.Debug("storing inserted block failed", "err", err)
+		return
+	}
+	r.trace(Event{Kind: EventStored, ID: q.id, Key: q.rk})
 }
 
 // blockArrived offers a block that has just arrived to the peers that asked for it in vain

@@ -16,6 +16,10 @@ import (
 // announceHTL is how far an announcement travels towards the newcomer's location.
 const announceHTL = 10
 
+// transientTime is how long a seed keeps a newcomer's link beyond MaxPeers if the newcomer
+// does not announce itself.
+const transientTime = time.Minute
+
 // A new peer is protected from being dropped for a newcomer until it has had the chance to
 // prove itself (spec §18.8): for graceTime, or until this node has completed graceRequests
 // requests since it connected, whichever comes first.
@@ -45,7 +49,7 @@ func (r *Router) droppableLocked() *peer {
 	now := r.now()
 	var worst *peer
 	for _, p := range r.peers {
-		if p.darknet || r.transient[p.id] || r.inGraceLocked(p, now) {
+		if p.darknet || p.transient || r.inGraceLocked(p, now) {
 			continue
 		}
 		if worst == nil || p.lastSuccess.Before(worst.lastSuccess) {
@@ -96,6 +100,13 @@ func (r *Router) considerOffer(ref *wire.NodeRef) {
 // knows. A node calls it when it starts and now and then; the simulator calls it directly.
 func (r *Router) Maintain(ctx context.Context) {
 	r.mu.Lock()
+	now := r.now()
+	var stale []crypto.NodeID
+	for id, p := range r.peers {
+		if p.transient && now.Sub(p.connectedAt) > transientTime {
+			stale = append(stale, id)
+		}
+	}
 	n := len(r.peers)
 	seeds := r.cfg.Seeds
 	var seed *wire.NodeRef
@@ -103,7 +114,10 @@ func (r *Router) Maintain(ctx context.Context) {
 		seed = seeds[r.rng.IntN(len(seeds))]
 	}
 	r.mu.Unlock()
-	if !r.cfg.Opennet || r.cfg.Connect == nil || seed == nil || 4*n >= 3*r.cfg.MaxPeers {
+	for _, id := range stale {
+		r.t.Disconnect(id) // a seed's newcomer that did not announce
+	}
+	if !r.cfg.Opennet || r.cfg.SeedNode || r.cfg.Connect == nil || seed == nil || 4*n >= 3*r.cfg.MaxPeers {
 		return
 	}
 	if r.cfg.Ref != nil && seed.ID() == r.cfg.Ref().ID() {
@@ -199,7 +213,8 @@ func (r *Router) handleAnnouncement(from crypto.NodeID, m *wire.Announcement) {
 	}
 	r.send(from, &wire.DataNotFound{ID: m.ID})
 	r.mu.Lock()
-	transient := r.transient[from]
+	p := r.peers[from]
+	transient := p != nil && p.transient
 	r.mu.Unlock()
 	if transient {
 		// A seed's link to a newcomer was for this announcement only.
@@ -280,7 +295,7 @@ func (r *Router) kickLocationUpdate() {
 func (r *Router) locationUpdateLocked() *wire.LocationUpdate {
 	u := &wire.LocationUpdate{Location: r.loc}
 	for _, p := range r.peers {
-		if p.loc.Valid() && len(u.PeerLocations) < wire.MaxPeerLocations {
+		if p.routable() && len(u.PeerLocations) < wire.MaxPeerLocations {
 			u.PeerLocations = append(u.PeerLocations, p.loc)
 		}
 	}

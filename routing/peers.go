@@ -23,6 +23,7 @@ type peer struct {
 	connectedAt time.Time
 	joinedAt    uint64 // the router's completed-request count when the peer connected
 	darknet     bool   // a friend: kept whatever it does, and a partner for location swaps
+	transient   bool   // a seed's link to a newcomer, for its announcement only: not routed through
 	ref         *wire.NodeRef
 	bucket      *tokenBucket // the peer's allowance of new requests and inserts
 
@@ -33,6 +34,10 @@ type peer struct {
 	lastSuccess time.Time // when it last did; opennet drops the peer idle longest
 	badBlocks   int       // blocks that failed verification: a few and the peer is dropped
 }
+
+// routable reports whether requests may be routed through p: its location is known and it is
+// not a seed's passing newcomer.
+func (p *peer) routable() bool { return p.loc.Valid() && !p.transient }
 
 // routeDistance is how close routing through p gets to target: the nearer of the peer's own
 // location and those of its neighbours (friend-of-a-friend routing, spec §18.3).
@@ -51,7 +56,7 @@ func choosePeer(peers []*peer, target crypto.Location, excluded func(*peer) bool
 	var best *peer
 	bestD := math.Inf(1)
 	for _, p := range peers {
-		if !p.loc.Valid() || excluded(p) || now.Before(p.backoffUntil) {
+		if !p.routable() || excluded(p) || now.Before(p.backoffUntil) {
 			continue
 		}
 		d := p.routeDistance(target)

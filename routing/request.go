@@ -395,7 +395,7 @@ func (r *Router) stemPeerLocked(id uint64, excluded func(*peer) bool, now time.T
 	copy(buf[8:], r.stemSecret[:])
 	binary.BigEndian.PutUint64(buf[:8], id)
 	for _, p := range r.peers {
-		if !p.loc.Valid() || excluded(p) || now.Before(p.backoffUntil) {
+		if !p.routable() || excluded(p) || now.Before(p.backoffUntil) {
 			continue
 		}
 		copy(buf[40:], p.id[:])

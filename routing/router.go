@@ -199,7 +199,6 @@ func New(cfg Config) *Router {
 		rng:       rng,
 		swaps:     make(map[uint64]*swapState),
 		localKeys: make(map[failKey]int),
-		transient: make(map[crypto.NodeID]bool),
 	}
 	for i := range r.stemSecret {
 		r.stemSecret[i] = byte(rng.Uint32())
@@ -309,8 +308,9 @@ func (r *Router) PeerUp(p transport.Peer) {
 	r.peers[pe.id] = pe
 	var drop *peer
 	if r.cfg.SeedNode && len(r.peers) > r.cfg.MaxPeers {
-		// A seed keeps a newcomer beyond its limit for the length of its announcement.
-		r.transient[pe.id] = true
+		// A seed keeps a newcomer beyond its limit for the length of its announcement (or
+		// transientTime at most), and neither routes through it nor tells others of it.
+		pe.transient = true
 	} else if r.cfg.Opennet && len(r.peers) > r.cfg.MaxPeers {
 		// A newcomer took a place: the least useful peer past its grace period gives it up,
 		// or, if every peer is still in its grace period, the newcomer goes again (links
@@ -338,7 +338,6 @@ func (r *Router) PeerUp(p transport.Peer) {
 func (r *Router) PeerDown(id crypto.NodeID, err error) {
 	r.mu.Lock()
 	delete(r.peers, id)
-	delete(r.transient, id)
 	r.locDirty = true
 	// Wake every request waiting on this peer: it will not answer now.
 	for k, w := range r.pending {

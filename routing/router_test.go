@@ -15,12 +15,17 @@ import (
 // nor the fetching node keeps a copy of its own user's block.
 func TestInsertThenFetchAcrossALine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		// Locations 0.0125, 0.0375, … 0.9875: the key at 0.8125 is nearest node 16. The insert
-		// goes through the stem and three hops at HTL 17–16 before anyone may keep it.
-		tn := newTestNet(t, spread(20, 0.0125), func(i int, c *Config) { c.MaxPeers = 4 })
+		// Locations 0.0125, 0.0375, … 0.4875, on half the circle so that the distance to the
+		// key falls along the line: the key at 0.4125 is nearest node 16. The insert goes
+		// through the stem and a hop at HTL 17 before anyone may keep it.
+		locs := make([]crypto.Location, 20)
+		for i := range locs {
+			locs[i] = crypto.Location(0.0125 + 0.025*float64(i))
+		}
+		tn := newTestNet(t, locs, func(i int, c *Config) { c.MaxPeers = 4 })
 		tn.line()
 		settle()
-		block, key := chkBlock(t, 0.8125, 0.005)
+		block, key := chkBlock(t, 0.4125, 0.002)
 
 		if err := tn.nodes[0].r.PutBlock(context.Background(), crypto.CHK, key.Routing, block); err != nil {
 			t.Fatalf("PutBlock: %v", err)

@@ -214,7 +214,7 @@ func (s *Sim) build() error {
 			Seeds:               s.seeds,
 			SeedNode:            i < nseeds,
 			RequestTimeout:      5 * time.Minute,
-			AcceptTimeout:       3 * time.Second,
+			AcceptTimeout:       time.Minute, // a busy simulation is slow, not lossy
 			PeerRate:            1e9,
 			PeerBurst:           1e9,
 			MaxActive:           1 << 20,
@@ -403,7 +403,7 @@ func (s *Sim) measure(keys []crypto.RoutingKey, n int) Measurement {
 			if m.Failures == nil {
 				m.Failures = map[string]int{}
 			}
-			m.Failures[err.Error()]++
+			m.Failures[err.Error()+" ("+s.whereIs(j.key)+")"]++
 			return
 		}
 		m.Successes++
@@ -466,6 +466,28 @@ func (s *Sim) kill(f float64) {
 	}
 	// Let the links' PeerDown events run.
 	time.Sleep(200 * time.Millisecond)
+}
+
+// whereIs explains a failed request for key: whether the live node nearest the key holds it,
+// some other node does, or none.
+func (s *Sim) whereIs(key crypto.RoutingKey) string {
+	var nearest *node
+	held := 0
+	for _, n := range s.alive() {
+		if nearest == nil || n.r.Location().Distance(key.Location()) < nearest.r.Location().Distance(key.Location()) {
+			nearest = n
+		}
+		if st, ca := n.store.Has(crypto.CHK, key); st || ca {
+			held++
+		}
+	}
+	if st, ca := nearest.store.Has(crypto.CHK, key); st || ca {
+		return "held by the nearest node"
+	}
+	if held > 0 {
+		return "held elsewhere"
+	}
+	return "held nowhere"
 }
 
 // lost counts the keys no live node holds any more.
