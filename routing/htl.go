@@ -17,9 +17,12 @@ const (
 	maxCacheHTLInsert  = 16
 )
 
-// sinkTail is the HTL a node that stored an insert long-term passes on (spec §18.4): the next
-// few nodes around the key store copies too, then the insert ends instead of wandering on.
-const sinkTail = 3
+// sinkTail is the HTL a node that stored an insert long-term passes on (spec §18.4). The
+// insert then walks sinkTail more hops from peer to nearest peer around the key, and each node
+// of that tail keeps a copy: sinkTail+1 copies on the nodes nearest the key, so that the block
+// outlives its first homes (with 30% of nodes gone, all five are lost with probability 0.2%).
+// Then the insert ends instead of wandering on.
+const sinkTail = 4
 
 // decrementAtMinProbability is the chance a link decrements HTL 1 to 0, so that a request at
 // HTL 1 may still go on for a few hops and its receiver cannot know it is the last (Freenet's

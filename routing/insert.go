@@ -37,7 +37,7 @@ func (r *Router) PutBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 	defer r.local(kt, rk)()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
-	res := r.insert(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL}, block)
+	res := r.insert(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL, insert: true}, block)
 	switch {
 	case res.err == nil:
 		return nil
@@ -74,7 +74,7 @@ func (r *Router) handleInsert(from crypto.NodeID, m *wire.Insert) {
 
 	ctx, cancel := context.WithTimeout(r.ctx, min(m.Timeout, r.cfg.RequestTimeout))
 	defer cancel()
-	res := r.insert(ctx, query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, hops: m.HTL, from: &from}, m.Block)
+	res := r.insert(ctx, query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, hops: m.HTL, from: &from, insert: true}, m.Block)
 	switch {
 	case res.collision != nil:
 		r.send(from, &wire.InsertCollision{ID: m.ID, Block: res.collision})
@@ -124,8 +124,8 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 		q = next
 	}
 	stored := r.keepInserted(q, block)
-	if stored {
-		q.hops = min(q.hops, sinkTail+1) // the next hop gets at most sinkTail
+	if stored && q.hops > sinkTail {
+		q.hops = sinkTail + 1 // the next hop gets sinkTail: the tail begins
 	}
 	// closer records whether a peer that took the insert offered a closer route than this
 	// node; if none did, this node is the nearest the insert could reach (a late sink).
@@ -199,16 +199,18 @@ func (r *Router) insertReply(q query, p *peer, x exchanged, block []byte) (res i
 
 // keepInserted applies the storage rule for an insert passing through (spec §18.4) and
 // reports whether this node stored it long-term. A node that received the insert at HTL 16
-// or below keeps it: long-term if it is a sink, in its cache otherwise. A sink has no route
-// onwards that is closer to the key (no peer other than the one the insert came from, nor any
-// such peer's neighbour) and is closer than the node the insert came from, so it is where the
-// insert's descent towards the key ends. The comparison with the node it came from is left
-// out where that node was not allowed to keep the insert (it received it at HTL 17, which
-// the first node allowed to keep it can tell from its own HTL of 16): otherwise a key whose
-// nearest node happened to be the one the stem handed the insert to would be kept nowhere.
-// A sink passes the insert on with at most sinkTail HTL, and the few nodes of that tail are
-// sinks too where no onward route is closer: they are the key's other neighbours, and keep
-// the copies that let the block outlive its first home.
+// or below keeps it: long-term if it is a sink, in its cache otherwise.
+//
+// A sink has no route onwards that is closer to the key (no peer other than the one the
+// insert came from, nor any such peer's neighbour) and is closer than the node the insert
+// came from: it is where the insert's descent towards the key ends. The comparison with the
+// node it came from is left out where that node was not allowed to keep the insert (it
+// received it at HTL 17, as the first node allowed to keep it can tell from its own HTL of 16):
+// otherwise a key whose nearest node happened to be the one the stem handed the insert to
+// would be kept nowhere.
+//
+// A sink passes the insert on with sinkTail HTL, and every node of that tail, which walks
+// from peer to nearest peer around the key, keeps a copy.
 func (r *Router) keepInserted(q query, block []byte) bool {
 	if q.from == nil || q.htl > maxCacheHTLInsert {
 		return false
@@ -217,14 +219,19 @@ func (r *Router) keepInserted(q query, block []byte) bool {
 	r.mu.Lock()
 	me := r.loc.Distance(target)
 	sink := true
-	prevCouldKeep := q.htl < maxCacheHTLInsert
-	if prev := r.peers[*q.from]; prevCouldKeep && q.htl > sinkTail && prev != nil && prev.loc.Valid() && prev.loc.Distance(target) <= me {
-		sink = false
-	}
-	for _, p := range r.peers {
-		if p.id != *q.from && p.routable() && p.routeDistance(target) < me {
+	switch {
+	case q.htl <= sinkTail:
+		// In the tail (or at the natural end of a long insert): keep a copy.
+	default:
+		prevCouldKeep := q.htl < maxCacheHTLInsert
+		if prev := r.peers[*q.from]; prevCouldKeep && prev != nil && prev.loc.Valid() && prev.loc.Distance(target) <= me {
 			sink = false
-			break
+		}
+		for _, p := range r.peers {
+			if p.id != *q.from && p.routable() && p.routeDistance(target) < me {
+				sink = false
+				break
+			}
 		}
 	}
 	r.mu.Unlock()

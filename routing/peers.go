@@ -53,13 +53,22 @@ func (p *peer) routeDistance(target crypto.Location) float64 {
 // not excluded and not backed off, or nil if none is left. Ties break by node ID so that the
 // choice is deterministic.
 func choosePeer(peers []*peer, target crypto.Location, excluded func(*peer) bool, now time.Time) *peer {
+	return closestPeer(peers, target, excluded, now, (*peer).routeDistance)
+}
+
+// choosePeerByLocation is choosePeer by the peers' own locations alone, without FOAF.
+func choosePeerByLocation(peers []*peer, target crypto.Location, excluded func(*peer) bool, now time.Time) *peer {
+	return closestPeer(peers, target, excluded, now, func(p *peer, t crypto.Location) float64 { return p.loc.Distance(t) })
+}
+
+func closestPeer(peers []*peer, target crypto.Location, excluded func(*peer) bool, now time.Time, distance func(*peer, crypto.Location) float64) *peer {
 	var best *peer
 	bestD := math.Inf(1)
 	for _, p := range peers {
 		if !p.routable() || excluded(p) || now.Before(p.backoffUntil) {
 			continue
 		}
-		d := p.routeDistance(target)
+		d := distance(p, target)
 		if d < bestD || (d == bestD && best != nil && slices.Compare(p.id[:], best.id[:]) < 0) {
 			best, bestD = p, d
 		}

@@ -25,12 +25,13 @@ const (
 
 // query is one request as this node handles it.
 type query struct {
-	kt   crypto.KeyType
-	rk   crypto.RoutingKey
-	id   uint64
-	htl  uint8          // as received (MaxHTL for this node's own user): governs caching
-	hops uint8          // what is left of it: lowered by RouteNotFound while backtracking
-	from *crypto.NodeID // nil for this node's own user
+	kt     crypto.KeyType
+	rk     crypto.RoutingKey
+	id     uint64
+	htl    uint8          // as received (MaxHTL for this node's own user): governs caching
+	hops   uint8          // what is left of it: lowered by RouteNotFound while backtracking
+	from   *crypto.NodeID // nil for this node's own user
+	insert bool           // an insert, not a request
 }
 
 // result is how a search ended.
@@ -374,9 +375,14 @@ func (r *Router) nextHop(q query, tried map[crypto.NodeID]bool) (*peer, uint8) {
 	defer r.mu.Unlock()
 	excluded := func(p *peer) bool { return tried[p.id] }
 	var p *peer
-	if htl >= MaxHTL {
+	switch {
+	case htl >= MaxHTL:
 		p = r.stemPeerLocked(q.id, excluded, now)
-	} else {
+	case q.insert && htl <= sinkTail+1:
+		// An insert's tail walks to the peer nearest the key by its own location, so
+		// that its copies land on the nodes nearest the key (spec §18.4).
+		p = choosePeerByLocation(r.peerListLocked(), q.rk.Location(), excluded, now)
+	default:
 		p = choosePeer(r.peerListLocked(), q.rk.Location(), excluded, now)
 	}
 	if p == nil {

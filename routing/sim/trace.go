@@ -16,7 +16,7 @@ type tracer struct {
 	origin  map[uint64]int        // root request ID → originating node
 	byStart map[startKey]uint64   // (node, key) → the root ID of that node's request for key
 	alias   map[uint64]uint64     // an ID the search continued under → the ID before it
-	parent  map[arrival]int       // (ID, node) → the node it arrived from
+	parent  map[arrival]hop       // (ID, node) → the node it arrived from, and at what HTL
 	found   map[uint64]arrival    // root ID → (ID, node) where the block was found
 
 	// measuring turns the per-arrival anonymity counts on.
@@ -32,6 +32,11 @@ type startKey struct {
 type arrival struct {
 	id   uint64
 	node int
+}
+
+type hop struct {
+	from int
+	htl  uint8
 }
 
 type htlCount struct {
@@ -51,7 +56,7 @@ func (t *tracer) reset() {
 	t.origin = map[uint64]int{}
 	t.byStart = map[startKey]uint64{}
 	t.alias = map[uint64]uint64{}
-	t.parent = map[arrival]int{}
+	t.parent = map[arrival]hop{}
 	t.found = map[uint64]arrival{}
 }
 
@@ -92,7 +97,7 @@ func (t *tracer) event(n int, e routing.Event) {
 		if !ok {
 			return
 		}
-		t.parent[arrival{e.ID, n}] = from
+		t.parent[arrival{e.ID, n}] = hop{from, e.HTL}
 		if t.measuring {
 			orig, ok := t.origin[t.rootLocked(e.ID)]
 			if ok && int(e.HTL) < len(t.byHTL) {
@@ -112,8 +117,9 @@ func (t *tracer) event(n int, e routing.Event) {
 }
 
 // path reports the hops of node n's successful request for key: those of the stem (under
-// the originator's ID) and those after it, up to the node that had the block. ok is false if
-// the path cannot be traced (the block was in the originator's own store: zero hops).
+// the originator's ID, and the link at HTL 17 where the stem ended) and those of the search
+// after it, up to the node that had the block. ok is false if the path cannot be traced (the
+// block was in the originator's own store: zero hops).
 func (t *tracer) path(n int, key crypto.RoutingKey) (stem, after int, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -126,13 +132,17 @@ func (t *tracer) path(n int, key crypto.RoutingKey) (stem, after int, ok bool) {
 		return 0, 0, false
 	}
 	for steps := 0; steps < 1000; steps++ {
-		if from, ok := t.parent[at]; ok {
-			if at.id == root {
+		if h, ok := t.parent[at]; ok {
+			_, fromHadIt := t.parent[arrival{at.id, h.from}]
+			switch {
+			case at.id == root:
 				stem++
-			} else {
+			case !fromHadIt && h.htl == routing.MaxHTL-1:
+				stem++ // the stem's last link: to a peer the stem chose, not the search
+			default:
 				after++
 			}
-			at.node = from
+			at.node = h.from
 			continue
 		}
 		if at.id == root {
