@@ -1,0 +1,320 @@
+package routing
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"lethe/crypto"
+	"lethe/wire"
+)
+
+// PutBlock inserts a block for this node's own user (insert.BlockPutter). The insert goes
+// out through the stem and is routed towards the key until its HTL runs out, stored by the
+// nodes nearest the key on the way (spec §18.4). This node keeps no copy. An SSK whose slot
+// already holds a different block fails with an error wrapping crypto.ErrCollision.
+func (r *Router) PutBlock(ctx context.Context, kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
+	if err := r.cfg.VerifyBlock(kt, rk, block); err != nil {
+		return fmt.Errorf("insert: block does not verify against its key: %w", err)
+	}
+	if kt == crypto.SSK {
+		if existing, ok := r.cfg.Store.Get(kt, rk); ok && !bytes.Equal(existing, block) {
+			return fmt.Errorf("insert: %w", crypto.ErrCollision)
+		}
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return ErrClosed
+	}
+	id := r.newIDLocked()
+	r.seen.add(id, r.now())
+	r.stats.LocalInserts++
+	r.mu.Unlock()
+	r.trace(Event{Kind: EventOriginate, ID: id, Key: rk})
+
+	defer r.local(kt, rk)()
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
+	defer cancel()
+	res := r.insert(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL, insert: true}, block)
+	switch {
+	case res.err == nil:
+		return nil
+	case res.collision != nil:
+		return fmt.Errorf("insert: %w", crypto.ErrCollision)
+	}
+	return res.err
+}
+
+// insertResult is how an insert ended at this node.
+type insertResult struct {
+	err       error  // nil: inserted as far as its HTL or the network reached
+	htl       uint8  // HTL left, with ErrRouteNotFound
+	collision []byte // the block already in the SSK slot, which wins
+}
+
+// handleInsert serves an insert from a peer on its own goroutine.
+func (r *Router) handleInsert(from crypto.NodeID, m *wire.Insert) {
+	defer r.wg.Done()
+	defer r.release()
+	r.trace(Event{Kind: EventInsert, Peer: from, ID: m.ID, HTL: m.HTL, Key: m.Key})
+	r.mu.Lock()
+	r.stats.Inserts++
+	p := r.peers[from]
+	r.mu.Unlock()
+	if p == nil {
+		return
+	}
+	// The block is verified before it goes anywhere: a bad insert is the sender's fault.
+	if err := r.checkBlock(p, m.KeyType, m.Key, m.KeyType, m.Block); err != nil {
+		return
+	}
+	r.send(from, &wire.Accepted{ID: m.ID})
+
+	ctx, cancel := context.WithTimeout(r.ctx, min(m.Timeout, r.cfg.RequestTimeout))
+	defer cancel()
+	res := r.insert(ctx, query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, hops: m.HTL, from: &from, insert: true}, m.Block)
+	switch {
+	case res.collision != nil:
+		r.send(from, &wire.InsertCollision{ID: m.ID, Block: res.collision})
+	case res.err == nil:
+		r.send(from, &wire.InsertReply{ID: m.ID})
+	case res.err == ErrOverloaded:
+		r.send(from, &wire.RejectedOverload{ID: m.ID})
+	default:
+		r.send(from, &wire.RouteNotFound{ID: m.ID, HTL: res.htl})
+	}
+}
+
+// insert routes a verified block towards its key. Each node that received it at HTL 15 or
+// below keeps it: long-term if it is the sink (closer to the key than the node it came from
+// and than the first peer it goes to), in the cache otherwise.
+func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult {
+	if q.kt == crypto.SSK {
+		if existing, ok := r.cfg.Store.Get(q.kt, q.rk); ok && !bytes.Equal(existing, block) {
+			return insertResult{collision: existing}
+		}
+	}
+	tried := make(map[crypto.NodeID]bool)
+	if q.from != nil {
+		tried[*q.from] = true
+	}
+	progressed := false
+	for q.hops >= MaxHTL {
+		x, p, next, ok := r.walkStem(ctx, &q, tried, func(id uint64, htl uint8, timeout time.Duration) wire.Message {
+			return &wire.Insert{KeyType: q.kt, ID: id, HTL: htl, Key: q.rk, Timeout: timeout, Block: block}
+		})
+		if ok {
+			if res, end := r.insertReply(q, p, x, block); end {
+				return res
+			}
+			progressed = true
+		}
+		if q.from == nil {
+			// The originator never routes its own insert below the stem (see search).
+			if !ok && !progressed {
+				return insertResult{err: ErrRouteNotFound, htl: q.hops}
+			}
+			if _, rnf := x.reply.(*wire.RouteNotFound); rnf || !ok {
+				return insertResult{} // stored as far as the network reached
+			}
+			continue
+		}
+		q = next
+	}
+	stored := r.keepInserted(q, block)
+	if stored && q.hops > sinkTail {
+		q.hops = sinkTail + 1 // the next hop gets sinkTail: the tail begins
+	}
+	// closer records whether a peer that took the insert offered a closer route than this
+	// node; if none did, this node is the nearest the insert could reach (a late sink).
+	closer := false
+	defer func() {
+		if !stored && !closer {
+			r.keepLate(q, block)
+		}
+	}()
+	overloaded := false
+	for ctx.Err() == nil {
+		p, out := r.nextHop(q, tried)
+		if p == nil {
+			break
+		}
+		tried[p.id] = true
+		if out == 0 {
+			return insertResult{}
+		}
+		left, ok := timeLeft(ctx)
+		if !ok {
+			break
+		}
+		x := r.exchange(ctx, p.id, &wire.Insert{KeyType: q.kt, ID: q.id, HTL: out, Key: q.rk, Timeout: left, Block: block})
+		switch x.reply.(type) {
+		case *wire.InsertReply, *wire.RouteNotFound:
+			closer = closer || r.closerRoute(p, q.rk.Location())
+		}
+		if res, end := r.insertReply(q, p, x, block); end {
+			return res
+		}
+		switch m := x.reply.(type) {
+		case *wire.RouteNotFound:
+			progressed = true
+			q.hops = min(q.hops, m.HTL)
+			if q.hops == 0 {
+				return insertResult{}
+			}
+		case *wire.RejectedLoop:
+			progressed = true // the node has it already, from another branch of this insert
+		case *wire.RejectedOverload:
+			overloaded = true
+		}
+	}
+	switch {
+	case progressed && q.from == nil:
+		return insertResult{} // stored as far as the network reached
+	case overloaded && !progressed:
+		return insertResult{err: ErrOverloaded}
+	}
+	return insertResult{err: ErrRouteNotFound, htl: q.hops}
+}
+
+// insertReply handles a peer's answer to an insert: InsertReply or a collision end it (end
+// is true); anything else means trying another peer, and a busy or silent peer is backed off.
+func (r *Router) insertReply(q query, p *peer, x exchanged, block []byte) (res insertResult, end bool) {
+	x.done()
+	switch m := x.reply.(type) {
+	case *wire.InsertReply:
+		return insertResult{}, true
+	case *wire.InsertCollision:
+		if q.kt == crypto.SSK && r.checkBlock(p, q.kt, q.rk, q.kt, m.Block) == nil && !bytes.Equal(m.Block, block) {
+			return insertResult{collision: m.Block}, true
+		}
+	case *wire.RouteNotFound, *wire.RejectedLoop:
+	default:
+		r.backOff(p)
+	}
+	return insertResult{}, false
+}
+
+// keepInserted applies the storage rule for an insert passing through (spec §18.4) and
+// reports whether this node stored it long-term. A node that received the insert at HTL 16
+// or below keeps it: long-term if it is a sink, in its cache otherwise.
+//
+// A sink has no route onwards that is closer to the key (no peer other than the one the
+// insert came from, nor any such peer's neighbour) and is closer than the node the insert
+// came from: it is where the insert's descent towards the key ends. The comparison with the
+// node it came from is left out where that node was not allowed to keep the insert (it
+// received it at HTL 17, as the first node allowed to keep it can tell from its own HTL of 16):
+// otherwise a key whose nearest node happened to be the one the stem handed the insert to
+// would be kept nowhere.
+//
+// A sink passes the insert on with sinkTail HTL, and every node of that tail, which walks
+// from peer to nearest peer around the key, keeps a copy.
+func (r *Router) keepInserted(q query, block []byte) bool {
+	if q.from == nil || q.htl > maxCacheHTLInsert {
+		return false
+	}
+	target := q.rk.Location()
+	r.mu.Lock()
+	me := r.loc.Distance(target)
+	sink := true
+	switch {
+	case q.htl <= sinkTail:
+		// In the tail (or at the natural end of a long insert): keep a copy.
+	default:
+		prevCouldKeep := q.htl < maxCacheHTLInsert
+		if prev := r.peers[*q.from]; prevCouldKeep && prev != nil && prev.loc.Valid() && prev.loc.Distance(target) <= me {
+			sink = false
+		}
+		for _, p := range r.peers {
+			if p.id != *q.from && p.routable() && p.routeDistance(target) < me {
+				sink = false
+				break
+			}
+		}
+	}
+	r.mu.Unlock()
+	var err error
+	if sink {
+		err = r.cfg.Store.Store(q.kt, q.rk, block)
+		r.trace(Event{Kind: EventStored, ID: q.id, Key: q.rk})
+	} else {
+		err = r.cfg.Store.Cache(q.kt, q.rk, block)
+		r.trace(Event{Kind: EventCached, ID: q.id, Key: q.rk})
+	}
+	if err != nil {
+		r.log.Debug("keeping inserted block failed", "sink", sink, "err", err)
+		return false
+	}
+	r.blockArrived(q.kt, q.rk)
+	return sink
+}
+
+// closerRoute reports whether p offers a route to target closer than this node.
+func (r *Router) closerRoute(p *peer, target crypto.Location) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return p.routeDistance(target) < r.loc.Distance(target)
+}
+
+// keepLate stores an insert this node only cached, when routing it on showed that no peer
+// that took it had a closer route (spec §18.4): the nodes nearer the key refused it or could
+// not be reached (the nearest may be the inserting node itself, which keeps nothing), so this
+// node is the nearest the insert reached and must keep it.
+func (r *Router) keepLate(q query, block []byte) {
+	if q.from == nil || q.htl > maxCacheHTLInsert {
+		return
+	}
+	if err := r.cfg.Store.Store(q.kt, q.rk, block); err != nil {
+		r.log.Debug("storing inserted block failed", "err", err)
+		return
+	}
+	r.trace(Event{Kind: EventStored, ID: q.id, Key: q.rk})
+}
+
+// blockArrived offers a block that has just arrived to the peers that asked for it in vain
+// recently (spec §18.6).
+func (r *Router) blockArrived(kt crypto.KeyType, rk crypto.RoutingKey) {
+	r.mu.Lock()
+	e := r.failed.take(failKey{kt, rk})
+	r.mu.Unlock()
+	if e == nil {
+		return
+	}
+	for _, id := range e.askers {
+		r.send(id, &wire.OfferKey{KeyType: kt, Key: rk})
+	}
+}
+
+// handleOffer answers an OfferKey: if peers of this node asked for the key in vain, the block
+// is fetched from the peer offering it, cached, and offered on to them.
+func (r *Router) handleOffer(from crypto.NodeID, m *wire.OfferKey) {
+	k := failKey{m.KeyType, m.Key}
+	r.mu.Lock()
+	e := r.failed.entries[k]
+	wanted := e != nil && len(e.askers) > 0
+	p := r.peers[from]
+	if !wanted || p == nil || r.closed || r.active >= r.cfg.MaxActive {
+		r.mu.Unlock()
+		return
+	}
+	id := r.newIDLocked()
+	r.seen.add(id, r.now())
+	r.active++
+	r.mu.Unlock()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer r.release()
+		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.AcceptTimeout+10*time.Second)
+		defer cancel()
+		x := r.exchange(ctx, from, &wire.Request{KeyType: m.KeyType, ID: id, HTL: 1, Key: m.Key, Timeout: 10 * time.Second})
+		x.done()
+		if d, ok := x.reply.(*wire.DataReply); ok && r.checkBlock(p, m.KeyType, m.Key, d.KeyType, d.Block) == nil {
+			if err := r.cfg.Store.Cache(m.KeyType, m.Key, d.Block); err == nil {
+				r.blockArrived(m.KeyType, m.Key)
+			}
+		}
+	}()
+}

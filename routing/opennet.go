@@ -1,0 +1,326 @@
+package routing
+
+import (
+	"context"
+	"time"
+
+	"lethe/crypto"
+	"lethe/wire"
+)
+
+// Opennet (spec §18.8): strangers become peers through announcements, when a node joins, and
+// through path folding, on successful requests. A node keeps up to MaxPeers of them, and
+// when an offer comes while it is full, drops the peer that has been useful least recently,
+// but never one still in its grace period.
+
+// announceHTL is how far an announcement travels towards the newcomer's location.
+const announceHTL = 10
+
+// transientTime is how long a seed keeps a newcomer's link beyond MaxPeers if the newcomer
+// does not announce itself.
+const transientTime = time.Minute
+
+// A new peer is protected from being dropped for a newcomer until it has had the chance to
+// prove itself (spec §18.8): for graceTime, or until this node has completed graceRequests
+// requests since it connected, whichever comes first.
+const graceTime = 2 * time.Minute
+
+func (r *Router) graceRequests() uint64 { return uint64(4 * r.cfg.MaxPeers) }
+
+// inGraceLocked reports whether p is still protected.
+func (r *Router) inGraceLocked(p *peer, now time.Time) bool {
+	return now.Sub(p.connectedAt) < graceTime && r.completed-p.joinedAt < r.graceRequests()
+}
+
+// WantsPeer reports whether this node would take id as a new opennet peer now: a transport
+// asks it before accepting a stranger's link.
+func (r *Router) WantsPeer(id crypto.NodeID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.peers[id]; ok {
+		return true
+	}
+	return r.cfg.Opennet && !r.closed && (r.cfg.SeedNode || len(r.peers) < r.cfg.MaxPeers || r.droppableLocked() != nil)
+}
+
+// droppableLocked returns the opennet peer to drop for a newcomer, or nil if none is past its
+// grace period.
+func (r *Router) droppableLocked() *peer {
+	now := r.now()
+	var worst *peer
+	for _, p := range r.peers {
+		if p.darknet || p.transient || r.inGraceLocked(p, now) {
+			continue
+		}
+		if worst == nil || p.lastSuccess.Before(worst.lastSuccess) {
+			worst = p
+		}
+	}
+	return worst
+}
+
+// considerOffer connects to a noderef offered by path folding or an announcement if this node
+// wants another peer, dropping its least useful one if it is full.
+func (r *Router) considerOffer(ref *wire.NodeRef) {
+	if !r.cfg.Opennet || r.cfg.Connect == nil || ref == nil {
+		return
+	}
+	id := ref.ID()
+	if r.cfg.Ref != nil && r.cfg.Ref().ID() == id {
+		return
+	}
+	r.mu.Lock()
+	r.stats.PathFoldOffers++
+	if _, ok := r.peers[id]; ok || r.closed {
+		r.mu.Unlock()
+		return
+	}
+	// A full node connects only if a peer could make way; the peer goes once the new link is
+	// up (PeerUp), so a connection that fails costs nothing.
+	if len(r.peers) >= r.cfg.MaxPeers && r.droppableLocked() == nil {
+		r.mu.Unlock()
+		return
+	}
+	r.stats.PathFoldConnected++
+	r.mu.Unlock()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+		defer cancel()
+		if err := r.cfg.Connect(ctx, ref); err != nil {
+			r.log.Debug("connecting to offered peer failed", "peer", id, "err", err)
+		}
+	}()
+}
+
+// Maintain keeps an opennet node connected (spec §18.8): with fewer than three quarters of
+// MaxPeers, it links to a random seed and announces itself through it. Announcing through a
+// seed rather than a peer reaches the whole network, not only the part this node already
+// knows. A node calls it when it starts and now and then; the simulator calls it directly.
+func (r *Router) Maintain(ctx context.Context) {
+	r.mu.Lock()
+	now := r.now()
+	var stale []crypto.NodeID
+	for id, p := range r.peers {
+		if p.transient && now.Sub(p.connectedAt) > transientTime {
+			stale = append(stale, id)
+		}
+	}
+	n := len(r.peers)
+	seeds := r.cfg.Seeds
+	var seed *wire.NodeRef
+	if len(seeds) > 0 {
+		seed = seeds[r.rng.IntN(len(seeds))]
+	}
+	r.mu.Unlock()
+	for _, id := range stale {
+		r.t.Disconnect(id) // a seed's newcomer that did not announce
+	}
+	if !r.cfg.Opennet || r.cfg.SeedNode || r.cfg.Connect == nil || seed == nil || 4*n >= 3*r.cfg.MaxPeers {
+		return
+	}
+	if r.cfg.Ref != nil && seed.ID() == r.cfg.Ref().ID() {
+		return
+	}
+	if err := r.cfg.Connect(ctx, seed); err != nil {
+		r.log.Debug("cannot reach seed", "seed", seed.ID(), "err", err)
+		return
+	}
+	r.Announce(ctx, seed.ID())
+}
+
+// Announce introduces this node to the network through a connected peer (opennet
+// bootstrap): an announcement travels towards this node's location, nodes along the way that
+// want a peer answer with their noderefs, and this node connects to them. It returns how many
+// offers it received.
+func (r *Router) Announce(ctx context.Context, via crypto.NodeID) (int, error) {
+	if r.cfg.Ref == nil {
+		return 0, ErrNoPeers
+	}
+	ref := r.cfg.Ref()
+	r.mu.Lock()
+	id := r.newIDLocked()
+	r.seen.add(id, r.now())
+	target := r.loc
+	r.mu.Unlock()
+	w, done := r.expect(via, id)
+	defer done()
+	if err := r.send(via, &wire.Announcement{ID: id, HTL: announceHTL, Target: target, Ref: ref}); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	offers := 0
+	for {
+		select {
+		case m := <-w.notes:
+			if o, ok := m.(*wire.AnnouncementReply); ok {
+				offers++
+				r.considerOffer(o.Ref)
+			}
+		case <-w.end:
+			// Offers that came before the end may still be queued.
+			for {
+				select {
+				case m := <-w.notes:
+					if o, ok := m.(*wire.AnnouncementReply); ok {
+						offers++
+						r.considerOffer(o.Ref)
+					}
+				default:
+					return offers, nil
+				}
+			}
+		case <-ctx.Done():
+			return offers, nil
+		}
+	}
+}
+
+// handleAnnouncement relays an announcement towards its target, answering it first with this
+// node's own noderef if this node wants the newcomer as a peer. Offers from further on are
+// passed back; the announcement ends with DataNotFound when its HTL runs out.
+func (r *Router) handleAnnouncement(from crypto.NodeID, m *wire.Announcement) {
+	defer r.wg.Done()
+	defer r.release()
+	newcomer := m.Ref.ID()
+	if r.cfg.Ref != nil && newcomer != from && r.WantsPeer(newcomer) {
+		r.send(from, &wire.AnnouncementReply{ID: m.ID, Ref: r.cfg.Ref()})
+	}
+	tried := map[crypto.NodeID]bool{from: true, newcomer: true}
+	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+	defer cancel()
+	for htl := m.HTL; htl > 1; {
+		now := r.now()
+		r.mu.Lock()
+		next := choosePeer(r.peerListLocked(), m.Target, func(p *peer) bool { return tried[p.id] }, now)
+		r.mu.Unlock()
+		if next == nil {
+			break
+		}
+		tried[next.id] = true
+		w, done := r.expect(next.id, m.ID)
+		if r.send(next.id, &wire.Announcement{ID: m.ID, HTL: htl - 1, Target: m.Target, Ref: m.Ref}) != nil {
+			done()
+			continue
+		}
+		loop := r.relayAnnouncementReplies(ctx, from, w)
+		done()
+		if !loop {
+			break
+		}
+	}
+	r.send(from, &wire.DataNotFound{ID: m.ID})
+	r.mu.Lock()
+	p := r.peers[from]
+	transient := p != nil && p.transient
+	r.mu.Unlock()
+	if transient {
+		// A seed's link to a newcomer was for this announcement only.
+		r.t.Disconnect(from)
+	}
+}
+
+// relayAnnouncementReplies passes offers back until the next hop ends; it reports whether the
+// next hop refused as a loop, so that another peer should be tried.
+func (r *Router) relayAnnouncementReplies(ctx context.Context, to crypto.NodeID, w *waiter) bool {
+	relay := func(m wire.Message) {
+		if o, ok := m.(*wire.AnnouncementReply); ok {
+			r.send(to, &wire.AnnouncementReply{ID: o.ID, Ref: o.Ref})
+		}
+	}
+	for {
+		select {
+		case m := <-w.notes:
+			relay(m)
+		case m := <-w.end:
+			for len(w.notes) > 0 {
+				relay(<-w.notes)
+			}
+			switch m.(type) {
+			case *wire.RejectedLoop, *wire.RejectedOverload:
+				return true
+			}
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// locationLoop tells peers this node's location and its peers' locations whenever they
+// change (FOAF routing, spec §18.3), gathering changes for LocationUpdateDelay.
+func (r *Router) locationLoop() {
+	defer r.wg.Done()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-r.kick:
+		}
+		if d := r.cfg.LocationUpdateDelay; d > 0 {
+			select {
+			case <-r.ctx.Done():
+				return
+			case <-time.After(d):
+			}
+		}
+		r.mu.Lock()
+		if !r.locDirty {
+			r.mu.Unlock()
+			continue
+		}
+		r.locDirty = false
+		update := r.locationUpdateLocked()
+		ids := make([]crypto.NodeID, 0, len(r.peers))
+		for id := range r.peers {
+			ids = append(ids, id)
+		}
+		r.mu.Unlock()
+		for _, id := range ids {
+			r.send(id, update)
+		}
+	}
+}
+
+func (r *Router) kickLocationUpdate() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// locationUpdateLocked builds the LocationUpdate describing this node now.
+func (r *Router) locationUpdateLocked() *wire.LocationUpdate {
+	u := &wire.LocationUpdate{Location: r.loc}
+	for _, p := range r.peers {
+		if p.routable() && len(u.PeerLocations) < wire.MaxPeerLocations {
+			u.PeerLocations = append(u.PeerLocations, p.loc)
+		}
+	}
+	return u
+}
+
+// peerLocation records a peer's location and its neighbours' locations. This node's own
+// location is left out of the neighbours: routing to a peer to reach this node would loop.
+func (r *Router) peerLocation(from crypto.NodeID, m *wire.LocationUpdate) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.peers[from]
+	if p == nil || !m.Location.Valid() {
+		return
+	}
+	changed := p.loc != m.Location
+	p.loc = m.Location
+	p.foaf = p.foaf[:0]
+	for _, l := range m.PeerLocations {
+		if l.Valid() && l != r.loc && len(p.foaf) < MaxFOAF {
+			p.foaf = append(p.foaf, l)
+		}
+	}
+	if changed {
+		r.locDirty = true
+		r.kickLocationUpdate()
+	}
+}

@@ -1,0 +1,101 @@
+package routing
+
+import (
+	"math"
+	"slices"
+	"time"
+
+	"lethe/crypto"
+	"lethe/wire"
+)
+
+// MaxFOAF bounds how many of a peer's neighbours' locations are kept for friend-of-a-friend
+// routing (spec §18.3).
+const MaxFOAF = 100
+
+// peer is what routing knows about one connected peer. The fields are guarded by the
+// Router's mu.
+type peer struct {
+	id          crypto.NodeID
+	loc         crypto.Location
+	foaf        []crypto.Location // the peer's own neighbours' locations, from LocationUpdate
+	coins       linkCoins
+	connectedAt time.Time
+	joinedAt    uint64 // the router's completed-request count when the peer connected
+	darknet     bool   // a friend: kept whatever it does, and a partner for location swaps
+	transient   bool   // a seed's link to a newcomer, for its announcement only: not routed through
+	ref         *wire.NodeRef
+	bucket      *tokenBucket // the peer's allowance of new requests and inserts
+
+	backoffUntil time.Time     // after RejectedOverload or a timeout: not chosen until then
+	backoff      time.Duration // current backoff step, doubled on each overload, capped
+
+	served      int       // requests this peer answered with data
+	lastSuccess time.Time // when it last did; opennet drops the peer idle longest
+	badBlocks   int       // blocks that failed verification: a few and the peer is dropped
+}
+
+// routable reports whether requests may be routed through p: its location is known and it is
+// not a seed's passing newcomer.
+func (p *peer) routable() bool { return p.loc.Valid() && !p.transient }
+
+// routeDistance is how close routing through p gets to target: the nearer of the peer's own
+// location and those of its neighbours (friend-of-a-friend routing, spec §18.3).
+func (p *peer) routeDistance(target crypto.Location) float64 {
+	d := p.loc.Distance(target)
+	for _, l := range p.foaf {
+		d = math.Min(d, l.Distance(target))
+	}
+	return d
+}
+
+// choosePeer returns the peer to forward to: the one that gets closest to target among those
+// not excluded and not backed off, or nil if none is left. Ties break by node ID so that the
+// choice is deterministic.
+func choosePeer(peers []*peer, target crypto.Location, excluded func(*peer) bool, now time.Time) *peer {
+	return closestPeer(peers, target, excluded, now, (*peer).routeDistance)
+}
+
+// choosePeerByLocation is choosePeer by the peers' own locations alone, without FOAF.
+func choosePeerByLocation(peers []*peer, target crypto.Location, excluded func(*peer) bool, now time.Time) *peer {
+	return closestPeer(peers, target, excluded, now, func(p *peer, t crypto.Location) float64 { return p.loc.Distance(t) })
+}
+
+func closestPeer(peers []*peer, target crypto.Location, excluded func(*peer) bool, now time.Time, distance func(*peer, crypto.Location) float64) *peer {
+	var best *peer
+	bestD := math.Inf(1)
+	for _, p := range peers {
+		if !p.routable() || excluded(p) || now.Before(p.backoffUntil) {
+			continue
+		}
+		d := distance(p, target)
+		if d < bestD || (d == bestD && best != nil && slices.Compare(p.id[:], best.id[:]) < 0) {
+			best, bestD = p, d
+		}
+	}
+	return best
+}
+
+// Backoff steps after an overload or timeout (spec §18.7): short, so a user never waits
+// minutes for a peer that was only briefly busy.
+const (
+	minBackoff = 500 * time.Millisecond
+	maxBackoff = 8 * time.Second
+)
+
+// backOff marks p busy: not chosen until now + its current step, which doubles up to the cap.
+func (p *peer) backOff(now time.Time) {
+	switch {
+	case p.backoff == 0:
+		p.backoff = minBackoff
+	case p.backoff < maxBackoff:
+		p.backoff = min(2*p.backoff, maxBackoff)
+	}
+	p.backoffUntil = now.Add(p.backoff)
+}
+
+// succeeded resets p's backoff after it answered.
+func (p *peer) succeeded() {
+	p.backoff = 0
+	p.backoffUntil = time.Time{}
+}

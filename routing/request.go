@@ -1,0 +1,536 @@
+package routing
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"lethe/crypto"
+	"lethe/wire"
+)
+
+// Per-hop timing (spec §18.7).
+const (
+	// hopMargin is what each hop keeps of the time it was given, to pass an answer back
+	// before its own requester gives up.
+	hopMargin = 200 * time.Millisecond
+	// minForwardTime: with less time than this left, a node answers instead of forwarding.
+	minForwardTime = 500 * time.Millisecond
+	// offerWait is how long a relay waits, after passing data back, for the path-folding
+	// noderef that follows it.
+	offerWait = 2 * time.Second
+)
+
+// query is one request as this node handles it.
+type query struct {
+	kt     crypto.KeyType
+	rk     crypto.RoutingKey
+	id     uint64
+	htl    uint8          // as received (MaxHTL for this node's own user): governs caching
+	hops   uint8          // what is left of it: lowered by RouteNotFound while backtracking
+	from   *crypto.NodeID // nil for this node's own user
+	insert bool           // an insert, not a request
+}
+
+// result is how a search ended.
+type result struct {
+	block  []byte
+	err    error // nil when found; ErrDataNotFound, ErrRouteNotFound, ErrOverloaded, ctx error
+	htl    uint8 // HTL left, for RouteNotFound
+	source bool  // found in this node's own store
+
+	// For data found through a peer: the path-folding offer if it came before the data, else
+	// the replies channel, still registered, where it will arrive, and the function that
+	// unregisters it.
+	offer  *wire.NodeRef
+	offers <-chan wire.Message // the exchange's notes
+	done   func()
+}
+
+// awaitOffer returns the path-folding noderef that came with the data, waiting a short
+// while for it if it has not arrived yet.
+func (res *result) awaitOffer(ctx context.Context) *wire.NodeRef {
+	if res.offer != nil || res.offers == nil {
+		return res.offer
+	}
+	return waitOffer(ctx, res.offers)
+}
+
+func (res *result) finish() {
+	if res.done != nil {
+		res.done()
+	}
+}
+
+// GetBlock fetches a block for this node's own user (fetch.BlockGetter). The local store is
+// looked in first; otherwise the request goes out as this node's own, through the stem. What
+// comes back is verified and returned, and not stored: a node keeps no trace of its own user's
+// downloads in the shared store (spec §18.4).
+func (r *Router) GetBlock(ctx context.Context, kt crypto.KeyType, rk crypto.RoutingKey) ([]byte, error) {
+	if block, ok := r.cfg.Store.Get(kt, rk); ok {
+		return block, nil
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, ErrClosed
+	}
+	id := r.newIDLocked()
+	r.seen.add(id, r.now())
+	r.stats.LocalRequests++
+	r.mu.Unlock()
+	r.trace(Event{Kind: EventOriginate, ID: id, Key: rk})
+
+	defer r.local(kt, rk)()
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
+	defer cancel()
+	res := r.search(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL})
+	defer res.finish()
+	r.mu.Lock()
+	r.completed++
+	if res.err != nil {
+		// Remembered only so that an offer of the block can be taken; it never makes this
+		// node answer others quickly, which would hint at what its user asked for.
+		r.failed.record(failKey{kt, rk}, 0, nil, r.now())
+	}
+	r.mu.Unlock()
+	if res.err != nil {
+		return nil, res.err
+	}
+	if ref := res.awaitOffer(ctx); ref != nil {
+		r.considerOffer(ref)
+	}
+	return res.block, nil
+}
+
+// handleRequest serves a request from a peer on its own goroutine.
+func (r *Router) handleRequest(from crypto.NodeID, m *wire.Request) {
+	defer r.wg.Done()
+	defer r.release()
+	r.trace(Event{Kind: EventRequest, Peer: from, ID: m.ID, HTL: m.HTL, Key: m.Key})
+	r.mu.Lock()
+	r.stats.Requests++
+	r.mu.Unlock()
+	r.send(from, &wire.Accepted{ID: m.ID})
+
+	ctx, cancel := context.WithTimeout(r.ctx, min(m.Timeout, r.cfg.RequestTimeout))
+	defer cancel()
+	q := query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, hops: m.HTL, from: &from}
+	res := r.search(ctx, q)
+	defer res.finish()
+
+	r.mu.Lock()
+	r.completed++
+	switch {
+	case res.err == nil:
+		r.stats.Found++
+	default:
+		r.stats.NotFound++
+		// Only a search this node routed itself below the stem arms the quick answer.
+		armed := q.htl
+		if armed >= MaxHTL {
+			armed = 0
+		}
+		r.failed.record(failKey{q.kt, q.rk}, armed, &from, r.now())
+	}
+	r.mu.Unlock()
+
+	switch {
+	case res.err == nil:
+		r.send(from, &wire.DataReply{KeyType: q.kt, ID: q.id, Block: res.block})
+		r.relayOffer(ctx, from, q, &res)
+	case res.err == ErrRouteNotFound:
+		r.send(from, &wire.RouteNotFound{ID: q.id, HTL: res.htl})
+	case res.err == ErrOverloaded:
+		r.send(from, &wire.RejectedOverload{ID: q.id})
+	default:
+		r.send(from, &wire.DataNotFound{ID: q.id})
+	}
+}
+
+// relayOffer passes the path-folding noderef back after data (spec §18.8). The node that had
+// the data offers its own noderef; each hop replaces the one it relays with its own with
+// probability 1/20, so the requester cannot tell whose it got.
+func (r *Router) relayOffer(ctx context.Context, to crypto.NodeID, q query, res *result) {
+	if !r.cfg.Opennet || r.cfg.Ref == nil {
+		return
+	}
+	var ref *wire.NodeRef
+	switch {
+	case res.source:
+		ref = r.cfg.Ref()
+	default:
+		ref = res.awaitOffer(ctx)
+		r.mu.Lock()
+		replace := r.rng.IntN(20) == 0
+		r.mu.Unlock()
+		if ref == nil || replace {
+			ref = r.cfg.Ref()
+		}
+	}
+	if ref != nil {
+		r.send(to, &wire.NodeRefOffer{ID: q.id, Ref: ref})
+	}
+}
+
+// waitOffer waits a short while for a NodeRefOffer among a request's replies.
+func waitOffer(ctx context.Context, ch <-chan wire.Message) *wire.NodeRef {
+	t := time.NewTimer(offerWait)
+	defer t.Stop()
+	for {
+		select {
+		case m := <-ch:
+			if o, ok := m.(*wire.NodeRefOffer); ok {
+				return o.Ref
+			}
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// lookLocal answers a request from this node's store, or at once with DataNotFound if the key
+// failed here moments ago.
+func (r *Router) lookLocal(q query) (result, bool) {
+	if block, ok := r.cfg.Store.Get(q.kt, q.rk); ok {
+		r.trace(Event{Kind: EventFound, ID: q.id, Key: q.rk})
+		return result{block: block, source: true}, true
+	}
+	if q.from != nil {
+		r.mu.Lock()
+		quick := r.failed.recentlyFailed(failKey{q.kt, q.rk}, q.hops, r.now())
+		if quick {
+			r.failed.record(failKey{q.kt, q.rk}, q.hops, q.from, r.now())
+		}
+		r.mu.Unlock()
+		if quick {
+			return result{err: ErrDataNotFound}, true
+		}
+	}
+	return result{}, false
+}
+
+// search looks for the block: along the stem first if the request is still at HTL 18, then
+// in the store and through peers in routing order, backtracking on RouteNotFound,
+// RejectedLoop, overload and timeouts (spec §18.3).
+func (r *Router) search(ctx context.Context, q query) result {
+	tried := make(map[crypto.NodeID]bool)
+	if q.from != nil {
+		tried[*q.from] = true
+	}
+	for q.hops >= MaxHTL {
+		x, p, next, ok := r.walkStem(ctx, &q, tried, func(id uint64, htl uint8, timeout time.Duration) wire.Message {
+			return &wire.Request{KeyType: q.kt, ID: id, HTL: htl, Key: q.rk, Timeout: timeout}
+		})
+		if ok {
+			if res, end := r.requestReply(q, p, x); end {
+				return res
+			}
+		}
+		if q.from == nil {
+			// The originator never searches below the stem itself: that would make it
+			// the sender of its own request at lower HTL. It tries another stem peer.
+			if !ok {
+				return result{err: ErrRouteNotFound, htl: q.hops}
+			}
+			continue
+		}
+		q = next
+	}
+	if q.from != nil {
+		if res, ok := r.lookLocal(q); ok {
+			return res
+		}
+	}
+	overloaded := false
+	for {
+		if err := ctx.Err(); err != nil {
+			return result{err: fmt.Errorf("%w: %w", ErrRouteNotFound, err), htl: q.hops}
+		}
+		p, out := r.nextHop(q, tried)
+		if p == nil {
+			if overloaded {
+				return result{err: ErrOverloaded}
+			}
+			return result{err: ErrRouteNotFound, htl: q.hops}
+		}
+		tried[p.id] = true
+		if out == 0 {
+			return result{err: ErrDataNotFound}
+		}
+		left, ok := timeLeft(ctx)
+		if !ok {
+			return result{err: ErrRouteNotFound, htl: q.hops}
+		}
+		x := r.exchange(ctx, p.id, &wire.Request{KeyType: q.kt, ID: q.id, HTL: out, Key: q.rk, Timeout: left})
+		if res, end := r.requestReply(q, p, x); end {
+			return res
+		}
+		switch m := x.reply.(type) {
+		case *wire.RouteNotFound:
+			q.hops = min(q.hops, m.HTL)
+			if q.hops == 0 {
+				return result{err: ErrDataNotFound}
+			}
+		case *wire.RejectedOverload:
+			overloaded = true
+		}
+	}
+}
+
+// requestReply handles a peer's answer to a request: data that verifies or DataNotFound end
+// the search (end is true); anything else means trying another peer, and the peer is backed
+// off if it was busy, silent or lied.
+func (r *Router) requestReply(q query, p *peer, x exchanged) (res result, end bool) {
+	switch m := x.reply.(type) {
+	case *wire.DataReply:
+		if err := r.checkBlock(p, q.kt, q.rk, m.KeyType, m.Block); err != nil {
+			x.done()
+			return result{}, false
+		}
+		r.cacheReply(q, m.Block)
+		return result{block: m.Block, offer: x.early, offers: x.notes, done: x.done}, true
+	case *wire.DataNotFound:
+		x.done()
+		return result{err: ErrDataNotFound}, true
+	case *wire.RouteNotFound, *wire.RejectedLoop:
+		x.done()
+	default: // RejectedOverload, a timeout, or the link dropped
+		x.done()
+		r.backOff(p)
+	}
+	return result{}, false
+}
+
+// walkStem forwards a request or insert that is at HTL 18 one hop along the stem (spec
+// §18.2): to the stem peer the request's ID picks, over that link's coin. If the coin keeps
+// HTL 18, the stem goes on with the same ID. If it decrements, this node is where the stem
+// ends: it sends the message on at HTL 17 under a fresh ID, so that the search that starts
+// there is free of the stem's loop-detection entries. A peer that is busy, silent or refuses
+// the ID as a loop is skipped for the next stem peer.
+//
+// It returns the answer of the stem hop (ok true) and, for the case that the search must go
+// on from here, next: the query this node continues with, below HTL 18 under a fresh ID. If
+// no stem peer is left, the stem ends here and ok is false.
+func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID]bool, msg func(id uint64, htl uint8, timeout time.Duration) wire.Message) (x exchanged, p *peer, next query, ok bool) {
+	next = *q
+	next.htl, next.hops = MaxHTL-1, MaxHTL-1
+	r.mu.Lock()
+	next.id = r.newIDLocked()
+	r.seen.add(next.id, r.now())
+	r.mu.Unlock()
+	r.trace(Event{Kind: EventStemExit, ID: q.id, Next: next.id, Key: q.rk})
+	for ctx.Err() == nil {
+		p, out := r.nextHop(*q, tried)
+		if p == nil {
+			break
+		}
+		tried[p.id] = true
+		left, ok := timeLeft(ctx)
+		if !ok {
+			break
+		}
+		id := q.id
+		if out < MaxHTL {
+			id = next.id
+		}
+		x := r.exchange(ctx, p.id, msg(id, out, left))
+		switch m := x.reply.(type) {
+		case *wire.RejectedLoop:
+			x.done()
+			continue
+		case *wire.RejectedOverload, nil:
+			x.done()
+			r.backOff(p)
+			continue
+		case *wire.RouteNotFound:
+			next.hops = min(next.hops, m.HTL)
+		}
+		return x, p, next, true
+	}
+	return exchanged{}, nil, next, false
+}
+
+// timeLeft is the timeout to give the next hop: what is left of ctx less this hop's margin,
+// or false if too little is left to forward at all.
+func timeLeft(ctx context.Context) (time.Duration, bool) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return wire.MaxTimeout, true
+	}
+	left := min(time.Until(deadline)-hopMargin, wire.MaxTimeout)
+	return left.Truncate(time.Millisecond), left >= minForwardTime
+}
+
+// nextHop picks the next peer to try and the HTL to send it: at HTL 18 a stem peer, below it
+// the peer closest to the key. Callers handle nil (no peer left).
+func (r *Router) nextHop(q query, tried map[crypto.NodeID]bool) (*peer, uint8) {
+	htl := q.hops
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	excluded := func(p *peer) bool { return tried[p.id] }
+	var p *peer
+	switch {
+	case htl >= MaxHTL:
+		p = r.stemPeerLocked(q.id, excluded, now)
+	case q.insert && htl <= sinkTail+1:
+		// An insert's tail walks to the peer nearest the key by its own location, so
+		// that its copies land on the nodes nearest the key (spec §18.4).
+		p = choosePeerByLocation(r.peerListLocked(), q.rk.Location(), excluded, now)
+	default:
+		p = choosePeer(r.peerListLocked(), q.rk.Location(), excluded, now)
+	}
+	if p == nil {
+		return nil, 0
+	}
+	return p, p.coins.next(htl)
+}
+
+// stemPeerLocked picks the stem's next hop (spec §18.2): among the peers not excluded, the one
+// whose keyed hash with the request ID is lowest. It is random to everyone else, and the same
+// for a retry of the same request.
+func (r *Router) stemPeerLocked(id uint64, excluded func(*peer) bool, now time.Time) *peer {
+	var best *peer
+	var bestH uint64
+	var buf [8 + 32 + crypto.KeySize]byte
+	copy(buf[8:], r.stemSecret[:])
+	binary.BigEndian.PutUint64(buf[:8], id)
+	for _, p := range r.peers {
+		if !p.routable() || excluded(p) || now.Before(p.backoffUntil) {
+			continue
+		}
+		copy(buf[40:], p.id[:])
+		sum := sha256.Sum256(buf[:])
+		if h := binary.BigEndian.Uint64(sum[:8]); best == nil || h < bestH {
+			best, bestH = p, h
+		}
+	}
+	return best
+}
+
+func (r *Router) peerListLocked() []*peer {
+	out := make([]*peer, 0, len(r.peers))
+	for _, p := range r.peers {
+		out = append(out, p)
+	}
+	return out
+}
+
+// exchanged is the outcome of one exchange with a peer.
+type exchanged struct {
+	reply wire.Message        // the answer; nil on timeout or a dropped link
+	early *wire.NodeRef       // a path-folding offer that overtook its data on the link
+	notes <-chan wire.Message // the registration's notes, still open, for a later offer
+	done  func()              // unregisters it
+}
+
+// exchange sends a request or insert to a peer and waits for its answer: first Accepted
+// within AcceptTimeout (or an answer), then an answer before ctx ends. The registration stays
+// open so that a path-folding offer after data can still be read; the caller calls done.
+func (r *Router) exchange(ctx context.Context, to crypto.NodeID, m wire.Message) exchanged {
+	w, done := r.expect(to, messageID(m))
+	x := exchanged{notes: w.notes, done: done}
+	if err := r.send(to, m); err != nil {
+		return x
+	}
+	accept := time.NewTimer(r.cfg.AcceptTimeout)
+	defer accept.Stop()
+	accepted := false
+	for {
+		select {
+		case note := <-w.notes:
+			switch note := note.(type) {
+			case *wire.Accepted:
+				accepted = true
+			case *wire.NodeRefOffer:
+				x.early = note.Ref
+			}
+		case reply := <-w.end:
+			if _, gone := reply.(*peerGone); !gone {
+				x.reply = reply
+			}
+			return x
+		case <-accept.C:
+			if !accepted {
+				r.mu.Lock()
+				r.stats.Timeouts++
+				r.mu.Unlock()
+				return x
+			}
+		case <-ctx.Done():
+			return x
+		}
+	}
+}
+
+func messageID(m wire.Message) uint64 {
+	switch m := m.(type) {
+	case *wire.Request:
+		return m.ID
+	case *wire.Insert:
+		return m.ID
+	case *wire.Announcement:
+		return m.ID
+	}
+	panic("routing: messageID of a message that is not a request")
+}
+
+// checkBlock verifies a block a peer sent. A peer that sends bad blocks is backed off and,
+// after a few, disconnected: no bad byte goes further than the node that received it.
+func (r *Router) checkBlock(p *peer, kt crypto.KeyType, rk crypto.RoutingKey, gotKT crypto.KeyType, block []byte) error {
+	err := r.cfg.VerifyBlock(kt, rk, block)
+	if err == nil && gotKT != kt {
+		err = fmt.Errorf("reply of key type %v to a %v request", gotKT, kt)
+	}
+	if err == nil {
+		r.mu.Lock()
+		p.served++
+		p.lastSuccess = r.now()
+		p.succeeded()
+		r.mu.Unlock()
+		return nil
+	}
+	r.trace(Event{Kind: EventBadBlock, Peer: p.id, Key: rk})
+	r.log.Warn("peer sent a block that does not verify", "peer", p.id, "err", err)
+	r.mu.Lock()
+	r.stats.BadBlocks++
+	p.badBlocks++
+	drop := p.badBlocks >= maxBadBlocks
+	p.backOff(r.now())
+	r.mu.Unlock()
+	if drop {
+		r.log.Warn("disconnecting peer: it keeps sending blocks that do not verify", "peer", p.id)
+		r.t.Disconnect(p.id)
+	}
+	return err
+}
+
+// maxBadBlocks is how many unverifiable blocks a peer may send before it is disconnected.
+// More than one, so that a single bit flip on a friend's disk does not cost the friendship.
+const maxBadBlocks = 3
+
+func (r *Router) backOff(p *peer) {
+	r.mu.Lock()
+	p.backOff(r.now())
+	r.mu.Unlock()
+}
+
+// cacheReply keeps a block that passed through on its way back, subject to the HTL rule: a
+// node that received the request at HTL 17 or 18 may be next to its originator, and keeps
+// nothing (spec §18.4). The node's own user's requests are never cached.
+func (r *Router) cacheReply(q query, block []byte) {
+	if q.from == nil || q.htl > maxCacheHTLRequest {
+		return
+	}
+	if err := r.cfg.Store.Cache(q.kt, q.rk, block); err != nil {
+		r.log.Debug("cache failed", "err", err)
+		return
+	}
+	r.trace(Event{Kind: EventCached, ID: q.id, Key: q.rk})
+	r.blockArrived(q.kt, q.rk)
+}

@@ -1,0 +1,519 @@
+package routing
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	mrand "math/rand/v2"
+	"sync"
+	"time"
+
+	"lethe/crypto"
+	"lethe/transport"
+	"lethe/wire"
+)
+
+// Store is the node's block store as routing uses it: the datastore fills it in a node, an
+// in-memory double in the simulator. Get serves only verified blocks; Store keeps a block
+// long-term (this node is its sink), Cache keeps it as recent traffic.
+type Store interface {
+	Get(kt crypto.KeyType, rk crypto.RoutingKey) (block []byte, ok bool)
+	Store(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error
+	Cache(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error
+}
+
+// Outcomes of a request or insert that callers branch on.
+var (
+	// ErrDataNotFound: the request ran out of hops-to-live without finding the block.
+	ErrDataNotFound = errors.New("data not found")
+	// ErrRouteNotFound: no peer was left to try before hops-to-live ran out.
+	ErrRouteNotFound = errors.New("route not found")
+	// ErrOverloaded: every peer that could take the request refused it as too busy.
+	ErrOverloaded = errors.New("peers overloaded")
+	// ErrNoPeers: this node has no connected peer with a known location.
+	ErrNoPeers = errors.New("no peers connected")
+	// ErrClosed: the router has been closed.
+	ErrClosed = errors.New("router closed")
+)
+
+// Config sets up a Router. The zero value of every field but Store works.
+type Config struct {
+	Store Store
+
+	// Location is where this node sits on the circle. Zero means a random location, which is
+	// what opennet nodes use; darknet nodes then move by swapping.
+	Location crypto.Location
+	// Opennet lets the node take strangers as peers: it answers announcements and does path
+	// folding. Without it the node is darknet only: friends, and location swapping.
+	Opennet bool
+	// MaxPeers is the number of peers the node aims for, default 20. It also sets the
+	// length of the HTL-18 stem (StemKeepProbability).
+	MaxPeers int
+	// Ref returns this node's current noderef, offered in path folding and announcements.
+	Ref func() *wire.NodeRef
+	// Connect dials a peer offered by path folding or an announcement; a node sets it to its
+	// transport's Connect. Nil means offers are ignored.
+	Connect func(ctx context.Context, ref *wire.NodeRef) error
+	// Seeds are the opennet nodes this node announces itself through when it joins and
+	// whenever it runs short of peers (Maintain).
+	Seeds []*wire.NodeRef
+	// SeedNode makes this node a seed: it takes any newcomer's link for its announcement,
+	// beyond MaxPeers, and closes it again afterwards if it has no room for a real peer.
+	SeedNode bool
+
+	// RequestTimeout is how long a request may search, default 60 s; AcceptTimeout how long a
+	// peer has to accept a request before the next one is tried, default 5 s.
+	RequestTimeout time.Duration
+	AcceptTimeout  time.Duration
+	// PeerRate and PeerBurst limit the requests and inserts a peer may start per second,
+	// default 1000 and 2000; MaxActive limits those in progress at once, default 4000.
+	// Past either, a peer is answered RejectedOverload.
+	PeerRate, PeerBurst float64
+	MaxActive           int
+	// LocationUpdateDelay is how long location changes are gathered before peers are told,
+	// default 1 s; negative means at once (the simulator).
+	LocationUpdateDelay time.Duration
+	// StemKeepProbability overrides the chance that a link keeps HTL 18 (spec §18.2); zero
+	// means StemKeepProbability(MaxPeers). The simulator sets 0.5, Freenet's rule, to compare.
+	StemKeepProbability float64
+	// SwapInterval is how often a darknet node starts a location swap, default 10 s;
+	// negative means never on its own (the simulator calls Swap).
+	SwapInterval time.Duration
+
+	// Seed makes the router's random choices repeatable (tests, simulation). Nil draws a
+	// seed from crypto/rand.
+	Seed *[32]byte
+	// Now is the clock, default time.Now.
+	Now func() time.Time
+	// Logger receives diagnostics; nil discards them.
+	Logger *slog.Logger
+	// Trace, if set, is called for every routing event (the simulator's measurements). It
+	// runs synchronously on routing goroutines and must be quick.
+	Trace func(Event)
+	// VerifyBlock checks a block against its routing key, default crypto.VerifyCHK or
+	// crypto.VerifySSK. The simulator may set a cheaper check of its own blocks.
+	VerifyBlock func(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxPeers <= 0 {
+		c.MaxPeers = 20
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 60 * time.Second
+	}
+	if c.AcceptTimeout <= 0 {
+		c.AcceptTimeout = 5 * time.Second
+	}
+	if c.PeerRate <= 0 {
+		c.PeerRate = 1000
+	}
+	if c.PeerBurst <= 0 {
+		c.PeerBurst = 2000
+	}
+	if c.MaxActive <= 0 {
+		c.MaxActive = 4000
+	}
+	if c.LocationUpdateDelay == 0 {
+		c.LocationUpdateDelay = time.Second
+	}
+	if c.StemKeepProbability <= 0 {
+		c.StemKeepProbability = StemKeepProbability(c.MaxPeers)
+	}
+	if c.SwapInterval == 0 {
+		c.SwapInterval = swapInterval
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.VerifyBlock == nil {
+		c.VerifyBlock = verifyBlock
+	}
+}
+
+func verifyBlock(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
+	if kt == crypto.SSK {
+		return crypto.VerifySSK(rk, block)
+	}
+	return crypto.VerifyCHK(rk, block)
+}
+
+// Router routes one node's requests and inserts. Create it with New, give it its transport
+// with Start (the transport delivers to it as its Handler), and Close it when done.
+type Router struct {
+	cfg Config
+	log *slog.Logger
+	t   transport.Transport
+
+	ctx    context.Context // ends when the router closes
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	kick   chan struct{} // wakes the location-update loop; capacity 1
+
+	mu         sync.Mutex
+	loc        crypto.Location         // guarded by mu
+	peers      map[crypto.NodeID]*peer // guarded by mu
+	seen       *seenTable              // guarded by mu
+	failed     *failTable              // guarded by mu
+	pending    map[pendingKey]*waiter  // guarded by mu
+	rng        *mrand.Rand             // guarded by mu
+	active     int                     // requests and inserts in progress; guarded by mu
+	stemSecret [32]byte                // keys the choice of stem peers; immutable
+	locDirty   bool                    // peers need a LocationUpdate; guarded by mu
+	completed  uint64                  // requests completed, for opennet grace; guarded by mu
+	stats      Stats                   // guarded by mu
+	swaps      map[uint64]*swapState   // darknet swaps in progress; guarded by mu
+	transient  map[crypto.NodeID]bool  // seed: newcomers linked only for their announcement; guarded by mu
+	localKeys  map[failKey]int         // keys this node\'s user is fetching or inserting; guarded by mu
+	closed     bool                    // guarded by mu
+}
+
+// pendingKey names a message this node is waiting for: replies from peer about request id.
+type pendingKey struct {
+	peer crypto.NodeID
+	id   uint64
+}
+
+// New makes a router. It does nothing until Start.
+func New(cfg Config) *Router {
+	cfg.setDefaults()
+	var seed [32]byte
+	if cfg.Seed != nil {
+		seed = *cfg.Seed
+	} else if _, err := rand.Read(seed[:]); err != nil {
+		panic("routing: crypto/rand: " + err.Error())
+	}
+	rng := mrand.New(mrand.NewChaCha8(seed))
+	r := &Router{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		kick:      make(chan struct{}, 1),
+		peers:     make(map[crypto.NodeID]*peer),
+		seen:      newSeenTable(200_000, 2*cfg.RequestTimeout),
+		failed:    newFailTable(20_000, 0, 10*time.Minute),
+		pending:   make(map[pendingKey]*waiter),
+		rng:       rng,
+		swaps:     make(map[uint64]*swapState),
+		localKeys: make(map[failKey]int),
+	}
+	for i := range r.stemSecret {
+		r.stemSecret[i] = byte(rng.Uint32())
+	}
+	r.loc = cfg.Location
+	if r.loc == 0 || !r.loc.Valid() {
+		r.loc = crypto.Location(rng.Float64())
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	return r
+}
+
+// Start hands the router its transport and starts its background work. The transport must
+// deliver its events to the router (it is the transport's Handler).
+func (r *Router) Start(t transport.Transport) {
+	r.t = t
+	r.wg.Add(1)
+	go r.locationLoop()
+	if !r.cfg.Opennet && r.cfg.SwapInterval > 0 {
+		r.wg.Add(1)
+		go r.swapLoop()
+	}
+}
+
+// Close stops the router's work and waits for it. In-progress requests end with ErrClosed.
+// It does not close the transport. Close is idempotent.
+func (r *Router) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.cancel()
+	r.wg.Wait()
+	return nil
+}
+
+// Location is where this node currently sits on the circle.
+func (r *Router) Location() crypto.Location {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.loc
+}
+
+func (r *Router) now() time.Time { return r.cfg.Now() }
+
+// newID draws a fresh random request ID. Callers hold mu.
+func (r *Router) newIDLocked() uint64 {
+	for {
+		if id := r.rng.Uint64(); id != 0 {
+			return id
+		}
+	}
+}
+
+// send queues m for a peer, waiting at most a short time for room: routing never stalls on
+// one slow link. Errors are logged at debug level; the caller's timeouts handle a lost
+// message.
+func (r *Router) send(to crypto.NodeID, m wire.Message) error {
+	ctx, cancel := context.WithTimeout(r.ctx, 2*time.Second)
+	defer cancel()
+	err := r.t.Send(ctx, to, m)
+	if err != nil {
+		r.log.Debug("send failed", "peer", to, "type", m.Type(), "err", err)
+	}
+	return err
+}
+
+// sendNow sends m from the transport's event goroutine, which must not wait: it is queued at
+// once if the link has room, and otherwise handed to a goroutine that waits for room as send
+// does. A reply dropped here would leave the peer waiting out its timeout.
+func (r *Router) sendNow(to crypto.NodeID, m wire.Message) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := r.t.Send(ctx, to, m)
+	if err == nil || !errors.Is(err, transport.ErrQueueFull) {
+		return
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.wg.Add(1)
+	r.mu.Unlock()
+	go func() {
+		defer r.wg.Done()
+		r.send(to, m)
+	}()
+}
+
+// PeerUp implements transport.Handler.
+func (r *Router) PeerUp(p transport.Peer) {
+	now := r.now()
+	r.mu.Lock()
+	pe := &peer{
+		id:          p.Ref.ID(),
+		loc:         -1, // unknown until its LocationUpdate
+		coins:       drawCoins(r.rng, r.cfg.StemKeepProbability),
+		connectedAt: now,
+		joinedAt:    r.completed,
+		darknet:     !r.cfg.Opennet,
+		ref:         p.Ref,
+		bucket:      newTokenBucket(r.cfg.PeerRate, r.cfg.PeerBurst, now),
+	}
+	if loc, ok := p.Ref.Location(); ok && loc.Valid() {
+		pe.loc = loc
+	}
+	r.peers[pe.id] = pe
+	var drop *peer
+	if r.cfg.SeedNode && len(r.peers) > r.cfg.MaxPeers {
+		// A seed keeps a newcomer beyond its limit for the length of its announcement (or
+		// transientTime at most), and neither routes through it nor tells others of it.
+		pe.transient = true
+	} else if r.cfg.Opennet && len(r.peers) > r.cfg.MaxPeers {
+		// A newcomer took a place: the least useful peer past its grace period gives it up,
+		// or, if every peer is still in its grace period, the newcomer goes again (links
+		// accepted at the same moment can overshoot the limit).
+		if drop = r.droppableLocked(); drop == nil {
+			drop = pe
+		}
+		delete(r.peers, drop.id)
+	}
+	update := r.locationUpdateLocked()
+	r.locDirty = true
+	r.mu.Unlock()
+	if drop != nil {
+		r.t.Disconnect(drop.id)
+		if drop == pe {
+			return
+		}
+	}
+	r.sendNow(pe.id, update)
+	r.kickLocationUpdate()
+	r.trace(Event{Kind: EventPeerUp, Peer: pe.id})
+}
+
+// PeerDown implements transport.Handler.
+func (r *Router) PeerDown(id crypto.NodeID, err error) {
+	r.mu.Lock()
+	delete(r.peers, id)
+	r.locDirty = true
+	// Wake every request waiting on this peer: it will not answer now.
+	for k, w := range r.pending {
+		if k.peer == id {
+			select {
+			case w.end <- &peerGone{}:
+			default:
+			}
+		}
+	}
+	r.mu.Unlock()
+	r.kickLocationUpdate()
+	r.trace(Event{Kind: EventPeerDown, Peer: id})
+}
+
+// peerGone is delivered to a waiting request when its peer's link drops.
+type peerGone struct{ wire.Keepalive }
+
+// Receive implements transport.Handler. It answers quickly: new requests and inserts get a
+// goroutine of their own, replies go to the request waiting for them.
+func (r *Router) Receive(from crypto.NodeID, m wire.Message) {
+	switch m := m.(type) {
+	case *wire.Request:
+		if r.admit(from, m.ID, &failKey{m.KeyType, m.Key}) {
+			r.wg.Add(1)
+			go r.handleRequest(from, m)
+		}
+	case *wire.Insert:
+		if r.admit(from, m.ID, &failKey{m.KeyType, m.Key}) {
+			r.wg.Add(1)
+			go r.handleInsert(from, m)
+		}
+	case *wire.Announcement:
+		if r.cfg.Opennet && r.admit(from, m.ID, nil) {
+			r.wg.Add(1)
+			go r.handleAnnouncement(from, m)
+		}
+	case *wire.LocationUpdate:
+		r.peerLocation(from, m)
+	case *wire.OfferKey:
+		r.handleOffer(from, m)
+	case *wire.SwapRequest:
+		r.handleSwapRequest(from, m)
+	case *wire.SwapReply:
+		r.deliverSwapReply(from, m)
+	case *wire.SwapCommit:
+		r.handleSwapCommit(from, m)
+	case *wire.DataReply:
+		r.deliver(from, m.ID, m)
+	case *wire.Accepted:
+		r.deliver(from, m.ID, m)
+	case *wire.DataNotFound:
+		r.deliver(from, m.ID, m)
+	case *wire.RouteNotFound:
+		r.deliver(from, m.ID, m)
+	case *wire.RejectedLoop:
+		r.deliver(from, m.ID, m)
+	case *wire.RejectedOverload:
+		r.deliver(from, m.ID, m)
+	case *wire.InsertReply:
+		r.deliver(from, m.ID, m)
+	case *wire.InsertCollision:
+		r.deliver(from, m.ID, m)
+	case *wire.NodeRefOffer:
+		r.deliver(from, m.ID, m)
+	case *wire.AnnouncementReply:
+		r.deliver(from, m.ID, m)
+	}
+}
+
+// admit decides whether to take a new request, insert or announcement from a peer: a loop
+// gets RejectedLoop, a peer over its rate or a node at its limit RejectedOverload. The
+// checks come before any block is verified or any state allocated. A request or insert for
+// a key this node's own user is working on is a loop too: it is the user's own request come
+// back, and relaying it would make this node its sender at a lower HTL.
+func (r *Router) admit(from crypto.NodeID, id uint64, key *failKey) bool {
+	now := r.now()
+	r.mu.Lock()
+	p := r.peers[from]
+	switch {
+	case p == nil || r.closed:
+		r.mu.Unlock()
+		return false
+	case !r.seen.add(id, now) || (key != nil && r.localKeys[*key] > 0):
+		r.stats.RejectedLoop++
+		r.mu.Unlock()
+		r.sendNow(from, &wire.RejectedLoop{ID: id})
+		return false
+	case r.active >= r.cfg.MaxActive || !p.bucket.take(now):
+		r.stats.RejectedOverload++
+		r.mu.Unlock()
+		r.sendNow(from, &wire.RejectedOverload{ID: id})
+		return false
+	}
+	r.active++
+	r.mu.Unlock()
+	return true
+}
+
+// release ends the work admit allowed.
+func (r *Router) release() {
+	r.mu.Lock()
+	r.active--
+	r.mu.Unlock()
+}
+
+// local marks a key as being worked on by this node's user until the returned function runs.
+func (r *Router) local(kt crypto.KeyType, rk crypto.RoutingKey) func() {
+	k := failKey{kt, rk}
+	r.mu.Lock()
+	r.localKeys[k]++
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		if r.localKeys[k]--; r.localKeys[k] <= 0 {
+			delete(r.localKeys, k)
+		}
+		r.mu.Unlock()
+	}
+}
+
+// waiter receives the replies from one peer about one request, insert or announcement. The
+// answer that ends the exchange has a slot of its own, so that no burst of other messages
+// (offers from an announcement, say, or a hostile peer's flood) can crowd it out.
+type waiter struct {
+	notes chan wire.Message // Accepted, NodeRefOffer, AnnouncementReply; past capacity dropped
+	end   chan wire.Message // the ending answer, or peerGone; only the first is kept
+}
+
+// isNote reports whether m informs an exchange without ending it.
+func isNote(m wire.Message) bool {
+	switch m.(type) {
+	case *wire.Accepted, *wire.NodeRefOffer, *wire.AnnouncementReply:
+		return true
+	}
+	return false
+}
+
+// deliver hands a reply to the exchange waiting for it; a reply nobody waits for is dropped.
+func (r *Router) deliver(from crypto.NodeID, id uint64, m wire.Message) {
+	r.mu.Lock()
+	w := r.pending[pendingKey{from, id}]
+	r.mu.Unlock()
+	if w == nil {
+		return
+	}
+	ch := w.end
+	if isNote(m) {
+		ch = w.notes
+	}
+	select {
+	case ch <- m:
+	default:
+		r.log.Debug("reply dropped: its waiter is full", "peer", from, "type", m.Type())
+	}
+}
+
+// expect registers interest in replies from peer about id; the returned function
+// unregisters it.
+func (r *Router) expect(peer crypto.NodeID, id uint64) (*waiter, func()) {
+	w := &waiter{notes: make(chan wire.Message, 16), end: make(chan wire.Message, 1)}
+	k := pendingKey{peer, id}
+	r.mu.Lock()
+	r.pending[k] = w
+	r.mu.Unlock()
+	return w, func() {
+		r.mu.Lock()
+		if r.pending[k] == w {
+			delete(r.pending, k)
+		}
+		r.mu.Unlock()
+	}
+}
+
+func (r *Router) trace(e Event) {
+	if r.cfg.Trace != nil {
+		r.cfg.Trace(e)
+	}
+}

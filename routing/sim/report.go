@@ -1,0 +1,112 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Report is what a simulation measured.
+type Report struct {
+	Config        Config
+	FormationTime time.Duration
+	MeanDegree    float64
+	LinkLengths   []LengthBucket
+	Probe         Measurement // success and hops, no caching of the probe keys
+	Anonymity     []HTLAnonymity
+	PopularFirst  float64 // median hops after the stem of the first request for a popular key
+	PopularLast   float64 // and of its PopularRequests-th request
+	Killed        []KillMeasurement
+	Elapsed       time.Duration
+	PeakRSS       uint64 // bytes
+}
+
+// Measurement is the outcome of a batch of requests.
+type Measurement struct {
+	Requests, Successes int
+	SuccessRate         float64
+	Hops                Percentiles // from the end of the stem to the node that had the block
+	StemHops            Percentiles // hops at HTL 18, from the originator
+	TotalHops           Percentiles
+	TimePerRequest      time.Duration  // wall time, with Config.Parallel requests in flight
+	Failures            map[string]int // failed requests by error
+}
+
+func (m Measurement) String() string {
+	return fmt.Sprintf("%d/%d found (%.2f%%); hops after the stem median %.0f p90 %.0f p99 %.0f; stem median %.0f p99 %.0f; total median %.0f p99 %.0f; %v per request",
+		m.Successes, m.Requests, 100*m.SuccessRate, m.Hops.Median, m.Hops.P90, m.Hops.P99,
+		m.StemHops.Median, m.StemHops.P99, m.TotalHops.Median, m.TotalHops.P99, m.TimePerRequest.Round(time.Microsecond)) + failures(m.Failures)
+}
+
+// Percentiles summarise a distribution.
+type Percentiles struct {
+	Mean, Median, P90, P99, Max float64
+}
+
+// KillMeasurement is a Measurement after a fraction of the nodes was killed.
+type KillMeasurement struct {
+	Fraction float64
+	Measurement
+	KeysLost int // probe keys no live node held any more
+}
+
+// LengthBucket is the share of links whose length (circular distance) lies in [Lo, Hi), and
+// the share an ideal 1/d (Kleinberg) distribution would put there.
+type LengthBucket struct {
+	Lo, Hi          float64
+	Fraction, Ideal float64
+}
+
+// HTLAnonymity is, for requests that arrived with one HTL value, the share whose sender was
+// their originator: what a neighbour can infer from the HTL alone. Bound is 1/(1+degree/2).
+type HTLAnonymity struct {
+	HTL                      int
+	Arrivals, FromOriginator int
+	P, Bound                 float64
+}
+
+// String formats the report for a terminal and for docs/performance.md.
+func (r *Report) String() string {
+	var b strings.Builder
+	c := r.Config
+	kind := "opennet (announcements + path folding)"
+	if c.Darknet {
+		kind = "darknet (friend graph + location swapping)"
+	}
+	fmt.Fprintf(&b, "Lethe routing simulation: %d nodes, %s, degree %d (mean %.1f), HTL 18, seed %d\n", c.Nodes, kind, c.Degree, r.MeanDegree, c.Seed)
+	fmt.Fprintf(&b, "topology formed in %v; whole run %v; peak memory %d MiB\n\n", r.FormationTime.Round(time.Second), r.Elapsed.Round(time.Second), r.PeakRSS>>20)
+	fmt.Fprintf(&b, "probe keys, no caching: %v\n", r.Probe)
+	for _, k := range r.Killed {
+		fmt.Fprintf(&b, "after killing %.0f%% of nodes: %v; %d probe keys lost with their nodes\n", 100*k.Fraction, k.Measurement, k.KeysLost)
+	}
+	fmt.Fprintf(&b, "popular key, caching on: median hops after the stem %.1f at the 1st request, %.1f at the %dth\n\n", r.PopularFirst, r.PopularLast, c.PopularRequests)
+	fmt.Fprintf(&b, "link lengths (share of links per octave of circular distance; ideal 1/d is flat):\n")
+	for _, l := range r.LinkLengths {
+		if l.Fraction == 0 && l.Ideal == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "  [%.6f, %.6f)  %5.1f%%  ideal %5.1f%%  %s\n", l.Lo, l.Hi, 100*l.Fraction, 100*l.Ideal, strings.Repeat("#", int(100*l.Fraction+0.5)))
+	}
+	fmt.Fprintf(&b, "\nanonymity: P(the sender originated the request | HTL it arrived with); bound 1/(1+degree/2)\n")
+	for _, a := range r.Anonymity {
+		ok := "ok"
+		if a.P > a.Bound {
+			ok = "ABOVE BOUND"
+		}
+		fmt.Fprintf(&b, "  HTL %2d: %7d arrivals, %6d from the originator: P = %.4f (bound %.4f) %s\n", a.HTL, a.Arrivals, a.FromOriginator, a.P, a.Bound, ok)
+	}
+	return b.String()
+}
+
+func failures(f map[string]int) string {
+	if len(f) == 0 {
+		return ""
+	}
+	var parts []string
+	for err, n := range f {
+		parts = append(parts, fmt.Sprintf("%d %s", n, err))
+	}
+	slices.Sort(parts)
+	return "; failed: " + strings.Join(parts, ", ")
+}

@@ -1,0 +1,158 @@
+package sim
+
+import (
+	"sync"
+
+	"lethe/crypto"
+	"lethe/routing"
+)
+
+// tracer gathers the routers' trace events into what the simulator measures: the path each
+// request took (to count its hops) and, for every request arrival, whether the sender was the
+// originator (the anonymity measurement). It is shared by all nodes.
+type tracer struct {
+	mu      sync.Mutex
+	index   map[crypto.NodeID]int // node ID → node index; written before any event
+	origin  map[uint64]int        // root request ID → originating node
+	byStart map[startKey]uint64   // (node, key) → the root ID of that node's request for key
+	alias   map[uint64]uint64     // an ID the search continued under → the ID before it
+	parent  map[arrival]hop       // (ID, node) → the node it arrived from, and at what HTL
+	found   map[uint64]arrival    // root ID → (ID, node) where the block was found
+
+	// measuring turns the per-arrival anonymity counts on.
+	measuring bool
+	byHTL     [routing.MaxHTL + 1]htlCount
+}
+
+type startKey struct {
+	node int
+	key  crypto.RoutingKey
+}
+
+type arrival struct {
+	id   uint64
+	node int
+}
+
+type hop struct {
+	from int
+	htl  uint8
+}
+
+type htlCount struct {
+	arrivals, fromOriginator int
+}
+
+func newTracer() *tracer {
+	t := &tracer{index: map[crypto.NodeID]int{}}
+	t.reset()
+	return t
+}
+
+// reset forgets the paths of earlier requests (the anonymity counts stay).
+func (t *tracer) reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.origin = map[uint64]int{}
+	t.byStart = map[startKey]uint64{}
+	t.alias = map[uint64]uint64{}
+	t.parent = map[arrival]hop{}
+	t.found = map[uint64]arrival{}
+}
+
+func (t *tracer) setMeasuring(on bool) {
+	t.mu.Lock()
+	t.measuring = on
+	t.mu.Unlock()
+}
+
+// root follows an ID back through stem exits to the ID its originator chose. Callers hold mu.
+func (t *tracer) rootLocked(id uint64) uint64 {
+	for {
+		prev, ok := t.alias[id]
+		if !ok {
+			return id
+		}
+		id = prev
+	}
+}
+
+// event is the Trace hook of node n.
+func (t *tracer) event(n int, e routing.Event) {
+	switch e.Kind {
+	case routing.EventOriginate, routing.EventStemExit, routing.EventRequest, routing.EventFound:
+	default:
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch e.Kind {
+	case routing.EventOriginate:
+		t.origin[e.ID] = n
+		t.byStart[startKey{n, e.Key}] = e.ID
+	case routing.EventStemExit:
+		t.alias[e.Next] = e.ID
+	case routing.EventRequest:
+		from, ok := t.index[e.Peer]
+		if !ok {
+			return
+		}
+		t.parent[arrival{e.ID, n}] = hop{from, e.HTL}
+		if t.measuring {
+			orig, ok := t.origin[t.rootLocked(e.ID)]
+			if ok && int(e.HTL) < len(t.byHTL) {
+				c := &t.byHTL[e.HTL]
+				c.arrivals++
+				if orig == from {
+					c.fromOriginator++
+				}
+			}
+		}
+	case routing.EventFound:
+		root := t.rootLocked(e.ID)
+		if _, ok := t.found[root]; !ok {
+			t.found[root] = arrival{e.ID, n}
+		}
+	}
+}
+
+// path reports the hops of node n's successful request for key: those of the stem (under
+// the originator's ID, and the link at HTL 17 where the stem ended) and those of the search
+// after it, up to the node that had the block. ok is false if the path cannot be traced (the
+// block was in the originator's own store: zero hops).
+func (t *tracer) path(n int, key crypto.RoutingKey) (stem, after int, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	root, ok := t.byStart[startKey{n, key}]
+	if !ok {
+		return 0, 0, false
+	}
+	at, ok := t.found[root]
+	if !ok {
+		return 0, 0, false
+	}
+	for steps := 0; steps < 1000; steps++ {
+		if h, ok := t.parent[at]; ok {
+			_, fromHadIt := t.parent[arrival{at.id, h.from}]
+			switch {
+			case at.id == root:
+				stem++
+			case !fromHadIt && h.htl == routing.MaxHTL-1:
+				stem++ // the stem's last link: to a peer the stem chose, not the search
+			default:
+				after++
+			}
+			at.node = h.from
+			continue
+		}
+		if at.id == root {
+			return stem, after, at.node == n
+		}
+		prev, ok := t.alias[at.id]
+		if !ok {
+			return stem, after, false
+		}
+		at.id = prev
+	}
+	return stem, after, false
+}
