@@ -272,6 +272,9 @@ func (n *Node) FCPAddr() string {
 	return n.fcpLn.Addr().String()
 }
 
+// ProxyAddr is where the browsing proxy listens ("" if it is off).
+func (n *Node) ProxyAddr() string { return "" }
+
 // LinkAddr is where the node accepts links from other nodes.
 func (n *Node) LinkAddr() string { return n.tr.Addr() }
 
