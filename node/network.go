@@ -44,19 +44,22 @@ func (n network) GetBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 }
 
 func (n network) PutBlock(ctx context.Context, kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
-	if err := n.r.PutBlock(ctx, kt, rk, block); err != nil || kt != crypto.SSK {
-		return err
+	if kt == crypto.SSK {
+		// An SSK slot is written once (spec §4.3), and a USK update relies on hearing that
+		// its edition is taken. Router.PutBlock reports a collision only when this node
+		// holds the other block itself: a collision a peer reports comes back as success
+		// (its result carries no error), and the insert goes on to store the second block
+		// on other nodes. Until the router reports those, the node looks for the slot
+		// first: a different block there is the collision, and nothing is inserted.
+		got, err := n.GetBlock(ctx, kt, rk, 0)
+		switch {
+		case err == nil && !bytes.Equal(got, block):
+			return fmt.Errorf("insert: %w", crypto.ErrCollision)
+		case err != nil && ctx.Err() != nil:
+			return err
+		}
 	}
-	// An SSK slot is written once (spec §4.3), and a USK update relies on hearing that its
-	// edition is taken. Router.PutBlock reports a collision only when this node holds the
-	// other block itself: a collision reported by a peer comes back as success, because its
-	// result carries no error. Until the router reports those, the node reads the slot back
-	// and compares: a different block there is the collision.
-	got, err := n.GetBlock(ctx, kt, rk, 0)
-	if err == nil && !bytes.Equal(got, block) {
-		return fmt.Errorf("insert: %w", crypto.ErrCollision)
-	}
-	return nil
+	return n.r.PutBlock(ctx, kt, rk, block)
 }
 
 // localBlocks answers from this node's store alone (FCP's DSOnly).

@@ -147,4 +147,3 @@ func listPeers(w io.Writer, dir string) error {
 	}
 	return nil
 }
-
