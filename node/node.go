@@ -55,6 +55,7 @@ type Node struct {
 
 	cancelInserts, cancelFetches context.CancelFunc
 
+	ready     chan struct{} // closed once Run serves
 	runMu     sync.Mutex
 	runCancel context.CancelFunc // set while Run runs; guarded by runMu
 	running   chan struct{}      // closed when Run returns; guarded by runMu
@@ -66,17 +67,19 @@ type Node struct {
 // first run (Created reports it), opens them otherwise, and binds the link, FCP and proxy
 // listeners so that their addresses are known. Nothing is served until Run. If New fails,
 // everything it opened is closed again.
-func New(cfg Config) (n *Node, err error) {
+func New(cfg Config) (*Node, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("node: Config.Dir is required")
 	}
 	cfg.setDefaults()
-	n = &Node{cfg: cfg, log: cfg.Logger, editions: &fetch.Editions{}, started: time.Now()}
+	n := &Node{cfg: cfg, log: cfg.Logger, editions: &fetch.Editions{}, started: time.Now(), ready: make(chan struct{})}
+	ok := false
 	defer func() {
-		if err != nil {
+		if !ok {
 			n.closeParts()
 		}
 	}()
+	var err error
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data directory: %w", err)
 	}
@@ -168,6 +171,7 @@ func New(cfg Config) (n *Node, err error) {
 			return nil, err
 		}
 	}
+	ok = true
 	return n, nil
 }
 
@@ -354,6 +358,8 @@ func (n *Node) Run(ctx context.Context) error {
 			}
 		})
 	}
+	n.writeStatus()
+	close(n.ready)
 	wg.Go(func() { n.maintain(ctx) })
 
 	<-ctx.Done()
@@ -361,6 +367,9 @@ func (n *Node) Run(ctx context.Context) error {
 	wg.Wait()
 	return err
 }
+
+// Ready is closed once Run serves: links, client protocol and status file.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
 
 // Close stops the node: it ends Run, if it runs, and waits for it; otherwise it closes what
 // New opened. It is idempotent.

@@ -150,7 +150,6 @@ func ReadStatus(dir string) (Status, error) {
 // maintain is the node's housekeeping while it runs: the status file, the friends file,
 // reconnecting friends, opennet upkeep and following the router's location.
 func (n *Node) maintain(ctx context.Context) {
-	n.writeStatus()
 	n.syncFriends(ctx, true)
 	if n.cfg.Opennet {
 		n.router.Maintain(ctx)

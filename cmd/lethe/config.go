@@ -37,7 +37,7 @@ func parseConfig(text string) ([]setting, error) {
 		if strings.HasPrefix(key, "-") {
 			return nil, fmt.Errorf("line %d: write the name without dashes (%q)", i+1, strings.TrimLeft(key, "-"))
 		}
-		if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+		if strings.HasPrefix(value, `"`) {
 			unq, err := strconv.Unquote(value)
 			if err != nil {
 				return nil, fmt.Errorf("line %d: %v", i+1, err)

@@ -209,6 +209,10 @@ func init() {
 		args:    "[command]",
 		summary: "Show the commands, or one command's flags.",
 		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+				fmt.Fprintln(e.stderr, "usage: lethe help [command]\n\nShow the commands, or one command's flags.")
+				return nil
+			}
 			if len(args) == 1 {
 				if c, ok := commands[args[0]]; ok {
 					return c.run(ctx, e, []string{"-h"})

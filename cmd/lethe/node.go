@@ -122,8 +122,15 @@ func runNode(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return nodeError(err, cfg)
 	}
-	printStart(e.stdout, n, cfg)
-	if err := n.Run(ctx); err != nil {
+	errc := make(chan error, 1)
+	go func() { errc <- n.Run(ctx) }()
+	select {
+	case <-n.Ready():
+		printStart(e.stdout, n, cfg)
+		err = <-errc
+	case err = <-errc:
+	}
+	if err != nil {
 		return fail(exitFailed, "", "%v", err)
 	}
 	fmt.Fprintln(e.stderr, "lethe: node stopped")
