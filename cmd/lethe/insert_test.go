@@ -140,4 +140,3 @@ func TestInsertUsage(t *testing.T) {
 		})
 	}
 }
-
