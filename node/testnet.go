@@ -21,7 +21,7 @@ const (
 	DefaultTestnetNodes = 12
 	// DefaultTestnetPeers is the testnet's MaxPeers. It also sets the mean length of the
 	// HTL-18 stem (2 + MaxPeers/2 hops), so a small value keeps a small network's paths short.
-	DefaultTestnetPeers = 6
+	DefaultTestnetPeers = 4
 	// testnetLongLinks is how many long links each node makes beyond its ring neighbours.
 	testnetLongLinks = 1
 )
