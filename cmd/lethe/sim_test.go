@@ -7,7 +7,7 @@ import (
 )
 
 func TestSim(t *testing.T) {
-	r := lethe(t, context.Background(), nil, nil, "sim", "--nodes", "50", "--degree", "6", "--requests", "100", "-q")
+	r := lethe(t, context.Background(), nil, nil, "sim", "--nodes", "30", "--degree", "4", "--requests", "60", "-q")
 	r.wantCode(t, exitOK)
 	if !strings.Contains(r.stdout, "found (") {
 		t.Errorf("the report does not say how many requests found their key:\n%s", r.stdout)
