@@ -81,21 +81,18 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	progress := func(p fcp.Progress) { bar.update(p.Succeeded, p.Required, p.FinalizedTotal) }
 	req := fcp.GetRequest{URI: uri, MaxSize: *maxSize, MaxRetries: -1}
 
+	get := func(w io.Writer) (fcp.Found, error) {
+		found, err := getInto(ctx, client, req, w, ids, progress)
+		bar.done()
+		if err != nil {
+			return found, fetchError(uri, err)
+		}
+		return found, nil
+	}
 	if dest == "-" {
 		w := bufio.NewWriter(e.stdout)
-		var sink io.Writer = w
-		var dec *decrypting
-		if ids != nil {
-			dec = newDecrypting(w, ids)
-			sink = dec
-		}
-		_, err := client.Get(ctx, req, sink, progress)
-		bar.done()
-		if dec != nil {
-			err = dec.finish(err)
-		}
-		if err != nil {
-			return fetchError(uri, err)
+		if _, err := get(w); err != nil {
+			return err
 		}
 		return w.Flush()
 	}
@@ -106,19 +103,9 @@ func runFetch(ctx context.Context, e *env, args []string) error {
 	}
 	defer os.Remove(tmp.Name()) // a no-op once renamed
 	defer tmp.Close()
-	var sink io.Writer = tmp
-	var dec *decrypting
-	if ids != nil {
-		dec = newDecrypting(tmp, ids)
-		sink = dec
-	}
-	found, err := client.Get(ctx, req, sink, progress)
-	bar.done()
-	if dec != nil {
-		err = dec.finish(err)
-	}
+	found, err := get(tmp)
 	if err != nil {
-		return fetchError(uri, err)
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		return fileError("fetch", dest, err)
@@ -168,6 +155,17 @@ func startsWithAge(path string) bool {
 	b := make([]byte, len(ageHeader))
 	_, err = io.ReadFull(f, b)
 	return err == nil && bytes.Equal(b, ageHeader)
+}
+
+// getInto fetches req into w, through an age decryption with the identities if there are
+// any.
+func getInto(ctx context.Context, c *fcp.Client, req fcp.GetRequest, w io.Writer, identities []byte, progress func(fcp.Progress)) (fcp.Found, error) {
+	if identities == nil {
+		return c.Get(ctx, req, w, progress)
+	}
+	dec := newDecrypting(w, identities)
+	found, err := c.Get(ctx, req, dec, progress)
+	return found, dec.finish(err)
 }
 
 // decrypting is a writer that decrypts an age file written to it, with the identities,
