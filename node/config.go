@@ -29,8 +29,8 @@ const (
 )
 
 // Config describes one node. The zero value of every field but Dir works: a darknet node
-// listening for links on DefaultListenAddr with the datastore's default sizes, FCP on
-// DefaultFCPAddr and no proxy until one is configured.
+// listening for links on DefaultListenAddr with the datastore's default sizes and FCP on
+// DefaultFCPAddr.
 type Config struct {
 	// Dir is the data directory: identity, store, friends, seeds, status (spec §19.2).
 	// Created (mode 0700) if missing. Required.
@@ -66,7 +66,8 @@ type Config struct {
 
 	// FCPAddr is where the client protocol listens; DefaultFCPAddr if empty, Off for none.
 	FCPAddr string
-	// ProxyAddr is where the browsing proxy listens; DefaultProxyAddr if empty, Off for none.
+	// ProxyAddr is where the browsing proxy is to listen; DefaultProxyAddr if empty, Off for
+	// none. (The node does not serve the proxy yet: package proxy is being built.)
 	ProxyAddr string
 
 	// Passphrase seals the identity file (empty: a plain file of mode 0600).

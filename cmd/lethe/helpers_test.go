@@ -108,7 +108,6 @@ func network(tb testing.TB) *testNetwork {
 }
 
 func TestMain(m *testing.M) {
-	before := runtime.NumGoroutine()
 	code := m.Run()
 	if sharedNet != nil {
 		dir := sharedNet.tn.Dir
@@ -118,24 +117,38 @@ func TestMain(m *testing.M) {
 		}
 		os.RemoveAll(dir)
 	}
-	if code == 0 && !goroutinesSettle(before) {
-		println("goroutines left running after the tests")
-		buf := make([]byte, 1<<20)
-		os.Stderr.Write(buf[:runtime.Stack(buf, true)])
-		code = 1
+	if code == 0 {
+		if leaked := lingering(); leaked != "" {
+			println("goroutines of Lethe left running after the tests:")
+			println(leaked)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }
 
-func goroutinesSettle(before int) bool {
+// lingering returns the stacks of goroutines running Lethe's code, other than this one,
+// once the stragglers have had a few seconds to end ("" if none are left). Goroutines of the
+// runtime and the test framework (the fuzzer's signal handler) do not count.
+func lingering() string {
 	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
+	for {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		var left []string
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			if strings.Contains(g, "lethe/") && !strings.Contains(g, "lethe/cmd/lethe.TestMain") {
+				left = append(left, g)
+			}
+		}
+		if len(left) == 0 {
+			return ""
+		}
 		if time.Now().After(deadline) {
-			return false
+			return strings.Join(left, "\n\n")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return true
 }
 
 // writeFile writes a file under dir and returns its path.
