@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,7 +46,7 @@ type Node struct {
 	editions *fetch.Editions
 	backend  *backend
 	fcp      *fcp.Server
-	fcpLn    net.Listener // nil when FCP is off
+	fcpLn    *clientListener // nil when FCP is off
 	started  time.Time
 
 	refMu   sync.Mutex
@@ -305,7 +306,7 @@ func (n *Node) openFCP() error {
 		ln.Close()
 		return fmt.Errorf("node: client protocol: %w", err)
 	}
-	n.fcp, n.fcpLn = srv, &onceCloseListener{Listener: ln}
+	n.fcp, n.fcpLn = srv, &clientListener{Listener: ln}
 	return nil
 }
 
@@ -399,8 +400,9 @@ func (n *Node) shutdown(stopTransport context.CancelFunc) error {
 		}
 		idle := n.backend.drain()
 		n.cancelFetches()
-		if ins, _ := n.backend.running(); ins > 0 {
-			n.log.Info("waiting for inserts in progress", "inserts", ins, "at most", n.cfg.DrainTimeout)
+		running, _ := n.backend.running()
+		if running > 0 {
+			n.log.Info("waiting for inserts in progress", "inserts", running, "at most", n.cfg.DrainTimeout)
 		}
 		if !drainWait(idle, n.cfg.DrainTimeout) {
 			ins, _ := n.backend.running()
@@ -409,6 +411,11 @@ func (n *Node) shutdown(stopTransport context.CancelFunc) error {
 			drainWait(idle, 5*time.Second)
 		}
 		if n.fcp != nil {
+			if running > 0 {
+				// The server sends an insert's last reply after the backend returns: let
+				// those replies go out before the connections close.
+				n.fcpLn.settle(250*time.Millisecond, 3*time.Second)
+			}
 			n.fcp.Close()
 		}
 		stopTransport()
@@ -452,15 +459,54 @@ func (n *Node) closeParts() error {
 	return errors.Join(errs...)
 }
 
-// onceCloseListener lets the node stop accepting client connections before the server
-// closes the ones it has (the server closes its listener again then).
-type onceCloseListener struct {
+// clientListener is the client protocol's listener. The node closes it before the server
+// closes the connections it has, so that no client connects while inserts finish; and it
+// notes when anything was last written to a client, so that the node can let the last
+// replies of finished inserts go out before the server closes their connections.
+type clientListener struct {
 	net.Listener
-	once sync.Once
-	err  error
+	once      sync.Once
+	err       error
+	lastWrite atomic.Int64 // UnixNano of the last write to any client connection
 }
 
-func (l *onceCloseListener) Close() error {
+func (l *clientListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &clientConn{Conn: c, l: l}, nil
+}
+
+func (l *clientListener) Close() error {
 	l.once.Do(func() { l.err = l.Listener.Close() })
 	return l.err
+}
+
+// settle waits until nothing has been written to a client for quiet, counting from now at
+// the earliest, and at most limit.
+func (l *clientListener) settle(quiet, limit time.Duration) {
+	start := time.Now()
+	deadline := start.Add(limit)
+	for time.Now().Before(deadline) {
+		last := time.Unix(0, l.lastWrite.Load())
+		if last.Before(start) {
+			last = start
+		}
+		if time.Since(last) >= quiet {
+			return
+		}
+		time.Sleep(quiet / 5)
+	}
+}
+
+type clientConn struct {
+	net.Conn
+	l *clientListener
+}
+
+func (c *clientConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.l.lastWrite.Store(time.Now().UnixNano())
+	return n, err
 }

@@ -180,8 +180,13 @@ func isAddrErrorFor(err error, what string) bool {
 }
 
 // waitLinked waits until every node has a link, with a known location, to each friend.
+// A friendship still missing is dialled again every second (the nodes themselves retry only
+// every 10 s), from the node with the lower index.
 func (tn *Testnet) waitLinked(ctx context.Context, friends [][]*wire.NodeRef) error {
 	deadline := time.Now().Add(30 * time.Second)
+	lastDial := time.Now()
+	var dials sync.WaitGroup
+	defer dials.Wait()
 	for {
 		missing := 0
 		for i, n := range tn.Nodes {
@@ -192,10 +197,17 @@ func (tn *Testnet) waitLinked(ctx context.Context, friends [][]*wire.NodeRef) er
 				}
 			}
 			for _, f := range friends[i] {
-				if !have[f.ID()] {
-					missing++
+				if have[f.ID()] {
+					continue
+				}
+				missing++
+				if time.Since(lastDial) >= time.Second && n.ID().String() < f.ID().String() {
+					dials.Go(func() { n.dial(ctx, f) })
 				}
 			}
+		}
+		if time.Since(lastDial) >= time.Second {
+			lastDial = time.Now()
 		}
 		if missing == 0 {
 			return nil
