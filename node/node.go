@@ -48,6 +48,7 @@ type Node struct {
 	fcp      *fcp.Server
 	fcpLn    *clientListener // nil when FCP is off
 	started  time.Time
+	hist     *history
 
 	refMu   sync.Mutex
 	ref     *wire.NodeRef   // guarded by refMu
@@ -73,7 +74,9 @@ func New(cfg Config) (*Node, error) {
 		return nil, errors.New("node: Config.Dir is required")
 	}
 	cfg.setDefaults()
-	n := &Node{cfg: cfg, log: cfg.Logger, editions: &fetch.Editions{}, started: time.Now(), ready: make(chan struct{})}
+	hist := &history{}
+	cfg.Logger = slog.New(errorTap{next: cfg.Logger.Handler(), h: hist})
+	n := &Node{cfg: cfg, log: cfg.Logger, hist: hist, editions: &fetch.Editions{}, started: time.Now(), ready: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {

@@ -44,6 +44,10 @@ type Status struct {
 	// CacheDropped counts blocks passing through that were not cached because the disk was
 	// behind (§19.3).
 	CacheDropped uint64 `json:"cacheDropped"`
+	// Bandwidth is the traffic of the recent status rounds, oldest first.
+	Bandwidth []BandwidthSample `json:"bandwidth,omitempty"`
+	// Errors are the node's recent warnings and errors, oldest first.
+	Errors []string `json:"errors,omitempty"`
 }
 
 // PeerStatus is one connected peer.
@@ -108,6 +112,8 @@ func (n *Node) Status() Status {
 	st.Cache = AreaStatus{Blocks: ds.Cache.Blocks, Bytes: ds.Cache.Bytes, Bound: ds.Cache.Bound}
 	st.Inserts, st.Fetches = n.backend.running()
 	st.CacheDropped = n.store.cacheDropped.Load()
+	st.Bandwidth = n.hist.bandwidth()
+	st.Errors = n.hist.recentErrors()
 	return st
 }
 
@@ -174,6 +180,7 @@ func (n *Node) maintain(ctx context.Context) {
 			n.router.Maintain(ctx)
 		}
 		n.followLocation()
+		n.sampleTraffic(now)
 		n.writeStatus()
 	}
 }
@@ -196,4 +203,13 @@ func (n *Node) followLocation() {
 			n.log.Warn("location not saved", "err", err)
 		}
 	}
+}
+
+// sampleTraffic adds a bandwidth sample from the links' counters.
+func (n *Node) sampleTraffic(now time.Time) {
+	links := map[string][2]uint64{}
+	for _, l := range n.tr.Links() {
+		links[l.ID.String()] = [2]uint64{l.BytesIn, l.BytesOut}
+	}
+	n.hist.sample(now, links)
 }

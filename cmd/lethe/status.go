@@ -94,6 +94,12 @@ func printStatus(w io.Writer, st node.Status) {
 	if len(st.Peers) == 0 {
 		fmt.Fprintln(w, "  none: add friends with `lethe peers add FILE`, or run the node with --opennet and seeds")
 	}
+	if n := len(st.Errors); n > 0 {
+		fmt.Fprintln(w, "recent warnings:")
+		for _, e := range st.Errors[max(0, n-5):] {
+			fmt.Fprintf(w, "  %s\n", e)
+		}
+	}
 }
 
 func bound(b int64) string {
