@@ -385,7 +385,7 @@ func (n *Node) Close() error {
 		close(n.running)
 	}
 	n.runMu.Unlock()
-	if running != nil {
+	if cancel != nil { // Run runs or ran: it stops the node
 		cancel()
 		<-running
 		return n.closeErr
