@@ -364,9 +364,14 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.writeStatus()
 	close(n.ready)
-	wg.Go(func() { n.maintain(ctx) })
+	maintained := make(chan struct{})
+	go func() {
+		defer close(maintained)
+		n.maintain(ctx)
+	}()
 
 	<-ctx.Done()
+	<-maintained // no status round runs while the node stops
 	err := n.shutdown(stopTransport)
 	wg.Wait()
 	return err
@@ -421,8 +426,8 @@ func (n *Node) shutdown(stopTransport context.CancelFunc) error {
 			}
 			n.fcp.Close()
 		}
+		n.closeErr = n.closeParts() // the router, then the links, then the store
 		stopTransport()
-		n.closeErr = n.closeParts()
 		n.cancelInserts()
 		os.Remove(n.path(statusFile))
 		n.log.Info("node stopped")
