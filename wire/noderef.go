@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"lethe/crypto"
 )
@@ -216,11 +218,57 @@ func parseCanonicalNodeRef(b []byte) (*NodeRef, error) {
 	if !bytes.HasPrefix(b, body) || len(b) != len(body)+len("signature \n")+len(sigText) {
 		return nil, fmt.Errorf("%w: not in canonical form", ErrNodeRef)
 	}
-	if !r.id.VerifyNodeRef(body, sig[:]) {
-		return nil, ErrNodeRefSignature
+	if !verifiedRefs.has(b) {
+		if !r.id.VerifyNodeRef(body, sig[:]) {
+			return nil, ErrNodeRefSignature
+		}
+		verifiedRefs.add(b)
 	}
 	r.text = bytes.Clone(b)
 	return r, nil
+}
+
+// verifiedRefs remembers the canonical texts of noderefs whose signatures have verified. A
+// node sees the same noderefs again and again (path folding passes one back along every
+// successful request), and an Ed25519 verification costs fifty times the SHA-256 that finds
+// the text here. The text includes the signature, so a text seen before verifies as before.
+var verifiedRefs = newRefCache(4096)
+
+// refCache is a bounded set of SHA-256 digests, forgetting the oldest first.
+type refCache struct {
+	mu   sync.Mutex
+	set  map[[32]byte]struct{} // guarded by mu
+	ring [][32]byte            // insertion order; guarded by mu
+	next int                   // where the next digest goes in ring; guarded by mu
+}
+
+func newRefCache(n int) *refCache {
+	return &refCache{set: make(map[[32]byte]struct{}, n), ring: make([][32]byte, 0, n)}
+}
+
+func (c *refCache) has(text []byte) bool {
+	d := sha256.Sum256(text)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.set[d]
+	return ok
+}
+
+func (c *refCache) add(text []byte) {
+	d := sha256.Sum256(text)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.set[d]; ok {
+		return
+	}
+	if len(c.ring) < cap(c.ring) {
+		c.ring = append(c.ring, d)
+	} else {
+		delete(c.set, c.ring[c.next])
+		c.ring[c.next] = d
+		c.next = (c.next + 1) % len(c.ring)
+	}
+	c.set[d] = struct{}{}
 }
 
 // nodeRefParser walks the lines of a noderef; the first error sticks.

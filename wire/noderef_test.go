@@ -72,6 +72,11 @@ func TestNodeRefWithoutLocationOrAddresses(t *testing.T) {
 func TestNodeRefEdited(t *testing.T) {
 	r := testRef(t, "edited", NodeRefInfo{Addresses: []string{"192.0.2.7:41000"}, Location: 0.5, WithLocation: true})
 	text := r.Text()
+	// Parse the genuine text first, so that its verified signature is remembered: an edit
+	// must still fail.
+	if _, err := ParseNodeRef(text); err != nil {
+		t.Fatal(err)
+	}
 	for i := range len(text) - 1 { // the final line end is restored by the parser
 		for _, c := range []byte{'0', '9', 'a', 'Z', ' ', '\n', '.'} {
 			if text[i] == c {
@@ -184,4 +189,17 @@ func FuzzParseNodeRef(f *testing.F) {
 			t.Fatalf("parsed a noderef of %d bytes", len(r.Text()))
 		}
 	})
+}
+
+func TestRefCacheBounded(t *testing.T) {
+	c := newRefCache(3)
+	for i := range 10 {
+		c.add([]byte{byte(i)})
+	}
+	if len(c.set) != 3 {
+		t.Fatalf("cache holds %d digests, want its bound 3", len(c.set))
+	}
+	if !c.has([]byte{9}) || c.has([]byte{0}) {
+		t.Error("the cache did not keep the newest and forget the oldest")
+	}
 }
