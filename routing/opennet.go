@@ -274,8 +274,10 @@ func (r *Router) locationLoop() {
 		r.locDirty = false
 		update := r.locationUpdateLocked()
 		ids := make([]crypto.NodeID, 0, len(r.peers))
-		for id := range r.peers {
-			ids = append(ids, id)
+		for id, p := range r.peers {
+			if !p.transient {
+				ids = append(ids, id)
+			}
 		}
 		r.mu.Unlock()
 		for _, id := range ids {

@@ -194,7 +194,7 @@ func New(cfg Config) *Router {
 		kick:      make(chan struct{}, 1),
 		peers:     make(map[crypto.NodeID]*peer),
 		seen:      newSeenTable(200_000, 2*cfg.RequestTimeout),
-		failed:    newFailTable(20_000, 0, 10*time.Minute),
+		failed:    newFailTable(20_000, 30*time.Second, 10*time.Minute),
 		pending:   make(map[pendingKey]*waiter),
 		rng:       rng,
 		swaps:     make(map[uint64]*swapState),
@@ -321,7 +321,9 @@ func (r *Router) PeerUp(p transport.Peer) {
 		delete(r.peers, drop.id)
 	}
 	update := r.locationUpdateLocked()
-	r.locDirty = true
+	if !pe.transient {
+		r.locDirty = true // a seed's passing newcomer is not advertised, so changes nothing
+	}
 	r.mu.Unlock()
 	if drop != nil {
 		r.t.Disconnect(drop.id)
@@ -330,15 +332,19 @@ func (r *Router) PeerUp(p transport.Peer) {
 		}
 	}
 	r.sendNow(pe.id, update)
-	r.kickLocationUpdate()
+	if !pe.transient {
+		r.kickLocationUpdate()
+	}
 	r.trace(Event{Kind: EventPeerUp, Peer: pe.id})
 }
 
 // PeerDown implements transport.Handler.
 func (r *Router) PeerDown(id crypto.NodeID, err error) {
 	r.mu.Lock()
+	if p := r.peers[id]; p != nil && !p.transient {
+		r.locDirty = true
+	}
 	delete(r.peers, id)
-	r.locDirty = true
 	// Wake every request waiting on this peer: it will not answer now.
 	for k, w := range r.pending {
 		if k.peer == id {
