@@ -2,6 +2,7 @@ package routing
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"lethe/crypto"
@@ -17,13 +18,21 @@ import (
 const announceHTL = 10
 
 // transientTime is how long a seed keeps a newcomer's link beyond MaxPeers if the newcomer
-// does not announce itself.
-const transientTime = time.Minute
+// does not announce itself; transientLinger how long after its announcement.
+const (
+	transientTime   = time.Minute
+	transientLinger = 5 * time.Second
+)
 
 // A new peer is protected from being dropped for a newcomer until it has had the chance to
 // prove itself (spec §18.8): for graceTime, or until this node has completed graceRequests
 // requests since it connected, whichever comes first.
 const graceTime = 2 * time.Minute
+
+// dropInterval is the least time between two peers dropped to make room for newcomers. Each
+// drop can cut a link the network needs; dropping at a bounded rate lets the network repair
+// itself between drops (Freenet limits drops the same way).
+const dropInterval = time.Minute
 
 func (r *Router) graceRequests() uint64 { return uint64(4 * r.cfg.MaxPeers) }
 
@@ -47,6 +56,9 @@ func (r *Router) WantsPeer(id crypto.NodeID) bool {
 // grace period.
 func (r *Router) droppableLocked() *peer {
 	now := r.now()
+	if !r.lastDrop.IsZero() && now.Sub(r.lastDrop) < dropInterval {
+		return nil
+	}
 	var worst *peer
 	for _, p := range r.peers {
 		if p.darknet || p.transient || r.inGraceLocked(p, now) {
@@ -125,9 +137,15 @@ func (r *Router) Maintain(ctx context.Context) {
 	}
 	if err := r.cfg.Connect(ctx, seed); err != nil {
 		r.log.Debug("cannot reach seed", "seed", seed.ID(), "err", err)
+		if DebugMaintain != nil {
+			DebugMaintain("connect", err)
+		}
 		return
 	}
-	r.Announce(ctx, seed.ID())
+	n2, err := r.Announce(ctx, seed.ID())
+	if DebugMaintain != nil {
+		DebugMaintain(fmt.Sprintf("announce %d", n2), err)
+	}
 }
 
 // Announce introduces this node to the network through a connected peer (opennet
@@ -159,7 +177,10 @@ func (r *Router) Announce(ctx context.Context, via crypto.NodeID) (int, error) {
 				offers++
 				r.considerOffer(o.Ref)
 			}
-		case <-w.end:
+		case em := <-w.end:
+			if DebugMaintain != nil && offers == 0 {
+				DebugMaintain(fmt.Sprintf("end %T", em), nil)
+			}
 			// Offers that came before the end may still be queued.
 			for {
 				select {
@@ -180,7 +201,9 @@ func (r *Router) Announce(ctx context.Context, via crypto.NodeID) (int, error) {
 
 // handleAnnouncement relays an announcement towards its target, answering it first with this
 // node's own noderef if this node wants the newcomer as a peer. Offers from further on are
-// passed back; the announcement ends with DataNotFound when its HTL runs out.
+// passed back. Like a request, an announcement backtracks: a node with no route onward answers
+// RouteNotFound with the HTL it has left, and the node before it tries its next peer with that
+// HTL; it ends with DataNotFound when its HTL runs out.
 func (r *Router) handleAnnouncement(from crypto.NodeID, m *wire.Announcement) {
 	defer r.wg.Done()
 	defer r.release()
@@ -191,12 +214,15 @@ func (r *Router) handleAnnouncement(from crypto.NodeID, m *wire.Announcement) {
 	tried := map[crypto.NodeID]bool{from: true, newcomer: true}
 	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
 	defer cancel()
-	for htl := m.HTL; htl > 1; {
+	htl := m.HTL
+	var end wire.Message = &wire.DataNotFound{ID: m.ID}
+	for htl > 1 {
 		now := r.now()
 		r.mu.Lock()
 		next := choosePeer(r.peerListLocked(), m.Target, func(p *peer) bool { return tried[p.id] }, now)
 		r.mu.Unlock()
 		if next == nil {
+			end = &wire.RouteNotFound{ID: m.ID, HTL: htl}
 			break
 		}
 		tried[next.id] = true
@@ -205,26 +231,43 @@ func (r *Router) handleAnnouncement(from crypto.NodeID, m *wire.Announcement) {
 			done()
 			continue
 		}
-		loop := r.relayAnnouncementReplies(ctx, from, w)
+		reply := r.relayAnnouncementReplies(ctx, from, w)
 		done()
-		if !loop {
-			break
+		if rnf, ok := reply.(*wire.RouteNotFound); ok {
+			htl = min(htl, rnf.HTL)
+			continue // a dead end: try the next peer with the HTL left
 		}
+		if reply == nil || reply.Type() == wire.TypeDataNotFound {
+			break // the HTL ran out downstream, or the next hop went silent
+		}
+		// RejectedLoop or RejectedOverload: try another peer.
 	}
-	r.send(from, &wire.DataNotFound{ID: m.ID})
+	r.send(from, end)
 	r.mu.Lock()
 	p := r.peers[from]
 	transient := p != nil && p.transient
 	r.mu.Unlock()
 	if transient {
-		// A seed's link to a newcomer was for this announcement only.
-		r.t.Disconnect(from)
+		// A seed's link to a newcomer was for this announcement only. It is closed after a
+		// while, not at once: closing a link drops what is still queued on it, and the
+		// announcement's last offers and its end are.
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			t := time.NewTimer(transientLinger)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				r.t.Disconnect(from)
+			case <-r.ctx.Done():
+			}
+		}()
 	}
 }
 
-// relayAnnouncementReplies passes offers back until the next hop ends; it reports whether the
-// next hop refused as a loop, so that another peer should be tried.
-func (r *Router) relayAnnouncementReplies(ctx context.Context, to crypto.NodeID, w *waiter) bool {
+// relayAnnouncementReplies passes offers back until the next hop ends, and returns the
+// message it ended with (nil if it went silent or its link dropped).
+func (r *Router) relayAnnouncementReplies(ctx context.Context, to crypto.NodeID, w *waiter) wire.Message {
 	relay := func(m wire.Message) {
 		if o, ok := m.(*wire.AnnouncementReply); ok {
 			r.send(to, &wire.AnnouncementReply{ID: o.ID, Ref: o.Ref})
@@ -238,13 +281,12 @@ func (r *Router) relayAnnouncementReplies(ctx context.Context, to crypto.NodeID,
 			for len(w.notes) > 0 {
 				relay(<-w.notes)
 			}
-			switch m.(type) {
-			case *wire.RejectedLoop, *wire.RejectedOverload:
-				return true
+			if _, gone := m.(*peerGone); gone {
+				return nil
 			}
-			return false
+			return m
 		case <-ctx.Done():
-			return false
+			return nil
 		}
 	}
 }
@@ -326,3 +368,7 @@ func (r *Router) peerLocation(from crypto.NodeID, m *wire.LocationUpdate) {
 		r.kickLocationUpdate()
 	}
 }
+
+var DebugMaintain func(what string, err error)
+
+var DebugAnn func(r *Router, id uint64, what string)

@@ -32,6 +32,7 @@ type query struct {
 	hops   uint8          // what is left of it: lowered by RouteNotFound while backtracking
 	from   *crypto.NodeID // nil for this node's own user
 	insert bool           // an insert, not a request
+	tail   bool           // an insert a node nearest the key has stored (wire.Insert.Tail)
 }
 
 // result is how a search ended.
@@ -223,23 +224,23 @@ func (r *Router) search(ctx context.Context, q query) result {
 		tried[*q.from] = true
 	}
 	for q.hops >= MaxHTL {
-		x, p, next, ok := r.walkStem(ctx, &q, tried, func(id uint64, htl uint8, timeout time.Duration) wire.Message {
+		h := r.walkStem(ctx, &q, tried, func(id uint64, htl uint8, timeout time.Duration) wire.Message {
 			return &wire.Request{KeyType: q.kt, ID: id, HTL: htl, Key: q.rk, Timeout: timeout}
 		})
-		if ok {
-			if res, end := r.requestReply(q, p, x); end {
+		if h.ok {
+			if res, end := r.requestReply(q, h.p, h.x); end {
 				return res
 			}
 		}
 		if q.from == nil {
 			// The originator never searches below the stem itself: that would make it
 			// the sender of its own request at lower HTL. It tries another stem peer.
-			if !ok {
+			if !h.ok {
 				return result{err: ErrRouteNotFound, htl: q.hops}
 			}
 			continue
 		}
-		q = next
+		q, tried = h.next, h.skip
 	}
 	if q.from != nil {
 		if res, ok := r.lookLocal(q); ok {
@@ -306,24 +307,34 @@ func (r *Router) requestReply(q query, p *peer, x exchanged) (res result, end bo
 	return result{}, false
 }
 
+// stemHop is the outcome of walking a request or insert one hop along the stem.
+type stemHop struct {
+	x  exchanged // the stem peer's answer, if ok
+	p  *peer
+	ok bool // a stem peer answered; false if none was left, and the stem ends here
+	// next is the query this node goes on with if the search must continue here: below HTL
+	// 18 and under a fresh ID. skip is what that search must leave out: the peers that
+	// failed outright, and the peer that already carries next's ID. A peer that only
+	// refused the stem's ID as a loop has never seen the fresh one and may be asked.
+	next query
+	skip map[crypto.NodeID]bool
+}
+
 // walkStem forwards a request or insert that is at HTL 18 one hop along the stem (spec
 // §18.2): to the stem peer the request's ID picks, over that link's coin. If the coin keeps
 // HTL 18, the stem goes on with the same ID. If it decrements, this node is where the stem
 // ends: it sends the message on at HTL 17 under a fresh ID, so that the search that starts
 // there is free of the stem's loop-detection entries. A peer that is busy, silent or refuses
-// the ID as a loop is skipped for the next stem peer.
-//
-// It returns the answer of the stem hop (ok true) and, for the case that the search must go
-// on from here, next: the query this node continues with, below HTL 18 under a fresh ID. If
-// no stem peer is left, the stem ends here and ok is false.
-func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID]bool, msg func(id uint64, htl uint8, timeout time.Duration) wire.Message) (x exchanged, p *peer, next query, ok bool) {
-	next = *q
-	next.htl, next.hops = MaxHTL-1, MaxHTL-1
+// the ID as a loop is skipped for the next stem peer. tried holds the peers already tried
+// with the stem's ID and is updated.
+func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID]bool, msg func(id uint64, htl uint8, timeout time.Duration) wire.Message) stemHop {
+	h := stemHop{next: *q, skip: make(map[crypto.NodeID]bool)}
+	h.next.htl, h.next.hops = MaxHTL-1, MaxHTL-1
 	r.mu.Lock()
-	next.id = r.newIDLocked()
-	r.seen.add(next.id, r.now())
+	h.next.id = r.newIDLocked()
+	r.seen.add(h.next.id, r.now())
 	r.mu.Unlock()
-	r.trace(Event{Kind: EventStemExit, ID: q.id, Next: next.id, Key: q.rk})
+	r.trace(Event{Kind: EventStemExit, ID: q.id, Next: h.next.id, Key: q.rk})
 	for ctx.Err() == nil {
 		p, out := r.nextHop(*q, tried)
 		if p == nil {
@@ -336,7 +347,8 @@ func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID
 		}
 		id := q.id
 		if out < MaxHTL {
-			id = next.id
+			id = h.next.id
+			h.skip[p.id] = true
 		}
 		x := r.exchange(ctx, p.id, msg(id, out, left))
 		switch m := x.reply.(type) {
@@ -345,14 +357,16 @@ func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID
 			continue
 		case *wire.RejectedOverload, nil:
 			x.done()
+			h.skip[p.id] = true
 			r.backOff(p)
 			continue
 		case *wire.RouteNotFound:
-			next.hops = min(next.hops, m.HTL)
+			h.next.hops = min(h.next.hops, m.HTL)
 		}
-		return x, p, next, true
+		h.x, h.p, h.ok = x, p, true
+		return h
 	}
-	return exchanged{}, nil, next, false
+	return h
 }
 
 // timeLeft is the timeout to give the next hop: what is left of ctx less this hop's margin,
@@ -369,16 +383,21 @@ func timeLeft(ctx context.Context) (time.Duration, bool) {
 // nextHop picks the next peer to try and the HTL to send it: at HTL 18 a stem peer, below it
 // the peer closest to the key. Callers handle nil (no peer left).
 func (r *Router) nextHop(q query, tried map[crypto.NodeID]bool) (*peer, uint8) {
+	return r.nextHopExcluding(q, func(id crypto.NodeID) bool { return tried[id] })
+}
+
+// nextHopExcluding is nextHop with the peers to skip given as a function.
+func (r *Router) nextHopExcluding(q query, skip func(crypto.NodeID) bool) (*peer, uint8) {
 	htl := q.hops
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	excluded := func(p *peer) bool { return tried[p.id] }
+	excluded := func(p *peer) bool { return skip(p.id) }
 	var p *peer
 	switch {
 	case htl >= MaxHTL:
 		p = r.stemPeerLocked(q.id, excluded, now)
-	case q.insert && htl <= sinkTail+1:
+	case q.insert && q.tail:
 		// An insert's tail walks to the peer nearest the key by its own location, so
 		// that its copies land on the nodes nearest the key (spec §18.4).
 		p = choosePeerByLocation(r.peerListLocked(), q.rk.Location(), excluded, now)

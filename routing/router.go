@@ -2,6 +2,7 @@ package routing
 
 import (
 	"context"
+	"fmt"
 	"crypto/rand"
 	"errors"
 	"log/slog"
@@ -165,6 +166,7 @@ type Router struct {
 	stemSecret [32]byte                // keys the choice of stem peers; immutable
 	locDirty   bool                    // peers need a LocationUpdate; guarded by mu
 	completed  uint64                  // requests completed, for opennet grace; guarded by mu
+	lastDrop   time.Time               // when a peer was last dropped for a newcomer; guarded by mu
 	stats      Stats                   // guarded by mu
 	swaps      map[uint64]*swapState   // darknet swaps in progress; guarded by mu
 	transient  map[crypto.NodeID]bool  // seed: newcomers linked only for their announcement; guarded by mu
@@ -317,6 +319,8 @@ func (r *Router) PeerUp(p transport.Peer) {
 		// accepted at the same moment can overshoot the limit).
 		if drop = r.droppableLocked(); drop == nil {
 			drop = pe
+		} else {
+			r.lastDrop = r.now()
 		}
 		delete(r.peers, drop.id)
 	}
@@ -340,6 +344,20 @@ func (r *Router) PeerUp(p transport.Peer) {
 
 // PeerDown implements transport.Handler.
 func (r *Router) PeerDown(id crypto.NodeID, err error) {
+	if DebugMaintain != nil {
+		for _, s := range r.cfg.Seeds {
+			if s.ID() == id {
+				DebugMaintain("seed link down", err)
+			}
+		}
+		if r.cfg.SeedNode {
+			r.mu.Lock()
+			p := r.peers[id]
+			tr := p != nil && p.transient
+			r.mu.Unlock()
+			DebugMaintain(fmt.Sprintf("seed lost peer (transient %v)", tr), err)
+		}
+	}
 	r.mu.Lock()
 	if p := r.peers[id]; p != nil && !p.transient {
 		r.locDirty = true

@@ -110,6 +110,7 @@ func TestSinkRule(t *testing.T) {
 		me, prev       crypto.Location
 		peers          map[crypto.NodeID]*peer
 		htl            uint8
+		tail           bool
 		stored, cached bool
 	}{
 		{name: "closest, previous hop farther", me: target, prev: target + 0.1, htl: 10, stored: true},
@@ -119,8 +120,10 @@ func TestSinkRule(t *testing.T) {
 			peers: map[crypto.NodeID]*peer{farID: {id: farID, loc: target + 0.3, foaf: []crypto.Location{target + 0.001}}}, cached: true},
 		{name: "previous hop closer", me: target + 0.05, prev: target + 0.01, htl: 10, cached: true},
 		{name: "previous hop closer but could not keep it (HTL 16)", me: target + 0.05, prev: target + 0.01, htl: 16, stored: true},
-		{name: "in the tail", me: target + 0.05, prev: target + 0.01, htl: sinkTail,
+		{name: "in the tail", me: target + 0.05, prev: target + 0.01, htl: sinkTail, tail: true,
 			peers: map[crypto.NodeID]*peer{nearID: {id: nearID, loc: target + 0.02}}, stored: true},
+		{name: "low HTL but no tail", me: target + 0.05, prev: target + 0.01, htl: 2,
+			peers: map[crypto.NodeID]*peer{nearID: {id: nearID, loc: target + 0.02}}, cached: true},
 		{name: "HTL 17: next to the originator maybe", me: target, prev: target + 0.1, htl: 17},
 		{name: "HTL 18: in the stem", me: target, prev: target + 0.1, htl: 18},
 	} {
@@ -131,7 +134,7 @@ func TestSinkRule(t *testing.T) {
 			for id, p := range tc.peers {
 				r.peers[id] = p
 			}
-			r.keepInserted(query{kt: crypto.CHK, rk: key.Routing, htl: tc.htl, hops: tc.htl, from: &prevID, insert: true}, block)
+			r.keepInserted(query{kt: crypto.CHK, rk: key.Routing, htl: tc.htl, hops: tc.htl, from: &prevID, insert: true, tail: tc.tail}, block)
 			stored, cached := store.Has(crypto.CHK, key.Routing)
 			if stored != tc.stored || cached != tc.cached {
 				t.Errorf("stored %v cached %v, want %v %v", stored, cached, tc.stored, tc.cached)

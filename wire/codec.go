@@ -140,6 +140,11 @@ func (m *Request) encode(e *encoder) {
 func (m *Insert) encode(e *encoder) {
 	e.u64(m.ID)
 	e.htl(m.HTL)
+	var flags uint8
+	if m.Tail {
+		flags |= insertTail
+	}
+	e.u8(flags)
 	e.key(m.Key)
 	e.timeout(m.Timeout)
 	e.block(m.KeyType, m.Block)
@@ -411,7 +416,14 @@ func (d *decoder) request(k crypto.KeyType) *Request {
 }
 
 func (d *decoder) insert(k crypto.KeyType) *Insert {
-	return &Insert{KeyType: k, ID: d.u64(), HTL: d.htl(), Key: d.bytes32(), Timeout: d.timeout(), Block: d.block(k)}
+	m := &Insert{KeyType: k, ID: d.u64(), HTL: d.htl()}
+	flags := d.u8()
+	if flags&^insertTail != 0 {
+		d.fail("insert flags %#02x: unknown bits set", flags)
+	}
+	m.Tail = flags&insertTail != 0
+	m.Key, m.Timeout, m.Block = d.bytes32(), d.timeout(), d.block(k)
+	return m
 }
 
 func (d *decoder) dataReply(k crypto.KeyType) *DataReply {

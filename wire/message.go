@@ -22,11 +22,14 @@ const (
 	MaxPeerLocations = 100
 
 	// MaxMessageSize is the largest encoding of any message: an insert of a CHK block.
-	MaxMessageSize = 1 + 8 + 1 + crypto.KeySize + 4 + crypto.CHKBlockSize
+	MaxMessageSize = 1 + 8 + 1 + 1 + crypto.KeySize + 4 + crypto.CHKBlockSize
 	// MaxSmallMessage is the largest encoding of any message that carries no block. Every
 	// such message fits one small frame (spec §11.2), so its type cannot be told by size.
 	MaxSmallMessage = 1 + 8 + 1 + 8 + 2 + MaxNodeRefSize
 )
+
+// insertTail is the Insert flag bit for Tail.
+const insertTail = 0x01
 
 // Type is the first byte of every encoded message.
 type Type uint8
@@ -110,6 +113,9 @@ type Insert struct {
 	KeyType crypto.KeyType
 	ID      uint64
 	HTL     uint8
+	// Tail marks an insert that a node nearest its key has already stored: the few hops
+	// left walk to the key's other nearest nodes, which keep copies (spec §18.4).
+	Tail    bool
 	Key     crypto.RoutingKey
 	Timeout time.Duration
 	Block   []byte // exactly crypto.CHKBlockSize or crypto.SSKBlockSize bytes

@@ -87,7 +87,7 @@ func sampleMessages(tb testing.TB) []Message {
 		&Request{KeyType: crypto.CHK, ID: 1, HTL: MaxHTL, Key: key, Timeout: 90 * time.Second},
 		&Request{KeyType: crypto.SSK, ID: math.MaxUint64, HTL: 0, Key: key, Timeout: MaxTimeout},
 		&Insert{KeyType: crypto.CHK, ID: 3, HTL: 17, Key: key, Timeout: time.Millisecond, Block: testBlock(crypto.CHK)},
-		&Insert{KeyType: crypto.SSK, ID: 4, HTL: 1, Key: key, Timeout: time.Minute, Block: testBlock(crypto.SSK)},
+		&Insert{KeyType: crypto.SSK, ID: 4, HTL: 1, Tail: true, Key: key, Timeout: time.Minute, Block: testBlock(crypto.SSK)},
 		&DataReply{KeyType: crypto.CHK, ID: 5, Block: testBlock(crypto.CHK)},
 		&DataReply{KeyType: crypto.SSK, ID: 6, Block: testBlock(crypto.SSK)},
 		&Accepted{ID: 7},
@@ -292,4 +292,15 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("DecodeShared differs from Decode: %+v, %v", shared, err)
 		}
 	})
+}
+
+func TestInsertUnknownFlags(t *testing.T) {
+	b, err := Encode(&Insert{KeyType: crypto.CHK, ID: 1, HTL: 3, Tail: true, Timeout: time.Second, Block: testBlock(crypto.CHK)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[10] |= 0x02 // type, ID (8), HTL, then the flags
+	if _, err := Decode(b); !errors.Is(err, ErrMalformed) {
+		t.Errorf("an insert with an unknown flag bit: err = %v, want ErrMalformed", err)
+	}
 }

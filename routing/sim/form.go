@@ -24,6 +24,9 @@ func (s *Sim) formOpennet() error {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			batch[k].r.Maintain(ctx)
+			if debugJoin != nil {
+				debugJoin(batch[k])
+			}
 		})
 		i = end
 		s.advance(10 * time.Second)
@@ -145,3 +148,5 @@ func (s *Sim) ringError() float64 {
 	}
 	return sum / float64(n) * float64(n)
 }
+
+var debugJoin func(n *node)

@@ -37,6 +37,9 @@ func TestScale(t *testing.T) {
 		t.Skip("LETHE_SIM not set: the full-size simulation runs only on request")
 	}
 	cfg := Config{Nodes: n, Degree: 20, Seed: 1, Kill: []float64{0.1, 0.3}, Log: testLog{t}}
+	if f, _ := strconv.Atoi(os.Getenv("LETHE_SIM_FORMATION")); f > 0 {
+		cfg.FormationRequests = f
+	}
 	if os.Getenv("LETHE_SIM_DARKNET") != "" {
 		cfg.Darknet = true
 		cfg.Kill = nil
