@@ -2,7 +2,6 @@ package routing
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"lethe/crypto"
@@ -137,15 +136,9 @@ func (r *Router) Maintain(ctx context.Context) {
 	}
 	if err := r.cfg.Connect(ctx, seed); err != nil {
 		r.log.Debug("cannot reach seed", "seed", seed.ID(), "err", err)
-		if DebugMaintain != nil {
-			DebugMaintain("connect", err)
-		}
 		return
 	}
-	n2, err := r.Announce(ctx, seed.ID())
-	if DebugMaintain != nil {
-		DebugMaintain(fmt.Sprintf("announce %d", n2), err)
-	}
+	r.Announce(ctx, seed.ID())
 }
 
 // Announce introduces this node to the network through a connected peer (opennet
@@ -177,10 +170,7 @@ func (r *Router) Announce(ctx context.Context, via crypto.NodeID) (int, error) {
 				offers++
 				r.considerOffer(o.Ref)
 			}
-		case em := <-w.end:
-			if DebugMaintain != nil && offers == 0 {
-				DebugMaintain(fmt.Sprintf("end %T", em), nil)
-			}
+		case <-w.end:
 			// Offers that came before the end may still be queued.
 			for {
 				select {
@@ -368,7 +358,3 @@ func (r *Router) peerLocation(from crypto.NodeID, m *wire.LocationUpdate) {
 		r.kickLocationUpdate()
 	}
 }
-
-var DebugMaintain func(what string, err error)
-
-var DebugAnn func(r *Router, id uint64, what string)

@@ -2,7 +2,6 @@ package routing
 
 import (
 	"context"
-	"fmt"
 	"crypto/rand"
 	"errors"
 	"log/slog"
@@ -344,20 +343,6 @@ func (r *Router) PeerUp(p transport.Peer) {
 
 // PeerDown implements transport.Handler.
 func (r *Router) PeerDown(id crypto.NodeID, err error) {
-	if DebugMaintain != nil {
-		for _, s := range r.cfg.Seeds {
-			if s.ID() == id {
-				DebugMaintain("seed link down", err)
-			}
-		}
-		if r.cfg.SeedNode {
-			r.mu.Lock()
-			p := r.peers[id]
-			tr := p != nil && p.transient
-			r.mu.Unlock()
-			DebugMaintain(fmt.Sprintf("seed lost peer (transient %v)", tr), err)
-		}
-	}
 	r.mu.Lock()
 	if p := r.peers[id]; p != nil && !p.transient {
 		r.locDirty = true

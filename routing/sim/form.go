@@ -24,9 +24,6 @@ func (s *Sim) formOpennet() error {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			batch[k].r.Maintain(ctx)
-			if debugJoin != nil {
-				debugJoin(batch[k])
-			}
 		})
 		i = end
 		s.advance(10 * time.Second)
@@ -148,5 +145,3 @@ func (s *Sim) ringError() float64 {
 	}
 	return sum / float64(n) * float64(n)
 }
-
-var debugJoin func(n *node)
