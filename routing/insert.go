@@ -238,11 +238,8 @@ func (r *Router) keepInserted(q query, block []byte) bool {
 		if prev := r.peers[*q.from]; prevCouldKeep && prev != nil && prev.loc.Valid() && prev.loc.Distance(target) <= me {
 			sink = false
 		}
-		for _, p := range r.peers {
-			if p.id != *q.from && p.routable() && p.routeDistance(target) < me {
-				sink = false
-				break
-			}
+		if r.closerRouteLocked(target, *q.from) {
+			sink = false
 		}
 	}
 	r.mu.Unlock()
@@ -260,6 +257,19 @@ func (r *Router) keepInserted(q query, block []byte) bool {
 	}
 	r.blockArrived(q.kt, q.rk)
 	return sink
+}
+
+// closerRouteLocked reports whether any routable peer but except offers a route to target
+// closer than this node: the peer itself or one of its neighbours (FOAF). Without one, this
+// node is where greedy routing towards target ends.
+func (r *Router) closerRouteLocked(target crypto.Location, except crypto.NodeID) bool {
+	me := r.loc.Distance(target)
+	for _, p := range r.peers {
+		if p.id != except && p.routable() && p.routeDistance(target) < me {
+			return true
+		}
+	}
+	return false
 }
 
 // closerRoute reports whether p offers a route to target closer than this node.

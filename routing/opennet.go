@@ -2,6 +2,8 @@ package routing
 
 import (
 	"context"
+	"math"
+	"sync"
 	"time"
 
 	"lethe/crypto"
@@ -106,15 +108,19 @@ func (r *Router) considerOffer(ref *wire.NodeRef) {
 }
 
 // Maintain keeps an opennet node connected (spec §18.8): with fewer than three quarters of
-// MaxPeers, it links to a random seed and announces itself through it. Announcing through a
-// seed rather than a peer reaches the whole network, not only the part this node already
-// knows. A node calls it when it starts and now and then; the simulator calls it directly.
+// MaxPeers, it links to a random seed and announces itself through it, towards its own
+// location for its near neighbours and towards longLinks locations farther off, at distances
+// drawn with probability ∝ 1/d, for one long link each: the mix of short and long links that
+// a small world needs, from the first minute rather than after path folding has had its
+// time. Announcing through a seed rather than a peer reaches the whole network, not only the
+// part this node already knows. A node calls it when it starts and now and then; the
+// simulator calls it directly.
 func (r *Router) Maintain(ctx context.Context) {
 	r.mu.Lock()
 	now := r.now()
 	var stale []crypto.NodeID
 	for id, p := range r.peers {
-		if p.transient && now.Sub(p.connectedAt) > transientTime {
+		if p.transient && p.announcing == 0 && now.Sub(p.connectedAt) > transientTime {
 			stale = append(stale, id)
 		}
 	}
@@ -123,6 +129,14 @@ func (r *Router) Maintain(ctx context.Context) {
 	var seed *wire.NodeRef
 	if len(seeds) > 0 {
 		seed = seeds[r.rng.IntN(len(seeds))]
+	}
+	targets := []crypto.Location{r.loc}
+	for range longLinks {
+		d := minLinkLength * math.Pow(0.5/minLinkLength, r.rng.Float64())
+		if r.rng.IntN(2) == 0 {
+			d = -d
+		}
+		targets = append(targets, crypto.Location(math.Mod(float64(r.loc)+d+1, 1)))
 	}
 	r.mu.Unlock()
 	for _, id := range stale {
@@ -138,14 +152,32 @@ func (r *Router) Maintain(ctx context.Context) {
 		r.log.Debug("cannot reach seed", "seed", seed.ID(), "err", err)
 		return
 	}
-	r.Announce(ctx, seed.ID())
+	var wg sync.WaitGroup
+	for i, target := range targets {
+		want := 1 // a long link
+		if i == 0 {
+			want = r.cfg.MaxPeers // near neighbours: as many as offer
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.Announce(ctx, seed.ID(), target, want)
+		}()
+	}
+	wg.Wait()
 }
 
+// Announcing for long links (spec §18.8).
+const (
+	longLinks     = 2    // announcements to far targets per Maintain that announces
+	minLinkLength = 1e-4 // the shortest offset drawn: about the spacing of 10,000 nodes
+)
+
 // Announce introduces this node to the network through a connected peer (opennet
-// bootstrap): an announcement travels towards this node's location, nodes along the way that
-// want a peer answer with their noderefs, and this node connects to them. It returns how many
-// offers it received.
-func (r *Router) Announce(ctx context.Context, via crypto.NodeID) (int, error) {
+// bootstrap): an announcement travels towards target, nodes along the way that want a peer
+// answer with their noderefs, and this node links to the last want of them (those that
+// answered from nearest the target). It returns how many offers it received.
+func (r *Router) Announce(ctx context.Context, via crypto.NodeID, target crypto.Location, want int) (int, error) {
 	if r.cfg.Ref == nil {
 		return 0, ErrNoPeers
 	}
@@ -153,7 +185,6 @@ func (r *Router) Announce(ctx context.Context, via crypto.NodeID) (int, error) {
 	r.mu.Lock()
 	id := r.newIDLocked()
 	r.seen.add(id, r.now())
-	target := r.loc
 	r.mu.Unlock()
 	w, done := r.expect(via, id)
 	defer done()
@@ -162,31 +193,31 @@ func (r *Router) Announce(ctx context.Context, via crypto.NodeID) (int, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	offers := 0
+	var offers []*wire.NodeRef
+	take := func(m wire.Message) {
+		if o, ok := m.(*wire.AnnouncementReply); ok {
+			offers = append(offers, o.Ref)
+		}
+	}
+loop:
 	for {
 		select {
 		case m := <-w.notes:
-			if o, ok := m.(*wire.AnnouncementReply); ok {
-				offers++
-				r.considerOffer(o.Ref)
-			}
+			take(m)
 		case <-w.end:
 			// Offers that came before the end may still be queued.
-			for {
-				select {
-				case m := <-w.notes:
-					if o, ok := m.(*wire.AnnouncementReply); ok {
-						offers++
-						r.considerOffer(o.Ref)
-					}
-				default:
-					return offers, nil
-				}
+			for len(w.notes) > 0 {
+				take(<-w.notes)
 			}
+			break loop
 		case <-ctx.Done():
-			return offers, nil
+			break loop
 		}
 	}
+	for _, o := range offers[max(0, len(offers)-want):] {
+		r.considerOffer(o)
+	}
+	return len(offers), nil
 }
 
 // handleAnnouncement relays an announcement towards its target, answering it first with this
@@ -198,6 +229,11 @@ func (r *Router) handleAnnouncement(from crypto.NodeID, m *wire.Announcement) {
 	defer r.wg.Done()
 	defer r.release()
 	newcomer := m.Ref.ID()
+	r.mu.Lock()
+	if p := r.peers[from]; p != nil && p.transient {
+		p.announcing++
+	}
+	r.mu.Unlock()
 	if r.cfg.Ref != nil && newcomer != from && r.WantsPeer(newcomer) {
 		r.send(from, &wire.AnnouncementReply{ID: m.ID, Ref: r.cfg.Ref()})
 	}
@@ -236,6 +272,9 @@ func (r *Router) handleAnnouncement(from crypto.NodeID, m *wire.Announcement) {
 	r.mu.Lock()
 	p := r.peers[from]
 	transient := p != nil && p.transient
+	if transient {
+		p.announcing--
+	}
 	r.mu.Unlock()
 	if transient {
 		// A seed's link to a newcomer was for this announcement only. It is closed after a
@@ -248,7 +287,13 @@ func (r *Router) handleAnnouncement(from crypto.NodeID, m *wire.Announcement) {
 			defer t.Stop()
 			select {
 			case <-t.C:
-				r.t.Disconnect(from)
+				r.mu.Lock()
+				p := r.peers[from]
+				last := p != nil && p.transient && p.announcing == 0
+				r.mu.Unlock()
+				if last {
+					r.t.Disconnect(from)
+				}
 			case <-r.ctx.Done():
 			}
 		}()

@@ -32,7 +32,7 @@ type query struct {
 	hops   uint8          // what is left of it: lowered by RouteNotFound while backtracking
 	from   *crypto.NodeID // nil for this node's own user
 	insert bool           // an insert, not a request
-	tail   bool           // an insert a node nearest the key has stored (wire.Insert.Tail)
+	tail   bool           // in the key's neighbourhood: routed by location (wire.Request.Tail, wire.Insert.Tail)
 }
 
 // result is how a search ended.
@@ -118,7 +118,7 @@ func (r *Router) handleRequest(from crypto.NodeID, m *wire.Request) {
 
 	ctx, cancel := context.WithTimeout(r.ctx, min(m.Timeout, r.cfg.RequestTimeout))
 	defer cancel()
-	q := query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, hops: m.HTL, from: &from}
+	q := query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, hops: m.HTL, from: &from, tail: m.Tail}
 	res := r.search(ctx, q)
 	defer res.finish()
 
@@ -246,6 +246,14 @@ func (r *Router) search(ctx context.Context, q query) result {
 		if res, ok := r.lookLocal(q); ok {
 			return res
 		}
+		if !q.tail {
+			// Where no route leads closer, the request has reached the key's neighbourhood:
+			// from here it walks node to nearest node, the way an insert's tail placed its
+			// copies, so that it finds them even if the nearest node is gone.
+			r.mu.Lock()
+			q.tail = !r.closerRouteLocked(q.rk.Location(), *q.from)
+			r.mu.Unlock()
+		}
 	}
 	overloaded := false
 	for {
@@ -267,7 +275,7 @@ func (r *Router) search(ctx context.Context, q query) result {
 		if !ok {
 			return result{err: ErrRouteNotFound, htl: q.hops}
 		}
-		x := r.exchange(ctx, p.id, &wire.Request{KeyType: q.kt, ID: q.id, HTL: out, Key: q.rk, Timeout: left})
+		x := r.exchange(ctx, p.id, &wire.Request{KeyType: q.kt, ID: q.id, HTL: out, Tail: q.tail, Key: q.rk, Timeout: left})
 		if res, end := r.requestReply(q, p, x); end {
 			return res
 		}
@@ -397,9 +405,10 @@ func (r *Router) nextHopExcluding(q query, skip func(crypto.NodeID) bool) (*peer
 	switch {
 	case htl >= MaxHTL:
 		p = r.stemPeerLocked(q.id, excluded, now)
-	case q.insert && q.tail:
-		// An insert's tail walks to the peer nearest the key by its own location, so
-		// that its copies land on the nodes nearest the key (spec §18.4).
+	case q.tail:
+		// A tail walks to the peer nearest the key by its own location: an insert's, so
+		// that its copies land on the nodes nearest the key (spec §18.4); a request's, so
+		// that it visits those nodes (spec §18.3).
 		p = choosePeerByLocation(r.peerListLocked(), q.rk.Location(), excluded, now)
 	default:
 		p = choosePeer(r.peerListLocked(), q.rk.Location(), excluded, now)

@@ -133,6 +133,7 @@ func (m *Keepalive) encode(e *encoder) {}
 func (m *Request) encode(e *encoder) {
 	e.u64(m.ID)
 	e.htl(m.HTL)
+	e.flags(m.Tail)
 	e.key(m.Key)
 	e.timeout(m.Timeout)
 }
@@ -140,11 +141,7 @@ func (m *Request) encode(e *encoder) {
 func (m *Insert) encode(e *encoder) {
 	e.u64(m.ID)
 	e.htl(m.HTL)
-	var flags uint8
-	if m.Tail {
-		flags |= insertTail
-	}
-	e.u8(flags)
+	e.flags(m.Tail)
 	e.key(m.Key)
 	e.timeout(m.Timeout)
 	e.block(m.KeyType, m.Block)
@@ -412,16 +409,32 @@ func (d *decoder) ref() *NodeRef {
 }
 
 func (d *decoder) request(k crypto.KeyType) *Request {
-	return &Request{KeyType: k, ID: d.u64(), HTL: d.htl(), Key: d.bytes32(), Timeout: d.timeout()}
+	m := &Request{KeyType: k, ID: d.u64(), HTL: d.htl()}
+	m.Tail = d.flags()
+	m.Key, m.Timeout = d.bytes32(), d.timeout()
+	return m
+}
+
+// flags writes the flags byte of requests and inserts: bit 0 is Tail, the others are zero.
+func (e *encoder) flags(tail bool) {
+	var f uint8
+	if tail {
+		f |= flagTail
+	}
+	e.u8(f)
+}
+
+func (d *decoder) flags() (tail bool) {
+	f := d.u8()
+	if f&^flagTail != 0 {
+		d.fail("flags %#02x: unknown bits set", f)
+	}
+	return f&flagTail != 0
 }
 
 func (d *decoder) insert(k crypto.KeyType) *Insert {
 	m := &Insert{KeyType: k, ID: d.u64(), HTL: d.htl()}
-	flags := d.u8()
-	if flags&^insertTail != 0 {
-		d.fail("insert flags %#02x: unknown bits set", flags)
-	}
-	m.Tail = flags&insertTail != 0
+	m.Tail = d.flags()
 	m.Key, m.Timeout, m.Block = d.bytes32(), d.timeout(), d.block(k)
 	return m
 }

@@ -28,8 +28,8 @@ const (
 	MaxSmallMessage = 1 + 8 + 1 + 8 + 2 + MaxNodeRefSize
 )
 
-// insertTail is the Insert flag bit for Tail.
-const insertTail = 0x01
+// flagTail is the flag bit for Request.Tail and Insert.Tail.
+const flagTail = 0x01
 
 // Type is the first byte of every encoded message.
 type Type uint8
@@ -104,6 +104,10 @@ type Request struct {
 	KeyType crypto.KeyType // crypto.CHK or crypto.SSK
 	ID      uint64         // random, chosen by the originator, kept along the path
 	HTL     uint8          // hops to live, at most MaxHTL
+	// Tail marks a request that has reached a node no route improves on, in the key's
+	// neighbourhood: it goes on from node to nearest node, where inserts keep their copies
+	// (spec §18.3).
+	Tail    bool
 	Key     crypto.RoutingKey
 	Timeout time.Duration // how long the receiver may search; whole milliseconds, at most MaxTimeout
 }

@@ -193,13 +193,14 @@ func FuzzParseNodeRef(f *testing.F) {
 
 func TestRefCacheBounded(t *testing.T) {
 	c := newRefCache(3)
+	r := &NodeRef{}
 	for i := range 10 {
-		c.add([]byte{byte(i)})
+		c.add([32]byte{byte(i)}, r)
 	}
-	if len(c.set) != 3 {
-		t.Fatalf("cache holds %d digests, want its bound 3", len(c.set))
+	if len(c.refs) != 3 {
+		t.Fatalf("cache holds %d noderefs, want its bound 3", len(c.refs))
 	}
-	if !c.has([]byte{9}) || c.has([]byte{0}) {
+	if c.get([32]byte{9}) == nil || c.get([32]byte{0}) != nil {
 		t.Error("the cache did not keep the newest and forget the oldest")
 	}
 }

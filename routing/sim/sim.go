@@ -218,7 +218,7 @@ func (s *Sim) build() error {
 			PeerRate:            1e9,
 			PeerBurst:           1e9,
 			MaxActive:           1 << 20,
-			LocationUpdateDelay: -1,
+			LocationUpdateDelay: 50 * time.Millisecond,
 			SwapInterval:        -1,
 			StemKeepProbability: keep,
 			Seed:                &routerSeed,
