@@ -107,8 +107,8 @@ func (r *Router) considerOffer(ref *wire.NodeRef) {
 	}()
 }
 
-// Maintain keeps an opennet node connected (spec §18.8): with fewer than three quarters of
-// MaxPeers, it links to a random seed and announces itself through it, towards its own
+// Maintain keeps an opennet node connected (spec §18.8): with fewer than half of MaxPeers
+// (path folding fills the rest), it links to a random seed and announces itself through it, towards its own
 // location for its near neighbours and towards longLinks locations farther off, at distances
 // drawn with probability ∝ 1/d, for one long link each: the mix of short and long links that
 // a small world needs, from the first minute rather than after path folding has had its
@@ -142,7 +142,7 @@ func (r *Router) Maintain(ctx context.Context) {
 	for _, id := range stale {
 		r.t.Disconnect(id) // a seed's newcomer that did not announce
 	}
-	if !r.cfg.Opennet || r.cfg.SeedNode || r.cfg.Connect == nil || seed == nil || 4*n >= 3*r.cfg.MaxPeers {
+	if !r.cfg.Opennet || r.cfg.SeedNode || r.cfg.Connect == nil || seed == nil || 2*n >= r.cfg.MaxPeers {
 		return
 	}
 	if r.cfg.Ref != nil && seed.ID() == r.cfg.Ref().ID() {
