@@ -391,7 +391,7 @@ func (r *Router) Receive(from crypto.NodeID, m wire.Message) {
 	case *wire.SwapRequest:
 		r.handleSwapRequest(from, m)
 	case *wire.SwapReply:
-		r.deliverSwapReply(from, m)
+		r.deliverSwapReply(from, m.ID, m)
 	case *wire.SwapCommit:
 		r.handleSwapCommit(from, m)
 	case *wire.DataReply:
@@ -403,9 +403,13 @@ func (r *Router) Receive(from crypto.NodeID, m wire.Message) {
 	case *wire.RouteNotFound:
 		r.deliver(from, m.ID, m)
 	case *wire.RejectedLoop:
-		r.deliver(from, m.ID, m)
+		if !r.deliverSwapReply(from, m.ID, m) {
+			r.deliver(from, m.ID, m)
+		}
 	case *wire.RejectedOverload:
-		r.deliver(from, m.ID, m)
+		if !r.deliverSwapReply(from, m.ID, m) {
+			r.deliver(from, m.ID, m)
+		}
 	case *wire.InsertReply:
 		r.deliver(from, m.ID, m)
 	case *wire.InsertCollision:
