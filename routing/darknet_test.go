@@ -38,13 +38,13 @@ func TestSwappingOrdersFriends(t *testing.T) {
 			return sum / (2 * n)
 		}
 		before := meanLog()
-		for range 5000 {
+		for range 8000 {
 			tn.nodes[rng.IntN(n)].r.Swap(context.Background())
 			settle()
 		}
 		after := meanLog()
-		if after > before-1 {
-			t.Errorf("mean log link length %.2f before swapping, %.2f after: want it at least 1 lower", before, after)
+		if after > before-0.5 {
+			t.Errorf("mean log link length %.2f before swapping, %.2f after: want it at least 0.5 lower", before, after)
 		}
 		t.Logf("mean log link length %.2f before swapping, %.2f after (perfect order: %.2f)", before, after, math.Log(1.5/n))
 	})
