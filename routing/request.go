@@ -100,8 +100,11 @@ func (r *Router) GetBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 	if res.err != nil {
 		return nil, res.err
 	}
-	if ref := res.awaitOffer(ctx); ref != nil {
-		r.considerOffer(ref)
+	if r.cfg.Opennet && r.cfg.Connect != nil {
+		// Only opennet nodes fold paths; on darknet no offer comes, so none is awaited.
+		if ref := res.awaitOffer(ctx); ref != nil {
+			r.considerOffer(ref)
+		}
 	}
 	return res.block, nil
 }
