@@ -35,9 +35,10 @@ func (r *Router) PutBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 	r.trace(Event{Kind: EventOriginate, ID: id, Key: rk})
 
 	defer r.local(kt, rk)()
+	stem := stemFrom(ctx, id)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
-	res := r.insert(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL, insert: true}, block)
+	res := r.insert(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL, insert: true, stem: stem}, block)
 	switch {
 	case res.err == nil:
 		return nil
@@ -74,7 +75,7 @@ func (r *Router) handleInsert(from crypto.NodeID, m *wire.Insert) {
 
 	ctx, cancel := context.WithTimeout(r.ctx, min(m.Timeout, r.cfg.RequestTimeout))
 	defer cancel()
-	res := r.insert(ctx, query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, hops: m.HTL, from: &from, insert: true, tail: m.Tail}, m.Block)
+	res := r.insert(ctx, query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, hops: m.HTL, from: &from, insert: true, tail: m.Tail, stem: m.Stem}, m.Block)
 	switch {
 	case res.collision != nil:
 		r.send(from, &wire.InsertCollision{ID: m.ID, Block: res.collision})
@@ -102,8 +103,8 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 	}
 	progressed := false
 	for q.hops >= MaxHTL {
-		h := r.walkStem(ctx, &q, tried, func(id uint64, htl uint8, timeout time.Duration) wire.Message {
-			return &wire.Insert{KeyType: q.kt, ID: id, HTL: htl, Key: q.rk, Timeout: timeout, Block: block}
+		h := r.walkStem(ctx, &q, tried, func(id uint64, htl uint8, stem uint64, timeout time.Duration) wire.Message {
+			return &wire.Insert{KeyType: q.kt, ID: id, HTL: htl, Stem: stem, Key: q.rk, Timeout: timeout, Block: block}
 		})
 		if h.ok {
 			if res, end := r.insertReply(q, h.p, h.x, block); end {

@@ -33,6 +33,7 @@ type query struct {
 	from   *crypto.NodeID // nil for this node's own user
 	insert bool           // an insert, not a request
 	tail   bool           // in the key's neighbourhood: routed by location (wire.Request.Tail, wire.Insert.Tail)
+	stem   uint64         // the stem tag (wire.Request.Stem), while at HTL 18
 }
 
 // result is how a search ended.
@@ -85,9 +86,10 @@ func (r *Router) GetBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 	r.trace(Event{Kind: EventOriginate, ID: id, Key: rk})
 
 	defer r.local(kt, rk)()
+	stem := stemFrom(ctx, id)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
-	res := r.search(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL})
+	res := r.search(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL, stem: stem})
 	defer res.finish()
 	r.mu.Lock()
 	r.completed++
@@ -121,7 +123,7 @@ func (r *Router) handleRequest(from crypto.NodeID, m *wire.Request) {
 
 	ctx, cancel := context.WithTimeout(r.ctx, min(m.Timeout, r.cfg.RequestTimeout))
 	defer cancel()
-	q := query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, hops: m.HTL, from: &from, tail: m.Tail}
+	q := query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, hops: m.HTL, from: &from, tail: m.Tail, stem: m.Stem}
 	res := r.search(ctx, q)
 	defer res.finish()
 
@@ -227,8 +229,8 @@ func (r *Router) search(ctx context.Context, q query) result {
 		tried[*q.from] = true
 	}
 	for q.hops >= MaxHTL {
-		h := r.walkStem(ctx, &q, tried, func(id uint64, htl uint8, timeout time.Duration) wire.Message {
-			return &wire.Request{KeyType: q.kt, ID: id, HTL: htl, Key: q.rk, Timeout: timeout}
+		h := r.walkStem(ctx, &q, tried, func(id uint64, htl uint8, stem uint64, timeout time.Duration) wire.Message {
+			return &wire.Request{KeyType: q.kt, ID: id, HTL: htl, Stem: stem, Key: q.rk, Timeout: timeout}
 		})
 		if h.ok {
 			if res, end := r.requestReply(q, h.p, h.x); end {
@@ -338,9 +340,9 @@ type stemHop struct {
 // there is free of the stem's loop-detection entries. A peer that is busy, silent or refuses
 // the ID as a loop is skipped for the next stem peer. tried holds the peers already tried
 // with the stem's ID and is updated.
-func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID]bool, msg func(id uint64, htl uint8, timeout time.Duration) wire.Message) stemHop {
+func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID]bool, msg func(id uint64, htl uint8, stem uint64, timeout time.Duration) wire.Message) stemHop {
 	h := stemHop{next: *q, skip: make(map[crypto.NodeID]bool)}
-	h.next.htl, h.next.hops = MaxHTL-1, MaxHTL-1
+	h.next.htl, h.next.hops, h.next.stem = MaxHTL-1, MaxHTL-1, 0
 	r.mu.Lock()
 	h.next.id = r.newIDLocked()
 	r.seen.add(h.next.id, r.now())
@@ -356,12 +358,12 @@ func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID
 		if !ok {
 			break
 		}
-		id := q.id
+		id, stem := q.id, q.stem
 		if out < MaxHTL {
-			id = h.next.id
+			id, stem = h.next.id, 0 // the stem ends over this link
 			h.skip[p.id] = true
 		}
-		x := r.exchange(ctx, p.id, msg(id, out, left))
+		x := r.exchange(ctx, p.id, msg(id, out, stem, left))
 		switch m := x.reply.(type) {
 		case *wire.RejectedLoop:
 			x.done()
@@ -407,7 +409,11 @@ func (r *Router) nextHopExcluding(q query, skip func(crypto.NodeID) bool) (*peer
 	var p *peer
 	switch {
 	case htl >= MaxHTL:
-		p = r.stemPeerLocked(q.id, excluded, now)
+		tag := q.stem
+		if tag == 0 {
+			tag = q.id
+		}
+		p = r.stemPeerLocked(tag, excluded, now)
 	case q.tail:
 		// A tail walks to the peer nearest the key by its own location: an insert's, so
 		// that its copies land on the nodes nearest the key (spec §18.4); a request's, so
@@ -423,8 +429,8 @@ func (r *Router) nextHopExcluding(q query, skip func(crypto.NodeID) bool) (*peer
 }
 
 // stemPeerLocked picks the stem's next hop (spec §18.2): among the peers not excluded, the one
-// whose keyed hash with the request ID is lowest. It is random to everyone else, and the same
-// for a retry of the same request.
+// whose keyed hash with the stem tag is lowest. It is random to everyone else, and the same for
+// every request with the same tag: all the requests of one download walk one stem.
 func (r *Router) stemPeerLocked(id uint64, excluded func(*peer) bool, now time.Time) *peer {
 	var best *peer
 	var bestH uint64
@@ -564,4 +570,24 @@ func (r *Router) cacheReply(q query, block []byte) {
 	}
 	r.trace(Event{Kind: EventCached, ID: q.id, Key: q.rk})
 	r.blockArrived(q.kt, q.rk)
+}
+
+type stemKey struct{}
+
+// WithStem returns a context under which GetBlock and PutBlock send their requests and inserts
+// with the stem tag tag, so that they all walk the same stem (spec §18.2). A download or upload
+// uses one tag for all its blocks: a node on its stem then sees all of it or none, whether
+// from its originator or a relay, and cannot tell the two apart by how much it sees. Zero, or
+// no tag, gives each request a stem of its own.
+func WithStem(ctx context.Context, tag uint64) context.Context {
+	return context.WithValue(ctx, stemKey{}, tag)
+}
+
+// stemFrom is the stem tag for a request or insert of this node's user: the one set with
+// WithStem, or else one of its own.
+func stemFrom(ctx context.Context, id uint64) uint64 {
+	if tag, ok := ctx.Value(stemKey{}).(uint64); ok && tag != 0 {
+		return tag
+	}
+	return id
 }

@@ -330,3 +330,49 @@ func TestPlausiblePeerLocations(t *testing.T) {
 		t.Error("an invalid location accepted")
 	}
 }
+
+// TestStemTag: the requests of one download (one stem tag) all walk the same stem, while
+// requests without a tag each take their own.
+func TestStemTag(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 12
+		tn := newTestNet(t, spread(n, 0.01), func(i int, c *Config) { c.MaxPeers = 6 })
+		for i := range n {
+			tn.link(i, (i+1)%n)
+			tn.link(i, (i+3)%n)
+			tn.link(i, (i+5)%n)
+		}
+		settle()
+		// firstHops records, per key, the peer each request first went to from node 0.
+		firstHops := map[crypto.RoutingKey]crypto.NodeID{}
+		for i := 1; i < n; i++ {
+			id := tn.nodes[i].id()
+			tn.nodes[i].r.cfg.Trace = func(e Event) {
+				if e.Kind == EventRequest && e.Peer == tn.nodes[0].id() {
+					if _, ok := firstHops[e.Key]; !ok {
+						firstHops[e.Key] = id
+					}
+				}
+			}
+		}
+		distinct := func(ctx context.Context) int {
+			firstHops = map[crypto.RoutingKey]crypto.NodeID{}
+			for range 8 {
+				_, key := randomCHK(t)
+				tn.nodes[0].r.GetBlock(ctx, crypto.CHK, key.Routing)
+				settle()
+			}
+			seen := map[crypto.NodeID]bool{}
+			for _, id := range firstHops {
+				seen[id] = true
+			}
+			return len(seen)
+		}
+		if d := distinct(WithStem(context.Background(), 12345)); d != 1 {
+			t.Errorf("8 requests with one stem tag went to %d different first hops, want 1", d)
+		}
+		if d := distinct(context.Background()); d < 2 {
+			t.Errorf("8 requests without a tag all went to the same first hop")
+		}
+	})
+}
