@@ -183,16 +183,16 @@ func (p *rawPeer) next(tb testing.TB) received {
 	}
 }
 
-// addRaw joins a scripted peer at location loc to the network and links it to the given
-// nodes.
-func (tn *testNet) addRaw(name string, loc crypto.Location, linkTo ...int) *rawPeer {
+// addRaw joins a scripted peer at location loc to the network, answering with answer (nil:
+// it only records), and links it to the given nodes.
+func (tn *testNet) addRaw(name string, loc crypto.Location, answer func(p *rawPeer, from crypto.NodeID, m wire.Message), linkTo ...int) *rawPeer {
 	tn.tb.Helper()
 	ident := crypto.NewNodeIdentity(sha256.Sum256([]byte("raw peer " + name)))
 	ref, err := wire.NewNodeRef(ident, wire.NodeRefInfo{Location: loc, WithLocation: true})
 	if err != nil {
 		tn.tb.Fatal(err)
 	}
-	p := &rawPeer{ref: ref, got: make(chan received, 1024)}
+	p := &rawPeer{ref: ref, got: make(chan received, 1024), answer: answer}
 	if p.t, err = tn.net.Join(transport.MemConfig{Ref: ref, Handler: p}); err != nil {
 		tn.tb.Fatal(err)
 	}

@@ -155,7 +155,7 @@ func TestBacktracking(t *testing.T) {
 		tn.link(0, 1)
 		tn.link(0, 2)
 		tn.nodes[2].store.Store(crypto.CHK, key.Routing, block)
-		asker := tn.addRaw("asker", loc+0.4, 0)
+		asker := tn.addRaw("asker", loc+0.4, nil, 0)
 		settle()
 		var order []crypto.NodeID
 		tn.nodes[0].r.cfg.Trace = nil
@@ -189,7 +189,7 @@ func TestBacktracking(t *testing.T) {
 func TestRejectedLoop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tn := newTestNet(t, []crypto.Location{0.2}, nil)
-		asker := tn.addRaw("asker", 0.9, 0)
+		asker := tn.addRaw("asker", 0.9, nil, 0)
 		settle()
 		_, key := randomCHK(t)
 		req := &wire.Request{KeyType: crypto.CHK, ID: 7, HTL: 5, Key: key.Routing, Timeout: time.Minute}
@@ -209,7 +209,7 @@ func TestRejectedLoop(t *testing.T) {
 func TestOverload(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tn := newTestNet(t, []crypto.Location{0.2}, func(i int, c *Config) { c.PeerRate, c.PeerBurst = 1, 3 })
-		asker := tn.addRaw("asker", 0.9, 0)
+		asker := tn.addRaw("asker", 0.9, nil, 0)
 		settle()
 		overloaded := 0
 		for i := range 6 {
@@ -234,7 +234,7 @@ func TestRecentlyFailed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tn := newTestNet(t, []crypto.Location{0.2, 0.6}, nil)
 		tn.link(0, 1)
-		asker := tn.addRaw("asker", 0.9, 0)
+		asker := tn.addRaw("asker", 0.9, nil, 0)
 		settle()
 		block, key := randomCHK(t)
 		ask := func(id uint64) wire.Message {
@@ -268,14 +268,13 @@ func TestRecentlyFailed(t *testing.T) {
 func TestBadBlocksDropPeer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tn := newTestNet(t, []crypto.Location{0.2}, nil)
-		liar := tn.addRaw("liar", 0.3, 0)
-		liar.answer = func(p *rawPeer, from crypto.NodeID, m wire.Message) {
+		tn.addRaw("liar", 0.3, func(p *rawPeer, from crypto.NodeID, m wire.Message) {
 			if req, ok := m.(*wire.Request); ok {
 				bad := make([]byte, crypto.CHKBlockSize)
 				bad[0], bad[1] = 1, 1
 				p.t.Send(context.Background(), from, &wire.DataReply{KeyType: crypto.CHK, ID: req.ID, Block: bad})
 			}
-		}
+		}, 0)
 		settle()
 		for range maxBadBlocks {
 			_, key := randomCHK(t)
