@@ -57,9 +57,6 @@ func (s *Server) serveKey(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusBadRequest, "Malformed URI", "This address is not a valid Lethe URI.", err.Error())
 		return
 	}
-	if uri.Path == "" {
-		uri = uri.WithPath("/") // a key names a directory or a file; its relative links start at "/"
-	}
 	if r.URL.Path != "/"+uri.String() {
 		redirect(w, filter.Path(uri), http.StatusMovedPermanently)
 		return
@@ -104,7 +101,11 @@ func (s *Server) serveKey(w http.ResponseWriter, r *http.Request) {
 		s.serveDownload(w, r, ctx, uri, doc, d)
 		return
 	}
-	s.stream(w, r, ctx, uri, doc, d, nil)
+	var cache fetch.BlockCache
+	if dl := s.xfers.finished(uri.String()); dl != nil {
+		cache = dl.cache // a download holds the blocks: serve from them, ranges too
+	}
+	s.stream(w, r, ctx, uri, doc, d, cache)
 }
 
 // navigation reports whether a request opens a page in a tab (or follows a link), rather

@@ -118,6 +118,27 @@ func (s *Server) fetchInto(ctx context.Context, doc *metadata.Document, cache fe
 	return err
 }
 
+// finished returns the download of a URI if it is done and has all the blocks, and marks it
+// as just served.
+func (ts *transfers) finished(key string) *download {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	dl, ok := ts.downloads[key]
+	if !ok {
+		return nil
+	}
+	select {
+	case <-dl.done:
+		if dl.err != nil {
+			return nil
+		}
+		dl.used = ts.now()
+		return dl
+	default:
+		return nil
+	}
+}
+
 // touch marks a download as just served, so that it is the last to be evicted.
 func (ts *transfers) touch(dl *download) {
 	ts.mu.Lock()
