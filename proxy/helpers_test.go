@@ -123,7 +123,11 @@ func (p *testProxy) do(tb testing.TB, method, path string, body io.Reader, heade
 	}
 	for _, h := range headers {
 		k, v, _ := strings.Cut(h, ":")
-		req.Header.Set(k, strings.TrimSpace(v))
+		if v = strings.TrimSpace(v); strings.EqualFold(k, "Host") {
+			req.Host = v // the client sends req.Host, not a Host header
+		} else {
+			req.Header.Set(k, v)
+		}
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
