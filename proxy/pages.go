@@ -113,14 +113,20 @@ func took(from, to time.Time) string {
 	return roundDuration(to.Sub(from))
 }
 
+// roundDuration writes a duration as people say it: "350ms", "4.2s", "12 min", "3 h 5 min",
+// "6 days".
 func roundDuration(d time.Duration) string {
 	switch {
+	case d < 0:
+		return "0s"
 	case d < time.Second:
 		return d.Round(time.Millisecond).String()
 	case d < time.Minute:
 		return d.Round(100 * time.Millisecond).String()
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d.Minutes()))
 	case d < 48*time.Hour:
-		return d.Round(time.Second).String()
+		return fmt.Sprintf("%d h %d min", int(d.Hours()), int(d.Minutes())%60)
 	}
 	return fmt.Sprintf("%d days", int(d.Hours()/24))
 }

@@ -19,10 +19,13 @@ func nodeID(seed byte) crypto.NodeID {
 	return id
 }
 
-// sampleStatus is a node with a few peers, a half-full store and an hour of traffic.
-func sampleStatus() Status {
+// sampleStatus is a node with a few peers, a half-full store and an hour of traffic, as
+// it is at statusTime.
+func sampleStatus() Status { return sampleStatusAt(statusTime) }
+
+func sampleStatusAt(now time.Time) Status {
 	st := Status{
-		NodeID: nodeID(1), Location: 0.3125, Opennet: true, Version: "0.1.0", Started: statusTime.Add(-3 * time.Hour),
+		NodeID: nodeID(1), Location: 0.3125, Opennet: true, Version: "0.1.0", Started: now.Add(-3 * time.Hour),
 		Store:  AreaStatus{Blocks: 16000, Bytes: 512 << 20, Bound: 1 << 30},
 		Cache:  AreaStatus{Blocks: 3000, Bytes: 96 << 20, Bound: 256 << 20},
 		Errors: []string{"Peer 7fQ2… closed the link: it runs an older version of Lethe."},
@@ -30,12 +33,12 @@ func sampleStatus() Status {
 	for i, l := range []crypto.Location{0.30, 0.33, 0.35, 0.41, 0.62, 0.95} {
 		st.Peers = append(st.Peers, PeerStatus{
 			ID: nodeID(byte(10 + i)), Location: l, Darknet: i%2 == 0,
-			BytesIn: int64(i+1) << 20, BytesOut: int64(i+2) << 19, Since: statusTime.Add(-time.Duration(i+1) * time.Hour),
+			BytesIn: int64(i+1) << 20, BytesOut: int64(i+2) << 19, Since: now.Add(-time.Duration(i+1) * time.Hour),
 		})
 	}
 	for i := range 61 {
 		st.Bandwidth = append(st.Bandwidth, BandwidthSample{
-			Time:    statusTime.Add(time.Duration(i-60) * time.Minute),
+			Time:    now.Add(time.Duration(i-60) * time.Minute),
 			BytesIn: int64(60+30*(i%7)) << 10 * 60, BytesOut: int64(40+20*(i%5)) << 10 * 60,
 		})
 	}
@@ -52,7 +55,7 @@ func TestStatusPage(t *testing.T) {
 		t.Fatalf("status: %d", resp.StatusCode)
 	}
 	for _, want := range []string{
-		shortID(st.NodeID), "0.312500", "3h0m0s", "6 (3 friends, 3 strangers)",
+		shortID(st.NodeID), "0.312500", "3 h 0 min", "6 (3 friends, 3 strangers)",
 		`<svg xmlns="http://www.w3.org/2000/svg" class="circle"`, `<svg xmlns="http://www.w3.org/2000/svg" class="bandwidth"`,
 		"512.0 MiB of 1.0 GiB", `<meter min="0" max="100" value="50">`, "96.0 MiB of 256.0 MiB",
 		"older version of Lethe", "0.9500", "<polyline",
@@ -93,7 +96,9 @@ func TestRates(t *testing.T) {
 	if len(times) != 3 || in[0] != 100 || in[1] != 100 || out[1] != 50 || in[2] != 200 || out[2] != 0 {
 		t.Errorf("rates: in %v out %v at %v", in, out, times)
 	}
-	if got := niceCeil(130); got != 200 {
-		t.Errorf("niceCeil(130) = %v", got)
+	for v, want := range map[float64]float64{130: 200, 1000: 1024, 300 << 10: 500 << 10, 5 << 20: 5 << 20} {
+		if got := niceRate(v); got != want {
+			t.Errorf("niceRate(%v) = %v, want %v", v, got, want)
+		}
 	}
 }

@@ -70,7 +70,7 @@ func bandwidthSVG(samples []BandwidthSample) template.HTML {
 	for i := range in {
 		peak = max(peak, in[i], out[i])
 	}
-	peak = niceCeil(peak)
+	peak = niceRate(peak)
 	t0, t1 := times[0], times[len(times)-1]
 	span := t1.Sub(t0).Seconds()
 	x := func(t time.Time) float64 { return left + (w-left-8)*t.Sub(t0).Seconds()/span }
@@ -116,6 +116,16 @@ func rates(samples []BandwidthSample) (in, out []float64, times []time.Time) {
 		out = append(out, float64(max(samples[i].BytesOut, 0))/d)
 	}
 	return in, out, times
+}
+
+// niceRate rounds a graph's top up to 1, 2 or 5 times a power of ten in the binary unit the
+// labels use (B, KiB, MiB, …), so that the labels read "500.0 KiB/s".
+func niceRate(v float64) float64 {
+	unit := 1.0
+	for v/unit >= 1000 {
+		unit *= 1024
+	}
+	return niceCeil(v/unit) * unit
 }
 
 // niceCeil rounds a graph's top up to 1, 2 or 5 times a power of ten.

@@ -1,0 +1,541 @@
+package proxy
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"lethe/crypto"
+	"lethe/proxy/filter/filtertest"
+)
+
+// canary is a TCP listener that attack pages aim at: any connection to it means a page made
+// the browser reach outside the proxy.
+type canary struct {
+	ln   net.Listener
+	mu   sync.Mutex
+	hits []string // the first line each connection sent; guarded by mu
+	done chan struct{}
+}
+
+func newCanary(tb testing.TB) *canary {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := &canary{ln: ln, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conn.SetReadDeadline(time.Now().Add(time.Second))
+			buf := make([]byte, 512)
+			n, _ := conn.Read(buf)
+			line, _, _ := strings.Cut(string(buf[:n]), "\n")
+			conn.Close()
+			c.mu.Lock()
+			c.hits = append(c.hits, fmt.Sprintf("%q", line))
+			c.mu.Unlock()
+		}
+	}()
+	tb.Cleanup(func() { ln.Close(); <-c.done })
+	return c
+}
+
+func (c *canary) addr() string { return c.ln.Addr().String() }
+
+func (c *canary) received() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.hits...)
+}
+
+// recorder keeps what the browser did, from the DevTools events of every target it attached.
+type recorder struct {
+	mu         sync.Mutex
+	requests   []string                 // URL of every request, of every frame and worker
+	documents  map[string]int           // status of each document loaded, by URL
+	scripts    []string                 // scripts compiled: any at all means a page could run one
+	console    []string                 // console messages, exceptions, dialogs
+	violations []string                 // policy violations and other security messages
+	targets    []string                 // frames and workers that were attached besides the page
+	loaded     map[string]chan struct{} // each tab's load events, by session
+}
+
+func newRecorder() *recorder {
+	return &recorder{documents: map[string]int{}, loaded: map[string]chan struct{}{}}
+}
+
+func (r *recorder) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.requests, r.scripts, r.console, r.violations, r.targets = nil, nil, nil, nil, nil
+	r.documents = map[string]int{}
+}
+
+// record is a copy of what a recorder holds.
+type record struct {
+	requests, scripts, console, violations, targets []string
+	documents                                       map[string]int
+}
+
+func (r *recorder) snapshot() record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	docs := make(map[string]int, len(r.documents))
+	for k, v := range r.documents {
+		docs[k] = v
+	}
+	return record{
+		requests: append([]string(nil), r.requests...), scripts: append([]string(nil), r.scripts...),
+		console: append([]string(nil), r.console...), violations: append([]string(nil), r.violations...),
+		targets: append([]string(nil), r.targets...), documents: docs,
+	}
+}
+
+func (r *recorder) add(list *[]string, s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	*list = append(*list, s)
+}
+
+// event records one DevTools event; attach is called for every new target, to enable the
+// same recording there before it runs.
+func (r *recorder) event(m cdpMessage, attach func(session string)) {
+	switch m.Method {
+	case "Network.requestWillBeSent":
+		var p struct {
+			Request struct{ URL string } `json:"request"`
+		}
+		json.Unmarshal(m.Params, &p)
+		r.add(&r.requests, p.Request.URL)
+	case "Network.webSocketCreated":
+		var p struct{ URL string }
+		json.Unmarshal(m.Params, &p)
+		r.add(&r.requests, p.URL)
+	case "Network.responseReceived":
+		var p struct {
+			Type     string
+			Response struct {
+				URL    string
+				Status int
+			}
+		}
+		json.Unmarshal(m.Params, &p)
+		if p.Type == "Document" {
+			r.mu.Lock()
+			r.documents[p.Response.URL] = p.Response.Status
+			r.mu.Unlock()
+		}
+	case "Debugger.scriptParsed":
+		var p struct {
+			URL      string
+			ScriptID string `json:"scriptId"`
+			Length   int
+		}
+		json.Unmarshal(m.Params, &p)
+		r.add(&r.scripts, fmt.Sprintf("script %s (%d chars) at %q", p.ScriptID, p.Length, p.URL))
+	case "Runtime.consoleAPICalled", "Runtime.exceptionThrown", "Page.javascriptDialogOpening":
+		r.add(&r.console, m.Method+" "+string(m.Params))
+	case "Log.entryAdded":
+		var p struct {
+			Entry struct{ Source, Level, Text, URL string }
+		}
+		json.Unmarshal(m.Params, &p)
+		if p.Entry.Source == "security" || strings.Contains(p.Entry.Text, "Content Security Policy") {
+			r.add(&r.violations, p.Entry.Text)
+		}
+	case "Target.attachedToTarget":
+		var p struct {
+			SessionID  string `json:"sessionId"`
+			TargetInfo struct{ Type, URL string }
+		}
+		json.Unmarshal(m.Params, &p)
+		r.add(&r.targets, p.TargetInfo.Type+" "+p.TargetInfo.URL)
+		go attach(p.SessionID)
+	case "Page.loadEventFired":
+		r.mu.Lock()
+		ch := r.loaded[m.SessionID]
+		r.mu.Unlock()
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// browser is a Chromium under DevTools control whose every request, script and console
+// message is recorded, in all its tabs.
+type browser struct {
+	tb  testing.TB
+	c   *cdp
+	rec *recorder
+	ctx context.Context
+}
+
+// tab is one page of the browser.
+type tab struct {
+	b       *browser
+	session string
+	loaded  chan struct{}
+}
+
+func newBrowser(tb testing.TB, ctx context.Context) *browser {
+	tb.Helper()
+	chrome := startChromium(tb, findChromium(tb))
+	b := &browser{tb: tb, rec: newRecorder(), ctx: ctx}
+	c, err := dialCDP(chrome.wsURL, func(m cdpMessage) { b.rec.event(m, b.instrument) })
+	if err != nil {
+		tb.Fatalf("devtools: %v", err)
+	}
+	b.c = c
+	tb.Cleanup(c.close)
+	if err := c.call(ctx, "", "Browser.setDownloadBehavior", map[string]any{"behavior": "deny"}, nil); err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// newTab opens a page and records everything in it.
+func (b *browser) newTab() *tab {
+	b.tb.Helper()
+	var target struct {
+		TargetID string `json:"targetId"`
+	}
+	if err := b.c.call(b.ctx, "", "Target.createTarget", map[string]any{"url": "about:blank"}, &target); err != nil {
+		b.tb.Fatal(err)
+	}
+	var attached struct {
+		SessionID string `json:"sessionId"`
+	}
+	if err := b.c.call(b.ctx, "", "Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}, &attached); err != nil {
+		b.tb.Fatal(err)
+	}
+	t := &tab{b: b, session: attached.SessionID, loaded: make(chan struct{}, 16)}
+	b.rec.mu.Lock()
+	b.rec.loaded[t.session] = t.loaded
+	b.rec.mu.Unlock()
+	b.enable(t.session)
+	t.call("Page.enable", nil, nil)
+	t.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1200, "height": 900, "deviceScaleFactor": 1, "mobile": false}, nil)
+	return t
+}
+
+// enable turns on recording in a session: requests, scripts, console and security logs, and
+// the same for every frame or worker the target starts, which waits until it is recorded.
+func (b *browser) enable(session string) {
+	for _, m := range []struct {
+		method string
+		params any
+	}{
+		{"Network.enable", nil},
+		{"Debugger.enable", nil},
+		{"Runtime.enable", nil},
+		{"Log.enable", nil},
+		{"Target.setAutoAttach", map[string]any{"autoAttach": true, "waitForDebuggerOnStart": true, "flatten": true}},
+	} {
+		if err := b.c.call(b.ctx, session, m.method, m.params, nil); err != nil {
+			b.tb.Errorf("enable %s: %v", m.method, err)
+		}
+	}
+}
+
+// instrument records in a target the page started (a frame, a worker), then lets it run.
+func (b *browser) instrument(session string) {
+	b.enable(session)
+	b.c.call(b.ctx, session, "Runtime.runIfWaitingForDebugger", nil, nil)
+}
+
+func (t *tab) call(method string, params, result any) {
+	t.b.tb.Helper()
+	if err := t.b.c.call(t.b.ctx, t.session, method, params, result); err != nil {
+		t.b.tb.Fatal(err)
+	}
+}
+
+// open navigates the tab to url and waits for its load event, and a moment after it for
+// whatever a page would do late.
+func (t *tab) open(url string) error {
+	for len(t.loaded) > 0 {
+		<-t.loaded
+	}
+	var nav struct {
+		ErrorText string `json:"errorText"`
+	}
+	if err := t.b.c.call(t.b.ctx, t.session, "Page.navigate", map[string]any{"url": url}, &nav); err != nil {
+		return err
+	}
+	if nav.ErrorText != "" {
+		return fmt.Errorf("%s: %s", url, nav.ErrorText)
+	}
+	select {
+	case <-t.loaded:
+	case <-time.After(15 * time.Second):
+		return fmt.Errorf("%s: %w", url, errNoLoad)
+	case <-t.b.ctx.Done():
+		return t.b.ctx.Err()
+	}
+	time.Sleep(10 * time.Millisecond)
+	return nil
+}
+
+// screenshot saves the whole page as a PNG.
+func (t *tab) screenshot(path string) {
+	t.b.tb.Helper()
+	var metrics struct {
+		CSSContentSize struct{ Width, Height float64 } `json:"cssContentSize"`
+	}
+	t.call("Page.getLayoutMetrics", nil, &metrics)
+	h := min(max(metrics.CSSContentSize.Height, 600), 3000)
+	var shot struct{ Data string }
+	t.call("Page.captureScreenshot", map[string]any{
+		"format": "png", "captureBeyondViewport": true,
+		"clip": map[string]any{"x": 0, "y": 0, "width": 1200, "height": h, "scale": 1},
+	}, &shot)
+	png, err := base64.StdEncoding.DecodeString(shot.Data)
+	if err != nil || len(png) < 1000 {
+		t.b.tb.Fatalf("screenshot of %d bytes: %v", len(png), err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.b.tb.Fatal(err)
+	}
+}
+
+// attackSite is a site made of every attack input of the content filter, plus attacks on the
+// proxy itself, aimed at the canary instead of an outside host; pages lists the paths inside
+// the site that a browser opens.
+func attackSite(tb testing.TB, target string, keyPath string) (files map[string][]byte, pages []string) {
+	tb.Helper()
+	aim := func(s string) string {
+		s = strings.ReplaceAll(s, filtertest.Host, target)
+		return strings.ReplaceAll(s, filtertest.Key, keyPath)
+	}
+	files = map[string][]byte{}
+	var index strings.Builder
+	index.WriteString("<!DOCTYPE html><title>Attacks</title><h1>Attacks on the filter</h1><ul>\n")
+	add := func(name, title, body string) {
+		files[name] = []byte(body)
+		pages = append(pages, "/"+name)
+		fmt.Fprintf(&index, "<li><a href=%q>%s</a>\n", name, title)
+	}
+	for i, a := range filtertest.HTML {
+		add(fmt.Sprintf("html/%03d.html", i), a.Name,
+			fmt.Sprintf("<!DOCTYPE html><html><head><title>%s</title></head><body><p>%s</p>\n%s\n</body></html>", a.Name, a.Name, aim(a.Input)))
+	}
+	for i, a := range filtertest.CSS {
+		in := aim(a.Input)
+		files[fmt.Sprintf("css/%03d.css", i)] = []byte(in)
+		add(fmt.Sprintf("css/%03d.html", i), a.Name, fmt.Sprintf(
+			"<!DOCTYPE html><link rel=stylesheet href=\"%03d.css\"><style>%s</style><p style='%s'>%s</p><a href=x>link</a>",
+			i, in, strings.ReplaceAll(in, "'", ""), a.Name))
+	}
+	// Attacks on the proxy rather than the filter: its own pages as resources and form
+	// targets, hints that open connections without a request, files that are not what they
+	// claim.
+	extra := map[string]string{
+		"proxy-form":    `<form action="/insert" method=post enctype="multipart/form-data"><input name=token value=x><input type=file name=file><button>go</button></form><form action="/bookmarks" method=post><input name=uri value="USK@x"></form>`,
+		"proxy-pages":   `<img src="/status"><img src="/transfers"><link rel=stylesheet href="/static/style.css"><img src="/external?url=http://` + target + `/">`,
+		"connect-hints": `<link rel=preconnect href="http://` + target + `/"><link rel=prefetch href="http://` + target + `/p"><link rel=prerender href="http://` + target + `/r"><link rel=modulepreload href="http://` + target + `/m.js"><link rel=preload as=script href="//` + target + `/s.js">`,
+		"fake-files":    `<img src="fake.png"><img src="evil.svg"><object data="evil.svg"></object><embed src="evil.svg"><iframe src="evil.svg"></iframe><video src="film.webm" autoplay></video><img src="html-as-text.txt">`,
+		"external-link": `<a href="http://` + target + `/">out</a> <a href="/external?url=http://` + target + `/">through the warning page</a>`,
+		"refresh":       `<meta http-equiv="refresh" content="0; url=http://` + target + `/"><meta http-equiv=refresh content="0;URL='javascript:alert(1)'">`,
+	}
+	for name, body := range extra {
+		add("proxy/"+name+".html", name, "<!DOCTYPE html><p>"+name+"</p>"+body)
+	}
+	files["fake.png"] = []byte("<html><script>alert(1)</script><img src=http://" + target + "/></html>")
+	files["evil.svg"] = []byte(`<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script><image href="http://` + target + `/i.png"/></svg>`)
+	files["film.webm"] = []byte("not a film <script>alert(1)</script>")
+	files["html-as-text.txt"] = []byte("<script>alert(1)</script><img src=http://" + target + "/>")
+	// Opening the files that are not pages shows them as text, a warning or an error, never
+	// as markup.
+	pages = append(pages, "/fake.png", "/evil.svg", "/html-as-text.txt")
+	index.WriteString("</ul>")
+	files["index.html"] = []byte(index.String())
+	pages = append([]string{"/"}, pages...)
+	return files, pages
+}
+
+// TestBrowser serves a site full of attacks through the proxy to a real Chromium, opens every
+// page, and checks from DevTools that the browser asked nothing of any origin but the proxy,
+// compiled no script and broke no policy, and that canary servers the attacks aim at were
+// never reached. It first proves its instruments on an unfiltered page that does all of
+// that. It takes screenshots of the home and status pages.
+func TestBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the browser test runs headless Chromium; not in -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	b := newBrowser(t, ctx)
+	tabs := []*tab{b.newTab(), b.newTab()} // two at a time: the machine has two cores
+	target, control := newCanary(t), newCanary(t)
+
+	// The instruments see a script, a console message and a request to another origin.
+	unfiltered := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `<script>console.log("control")</script><img src="http://`+control.addr()+`/x.png">`)
+	}))
+	defer unfiltered.Close()
+	if err := tabs[0].open(unfiltered.URL + "/"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	ctl := b.rec.snapshot()
+	if len(ctl.scripts) == 0 || len(ctl.console) == 0 || len(control.received()) == 0 || !containsPrefix(ctl.requests, "http://"+control.addr()) {
+		t.Fatalf("the instruments missed the control page: %d scripts, %d console messages, canary %v, requests %v",
+			len(ctl.scripts), len(ctl.console), control.received(), ctl.requests)
+	}
+	b.rec.reset()
+
+	p := newTestProxy(t, Config{Status: func() Status { return sampleStatusAt(time.Now()) }})
+	key := insertSite(t, p.st, crypto.InsertURI{Type: crypto.CHK}, map[string][]byte{"x.png": pngImage(t), "b.png": pngImage(t)})
+	files, pages := attackSite(t, target.addr(), key.String())
+	site := insertSite(t, p.st, newUSK(t, "attacks", 7), files)
+	base := p.url + pathOf(site.WithPath(""))
+	var urls []string
+	for _, page := range pages {
+		urls = append(urls, base+page)
+	}
+	for _, page := range []string{"/", "/insert", "/transfers", "/status", "/external?url=http://" + target.addr() + "/"} {
+		urls = append(urls, p.url+page)
+	}
+	var opened atomic.Int64
+	var wg sync.WaitGroup
+	for i, tab := range tabs {
+		wg.Go(func() {
+			for j := i; j < len(urls); j += len(tabs) {
+				if err := tab.open(urls[j]); err != nil {
+					t.Errorf("open %s: %v", urls[j], err)
+					continue
+				}
+				opened.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	time.Sleep(500 * time.Millisecond) // anything a page does late
+
+	rec := b.rec.snapshot()
+	origin := p.url + "/"
+	var outside []string
+	own := 0 // data: images of Chromium's own media controls
+	for _, u := range rec.requests {
+		switch {
+		case strings.HasPrefix(u, origin):
+		case strings.HasPrefix(u, "data:") && !fromAttacks(u):
+			// A data: URL reaches no origin. The media controls that Chromium draws for
+			// <video> and <audio> load their icons so, under the page's name; the page's own
+			// data: URLs (all in the attack inputs) must never be asked for.
+			own++
+		default:
+			outside = append(outside, u)
+		}
+	}
+	if len(outside) > 0 {
+		t.Errorf("the browser asked %d times for something other than the proxy:\n%s", len(outside), strings.Join(outside, "\n"))
+	}
+	if len(rec.scripts) > 0 {
+		t.Errorf("the browser compiled %d scripts:\n%s", len(rec.scripts), strings.Join(rec.scripts, "\n"))
+	}
+	if len(rec.console) > 0 {
+		t.Errorf("console messages (a script ran):\n%s", strings.Join(rec.console, "\n"))
+	}
+	if len(rec.violations) > 0 {
+		t.Errorf("policy violations (the filter let through what the CSP then stopped):\n%s", strings.Join(rec.violations, "\n"))
+	}
+	if len(rec.targets) > 0 {
+		t.Errorf("frames or workers were started: %v", rec.targets)
+	}
+	if hits := target.received(); len(hits) > 0 {
+		t.Errorf("the canary the attacks aim at was reached %d times: %v", len(hits), hits)
+	}
+	var served int
+	for _, page := range pages[:len(pages)-3] {
+		if rec.documents[base+page] == http.StatusOK {
+			served++
+		}
+	}
+	if served != len(pages)-3 || int(opened.Load()) != len(urls) {
+		t.Errorf("%d of %d pages opened, %d of the %d attack pages served with 200", opened.Load(), len(urls), served, len(pages)-3)
+	}
+	t.Logf("%d pages opened (%d HTML and %d CSS attacks), %d requests: %d to the proxy, %d media-control icons of Chromium's own",
+		opened.Load(), len(filtertest.HTML), len(filtertest.CSS), len(rec.requests), len(rec.requests)-own-len(outside), own)
+
+	// Screenshots of the home and status pages, for people to look at.
+	dir := t.TempDir()
+	for _, page := range []string{"home", "status"} {
+		path := "/"
+		if page != "home" {
+			path = "/" + page
+		}
+		if err := tabs[0].open(p.url + path); err != nil {
+			t.Fatal(err)
+		}
+		shot := filepath.Join(dir, page+".png")
+		tabs[0].screenshot(shot)
+		if os.Getenv("LETHE_SCREENSHOTS") != "" {
+			copyFile(t, shot, filepath.Join("..", "docs", "screenshots", "proxy-"+page+".png"))
+		}
+	}
+}
+
+// fromAttacks reports whether a data: URL is one that the attack inputs hold.
+func fromAttacks(u string) bool {
+	for _, a := range append(append([]filtertest.Attack(nil), filtertest.HTML...), filtertest.CSS...) {
+		for rest := a.Input; ; {
+			i := strings.Index(strings.ToLower(rest), "data:")
+			if i < 0 {
+				break
+			}
+			rest = rest[i:]
+			end := strings.IndexAny(rest, "\"') >")
+			if end < 0 {
+				end = len(rest)
+			}
+			if strings.HasPrefix(u, rest[:end]) {
+				return true
+			}
+			rest = rest[5:]
+		}
+	}
+	return false
+}
+
+func containsPrefix(list []string, prefix string) bool {
+	for _, s := range list {
+		if strings.HasPrefix(s, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func copyFile(tb testing.TB, from, to string) {
+	tb.Helper()
+	b, err := os.ReadFile(from)
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(to), 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(to, b, 0o644)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
