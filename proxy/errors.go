@@ -23,6 +23,7 @@ type failure struct {
 // says the same to programs.
 func describe(err error) failure {
 	var se *fetch.SegmentError
+	var tooBig *http.MaxBytesError
 	switch {
 	case errors.Is(err, errCancelled), errors.Is(err, context.Canceled):
 		return failure{status: http.StatusServiceUnavailable, heading: "Cancelled",
@@ -42,7 +43,7 @@ func describe(err error) failure {
 	case errors.Is(err, crypto.ErrVerify):
 		return failure{status: http.StatusBadGateway, heading: "Damaged copies only",
 			message: "Every copy the network returned failed verification. Other routes may hold a good copy; try again later.", retry: true}
-	case errors.Is(err, fetch.ErrTooLarge):
+	case errors.Is(err, fetch.ErrTooLarge), errors.As(err, &tooBig):
 		return failure{status: http.StatusRequestEntityTooLarge, heading: "Too big",
 			message: "The file is larger than this proxy serves or inserts."}
 	case errors.Is(err, fetch.ErrEncrypted):

@@ -206,10 +206,12 @@ func (s *Server) progressPage(w http.ResponseWriter, r *http.Request, uri crypto
 	if name == "/" || name == "." {
 		name = uri.String()
 	}
+	q := r.URL.Query() // keeps a warned file's download token
+	q.Set("stream", "1")
 	s.render(w, r, http.StatusAccepted, "progress.html", view{Title: "Fetching", Refresh: 2, Data: struct {
 		Name, URI, Stream string
 		Transfer          transferView
-	}{name, uri.String(), filter.Path(uri) + "?stream=1", t}})
+	}{name, uri.String(), filter.Path(uri) + "?" + q.Encode(), t}})
 }
 
 // listing shows a directory that has no default file.

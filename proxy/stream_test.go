@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,7 +52,7 @@ func newBigFile(tb testing.TB, p *testProxy, name string, size, segments int) *b
 }
 
 // hold makes requests for the blocks of the segments from..end wait until release is
-// closed.
+// called (once or more).
 func (f *bigFile) hold(p *testProxy, from int) (release func()) {
 	held := map[crypto.RoutingKey]bool{}
 	for _, seg := range f.segs[from:] {
@@ -69,7 +72,8 @@ func (f *bigFile) hold(p *testProxy, from int) (release func()) {
 			return ctx.Err()
 		}
 	})
-	return func() { close(ch) }
+	var once sync.Once
+	return func() { once.Do(func() { close(ch) }) }
 }
 
 // TestRanges: ranges are served with 206 and Content-Range, a range in the last segment is
@@ -211,5 +215,32 @@ func TestProgressPage(t *testing.T) {
 	resp, body = p.get(t, pathOf(f.uri), navigate, "Range: bytes=100-199")
 	if resp.StatusCode != http.StatusPartialContent || body != string(f.data[100:200]) || p.st.TotalGets() != 0 {
 		t.Errorf("a range of the download: %d, %d requests to the network", resp.StatusCode, p.st.TotalGets())
+	}
+}
+
+// TestProgressOfWarnedFile: a large file behind the warning keeps the user's confirmation
+// through the progress page and its link to stream at once.
+func TestProgressOfWarnedFile(t *testing.T) {
+	p := newTestProxy(t, Config{})
+	f := newBigFile(t, p, "disk.img", 9<<20, 3)
+	release := f.hold(p, 2)
+	defer release()
+	_, warning := p.get(t, pathOf(f.uri), navigate)
+	m := regexp.MustCompile(`href="([^"]+\?download=[^"]+)"`).FindStringSubmatch(warning)
+	if m == nil {
+		t.Fatalf("no download link on the warning page:\n%s", warning)
+	}
+	resp, body := p.get(t, html.UnescapeString(m[1]), navigate)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("confirmed large file: %d", resp.StatusCode)
+	}
+	s := regexp.MustCompile(`href="([^"]+stream=1[^"]*)"`).FindStringSubmatch(body)
+	if s == nil || !strings.Contains(s[1], "download=") {
+		t.Fatalf("the stream link loses the confirmation: %v", s)
+	}
+	release()
+	resp, body = p.get(t, html.UnescapeString(s[1]), navigate)
+	if resp.StatusCode != http.StatusOK || body != string(f.data) || resp.Header.Get("Content-Type") != "application/octet-stream" {
+		t.Errorf("streamed: %d, %d bytes, %q", resp.StatusCode, len(body), resp.Header.Get("Content-Type"))
 	}
 }
