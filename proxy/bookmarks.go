@@ -23,10 +23,10 @@ const (
 	maxTitle      = 200 // bytes of a bookmark's title
 )
 
-// ErrBookmark: a bookmark cannot be added as asked; the wrapping error says why.
-var ErrBookmark = errors.New("bookmark refused")
+// errBookmark: a bookmark cannot be added as asked; the wrapping error says why.
+var errBookmark = errors.New("bookmark refused")
 
-// Bookmark is a site or file the user keeps on the home page.
+// bookmark is a site or file the user keeps on the home page.
 type bookmark struct {
 	Title string            `json:"title"`
 	URI   crypto.RequestURI `json:"uri"`
@@ -69,7 +69,7 @@ func (b *bookmarks) list() []bookmark {
 func (b *bookmarks) add(title string, uri crypto.RequestURI) error {
 	title = strings.TrimSpace(title)
 	if len(title) > maxTitle || !utf8.ValidString(title) {
-		return fmt.Errorf("%w: the title is longer than %d bytes or not text", ErrBookmark, maxTitle)
+		return fmt.Errorf("%w: the title is longer than %d bytes or not text", errBookmark, maxTitle)
 	}
 	uri = siteOf(uri)
 	if title == "" {
@@ -79,7 +79,7 @@ func (b *bookmarks) add(title string, uri crypto.RequestURI) error {
 	defer b.mu.Unlock()
 	marks := slices.DeleteFunc(slices.Clone(b.marks), func(m bookmark) bool { return sameSite(m.URI, uri) })
 	if len(marks) >= maxBookmarks {
-		return fmt.Errorf("%w: there are already %d bookmarks", ErrBookmark, maxBookmarks)
+		return fmt.Errorf("%w: there are already %d bookmarks", errBookmark, maxBookmarks)
 	}
 	marks = append(marks, bookmark{Title: title, URI: uri})
 	if err := b.saveLocked(marks); err != nil {

@@ -27,9 +27,9 @@ const (
 	keyFile       = "proxy.key"
 )
 
-// ErrForbidden is why a request is refused by the proxy's defences; the wrapping error says
+// errForbidden is why a request is refused by the proxy's defences; the wrapping error says
 // which.
-var ErrForbidden = errors.New("request refused")
+var errForbidden = errors.New("request refused")
 
 // guard holds the proxy's defences: the host names it answers to and the key its tokens
 // derive from.
@@ -102,7 +102,7 @@ func (g *guard) checkHost(r *http.Request) error {
 	ok := g.hosts[strings.ToLower(r.Host)]
 	g.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("%w: the proxy is not reached as %q", ErrForbidden, r.Host)
+		return fmt.Errorf("%w: the proxy is not reached as %q", errForbidden, r.Host)
 	}
 	return nil
 }
@@ -139,17 +139,17 @@ func (g *guard) csrfToken(secret string) string {
 // that sent it, or that another site's page made.
 func (g *guard) checkPost(r *http.Request, token string) error {
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
-		return fmt.Errorf("%w: a request from another site (%s)", ErrForbidden, site)
+		return fmt.Errorf("%w: a request from another site (%s)", errForbidden, site)
 	}
 	if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host {
-		return fmt.Errorf("%w: a request from another origin", ErrForbidden)
+		return fmt.Errorf("%w: a request from another origin", errForbidden)
 	}
 	c, err := r.Cookie(csrfCookie)
 	if err != nil || !validSecret(c.Value) {
-		return fmt.Errorf("%w: the browser sent no proxy cookie", ErrForbidden)
+		return fmt.Errorf("%w: the browser sent no proxy cookie", errForbidden)
 	}
 	if !hmac.Equal([]byte(token), []byte(g.csrfToken(c.Value))) {
-		return fmt.Errorf("%w: the form's token does not match this browser", ErrForbidden)
+		return fmt.Errorf("%w: the form's token does not match this browser", errForbidden)
 	}
 	return nil
 }

@@ -181,8 +181,9 @@ func downloadDir(stateDir string) (string, error) {
 	return dir, nil
 }
 
-// Serve answers HTTP requests on ln until Close, then returns nil. It refuses a listener
-// that is not on loopback unless Config.Addr names the listener's host.
+// Serve answers HTTP requests on ln until Close, then returns nil; after Close it closes ln
+// and returns ErrClosed. It refuses a listener that is not on loopback unless Config.Addr
+// names the listener's host (ErrNotLoopback).
 func (s *Server) Serve(ln net.Listener) error {
 	if err := s.checkListener(ln.Addr()); err != nil {
 		ln.Close()
