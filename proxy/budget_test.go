@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"lethe/insert"
 	"lethe/metadata"
 )
 
@@ -61,26 +62,37 @@ func waitFor(tb testing.TB, cond func() bool) {
 	}
 }
 
-// TestDocCache: documents are kept up to the bound, least recently used out first, and one
-// too large for its share is not kept.
-func TestDocCache(t *testing.T) {
-	doc := &metadata.Document{Kind: metadata.KindInline, Data: make([]byte, 700)}
-	c := newDocCache(8 * 1024)
-	for _, u := range []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"} {
-		c.put(u, doc, false)
+// TestLRU: values are kept up to the bound, least recently used out first, and one too
+// large for its share is not kept.
+func TestLRU(t *testing.T) {
+	c := newLRU[string, int](8 * 1024)
+	for i, k := range []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"} {
+		c.put(k, i, 960)
 		c.get("a") // keep a warm
 	}
-	if _, _, ok := c.get("a"); !ok {
-		t.Error("the most used document was evicted")
+	if _, ok := c.get("a"); !ok {
+		t.Error("the most used value was evicted")
 	}
-	if _, _, ok := c.get("b"); ok {
-		t.Error("the least recently used document was kept")
+	if _, ok := c.get("b"); ok {
+		t.Error("the least recently used value was kept")
 	}
 	if c.size > c.max {
 		t.Errorf("size %d over the bound %d", c.size, c.max)
 	}
-	c.put("huge", &metadata.Document{Kind: metadata.KindInline, Data: make([]byte, 2048)}, true)
-	if _, _, ok := c.get("huge"); ok {
-		t.Error("a document over an eighth of the cache was kept")
+	c.put("huge", 0, 2048)
+	if _, ok := c.get("huge"); ok {
+		t.Error("a value over an eighth of the cache was kept")
+	}
+}
+
+// TestBlockCache: a site's blocks opened twice are asked of the network once.
+func TestBlockCache(t *testing.T) {
+	p := newTestProxy(t, Config{})
+	data := randomBytes(3, 300<<10)
+	uri := insertFile(t, p.st, data, insert.Config{Name: "a.mp3"})
+	p.get(t, pathOf(uri))
+	p.st.ResetCounts()
+	if _, body := p.get(t, pathOf(uri)); body != string(data) || p.st.TotalGets() != 0 {
+		t.Errorf("opened again: %d bytes, %d blocks asked of the network", len(body), p.st.TotalGets())
 	}
 }

@@ -130,14 +130,14 @@ func filtered(d filter.Decision) bool {
 // resolve follows uri to its document, through the cache of documents already resolved.
 func (s *Server) resolve(ctx context.Context, uri crypto.RequestURI) (*metadata.Document, bool, error) {
 	key := uri.String()
-	if doc, dir, ok := s.docs.get(key); ok {
-		return doc, dir, nil
+	if r, ok := s.docs.get(key); ok {
+		return r.doc, r.dir, nil
 	}
 	doc, dir, err := s.fetcher().ResolveDir(ctx, uri)
 	if err != nil {
 		return nil, false, err
 	}
-	s.docs.put(key, doc, dir)
+	s.docs.put(key, resolved{doc, dir}, docCost(doc, 0)+int64(len(key)))
 	return doc, dir, nil
 }
 
@@ -146,7 +146,12 @@ func (s *Server) fetcher() *fetch.Fetcher {
 	return s.newFetcher(nil, nil)
 }
 
+// newFetcher returns a Fetcher that keeps blocks in cache, or in the proxy's memory of blocks
+// if cache is nil.
 func (s *Server) newFetcher(cache fetch.BlockCache, progress func(fetch.Progress)) *fetch.Fetcher {
+	if cache == nil {
+		cache = s.blocks
+	}
 	return fetch.New(s.cfg.Getter, fetch.Config{
 		MaxSize:  s.cfg.MaxSize,
 		Editions: s.editions,

@@ -1,68 +1,25 @@
 package proxy
 
 import (
-	"container/list"
-	"sync"
+	"bytes"
 
+	"lethe/crypto"
 	"lethe/metadata"
 )
 
-// docCache keeps the documents that URIs resolved to, so that the pages, stylesheets and
+// resolved is what a URI resolved to: a document, and whether the URI's path ends at a
+// directory (fetch.ResolveDir).
+type resolved struct {
+	doc *metadata.Document
+	dir bool
+}
+
+// newDocCache keeps the documents that URIs resolved to, so that the pages, stylesheets and
 // images of a site do not each fetch and walk its manifest again. What a URI names never
 // changes — CHKs are named by their content, and an SSK slot (a USK edition, a KSK) is
 // written once (spec §4.3) — so an entry never goes stale; the cache is bounded by an
-// estimate of the memory its documents hold, and forgets the least recently used first.
-type docCache struct {
-	mu    sync.Mutex
-	max   int64                    // bytes
-	size  int64                    // guarded by mu
-	order *list.List               // of *docEntry, most recently used first; guarded by mu
-	byURI map[string]*list.Element // guarded by mu
-}
-
-type docEntry struct {
-	uri  string
-	doc  *metadata.Document
-	dir  bool // the URI's path ends at a directory (fetch.ResolveDir)
-	cost int64
-}
-
-func newDocCache(max int64) *docCache {
-	return &docCache{max: max, order: list.New(), byURI: map[string]*list.Element{}}
-}
-
-func (c *docCache) get(uri string) (*metadata.Document, bool, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.byURI[uri]
-	if !ok {
-		return nil, false, false
-	}
-	c.order.MoveToFront(e)
-	de := e.Value.(*docEntry)
-	return de.doc, de.dir, true
-}
-
-func (c *docCache) put(uri string, doc *metadata.Document, dir bool) {
-	cost := docCost(doc, 0) + int64(len(uri))
-	if cost > c.max/8 {
-		return // one huge manifest would push out everything else
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.byURI[uri]; ok {
-		return
-	}
-	c.byURI[uri] = c.order.PushFront(&docEntry{uri: uri, doc: doc, dir: dir, cost: cost})
-	c.size += cost
-	for c.size > c.max {
-		last := c.order.Back()
-		de := last.Value.(*docEntry)
-		c.order.Remove(last)
-		delete(c.byURI, de.uri)
-		c.size -= de.cost
-	}
-}
+// estimate of the memory its documents hold.
+func newDocCache(max int64) *lru[string, resolved] { return newLRU[string, resolved](max) }
 
 // docCost estimates the bytes a decoded document holds.
 func docCost(d *metadata.Document, depth int) int64 {
@@ -80,4 +37,23 @@ func docCost(d *metadata.Document, depth int) int64 {
 		}
 	}
 	return n
+}
+
+// blockCache is the proxy's memory of the blocks it fetched, as they travel (encrypted), so
+// that a site's pages and images opened again are not asked of the network again: the node
+// keeps its own user's downloads out of its shared store (DESIGN.md §5). fetch verifies
+// every block it loads from here again. It is a fetch.BlockCache.
+type blockCache struct {
+	l *lru[crypto.RoutingKey, []byte]
+}
+
+func newBlockCache(max int64) *blockCache {
+	return &blockCache{l: newLRU[crypto.RoutingKey, []byte](max)}
+}
+
+func (c *blockCache) Load(rk crypto.RoutingKey) ([]byte, bool) { return c.l.get(rk) }
+
+func (c *blockCache) Store(rk crypto.RoutingKey, block []byte) error {
+	c.l.put(rk, bytes.Clone(block), int64(len(block))+64)
+	return nil
 }

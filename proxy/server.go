@@ -41,6 +41,8 @@ const (
 	bookmarkRefresh = 30 * time.Minute
 	// docCacheBytes bounds the resolved metadata kept in memory.
 	docCacheBytes = 32 << 20
+	// blockCacheBytes bounds the blocks kept in memory for pages opened again.
+	blockCacheBytes = 64 << 20
 )
 
 // Errors a caller branches on.
@@ -87,7 +89,8 @@ type Server struct {
 	log      *slog.Logger
 	guard    *guard
 	editions *fetch.Editions
-	docs     *docCache
+	docs     *lru[string, resolved]
+	blocks   *blockCache
 	budget   *budget
 	searches editionSearches
 	pages    *pages
@@ -146,6 +149,7 @@ func New(cfg Config) (*Server, error) {
 		guard:    g,
 		editions: &fetch.Editions{},
 		docs:     newDocCache(docCacheBytes),
+		blocks:   newBlockCache(blockCacheBytes),
 		budget:   newBudget(fetchBudget),
 		pages:    newPages(),
 		marks:    marks,
