@@ -44,7 +44,7 @@ func BenchmarkServe(b *testing.B) {
 		url := p.url + pathOf(uri)
 		b.SetBytes(loadSize)
 		for b.Loop() {
-			if err := fetchOnce(p.client, url, loadSize, buf); err != nil {
+			if err := fetchOnce(context.Background(), p.client, url, loadSize, buf); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -63,7 +63,7 @@ func BenchmarkServe(b *testing.B) {
 		url := "http://" + ln.Addr().String() + "/"
 		b.SetBytes(loadSize)
 		for b.Loop() {
-			if err := fetchOnce(p.client, url, loadSize, buf); err != nil {
+			if err := fetchOnce(context.Background(), p.client, url, loadSize, buf); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -338,12 +338,21 @@ func attackSite(tb testing.TB, target string, keyPath string) (files map[string]
 		add(fmt.Sprintf("html/%03d.html", i), a.Name,
 			fmt.Sprintf("<!DOCTYPE html><html><head><title>%s</title></head><body><p>%s</p>\n%s\n</body></html>", a.Name, a.Name, aim(a.Input)))
 	}
-	for i, a := range filtertest.CSS {
-		in := aim(a.Input)
-		files[fmt.Sprintf("css/%03d.css", i)] = []byte(in)
-		add(fmt.Sprintf("css/%03d.html", i), a.Name, fmt.Sprintf(
-			"<!DOCTYPE html><link rel=stylesheet href=\"%03d.css\"><style>%s</style><p style='%s'>%s</p><a href=x>link</a>",
-			i, in, strings.ReplaceAll(in, "'", ""), a.Name))
+	// Each stylesheet attack three ways — a linked stylesheet, a <style> element and a style
+	// attribute — several attacks to a page: every stylesheet and element is parsed on its
+	// own, so one attack cannot hide the next as an unclosed <script> would in a page.
+	const perPage = 8
+	for first := 0; first < len(filtertest.CSS); first += perPage {
+		var page strings.Builder
+		page.WriteString("<!DOCTYPE html><title>stylesheets</title><a href=x>link</a>\n")
+		for i := first; i < min(first+perPage, len(filtertest.CSS)); i++ {
+			a := filtertest.CSS[i]
+			in := aim(a.Input)
+			files[fmt.Sprintf("css/%03d.css", i)] = []byte(in)
+			fmt.Fprintf(&page, "<link rel=stylesheet href=\"%03d.css\"><style>%s</style><p style='%s'>%s</p>\n",
+				i, in, strings.ReplaceAll(in, "'", ""), a.Name)
+		}
+		add(fmt.Sprintf("css/%03d.html", first), fmt.Sprintf("stylesheet attacks %d–%d", first, min(first+perPage, len(filtertest.CSS))-1), page.String())
 	}
 	// Attacks on the proxy rather than the filter: its own pages as resources and form
 	// targets, hints that open connections without a request, files that are not what they

@@ -30,6 +30,7 @@ import (
 // TestMain fails the run if goroutines started by the proxy outlive it. (Not while fuzzing:
 // the fuzzing engine keeps goroutines of its own.)
 func TestMain(m *testing.M) {
+	progressWait = 200 * time.Millisecond // the tests hold downloads back on purpose
 	before := runtime.NumGoroutine()
 	code := m.Run()
 	if f := flag.Lookup("test.fuzz"); code == 0 && (f == nil || f.Value.String() == "") {

@@ -79,6 +79,7 @@ func TestOpen(t *testing.T) {
 // TestCancelTransfer: a download can be cancelled from the transfers page; Close ends the
 // rest.
 func TestCancelTransfer(t *testing.T) {
+	t.Parallel()
 	p := newTestProxy(t, Config{})
 	f := newBigFile(t, p, "film.mp4", 9<<20, 3)
 	release := f.hold(p, 1)
@@ -111,6 +112,7 @@ func TestCancelTransfer(t *testing.T) {
 // TestCloseEndsTransfers: Close returns while fetches are held in the network, and the
 // requests waiting for them end.
 func TestCloseEndsTransfers(t *testing.T) {
+	t.Parallel()
 	p := newTestProxy(t, Config{})
 	f := newBigFile(t, p, "film.mp4", 9<<20, 3)
 	release := f.hold(p, 0)

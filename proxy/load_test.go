@@ -57,7 +57,7 @@ func load(url string, clients int, d time.Duration, size int64) loadResult {
 			buf := make([]byte, 64<<10)
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				err := fetchOnce(client, url, size, buf)
+				err := fetchOnce(ctx, client, url, size, buf)
 				if ctx.Err() != nil {
 					break // cut short by the end of the run, not a failure
 				}
@@ -85,8 +85,12 @@ func load(url string, clients int, d time.Duration, size int64) loadResult {
 	return r
 }
 
-func fetchOnce(client *http.Client, url string, size int64, buf []byte) error {
-	resp, err := client.Get(url)
+func fetchOnce(ctx context.Context, client *http.Client, url string, size int64, buf []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
@@ -137,13 +141,13 @@ func TestLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	go raw.Serve(ln)
-	baseline := load("http://"+ln.Addr().String()+"/", clients, d/2, loadSize)
+	baseline := load("http://"+ln.Addr().String()+"/", clients, d/4, loadSize)
 	raw.Close()
 
 	p := newTestProxy(t, Config{})
 	uri := insertFile(t, p.st, data, insert.Config{Name: "film.mp4"})
 	url := p.url + pathOf(uri)
-	if err := fetchOnce(http.DefaultClient, url, loadSize, make([]byte, 64<<10)); err != nil {
+	if err := fetchOnce(context.Background(), http.DefaultClient, url, loadSize, make([]byte, 64<<10)); err != nil {
 		t.Fatal(err) // and the file's metadata is now cached, as a node's store holds its blocks
 	}
 	runtime.GC()

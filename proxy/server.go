@@ -26,9 +26,6 @@ const (
 	// progressSize is the size from which a file opened in a browser tab is fetched in the
 	// background behind a progress page rather than streamed while the tab waits blankly.
 	progressSize = 4 << 20
-	// progressWait is how long a tab waits for such a fetch before the progress page shows,
-	// so that a file the node already holds opens at once.
-	progressWait = 1500 * time.Millisecond
 	// fetchBudget bounds the bytes that the fetches of all requests may hold in memory at
 	// once (a fetch holds up to a few segments); requests beyond it wait for their turn.
 	fetchBudget = 128 << 20
@@ -44,6 +41,10 @@ const (
 	// blockCacheBytes bounds the blocks kept in memory for pages opened again.
 	blockCacheBytes = 64 << 20
 )
+
+// progressWait is how long a tab waits for a background download before the progress page
+// shows, so that a file the node already holds opens at once. (A variable for the tests.)
+var progressWait = 1500 * time.Millisecond
 
 // Errors a caller branches on.
 var (

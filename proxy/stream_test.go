@@ -80,6 +80,7 @@ func (f *bigFile) hold(p *testProxy, from int) (release func()) {
 // fetched without the segments before it, several ranges or a stale If-Range give the whole
 // file, and a range past the end is a 416.
 func TestRanges(t *testing.T) {
+	t.Parallel()
 	p := newTestProxy(t, Config{})
 	f := newBigFile(t, p, "film.mp4", 9<<20, 3)
 	path := pathOf(f.uri)
@@ -150,6 +151,7 @@ func TestRangeOfFiltered(t *testing.T) {
 // still not been fetched. (The fetch works on a few segments at once, so the file has more
 // segments than that, and only the last is held back.)
 func TestStreaming(t *testing.T) {
+	t.Parallel()
 	p := newTestProxy(t, Config{})
 	f := newBigFile(t, p, "film.mp4", 17<<20, 5)
 	release := f.hold(p, len(f.segs)-1)
@@ -184,6 +186,7 @@ func TestStreaming(t *testing.T) {
 // while the file is fetched in the background, and then the file; the transfers page shows
 // the download meanwhile.
 func TestProgressPage(t *testing.T) {
+	t.Parallel()
 	p := newTestProxy(t, Config{})
 	f := newBigFile(t, p, "film.mp4", 9<<20, 3)
 	release := f.hold(p, 2)
@@ -221,6 +224,7 @@ func TestProgressPage(t *testing.T) {
 // TestProgressOfWarnedFile: a large file behind the warning keeps the user's confirmation
 // through the progress page and its link to stream at once.
 func TestProgressOfWarnedFile(t *testing.T) {
+	t.Parallel()
 	p := newTestProxy(t, Config{})
 	f := newBigFile(t, p, "disk.img", 9<<20, 3)
 	release := f.hold(p, 2)
