@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"html"
 	"net/http"
@@ -9,6 +11,7 @@ import (
 	"testing"
 
 	"lethe/crypto"
+	"lethe/insert"
 )
 
 // TestSite: a site opens at its key with the trailing slash added, its index is filtered
@@ -160,5 +163,26 @@ func TestUSKRedirect(t *testing.T) {
 	resp, _ = p.get(t, pathOf(req.WithEdition(1).WithPath("/")), navigate)
 	if want := pathOf(req.WithEdition(3).WithPath("/")); resp.Header.Get("Location") != want {
 		t.Errorf("edition 1 after the recheck time: to %q, want %q", resp.Header.Get("Location"), want)
+	}
+}
+
+// TestKeyTypes: files under SSK and KSK keys open like CHKs and USK sites.
+func TestKeyTypes(t *testing.T) {
+	p := newTestProxy(t, Config{})
+	ssk, err := crypto.GenerateSSKURI(chacha(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ssk.DocName = "notes"
+	for _, target := range []crypto.InsertURI{ssk, {Type: crypto.KSK, Keyword: "lethe proxy test"}} {
+		data := []byte("under " + target.Type.String())
+		uri, err := insert.File(context.Background(), p.st, target, bytes.NewReader(data), insert.Config{Name: "n.txt"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, body := p.get(t, pathOf(uri))
+		if resp.StatusCode != http.StatusOK || body != string(data) {
+			t.Errorf("%v: %d %q", uri.Type, resp.StatusCode, body)
+		}
 	}
 }
