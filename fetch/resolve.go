@@ -16,10 +16,20 @@ import (
 // takes a manifest's default entry. It returns a file's document (Inline or Splitfile), or a
 // Manifest for a directory without a default, which the caller can list.
 func (f *Fetcher) Resolve(ctx context.Context, uri crypto.RequestURI) (*metadata.Document, error) {
+	doc, _, err := f.ResolveDir(ctx, uri)
+	return doc, err
+}
+
+// ResolveDir is Resolve that also reports whether uri's path ends at a directory (a
+// manifest): the document is then that directory's default file, or the directory itself
+// if it has none. A browser resolves a page's relative references against its path up to the
+// last slash, so the proxy serves a directory's default file only under a path that ends in
+// one, and redirects the path without it.
+func (f *Fetcher) ResolveDir(ctx context.Context, uri crypto.RequestURI) (doc *metadata.Document, dir bool, err error) {
 	rest := uri.Components()
-	doc, err := f.document(ctx, uri.WithPath(""))
+	doc, err = f.document(ctx, uri.WithPath(""))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	hops := 0
 	var walked []string
@@ -27,7 +37,7 @@ func (f *Fetcher) Resolve(ctx context.Context, uri crypto.RequestURI) (*metadata
 		switch {
 		case doc.Kind == metadata.KindRedirect || doc.Kind == metadata.KindSplitfile && doc.Metadata:
 			if hops++; hops > MaxHops {
-				return nil, fmt.Errorf("%w: more than %d for %v", ErrTooManyHops, MaxHops, uri)
+				return nil, false, fmt.Errorf("%w: more than %d for %v", ErrTooManyHops, MaxHops, uri)
 			}
 			if doc.Kind == metadata.KindRedirect {
 				t := doc.Target
@@ -37,24 +47,27 @@ func (f *Fetcher) Resolve(ctx context.Context, uri crypto.RequestURI) (*metadata
 				doc, err = f.nested(ctx, doc)
 			}
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 		case doc.Kind == metadata.KindManifest:
 			name := doc.Default
 			if len(rest) > 0 {
 				name, rest = rest[0], rest[1:]
-			} else if name == "" {
-				return doc, nil
+			} else {
+				dir = true // the path ends here, at a directory
+				if name == "" {
+					return doc, true, nil
+				}
 			}
 			walked = append(walked, name)
 			if doc = doc.Lookup(name); doc == nil {
-				return nil, fmt.Errorf("%w: /%s", ErrNotFound, strings.Join(walked, "/"))
+				return nil, false, fmt.Errorf("%w: /%s", ErrNotFound, strings.Join(walked, "/"))
 			}
 		default:
 			if len(rest) > 0 {
-				return nil, fmt.Errorf("%w: /%s is a file, not a directory", ErrNotFound, strings.Join(walked, "/"))
+				return nil, false, fmt.Errorf("%w: /%s is a file, not a directory", ErrNotFound, strings.Join(walked, "/"))
 			}
-			return doc, nil
+			return doc, dir, nil
 		}
 	}
 }

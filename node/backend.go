@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"lethe/fcp"
 	"lethe/fetch"
 	"lethe/insert"
+	"lethe/routing"
 )
 
 // errShuttingDown: a request arrived, or was still running, while the node stopped.
@@ -53,6 +56,9 @@ func (b *backend) begin(ctx context.Context, isInsert bool) (context.Context, fu
 		b.fetches++
 	}
 	b.mu.Unlock()
+	// All the blocks of one request walk one stem (spec §18.2): a node on it sees all of the
+	// request or none of it.
+	ctx = routing.WithStem(ctx, stemTag())
 	ctx, cancel := context.WithCancelCause(ctx)
 	stop := context.AfterFunc(life, func() { cancel(errShuttingDown) })
 	return ctx, func() {
@@ -70,6 +76,17 @@ func (b *backend) begin(ctx context.Context, isInsert bool) (context.Context, fu
 		}
 		b.mu.Unlock()
 	}, nil
+}
+
+// stemTag draws a request's stem tag: random, never zero (zero means no tag).
+func stemTag() uint64 {
+	var b [8]byte
+	for {
+		rand.Read(b[:])
+		if t := binary.BigEndian.Uint64(b[:]); t != 0 {
+			return t
+		}
+	}
 }
 
 // drain refuses new inserts and returns a channel closed once no insert runs.

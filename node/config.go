@@ -10,6 +10,9 @@ import (
 	"lethe/wire"
 )
 
+// Version is the node software's version, as the status page and FCP's NodeHello show it.
+const Version = "0.1.0"
+
 // Defaults of a zero Config (spec §19.1).
 const (
 	DefaultListenAddr   = ":41000"
@@ -66,8 +69,7 @@ type Config struct {
 
 	// FCPAddr is where the client protocol listens; DefaultFCPAddr if empty, Off for none.
 	FCPAddr string
-	// ProxyAddr is where the browsing proxy is to listen; DefaultProxyAddr if empty, Off for
-	// none. (The node does not serve the proxy yet: package proxy is being built.)
+	// ProxyAddr is where the browsing proxy listens; DefaultProxyAddr if empty, Off for none.
 	ProxyAddr string
 
 	// Passphrase seals the identity file (empty: a plain file of mode 0600).

@@ -23,6 +23,7 @@ const (
 	seedsFile    = "seeds"         // opennet seed nodes' noderefs
 	statusFile   = "status.json"   // the running node's status, rewritten every few seconds
 	fcpDir       = "fcp"           // the client protocol's persistent queue
+	proxyDir     = "proxy"         // the browsing proxy's bookmarks, secret and downloads
 	tmpDir       = "tmp"           // spooled insert data
 )
 

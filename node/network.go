@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"sync"
 
 	"lethe/crypto"
 	"lethe/fcp"
@@ -20,9 +18,6 @@ import (
 // retry (attempt > 0) takes a new route without being told.
 type network struct {
 	r *routing.Router
-	// arrivals, on a darknet node, ends the router's wait for a path-folding offer once the
-	// block is in (see arrivals). Nil on opennet.
-	arrivals *arrivals
 }
 
 var (
@@ -31,11 +26,6 @@ var (
 )
 
 func (n network) GetBlock(ctx context.Context, kt crypto.KeyType, rk crypto.RoutingKey, attempt int) ([]byte, error) {
-	if n.arrivals != nil {
-		var done func()
-		ctx, done = n.arrivals.expect(ctx, rk)
-		defer done()
-	}
 	b, err := n.r.GetBlock(ctx, kt, rk)
 	if err != nil && errors.Is(err, routing.ErrDataNotFound) {
 		return nil, fmt.Errorf("%w: %w", fetch.ErrBlockNotFound, err)
@@ -116,66 +106,4 @@ func clientError(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %w", outcome, err)
-}
-
-// errArrived ends a block request's context once its block has been verified.
-var errArrived = errors.New("block arrived")
-
-// arrivals works around a wait in the router: after its own request's block has arrived,
-// Router.GetBlock waits up to two seconds for the path-folding noderef that opennet nodes
-// send after the data. Darknet nodes never send one, so on a darknet node every block the
-// user fetches would cost two seconds. The router verifies each block it receives through
-// Config.VerifyBlock; the node hooks that, and when a block the user is waiting for verifies,
-// it ends that request's context, which ends the wait and nothing else (the router returns
-// the block it holds).
-type arrivals struct {
-	mu      sync.Mutex
-	waiting map[crypto.RoutingKey][]*arrival // guarded by mu
-}
-
-type arrival struct{ cancel context.CancelCauseFunc }
-
-func newArrivals() *arrivals {
-	return &arrivals{waiting: make(map[crypto.RoutingKey][]*arrival)}
-}
-
-// expect registers a request for rk; done unregisters it.
-func (a *arrivals) expect(ctx context.Context, rk crypto.RoutingKey) (context.Context, func()) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	w := &arrival{cancel}
-	a.mu.Lock()
-	a.waiting[rk] = append(a.waiting[rk], w)
-	a.mu.Unlock()
-	return ctx, func() {
-		a.mu.Lock()
-		list := slices.DeleteFunc(a.waiting[rk], func(x *arrival) bool { return x == w })
-		if len(list) == 0 {
-			delete(a.waiting, rk)
-		} else {
-			a.waiting[rk] = list
-		}
-		a.mu.Unlock()
-		cancel(nil)
-	}
-}
-
-// verify is the router's VerifyBlock: the default check, and on success the end of the
-// waits for rk.
-func (a *arrivals) verify(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
-	var err error
-	if kt == crypto.SSK {
-		err = crypto.VerifySSK(rk, block)
-	} else {
-		err = crypto.VerifyCHK(rk, block)
-	}
-	if err != nil {
-		return err
-	}
-	a.mu.Lock()
-	list := a.waiting[rk]
-	a.mu.Unlock()
-	for _, w := range list {
-		w.cancel(errArrived)
-	}
-	return nil
 }

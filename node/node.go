@@ -19,6 +19,7 @@ import (
 	"lethe/datastore"
 	"lethe/fcp"
 	"lethe/fetch"
+	"lethe/proxy"
 	"lethe/routing"
 	"lethe/transport"
 	"lethe/wire"
@@ -47,6 +48,8 @@ type Node struct {
 	backend  *backend
 	fcp      *fcp.Server
 	fcpLn    *clientListener // nil when FCP is off
+	proxy    *proxy.Server
+	proxyLn  *clientListener // nil when the proxy is off
 	started  time.Time
 	hist     *history
 
@@ -144,10 +147,6 @@ func New(cfg Config) (*Node, error) {
 		perPeer := float64(cfg.BandwidthLimit) / crypto.CHKBlockSize / float64(cfg.MaxPeers)
 		rcfg.PeerRate, rcfg.PeerBurst = max(perPeer, 0.1), max(2*perPeer, 1)
 	}
-	if !cfg.Opennet {
-		n.net.arrivals = newArrivals()
-		rcfg.VerifyBlock = n.net.arrivals.verify
-	}
 	n.router = routing.New(rcfg)
 	n.net.r = n.router
 
@@ -172,6 +171,11 @@ func New(cfg Config) (*Node, error) {
 	n.backend = &backend{n: n, insertCtx: insertCtx, fetchCtx: fetchCtx}
 	if cfg.FCPAddr != Off {
 		if err := n.openFCP(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.ProxyAddr != Off {
+		if err := n.openProxy(); err != nil {
 			return nil, err
 		}
 	}
@@ -281,7 +285,12 @@ func (n *Node) FCPAddr() string {
 }
 
 // ProxyAddr is where the browsing proxy listens ("" if it is off).
-func (n *Node) ProxyAddr() string { return "" }
+func (n *Node) ProxyAddr() string {
+	if n.proxyLn == nil {
+		return ""
+	}
+	return n.proxyLn.Addr().String()
+}
 
 // LinkAddr is where the node accepts links from other nodes.
 func (n *Node) LinkAddr() string { return n.tr.Addr() }
@@ -303,6 +312,7 @@ func (n *Node) openFCP() error {
 		StateDir: n.path(fcpDir),
 		TempDir:  n.tmpDir(),
 		Testnet:  n.cfg.Testnet,
+		Version:  Version,
 		Logger:   n.log.With("part", "fcp"),
 	})
 	if err != nil {
@@ -364,6 +374,9 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.writeStatus()
 	close(n.ready)
+	if n.proxy != nil {
+		wg.Go(n.serveProxy)
+	}
 	maintained := make(chan struct{})
 	go func() {
 		defer close(maintained)
@@ -406,6 +419,9 @@ func (n *Node) shutdown(stopTransport context.CancelFunc) error {
 		if n.fcpLn != nil {
 			n.fcpLn.Close()
 		}
+		if n.proxyLn != nil {
+			n.proxyLn.Close()
+		}
 		idle := n.backend.drain()
 		n.cancelFetches()
 		running, _ := n.backend.running()
@@ -426,6 +442,9 @@ func (n *Node) shutdown(stopTransport context.CancelFunc) error {
 			}
 			n.fcp.Close()
 		}
+		if n.proxy != nil {
+			n.proxy.Close() // cancels the fetches and inserts it runs
+		}
 		n.closeErr = n.closeParts() // the router, then the links, then the store
 		stopTransport()
 		n.cancelInserts()
@@ -442,6 +461,12 @@ func (n *Node) closeParts() error {
 		n.fcp.Close()
 	} else if n.fcpLn != nil {
 		n.fcpLn.Close()
+	}
+	if n.proxy != nil {
+		n.proxy.Close()
+	}
+	if n.proxyLn != nil {
+		n.proxyLn.Close()
 	}
 	if n.router != nil {
 		n.router.Close()

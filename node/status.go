@@ -73,18 +73,19 @@ type AreaStatus struct {
 func (n *Node) Status() Status {
 	now := time.Now()
 	st := Status{
-		Time:     now,
-		Started:  n.started,
-		ID:       n.ID().String(),
-		Location: float64(n.router.Location()),
-		Opennet:  n.cfg.Opennet,
-		Testnet:  n.cfg.Testnet,
-		Dir:      n.cfg.Dir,
-		LinkAddr: n.tr.Addr(),
-		FCPAddr:  n.FCPAddr(),
-		NodeRef:  n.Ref().Text(),
-		Friends:  len(n.friends.list()),
-		Routing:  n.router.Stats(),
+		Time:      now,
+		Started:   n.started,
+		ID:        n.ID().String(),
+		Location:  float64(n.router.Location()),
+		Opennet:   n.cfg.Opennet,
+		Testnet:   n.cfg.Testnet,
+		Dir:       n.cfg.Dir,
+		LinkAddr:  n.tr.Addr(),
+		FCPAddr:   n.FCPAddr(),
+		ProxyAddr: n.ProxyAddr(),
+		NodeRef:   n.Ref().Text(),
+		Friends:   len(n.friends.list()),
+		Routing:   n.router.Stats(),
 	}
 	links := map[crypto.NodeID]PeerStatus{}
 	for _, l := range n.tr.Links() {

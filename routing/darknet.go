@@ -37,7 +37,7 @@ type swapState struct {
 	loc        crypto.Location
 	peerLocs   []crypto.Location
 	expires    time.Time
-	reply      chan *wire.SwapReply // initiator: where the reply arrives
+	reply      chan wire.Message // initiator: where the reply (or a refusal) arrives
 }
 
 func (r *Router) swapLoop() {
@@ -92,7 +92,7 @@ func (r *Router) Swap(ctx context.Context) bool {
 	first := peers[r.rng.IntN(len(peers))]
 	id := r.newIDLocked()
 	r.seen.add(id, now)
-	s := &swapState{initiator: true, next: first.id, expires: now.Add(swapTimeout), reply: make(chan *wire.SwapReply, 1)}
+	s := &swapState{initiator: true, next: first.id, expires: now.Add(swapTimeout), reply: make(chan wire.Message, 1)}
 	for i := range s.random {
 		s.random[i] = byte(r.rng.Uint32())
 	}
@@ -109,7 +109,11 @@ func (r *Router) Swap(ctx context.Context) bool {
 	}
 	var reply *wire.SwapReply
 	select {
-	case reply = <-s.reply:
+	case m := <-s.reply:
+		var ok bool
+		if reply, ok = m.(*wire.SwapReply); !ok {
+			return false // refused on the way or at the end: the walk met a loop or a busy node
+		}
 	case <-ctx.Done():
 		return false
 	}
@@ -187,21 +191,31 @@ func (r *Router) handleSwapRequest(from crypto.NodeID, m *wire.SwapRequest) {
 	r.sendNow(from, &wire.SwapReply{ID: m.ID, Random: s.random, Location: s.loc, PeerLocations: s.peerLocs})
 }
 
-// deliverSwapReply passes a reply back towards the initiator, or hands it to the initiator.
-func (r *Router) deliverSwapReply(from crypto.NodeID, m *wire.SwapReply) {
+// deliverSwapReply passes a reply, or a refusal (RejectedLoop, RejectedOverload), back towards
+// the initiator, or hands it to the initiator. It reports whether id was a swap's. A relay
+// forgets a swap that was refused.
+func (r *Router) deliverSwapReply(from crypto.NodeID, id uint64, m wire.Message) bool {
 	r.mu.Lock()
-	s := r.swaps[m.ID]
+	s := r.swaps[id]
+	if s == nil || s.next != from {
+		r.mu.Unlock()
+		return false
+	}
+	_, refused := m.(*wire.SwapReply)
+	refused = !refused
+	if refused && !s.initiator {
+		delete(r.swaps, id)
+	}
 	r.mu.Unlock()
-	switch {
-	case s == nil || s.next != from:
-	case s.initiator:
+	if s.initiator {
 		select {
 		case s.reply <- m:
 		default:
 		}
-	default:
-		r.sendNow(s.prev, m)
+		return true
 	}
+	r.sendNow(s.prev, m)
+	return true
 }
 
 // handleSwapCommit passes a commit on towards the responder, or, at the responder, completes

@@ -35,15 +35,16 @@ const decrementAtMinProbability = 0.25
 // Freenet keeps HTL 18 with probability 0.5, which lets a neighbour guess that a request at
 // HTL 18 was originated by its sender with probability about 1/2: every request contributes
 // one originator arrival and, on average, one more arrival at HTL 18. Lethe instead treats HTL
-// 18 as a stem of random hops whose expected length is 2 + degree/2. With the originator
+// 18 as a stem of random hops whose expected length is 3 + degree/2. With the originator
 // obeying its own link coins, a request seen at HTL 18, or at 17 just after the stem, came
-// from its originator with probability 1−q = 1/(2 + degree/2), below the 1/(1 + degree/2)
-// of a sender hidden among half its neighbours.
+// from its originator with probability 1−q = 1/(3 + degree/2), below the 1/(1 + degree/2) of
+// a sender hidden among half its neighbours; the extra hop leaves room for the originator's
+// retries after a stem that failed, each of which is one more arrival from it.
 func StemKeepProbability(degree int) float64 {
 	if degree < 2 {
 		degree = 2
 	}
-	return 1 - 1/(2+float64(degree)/2)
+	return 1 - 1/(3+float64(degree)/2)
 }
 
 // linkCoins are drawn once when a link to a peer comes up and kept for its lifetime (spec

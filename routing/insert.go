@@ -35,9 +35,10 @@ func (r *Router) PutBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 	r.trace(Event{Kind: EventOriginate, ID: id, Key: rk})
 
 	defer r.local(kt, rk)()
+	stem := stemFrom(ctx, id)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
-	res := r.insert(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL, insert: true}, block)
+	res := r.insert(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL, insert: true, stem: stem}, block)
 	switch {
 	case res.err == nil:
 		return nil
@@ -74,7 +75,7 @@ func (r *Router) handleInsert(from crypto.NodeID, m *wire.Insert) {
 
 	ctx, cancel := context.WithTimeout(r.ctx, min(m.Timeout, r.cfg.RequestTimeout))
 	defer cancel()
-	res := r.insert(ctx, query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, hops: m.HTL, from: &from, insert: true}, m.Block)
+	res := r.insert(ctx, query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, hops: m.HTL, from: &from, insert: true, tail: m.Tail, stem: m.Stem}, m.Block)
 	switch {
 	case res.collision != nil:
 		r.send(from, &wire.InsertCollision{ID: m.ID, Block: res.collision})
@@ -102,39 +103,49 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 	}
 	progressed := false
 	for q.hops >= MaxHTL {
-		x, p, next, ok := r.walkStem(ctx, &q, tried, func(id uint64, htl uint8, timeout time.Duration) wire.Message {
-			return &wire.Insert{KeyType: q.kt, ID: id, HTL: htl, Key: q.rk, Timeout: timeout, Block: block}
+		h := r.walkStem(ctx, &q, tried, func(id uint64, htl uint8, stem uint64, timeout time.Duration) wire.Message {
+			return &wire.Insert{KeyType: q.kt, ID: id, HTL: htl, Stem: stem, Key: q.rk, Timeout: timeout, Block: block}
 		})
-		if ok {
-			if res, end := r.insertReply(q, p, x, block); end {
+		if h.ok {
+			if res, end := r.insertReply(q, h.p, h.x, block); end {
 				return res
 			}
 			progressed = true
 		}
 		if q.from == nil {
 			// The originator never routes its own insert below the stem (see search).
-			if !ok && !progressed {
+			if !h.ok && !progressed {
 				return insertResult{err: ErrRouteNotFound, htl: q.hops}
 			}
-			if _, rnf := x.reply.(*wire.RouteNotFound); rnf || !ok {
+			if _, rnf := h.x.reply.(*wire.RouteNotFound); rnf || !h.ok {
 				return insertResult{} // stored as far as the network reached
 			}
 			continue
 		}
-		q = next
+		q, tried = h.next, h.skip
 	}
 	stored := r.keepInserted(q, block)
-	if stored && q.hops > sinkTail {
-		q.hops = sinkTail + 1 // the next hop gets sinkTail: the tail begins
+	if stored && !q.tail {
+		q.tail = true // the tail begins: its nodes keep copies
+		q.hops = min(q.hops, sinkTail+1)
 	}
-	// closer records whether a peer that took the insert offered a closer route than this
-	// node; if none did, this node is the nearest the insert could reach (a late sink).
+	// closer records whether a peer that took the insert to its end offered a closer route
+	// than this node. If none did, this node is the nearest the insert could reach: a late
+	// sink, which keeps it. A node that has kept the insert answers that it is inserted even
+	// where it found no route further on.
 	closer := false
-	defer func() {
-		if !stored && !closer {
-			r.keepLate(q, block)
+	finish := func(res insertResult) insertResult {
+		if res.collision != nil {
+			return res
 		}
-	}()
+		if !stored && !closer {
+			stored = r.keepLate(q, block)
+		}
+		if stored {
+			return insertResult{}
+		}
+		return res
+	}
 	overloaded := false
 	for ctx.Err() == nil {
 		p, out := r.nextHop(q, tried)
@@ -143,26 +154,27 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 		}
 		tried[p.id] = true
 		if out == 0 {
-			return insertResult{}
+			return finish(insertResult{})
 		}
 		left, ok := timeLeft(ctx)
 		if !ok {
 			break
 		}
-		x := r.exchange(ctx, p.id, &wire.Insert{KeyType: q.kt, ID: q.id, HTL: out, Key: q.rk, Timeout: left, Block: block})
-		switch x.reply.(type) {
-		case *wire.InsertReply, *wire.RouteNotFound:
+		x := r.exchange(ctx, p.id, &wire.Insert{KeyType: q.kt, ID: q.id, HTL: out, Tail: q.tail, Key: q.rk, Timeout: left, Block: block})
+		if _, ok := x.reply.(*wire.InsertReply); ok {
+			// The peer took the insert to its end. (RouteNotFound would mean its route,
+			// however close it looked, was a dead end.)
 			closer = closer || r.closerRoute(p, q.rk.Location())
 		}
 		if res, end := r.insertReply(q, p, x, block); end {
-			return res
+			return finish(res)
 		}
 		switch m := x.reply.(type) {
 		case *wire.RouteNotFound:
 			progressed = true
 			q.hops = min(q.hops, m.HTL)
 			if q.hops == 0 {
-				return insertResult{}
+				return finish(insertResult{})
 			}
 		case *wire.RejectedLoop:
 			progressed = true // the node has it already, from another branch of this insert
@@ -174,9 +186,9 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 	case progressed && q.from == nil:
 		return insertResult{} // stored as far as the network reached
 	case overloaded && !progressed:
-		return insertResult{err: ErrOverloaded}
+		return finish(insertResult{err: ErrOverloaded})
 	}
-	return insertResult{err: ErrRouteNotFound, htl: q.hops}
+	return finish(insertResult{err: ErrRouteNotFound, htl: q.hops})
 }
 
 // insertReply handles a peer's answer to an insert: InsertReply or a collision end it (end
@@ -209,8 +221,8 @@ func (r *Router) insertReply(q query, p *peer, x exchanged, block []byte) (res i
 // otherwise a key whose nearest node happened to be the one the stem handed the insert to
 // would be kept nowhere.
 //
-// A sink passes the insert on with sinkTail HTL, and every node of that tail, which walks
-// from peer to nearest peer around the key, keeps a copy.
+// A sink passes the insert on marked as a tail, with sinkTail HTL, and every node of that
+// tail, which walks from peer to nearest peer around the key, keeps a copy.
 func (r *Router) keepInserted(q query, block []byte) bool {
 	if q.from == nil || q.htl > maxCacheHTLInsert {
 		return false
@@ -220,18 +232,15 @@ func (r *Router) keepInserted(q query, block []byte) bool {
 	me := r.loc.Distance(target)
 	sink := true
 	switch {
-	case q.htl <= sinkTail:
-		// In the tail (or at the natural end of a long insert): keep a copy.
+	case q.tail:
+		// In the tail after a sink: keep a copy.
 	default:
 		prevCouldKeep := q.htl < maxCacheHTLInsert
 		if prev := r.peers[*q.from]; prevCouldKeep && prev != nil && prev.loc.Valid() && prev.loc.Distance(target) <= me {
 			sink = false
 		}
-		for _, p := range r.peers {
-			if p.id != *q.from && p.routable() && p.routeDistance(target) < me {
-				sink = false
-				break
-			}
+		if r.closerRouteLocked(target, *q.from) {
+			sink = false
 		}
 	}
 	r.mu.Unlock()
@@ -251,6 +260,19 @@ func (r *Router) keepInserted(q query, block []byte) bool {
 	return sink
 }
 
+// closerRouteLocked reports whether any routable peer but except offers a route to target
+// closer than this node: the peer itself or one of its neighbours (FOAF). Without one, this
+// node is where greedy routing towards target ends.
+func (r *Router) closerRouteLocked(target crypto.Location, except crypto.NodeID) bool {
+	me := r.loc.Distance(target)
+	for _, p := range r.peers {
+		if p.id != except && p.routable() && p.routeDistance(target) < me {
+			return true
+		}
+	}
+	return false
+}
+
 // closerRoute reports whether p offers a route to target closer than this node.
 func (r *Router) closerRoute(p *peer, target crypto.Location) bool {
 	r.mu.Lock()
@@ -259,18 +281,28 @@ func (r *Router) closerRoute(p *peer, target crypto.Location) bool {
 }
 
 // keepLate stores an insert this node only cached, when routing it on showed that no peer
-// that took it had a closer route (spec §18.4): the nodes nearer the key refused it or could
-// not be reached (the nearest may be the inserting node itself, which keeps nothing), so this
-// node is the nearest the insert reached and must keep it.
-func (r *Router) keepLate(q query, block []byte) {
+// that took it to its end had a closer route (spec §18.4): the nodes nearer the key refused it
+// or were dead ends (the nearest may be the inserting node itself, which keeps nothing), so
+// this node, closer than the node the insert came from, is the nearest the insert reached and
+// must keep it.
+func (r *Router) keepLate(q query, block []byte) bool {
 	if q.from == nil || q.htl > maxCacheHTLInsert {
-		return
+		return false
+	}
+	target := q.rk.Location()
+	r.mu.Lock()
+	prev := r.peers[*q.from]
+	farther := prev == nil || !prev.loc.Valid() || prev.loc.Distance(target) > r.loc.Distance(target)
+	r.mu.Unlock()
+	if !farther && q.htl < maxCacheHTLInsert {
+		return false // the insert was still descending towards the key when it came here
 	}
 	if err := r.cfg.Store.Store(q.kt, q.rk, block); err != nil {
 		r.log.Debug("storing inserted block failed", "err", err)
-		return
+		return false
 	}
 	r.trace(Event{Kind: EventStored, ID: q.id, Key: q.rk})
+	return true
 }
 
 // blockArrived offers a block that has just arrived to the peers that asked for it in vain

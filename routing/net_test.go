@@ -127,3 +127,80 @@ func randomCHK(tb testing.TB) ([]byte, crypto.CHKKey) {
 	}
 	return block, key
 }
+
+// rawPeer is a scripted peer on a testNet: it sends exactly the messages a test chooses and
+// records what it receives.
+type rawPeer struct {
+	ref *wire.NodeRef
+	t   *transport.MemNode
+	got chan received
+	// answer, if set, is called for every message received and may reply.
+	answer func(p *rawPeer, from crypto.NodeID, m wire.Message)
+}
+
+type received struct {
+	from crypto.NodeID
+	m    wire.Message
+}
+
+func (p *rawPeer) PeerUp(transport.Peer)         {}
+func (p *rawPeer) PeerDown(crypto.NodeID, error) {}
+func (p *rawPeer) id() crypto.NodeID             { return p.ref.ID() }
+func (p *rawPeer) Receive(from crypto.NodeID, m wire.Message) {
+	if p.answer != nil {
+		p.answer(p, from, m)
+	}
+	select {
+	case p.got <- received{from, m}:
+	default:
+	}
+}
+
+// send sends m to node n.
+func (p *rawPeer) send(tb testing.TB, n *testNode, m wire.Message) {
+	tb.Helper()
+	if err := p.t.Send(context.Background(), n.id(), m); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// next returns the next message received, skipping location updates, or fails the test if
+// none comes before the bubble's goroutines are all blocked.
+func (p *rawPeer) next(tb testing.TB) received {
+	tb.Helper()
+	for {
+		settle()
+		select {
+		case r := <-p.got:
+			if _, ok := r.m.(*wire.LocationUpdate); ok {
+				continue
+			}
+			return r
+		default:
+			tb.Fatal("no message arrived")
+			return received{}
+		}
+	}
+}
+
+// addRaw joins a scripted peer at location loc to the network, answering with answer (nil:
+// it only records), and links it to the given nodes.
+func (tn *testNet) addRaw(name string, loc crypto.Location, answer func(p *rawPeer, from crypto.NodeID, m wire.Message), linkTo ...int) *rawPeer {
+	tn.tb.Helper()
+	ident := crypto.NewNodeIdentity(sha256.Sum256([]byte("raw peer " + name)))
+	ref, err := wire.NewNodeRef(ident, wire.NodeRefInfo{Location: loc, WithLocation: true})
+	if err != nil {
+		tn.tb.Fatal(err)
+	}
+	p := &rawPeer{ref: ref, got: make(chan received, 1024), answer: answer}
+	if p.t, err = tn.net.Join(transport.MemConfig{Ref: ref, Handler: p}); err != nil {
+		tn.tb.Fatal(err)
+	}
+	tn.tb.Cleanup(func() { p.t.Close() })
+	for _, i := range linkTo {
+		if err := p.t.Connect(context.Background(), tn.nodes[i].ref); err != nil {
+			tn.tb.Fatal(err)
+		}
+	}
+	return p
+}

@@ -2,6 +2,8 @@ package routing
 
 import (
 	"context"
+	"math"
+	"sync"
 	"time"
 
 	"lethe/crypto"
@@ -17,13 +19,21 @@ import (
 const announceHTL = 10
 
 // transientTime is how long a seed keeps a newcomer's link beyond MaxPeers if the newcomer
-// does not announce itself.
-const transientTime = time.Minute
+// does not announce itself; transientLinger how long after its announcement.
+const (
+	transientTime   = time.Minute
+	transientLinger = 5 * time.Second
+)
 
 // A new peer is protected from being dropped for a newcomer until it has had the chance to
 // prove itself (spec §18.8): for graceTime, or until this node has completed graceRequests
 // requests since it connected, whichever comes first.
 const graceTime = 2 * time.Minute
+
+// dropInterval is the least time between two peers dropped to make room for newcomers. Each
+// drop can cut a link the network needs; dropping at a bounded rate lets the network repair
+// itself between drops (Freenet limits drops the same way).
+const dropInterval = time.Minute
 
 func (r *Router) graceRequests() uint64 { return uint64(4 * r.cfg.MaxPeers) }
 
@@ -47,6 +57,9 @@ func (r *Router) WantsPeer(id crypto.NodeID) bool {
 // grace period.
 func (r *Router) droppableLocked() *peer {
 	now := r.now()
+	if !r.lastDrop.IsZero() && now.Sub(r.lastDrop) < dropInterval {
+		return nil
+	}
 	var worst *peer
 	for _, p := range r.peers {
 		if p.darknet || p.transient || r.inGraceLocked(p, now) {
@@ -94,16 +107,20 @@ func (r *Router) considerOffer(ref *wire.NodeRef) {
 	}()
 }
 
-// Maintain keeps an opennet node connected (spec §18.8): with fewer than three quarters of
-// MaxPeers, it links to a random seed and announces itself through it. Announcing through a
-// seed rather than a peer reaches the whole network, not only the part this node already
-// knows. A node calls it when it starts and now and then; the simulator calls it directly.
+// Maintain keeps an opennet node connected (spec §18.8): with fewer than half of MaxPeers
+// (path folding fills the rest), it links to a random seed and announces itself through it, towards its own
+// location for its near neighbours and towards longLinks locations farther off, at distances
+// drawn with probability ∝ 1/d, for one long link each: the mix of short and long links that
+// a small world needs, from the first minute rather than after path folding has had its
+// time. Announcing through a seed rather than a peer reaches the whole network, not only the
+// part this node already knows. A node calls it when it starts and now and then; the
+// simulator calls it directly.
 func (r *Router) Maintain(ctx context.Context) {
 	r.mu.Lock()
 	now := r.now()
 	var stale []crypto.NodeID
 	for id, p := range r.peers {
-		if p.transient && now.Sub(p.connectedAt) > transientTime {
+		if p.transient && p.announcing == 0 && now.Sub(p.connectedAt) > transientTime {
 			stale = append(stale, id)
 		}
 	}
@@ -113,11 +130,19 @@ func (r *Router) Maintain(ctx context.Context) {
 	if len(seeds) > 0 {
 		seed = seeds[r.rng.IntN(len(seeds))]
 	}
+	targets := []crypto.Location{r.loc}
+	for range longLinks {
+		d := minLinkLength * math.Pow(0.5/minLinkLength, r.rng.Float64())
+		if r.rng.IntN(2) == 0 {
+			d = -d
+		}
+		targets = append(targets, crypto.Location(math.Mod(float64(r.loc)+d+1, 1)))
+	}
 	r.mu.Unlock()
 	for _, id := range stale {
 		r.t.Disconnect(id) // a seed's newcomer that did not announce
 	}
-	if !r.cfg.Opennet || r.cfg.SeedNode || r.cfg.Connect == nil || seed == nil || 4*n >= 3*r.cfg.MaxPeers {
+	if !r.cfg.Opennet || r.cfg.SeedNode || r.cfg.Connect == nil || seed == nil || 2*n >= r.cfg.MaxPeers {
 		return
 	}
 	if r.cfg.Ref != nil && seed.ID() == r.cfg.Ref().ID() {
@@ -127,14 +152,32 @@ func (r *Router) Maintain(ctx context.Context) {
 		r.log.Debug("cannot reach seed", "seed", seed.ID(), "err", err)
 		return
 	}
-	r.Announce(ctx, seed.ID())
+	var wg sync.WaitGroup
+	for i, target := range targets {
+		want := 1 // a long link
+		if i == 0 {
+			want = r.cfg.MaxPeers // near neighbours: as many as offer
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.Announce(ctx, seed.ID(), target, want)
+		}()
+	}
+	wg.Wait()
 }
 
+// Announcing for long links (spec §18.8).
+const (
+	longLinks     = 2    // announcements to far targets per Maintain that announces
+	minLinkLength = 1e-4 // the shortest offset drawn: about the spacing of 10,000 nodes
+)
+
 // Announce introduces this node to the network through a connected peer (opennet
-// bootstrap): an announcement travels towards this node's location, nodes along the way that
-// want a peer answer with their noderefs, and this node connects to them. It returns how many
-// offers it received.
-func (r *Router) Announce(ctx context.Context, via crypto.NodeID) (int, error) {
+// bootstrap): an announcement travels towards target, nodes along the way that want a peer
+// answer with their noderefs, and this node links to the last want of them (those that
+// answered from nearest the target). It returns how many offers it received.
+func (r *Router) Announce(ctx context.Context, via crypto.NodeID, target crypto.Location, want int) (int, error) {
 	if r.cfg.Ref == nil {
 		return 0, ErrNoPeers
 	}
@@ -142,7 +185,6 @@ func (r *Router) Announce(ctx context.Context, via crypto.NodeID) (int, error) {
 	r.mu.Lock()
 	id := r.newIDLocked()
 	r.seen.add(id, r.now())
-	target := r.loc
 	r.mu.Unlock()
 	w, done := r.expect(via, id)
 	defer done()
@@ -151,52 +193,62 @@ func (r *Router) Announce(ctx context.Context, via crypto.NodeID) (int, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	offers := 0
+	var offers []*wire.NodeRef
+	take := func(m wire.Message) {
+		if o, ok := m.(*wire.AnnouncementReply); ok {
+			offers = append(offers, o.Ref)
+		}
+	}
+loop:
 	for {
 		select {
 		case m := <-w.notes:
-			if o, ok := m.(*wire.AnnouncementReply); ok {
-				offers++
-				r.considerOffer(o.Ref)
-			}
+			take(m)
 		case <-w.end:
 			// Offers that came before the end may still be queued.
-			for {
-				select {
-				case m := <-w.notes:
-					if o, ok := m.(*wire.AnnouncementReply); ok {
-						offers++
-						r.considerOffer(o.Ref)
-					}
-				default:
-					return offers, nil
-				}
+			for len(w.notes) > 0 {
+				take(<-w.notes)
 			}
+			break loop
 		case <-ctx.Done():
-			return offers, nil
+			break loop
 		}
 	}
+	for _, o := range offers[max(0, len(offers)-want):] {
+		r.considerOffer(o)
+	}
+	return len(offers), nil
 }
 
 // handleAnnouncement relays an announcement towards its target, answering it first with this
 // node's own noderef if this node wants the newcomer as a peer. Offers from further on are
-// passed back; the announcement ends with DataNotFound when its HTL runs out.
+// passed back. Like a request, an announcement backtracks: a node with no route onward answers
+// RouteNotFound with the HTL it has left, and the node before it tries its next peer with that
+// HTL; it ends with DataNotFound when its HTL runs out.
 func (r *Router) handleAnnouncement(from crypto.NodeID, m *wire.Announcement) {
 	defer r.wg.Done()
 	defer r.release()
 	newcomer := m.Ref.ID()
+	r.mu.Lock()
+	if p := r.peers[from]; p != nil && p.transient {
+		p.announcing++
+	}
+	r.mu.Unlock()
 	if r.cfg.Ref != nil && newcomer != from && r.WantsPeer(newcomer) {
 		r.send(from, &wire.AnnouncementReply{ID: m.ID, Ref: r.cfg.Ref()})
 	}
 	tried := map[crypto.NodeID]bool{from: true, newcomer: true}
 	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
 	defer cancel()
-	for htl := m.HTL; htl > 1; {
+	htl := m.HTL
+	var end wire.Message = &wire.DataNotFound{ID: m.ID}
+	for htl > 1 {
 		now := r.now()
 		r.mu.Lock()
 		next := choosePeer(r.peerListLocked(), m.Target, func(p *peer) bool { return tried[p.id] }, now)
 		r.mu.Unlock()
 		if next == nil {
+			end = &wire.RouteNotFound{ID: m.ID, HTL: htl}
 			break
 		}
 		tried[next.id] = true
@@ -205,26 +257,52 @@ func (r *Router) handleAnnouncement(from crypto.NodeID, m *wire.Announcement) {
 			done()
 			continue
 		}
-		loop := r.relayAnnouncementReplies(ctx, from, w)
+		reply := r.relayAnnouncementReplies(ctx, from, w)
 		done()
-		if !loop {
-			break
+		if rnf, ok := reply.(*wire.RouteNotFound); ok {
+			htl = min(htl, rnf.HTL)
+			continue // a dead end: try the next peer with the HTL left
 		}
+		if reply == nil || reply.Type() == wire.TypeDataNotFound {
+			break // the HTL ran out downstream, or the next hop went silent
+		}
+		// RejectedLoop or RejectedOverload: try another peer.
 	}
-	r.send(from, &wire.DataNotFound{ID: m.ID})
+	r.send(from, end)
 	r.mu.Lock()
 	p := r.peers[from]
 	transient := p != nil && p.transient
+	if transient {
+		p.announcing--
+	}
 	r.mu.Unlock()
 	if transient {
-		// A seed's link to a newcomer was for this announcement only.
-		r.t.Disconnect(from)
+		// A seed's link to a newcomer was for this announcement only. It is closed after a
+		// while, not at once: closing a link drops what is still queued on it, and the
+		// announcement's last offers and its end are.
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			t := time.NewTimer(transientLinger)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				r.mu.Lock()
+				p := r.peers[from]
+				last := p != nil && p.transient && p.announcing == 0
+				r.mu.Unlock()
+				if last {
+					r.t.Disconnect(from)
+				}
+			case <-r.ctx.Done():
+			}
+		}()
 	}
 }
 
-// relayAnnouncementReplies passes offers back until the next hop ends; it reports whether the
-// next hop refused as a loop, so that another peer should be tried.
-func (r *Router) relayAnnouncementReplies(ctx context.Context, to crypto.NodeID, w *waiter) bool {
+// relayAnnouncementReplies passes offers back until the next hop ends, and returns the
+// message it ended with (nil if it went silent or its link dropped).
+func (r *Router) relayAnnouncementReplies(ctx context.Context, to crypto.NodeID, w *waiter) wire.Message {
 	relay := func(m wire.Message) {
 		if o, ok := m.(*wire.AnnouncementReply); ok {
 			r.send(to, &wire.AnnouncementReply{ID: o.ID, Ref: o.Ref})
@@ -238,13 +316,12 @@ func (r *Router) relayAnnouncementReplies(ctx context.Context, to crypto.NodeID,
 			for len(w.notes) > 0 {
 				relay(<-w.notes)
 			}
-			switch m.(type) {
-			case *wire.RejectedLoop, *wire.RejectedOverload:
-				return true
+			if _, gone := m.(*peerGone); gone {
+				return nil
 			}
-			return false
+			return m
 		case <-ctx.Done():
-			return false
+			return nil
 		}
 	}
 }
@@ -274,8 +351,10 @@ func (r *Router) locationLoop() {
 		r.locDirty = false
 		update := r.locationUpdateLocked()
 		ids := make([]crypto.NodeID, 0, len(r.peers))
-		for id := range r.peers {
-			ids = append(ids, id)
+		for id, p := range r.peers {
+			if !p.transient {
+				ids = append(ids, id)
+			}
 		}
 		r.mu.Unlock()
 		for _, id := range ids {

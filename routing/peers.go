@@ -24,6 +24,7 @@ type peer struct {
 	joinedAt    uint64 // the router's completed-request count when the peer connected
 	darknet     bool   // a friend: kept whatever it does, and a partner for location swaps
 	transient   bool   // a seed's link to a newcomer, for its announcement only: not routed through
+	announcing  int    // a seed's: the transient peer's announcements in progress
 	ref         *wire.NodeRef
 	bucket      *tokenBucket // the peer's allowance of new requests and inserts
 

@@ -32,6 +32,8 @@ type query struct {
 	hops   uint8          // what is left of it: lowered by RouteNotFound while backtracking
 	from   *crypto.NodeID // nil for this node's own user
 	insert bool           // an insert, not a request
+	tail   bool           // in the key's neighbourhood: routed by location (wire.Request.Tail, wire.Insert.Tail)
+	stem   uint64         // the stem tag (wire.Request.Stem), while at HTL 18
 }
 
 // result is how a search ended.
@@ -84,9 +86,10 @@ func (r *Router) GetBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 	r.trace(Event{Kind: EventOriginate, ID: id, Key: rk})
 
 	defer r.local(kt, rk)()
+	stem := stemFrom(ctx, id)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
-	res := r.search(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL})
+	res := r.search(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL, stem: stem})
 	defer res.finish()
 	r.mu.Lock()
 	r.completed++
@@ -99,8 +102,11 @@ func (r *Router) GetBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 	if res.err != nil {
 		return nil, res.err
 	}
-	if ref := res.awaitOffer(ctx); ref != nil {
-		r.considerOffer(ref)
+	if r.cfg.Opennet && r.cfg.Connect != nil {
+		// Only opennet nodes fold paths; on darknet no offer comes, so none is awaited.
+		if ref := res.awaitOffer(ctx); ref != nil {
+			r.considerOffer(ref)
+		}
 	}
 	return res.block, nil
 }
@@ -117,7 +123,7 @@ func (r *Router) handleRequest(from crypto.NodeID, m *wire.Request) {
 
 	ctx, cancel := context.WithTimeout(r.ctx, min(m.Timeout, r.cfg.RequestTimeout))
 	defer cancel()
-	q := query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, hops: m.HTL, from: &from}
+	q := query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, hops: m.HTL, from: &from, tail: m.Tail, stem: m.Stem}
 	res := r.search(ctx, q)
 	defer res.finish()
 
@@ -223,27 +229,35 @@ func (r *Router) search(ctx context.Context, q query) result {
 		tried[*q.from] = true
 	}
 	for q.hops >= MaxHTL {
-		x, p, next, ok := r.walkStem(ctx, &q, tried, func(id uint64, htl uint8, timeout time.Duration) wire.Message {
-			return &wire.Request{KeyType: q.kt, ID: id, HTL: htl, Key: q.rk, Timeout: timeout}
+		h := r.walkStem(ctx, &q, tried, func(id uint64, htl uint8, stem uint64, timeout time.Duration) wire.Message {
+			return &wire.Request{KeyType: q.kt, ID: id, HTL: htl, Stem: stem, Key: q.rk, Timeout: timeout}
 		})
-		if ok {
-			if res, end := r.requestReply(q, p, x); end {
+		if h.ok {
+			if res, end := r.requestReply(q, h.p, h.x); end {
 				return res
 			}
 		}
 		if q.from == nil {
 			// The originator never searches below the stem itself: that would make it
 			// the sender of its own request at lower HTL. It tries another stem peer.
-			if !ok {
+			if !h.ok {
 				return result{err: ErrRouteNotFound, htl: q.hops}
 			}
 			continue
 		}
-		q = next
+		q, tried = h.next, h.skip
 	}
 	if q.from != nil {
 		if res, ok := r.lookLocal(q); ok {
 			return res
+		}
+		if !q.tail {
+			// Where no route leads closer, the request has reached the key's neighbourhood:
+			// from here it walks node to nearest node, the way an insert's tail placed its
+			// copies, so that it finds them even if the nearest node is gone.
+			r.mu.Lock()
+			q.tail = !r.closerRouteLocked(q.rk.Location(), *q.from)
+			r.mu.Unlock()
 		}
 	}
 	overloaded := false
@@ -266,7 +280,7 @@ func (r *Router) search(ctx context.Context, q query) result {
 		if !ok {
 			return result{err: ErrRouteNotFound, htl: q.hops}
 		}
-		x := r.exchange(ctx, p.id, &wire.Request{KeyType: q.kt, ID: q.id, HTL: out, Key: q.rk, Timeout: left})
+		x := r.exchange(ctx, p.id, &wire.Request{KeyType: q.kt, ID: q.id, HTL: out, Tail: q.tail, Key: q.rk, Timeout: left})
 		if res, end := r.requestReply(q, p, x); end {
 			return res
 		}
@@ -306,24 +320,34 @@ func (r *Router) requestReply(q query, p *peer, x exchanged) (res result, end bo
 	return result{}, false
 }
 
+// stemHop is the outcome of walking a request or insert one hop along the stem.
+type stemHop struct {
+	x  exchanged // the stem peer's answer, if ok
+	p  *peer
+	ok bool // a stem peer answered; false if none was left, and the stem ends here
+	// next is the query this node goes on with if the search must continue here: below HTL
+	// 18 and under a fresh ID. skip is what that search must leave out: the peers that
+	// failed outright, and the peer that already carries next's ID. A peer that only
+	// refused the stem's ID as a loop has never seen the fresh one and may be asked.
+	next query
+	skip map[crypto.NodeID]bool
+}
+
 // walkStem forwards a request or insert that is at HTL 18 one hop along the stem (spec
 // §18.2): to the stem peer the request's ID picks, over that link's coin. If the coin keeps
 // HTL 18, the stem goes on with the same ID. If it decrements, this node is where the stem
 // ends: it sends the message on at HTL 17 under a fresh ID, so that the search that starts
 // there is free of the stem's loop-detection entries. A peer that is busy, silent or refuses
-// the ID as a loop is skipped for the next stem peer.
-//
-// It returns the answer of the stem hop (ok true) and, for the case that the search must go
-// on from here, next: the query this node continues with, below HTL 18 under a fresh ID. If
-// no stem peer is left, the stem ends here and ok is false.
-func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID]bool, msg func(id uint64, htl uint8, timeout time.Duration) wire.Message) (x exchanged, p *peer, next query, ok bool) {
-	next = *q
-	next.htl, next.hops = MaxHTL-1, MaxHTL-1
+// the ID as a loop is skipped for the next stem peer. tried holds the peers already tried
+// with the stem's ID and is updated.
+func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID]bool, msg func(id uint64, htl uint8, stem uint64, timeout time.Duration) wire.Message) stemHop {
+	h := stemHop{next: *q, skip: make(map[crypto.NodeID]bool)}
+	h.next.htl, h.next.hops, h.next.stem = MaxHTL-1, MaxHTL-1, 0
 	r.mu.Lock()
-	next.id = r.newIDLocked()
-	r.seen.add(next.id, r.now())
+	h.next.id = r.newIDLocked()
+	r.seen.add(h.next.id, r.now())
 	r.mu.Unlock()
-	r.trace(Event{Kind: EventStemExit, ID: q.id, Next: next.id, Key: q.rk})
+	r.trace(Event{Kind: EventStemExit, ID: q.id, Next: h.next.id, Key: q.rk})
 	for ctx.Err() == nil {
 		p, out := r.nextHop(*q, tried)
 		if p == nil {
@@ -334,25 +358,28 @@ func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID
 		if !ok {
 			break
 		}
-		id := q.id
+		id, stem := q.id, q.stem
 		if out < MaxHTL {
-			id = next.id
+			id, stem = h.next.id, 0 // the stem ends over this link
+			h.skip[p.id] = true
 		}
-		x := r.exchange(ctx, p.id, msg(id, out, left))
+		x := r.exchange(ctx, p.id, msg(id, out, stem, left))
 		switch m := x.reply.(type) {
 		case *wire.RejectedLoop:
 			x.done()
 			continue
 		case *wire.RejectedOverload, nil:
 			x.done()
+			h.skip[p.id] = true
 			r.backOff(p)
 			continue
 		case *wire.RouteNotFound:
-			next.hops = min(next.hops, m.HTL)
+			h.next.hops = min(h.next.hops, m.HTL)
 		}
-		return x, p, next, true
+		h.x, h.p, h.ok = x, p, true
+		return h
 	}
-	return exchanged{}, nil, next, false
+	return h
 }
 
 // timeLeft is the timeout to give the next hop: what is left of ctx less this hop's margin,
@@ -369,18 +396,28 @@ func timeLeft(ctx context.Context) (time.Duration, bool) {
 // nextHop picks the next peer to try and the HTL to send it: at HTL 18 a stem peer, below it
 // the peer closest to the key. Callers handle nil (no peer left).
 func (r *Router) nextHop(q query, tried map[crypto.NodeID]bool) (*peer, uint8) {
+	return r.nextHopExcluding(q, func(id crypto.NodeID) bool { return tried[id] })
+}
+
+// nextHopExcluding is nextHop with the peers to skip given as a function.
+func (r *Router) nextHopExcluding(q query, skip func(crypto.NodeID) bool) (*peer, uint8) {
 	htl := q.hops
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	excluded := func(p *peer) bool { return tried[p.id] }
+	excluded := func(p *peer) bool { return skip(p.id) }
 	var p *peer
 	switch {
 	case htl >= MaxHTL:
-		p = r.stemPeerLocked(q.id, excluded, now)
-	case q.insert && htl <= sinkTail+1:
-		// An insert's tail walks to the peer nearest the key by its own location, so
-		// that its copies land on the nodes nearest the key (spec §18.4).
+		tag := q.stem
+		if tag == 0 {
+			tag = q.id
+		}
+		p = r.stemPeerLocked(tag, excluded, now)
+	case q.tail:
+		// A tail walks to the peer nearest the key by its own location: an insert's, so
+		// that its copies land on the nodes nearest the key (spec §18.4); a request's, so
+		// that it visits those nodes (spec §18.3).
 		p = choosePeerByLocation(r.peerListLocked(), q.rk.Location(), excluded, now)
 	default:
 		p = choosePeer(r.peerListLocked(), q.rk.Location(), excluded, now)
@@ -392,8 +429,8 @@ func (r *Router) nextHop(q query, tried map[crypto.NodeID]bool) (*peer, uint8) {
 }
 
 // stemPeerLocked picks the stem's next hop (spec §18.2): among the peers not excluded, the one
-// whose keyed hash with the request ID is lowest. It is random to everyone else, and the same
-// for a retry of the same request.
+// whose keyed hash with the stem tag is lowest. It is random to everyone else, and the same for
+// every request with the same tag: all the requests of one download walk one stem.
 func (r *Router) stemPeerLocked(id uint64, excluded func(*peer) bool, now time.Time) *peer {
 	var best *peer
 	var bestH uint64
@@ -533,4 +570,24 @@ func (r *Router) cacheReply(q query, block []byte) {
 	}
 	r.trace(Event{Kind: EventCached, ID: q.id, Key: q.rk})
 	r.blockArrived(q.kt, q.rk)
+}
+
+type stemKey struct{}
+
+// WithStem returns a context under which GetBlock and PutBlock send their requests and inserts
+// with the stem tag tag, so that they all walk the same stem (spec §18.2). A download or upload
+// uses one tag for all its blocks: a node on its stem then sees all of it or none, whether
+// from its originator or a relay, and cannot tell the two apart by how much it sees. Zero, or
+// no tag, gives each request a stem of its own.
+func WithStem(ctx context.Context, tag uint64) context.Context {
+	return context.WithValue(ctx, stemKey{}, tag)
+}
+
+// stemFrom is the stem tag for a request or insert of this node's user: the one set with
+// WithStem, or else one of its own.
+func stemFrom(ctx context.Context, id uint64) uint64 {
+	if tag, ok := ctx.Value(stemKey{}).(uint64); ok && tag != 0 {
+		return tag
+	}
+	return id
 }

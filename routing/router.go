@@ -165,6 +165,7 @@ type Router struct {
 	stemSecret [32]byte                // keys the choice of stem peers; immutable
 	locDirty   bool                    // peers need a LocationUpdate; guarded by mu
 	completed  uint64                  // requests completed, for opennet grace; guarded by mu
+	lastDrop   time.Time               // when a peer was last dropped for a newcomer; guarded by mu
 	stats      Stats                   // guarded by mu
 	swaps      map[uint64]*swapState   // darknet swaps in progress; guarded by mu
 	transient  map[crypto.NodeID]bool  // seed: newcomers linked only for their announcement; guarded by mu
@@ -194,7 +195,7 @@ func New(cfg Config) *Router {
 		kick:      make(chan struct{}, 1),
 		peers:     make(map[crypto.NodeID]*peer),
 		seen:      newSeenTable(200_000, 2*cfg.RequestTimeout),
-		failed:    newFailTable(20_000, 0, 10*time.Minute),
+		failed:    newFailTable(20_000, 30*time.Second, 10*time.Minute),
 		pending:   make(map[pendingKey]*waiter),
 		rng:       rng,
 		swaps:     make(map[uint64]*swapState),
@@ -317,11 +318,15 @@ func (r *Router) PeerUp(p transport.Peer) {
 		// accepted at the same moment can overshoot the limit).
 		if drop = r.droppableLocked(); drop == nil {
 			drop = pe
+		} else {
+			r.lastDrop = r.now()
 		}
 		delete(r.peers, drop.id)
 	}
 	update := r.locationUpdateLocked()
-	r.locDirty = true
+	if !pe.transient {
+		r.locDirty = true // a seed's passing newcomer is not advertised, so changes nothing
+	}
 	r.mu.Unlock()
 	if drop != nil {
 		r.t.Disconnect(drop.id)
@@ -330,15 +335,19 @@ func (r *Router) PeerUp(p transport.Peer) {
 		}
 	}
 	r.sendNow(pe.id, update)
-	r.kickLocationUpdate()
+	if !pe.transient {
+		r.kickLocationUpdate()
+	}
 	r.trace(Event{Kind: EventPeerUp, Peer: pe.id})
 }
 
 // PeerDown implements transport.Handler.
 func (r *Router) PeerDown(id crypto.NodeID, err error) {
 	r.mu.Lock()
+	if p := r.peers[id]; p != nil && !p.transient {
+		r.locDirty = true
+	}
 	delete(r.peers, id)
-	r.locDirty = true
 	// Wake every request waiting on this peer: it will not answer now.
 	for k, w := range r.pending {
 		if k.peer == id {
@@ -382,7 +391,7 @@ func (r *Router) Receive(from crypto.NodeID, m wire.Message) {
 	case *wire.SwapRequest:
 		r.handleSwapRequest(from, m)
 	case *wire.SwapReply:
-		r.deliverSwapReply(from, m)
+		r.deliverSwapReply(from, m.ID, m)
 	case *wire.SwapCommit:
 		r.handleSwapCommit(from, m)
 	case *wire.DataReply:
@@ -394,9 +403,13 @@ func (r *Router) Receive(from crypto.NodeID, m wire.Message) {
 	case *wire.RouteNotFound:
 		r.deliver(from, m.ID, m)
 	case *wire.RejectedLoop:
-		r.deliver(from, m.ID, m)
+		if !r.deliverSwapReply(from, m.ID, m) {
+			r.deliver(from, m.ID, m)
+		}
 	case *wire.RejectedOverload:
-		r.deliver(from, m.ID, m)
+		if !r.deliverSwapReply(from, m.ID, m) {
+			r.deliver(from, m.ID, m)
+		}
 	case *wire.InsertReply:
 		r.deliver(from, m.ID, m)
 	case *wire.InsertCollision:

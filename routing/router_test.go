@@ -16,8 +16,8 @@ import (
 func TestInsertThenFetchAcrossALine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// Locations 0.0125, 0.0375, … 0.4875, on half the circle so that the distance to the
-		// key falls along the line: the key at 0.4125 is nearest node 16. The insert goes
-		// through the stem and a hop at HTL 17 before anyone may keep it.
+		// key falls along the line: the key at 0.4875 is nearest node 19, at the end, where no
+		// stem from node 0 can walk past it.
 		locs := make([]crypto.Location, 20)
 		for i := range locs {
 			locs[i] = crypto.Location(0.0125 + 0.025*float64(i))
@@ -25,7 +25,7 @@ func TestInsertThenFetchAcrossALine(t *testing.T) {
 		tn := newTestNet(t, locs, func(i int, c *Config) { c.MaxPeers = 4 })
 		tn.line()
 		settle()
-		block, key := chkBlock(t, 0.4125, 0.002)
+		block, key := chkBlock(t, 0.4875, 0.002)
 
 		if err := tn.nodes[0].r.PutBlock(context.Background(), crypto.CHK, key.Routing, block); err != nil {
 			t.Fatalf("PutBlock: %v", err)
@@ -34,11 +34,11 @@ func TestInsertThenFetchAcrossALine(t *testing.T) {
 		if stored, cached := tn.nodes[0].store.Has(crypto.CHK, key.Routing); stored || cached {
 			t.Error("the inserting node kept its own user's block")
 		}
-		// Node 16 is the sink; the tail after it (17, 18, 19, further from the key) keeps
-		// copies; nothing before it does.
+		// Node 19 is the sink; nothing far from the key keeps the block. (On a line the tail
+		// has nowhere to go: its one other neighbour is the node the insert came from.)
 		for i, n := range tn.nodes {
 			stored, _ := n.store.Has(crypto.CHK, key.Routing)
-			if i < 16 && stored || (i == 16 || i == 17) && !stored {
+			if i < 19-sinkTail && stored || i == 19 && !stored {
 				t.Errorf("node %d (location %.4f) stored the block long-term: %v", i, n.loc, stored)
 			}
 		}

@@ -191,8 +191,9 @@ func (m *MemNode) Send(ctx context.Context, to crypto.NodeID, msg wire.Message) 
 	if err != nil {
 		return err
 	}
-	// The receiver gets its own decoded copy, as over a real link.
-	copyMsg, err := wire.Decode(b)
+	// The receiver gets its own decoded copy, as over a real link. b is this call's own
+	// buffer, so the decoded blocks may keep it rather than copy it again.
+	copyMsg, err := wire.DecodeShared(b)
 	if err != nil {
 		panic("transport: a message that encodes does not decode: " + err.Error())
 	}

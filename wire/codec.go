@@ -133,6 +133,8 @@ func (m *Keepalive) encode(e *encoder) {}
 func (m *Request) encode(e *encoder) {
 	e.u64(m.ID)
 	e.htl(m.HTL)
+	e.flags(m.Tail)
+	e.stem(m.HTL, m.Stem)
 	e.key(m.Key)
 	e.timeout(m.Timeout)
 }
@@ -140,6 +142,8 @@ func (m *Request) encode(e *encoder) {
 func (m *Insert) encode(e *encoder) {
 	e.u64(m.ID)
 	e.htl(m.HTL)
+	e.flags(m.Tail)
+	e.stem(m.HTL, m.Stem)
 	e.key(m.Key)
 	e.timeout(m.Timeout)
 	e.block(m.KeyType, m.Block)
@@ -407,11 +411,53 @@ func (d *decoder) ref() *NodeRef {
 }
 
 func (d *decoder) request(k crypto.KeyType) *Request {
-	return &Request{KeyType: k, ID: d.u64(), HTL: d.htl(), Key: d.bytes32(), Timeout: d.timeout()}
+	m := &Request{KeyType: k, ID: d.u64(), HTL: d.htl()}
+	m.Tail = d.flags()
+	m.Stem = d.stem(m.HTL)
+	m.Key, m.Timeout = d.bytes32(), d.timeout()
+	return m
+}
+
+// flags writes the flags byte of requests and inserts: bit 0 is Tail, the others are zero.
+func (e *encoder) flags(tail bool) {
+	var f uint8
+	if tail {
+		f |= flagTail
+	}
+	e.u8(f)
+}
+
+// stem writes a stem tag, which only a message at HTL 18 may carry: below the stem it would
+// link a download's requests for every node they pass.
+func (e *encoder) stem(htl uint8, tag uint64) {
+	if tag != 0 && htl < MaxHTL {
+		e.fail("stem tag at HTL %d, below the stem", htl)
+	}
+	e.u64(tag)
+}
+
+func (d *decoder) stem(htl uint8) uint64 {
+	tag := d.u64()
+	if tag != 0 && htl < MaxHTL {
+		d.fail("stem tag at HTL %d, below the stem", htl)
+	}
+	return tag
+}
+
+func (d *decoder) flags() (tail bool) {
+	f := d.u8()
+	if f&^flagTail != 0 {
+		d.fail("flags %#02x: unknown bits set", f)
+	}
+	return f&flagTail != 0
 }
 
 func (d *decoder) insert(k crypto.KeyType) *Insert {
-	return &Insert{KeyType: k, ID: d.u64(), HTL: d.htl(), Key: d.bytes32(), Timeout: d.timeout(), Block: d.block(k)}
+	m := &Insert{KeyType: k, ID: d.u64(), HTL: d.htl()}
+	m.Tail = d.flags()
+	m.Stem = d.stem(m.HTL)
+	m.Key, m.Timeout, m.Block = d.bytes32(), d.timeout(), d.block(k)
+	return m
 }
 
 func (d *decoder) dataReply(k crypto.KeyType) *DataReply {

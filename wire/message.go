@@ -22,11 +22,14 @@ const (
 	MaxPeerLocations = 100
 
 	// MaxMessageSize is the largest encoding of any message: an insert of a CHK block.
-	MaxMessageSize = 1 + 8 + 1 + crypto.KeySize + 4 + crypto.CHKBlockSize
+	MaxMessageSize = 1 + 8 + 1 + 1 + 8 + crypto.KeySize + 4 + crypto.CHKBlockSize
 	// MaxSmallMessage is the largest encoding of any message that carries no block. Every
 	// such message fits one small frame (spec §11.2), so its type cannot be told by size.
 	MaxSmallMessage = 1 + 8 + 1 + 8 + 2 + MaxNodeRefSize
 )
+
+// flagTail is the flag bit for Request.Tail and Insert.Tail.
+const flagTail = 0x01
 
 // Type is the first byte of every encoded message.
 type Type uint8
@@ -101,6 +104,13 @@ type Request struct {
 	KeyType crypto.KeyType // crypto.CHK or crypto.SSK
 	ID      uint64         // random, chosen by the originator, kept along the path
 	HTL     uint8          // hops to live, at most MaxHTL
+	// Tail marks a request that has reached a node no route improves on, in the key's
+	// neighbourhood: it goes on from node to nearest node, where inserts keep their copies
+	// (spec §18.3).
+	Tail bool
+	// Stem picks the stem's hops (spec §18.2): all requests of one download carry the same
+	// tag and walk the same stem. It is zero below HTL 18.
+	Stem    uint64
 	Key     crypto.RoutingKey
 	Timeout time.Duration // how long the receiver may search; whole milliseconds, at most MaxTimeout
 }
@@ -110,6 +120,11 @@ type Insert struct {
 	KeyType crypto.KeyType
 	ID      uint64
 	HTL     uint8
+	// Tail marks an insert that a node nearest its key has already stored: the few hops
+	// left walk to the key's other nearest nodes, which keep copies (spec §18.4).
+	Tail bool
+	// Stem is as Request.Stem: all inserts of one upload walk the same stem.
+	Stem    uint64
 	Key     crypto.RoutingKey
 	Timeout time.Duration
 	Block   []byte // exactly crypto.CHKBlockSize or crypto.SSKBlockSize bytes

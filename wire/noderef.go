@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"lethe/crypto"
 )
@@ -162,6 +164,19 @@ func parseCanonicalNodeRef(b []byte) (*NodeRef, error) {
 	if len(b) > MaxNodeRefSize {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrNodeRef, len(b), MaxNodeRefSize)
 	}
+	d := sha256.Sum256(b)
+	if r := verifiedRefs.get(d); r != nil {
+		return r, nil
+	}
+	r, err := parseNewNodeRef(b)
+	if err == nil {
+		verifiedRefs.add(d, r)
+	}
+	return r, err
+}
+
+// parseNewNodeRef parses and verifies a canonical text not seen before.
+func parseNewNodeRef(b []byte) (*NodeRef, error) {
 	if len(b) == 0 || b[len(b)-1] != '\n' {
 		return nil, fmt.Errorf("%w: does not end with a line end", ErrNodeRef)
 	}
@@ -221,6 +236,47 @@ func parseCanonicalNodeRef(b []byte) (*NodeRef, error) {
 	}
 	r.text = bytes.Clone(b)
 	return r, nil
+}
+
+// verifiedRefs remembers noderefs that parsed and verified, by the digest of their canonical
+// text. A node sees the same noderefs again and again (path folding passes one back along every
+// successful request), and parsing one and checking its Ed25519 signature costs many times the
+// SHA-256 that finds it here. A NodeRef is immutable and its text includes the signature, so
+// the same text always parses to the same noderef.
+var verifiedRefs = newRefCache(4096)
+
+// refCache is a bounded map from text digests to noderefs, forgetting the oldest first.
+type refCache struct {
+	mu   sync.Mutex
+	refs map[[32]byte]*NodeRef // guarded by mu
+	ring [][32]byte            // insertion order; guarded by mu
+	next int                   // where the next digest goes in ring; guarded by mu
+}
+
+func newRefCache(n int) *refCache {
+	return &refCache{refs: make(map[[32]byte]*NodeRef, n), ring: make([][32]byte, 0, n)}
+}
+
+func (c *refCache) get(d [32]byte) *NodeRef {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refs[d]
+}
+
+func (c *refCache) add(d [32]byte, r *NodeRef) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.refs[d]; ok {
+		return
+	}
+	if len(c.ring) < cap(c.ring) {
+		c.ring = append(c.ring, d)
+	} else {
+		delete(c.refs, c.ring[c.next])
+		c.ring[c.next] = d
+		c.next = (c.next + 1) % len(c.ring)
+	}
+	c.refs[d] = r
 }
 
 // nodeRefParser walks the lines of a noderef; the first error sticks.

@@ -72,6 +72,11 @@ func TestNodeRefWithoutLocationOrAddresses(t *testing.T) {
 func TestNodeRefEdited(t *testing.T) {
 	r := testRef(t, "edited", NodeRefInfo{Addresses: []string{"192.0.2.7:41000"}, Location: 0.5, WithLocation: true})
 	text := r.Text()
+	// Parse the genuine text first, so that its verified signature is remembered: an edit
+	// must still fail.
+	if _, err := ParseNodeRef(text); err != nil {
+		t.Fatal(err)
+	}
 	for i := range len(text) - 1 { // the final line end is restored by the parser
 		for _, c := range []byte{'0', '9', 'a', 'Z', ' ', '\n', '.'} {
 			if text[i] == c {
@@ -184,4 +189,18 @@ func FuzzParseNodeRef(f *testing.F) {
 			t.Fatalf("parsed a noderef of %d bytes", len(r.Text()))
 		}
 	})
+}
+
+func TestRefCacheBounded(t *testing.T) {
+	c := newRefCache(3)
+	r := &NodeRef{}
+	for i := range 10 {
+		c.add([32]byte{byte(i)}, r)
+	}
+	if len(c.refs) != 3 {
+		t.Fatalf("cache holds %d noderefs, want its bound 3", len(c.refs))
+	}
+	if c.get([32]byte{9}) == nil || c.get([32]byte{0}) != nil {
+		t.Error("the cache did not keep the newest and forget the oldest")
+	}
 }

@@ -84,10 +84,10 @@ func sampleMessages(tb testing.TB) []Message {
 	return []Message{
 		&Hello{MinVersion: 1, MaxVersion: 1, Ref: ref},
 		&Keepalive{},
-		&Request{KeyType: crypto.CHK, ID: 1, HTL: MaxHTL, Key: key, Timeout: 90 * time.Second},
+		&Request{KeyType: crypto.CHK, ID: 1, HTL: MaxHTL, Stem: 77, Key: key, Timeout: 90 * time.Second},
 		&Request{KeyType: crypto.SSK, ID: math.MaxUint64, HTL: 0, Key: key, Timeout: MaxTimeout},
 		&Insert{KeyType: crypto.CHK, ID: 3, HTL: 17, Key: key, Timeout: time.Millisecond, Block: testBlock(crypto.CHK)},
-		&Insert{KeyType: crypto.SSK, ID: 4, HTL: 1, Key: key, Timeout: time.Minute, Block: testBlock(crypto.SSK)},
+		&Insert{KeyType: crypto.SSK, ID: 4, HTL: 1, Tail: true, Key: key, Timeout: time.Minute, Block: testBlock(crypto.SSK)},
 		&DataReply{KeyType: crypto.CHK, ID: 5, Block: testBlock(crypto.CHK)},
 		&DataReply{KeyType: crypto.SSK, ID: 6, Block: testBlock(crypto.SSK)},
 		&Accepted{ID: 7},
@@ -200,8 +200,10 @@ func TestDecodeRefusesMalformed(t *testing.T) {
 		"truncated":           req[:len(req)-1],
 		"trailing byte":       append(bytes.Clone(req), 0),
 		"HTL 19":              patch(req, 9, MaxHTL+1),
-		"timeout 0":           patch(req, 42, 0, 0, 0, 0),
-		"timeout above max":   patch(req, 42, 0xff, 0xff, 0xff, 0xff),
+		"timeout 0":           patch(req, 51, 0, 0, 0, 0),
+		"timeout above max":   patch(req, 51, 0xff, 0xff, 0xff, 0xff),
+		"stem tag below 18":   patch(req, 11, 1),
+		"unknown flag":        patch(req, 10, 0x02),
 		"location 1.0":        patch(loc, 1, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0),
 		"negative zero":       patch(loc, 1, 0x80, 0, 0, 0, 0, 0, 0, 0),
 		"list count too big":  patch(loc, 9, MaxPeerLocations+1),
@@ -292,4 +294,15 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("DecodeShared differs from Decode: %+v, %v", shared, err)
 		}
 	})
+}
+
+func TestInsertUnknownFlags(t *testing.T) {
+	b, err := Encode(&Insert{KeyType: crypto.CHK, ID: 1, HTL: 3, Tail: true, Timeout: time.Second, Block: testBlock(crypto.CHK)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[10] |= 0x02 // type, ID (8), HTL, then the flags
+	if _, err := Decode(b); !errors.Is(err, ErrMalformed) {
+		t.Errorf("an insert with an unknown flag bit: err = %v, want ErrMalformed", err)
+	}
 }

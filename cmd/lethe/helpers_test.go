@@ -83,7 +83,7 @@ var (
 	netErr    error
 )
 
-// network starts (once) a 4-node test network on free ports.
+// network starts (once) an 8-node test network (in smaller ones an anonymity stem can pass every node that holds a block, and a fetch then misses it) on free ports.
 func network(tb testing.TB) *testNetwork {
 	tb.Helper()
 	netOnce.Do(func() {
@@ -94,7 +94,7 @@ func network(tb testing.TB) *testNetwork {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		tn, err := node.StartTestnet(ctx, node.TestnetConfig{Nodes: 4, Dir: dir, FCPAddr: "127.0.0.1:0", ProxyAddr: "127.0.0.1:0"})
+		tn, err := node.StartTestnet(ctx, node.TestnetConfig{Nodes: 8, Dir: dir, FCPAddr: "127.0.0.1:0", ProxyAddr: "127.0.0.1:0"})
 		if err != nil {
 			netErr = err
 			return

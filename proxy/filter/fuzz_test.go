@@ -19,10 +19,10 @@ import (
 
 func FuzzHTML(f *testing.F) {
 	for _, tc := range htmlAttacks {
-		f.Add(keyed(tc.in))
+		f.Add(keyed(tc.Input))
 	}
 	for _, tc := range cssAttacks {
-		f.Add("<style>" + keyed(tc.in) + "</style>")
+		f.Add("<style>" + keyed(tc.Input) + "</style>")
 	}
 	f.Add(keyed(ordinaryPage))
 	f.Fuzz(func(t *testing.T, in string) {
@@ -41,7 +41,7 @@ func FuzzHTML(f *testing.F) {
 
 func FuzzCSS(f *testing.F) {
 	for _, tc := range cssAttacks {
-		f.Add(keyed(tc.in))
+		f.Add(keyed(tc.Input))
 	}
 	f.Add(ordinaryCSS)
 	f.Add(`a{color:red; background: url(x.png) no-repeat; width: calc(100% - 2em)}`)

@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"net/url"
 	"testing"
 
 	"lethe/crypto"
@@ -126,6 +127,26 @@ func TestRemoveDotSegments(t *testing.T) {
 	} {
 		if got := removeDotSegments(in); got != want {
 			t.Errorf("removeDotSegments(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestPathMatchesRewrite: the proxy's own spelling of a URI's path is what the filter writes
+// for a link to it, and it reads back as the same URI.
+func TestPathMatchesRewrite(t *testing.T) {
+	rw, err := newRewriter(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/a b/c,", "/données/日本.html", "/x%y/(1)", "/q?#"} {
+		u := testKey(crypto.USK, 1).WithPath(p)
+		got, ok := rw.rewrite(Path(u), refLink)
+		if !ok || got != Path(u) {
+			t.Errorf("%q: rewrite %q, %v; Path %q", p, got, ok, Path(u))
+		}
+		back, err := url.PathUnescape(Path(u))
+		if err != nil || back != "/"+u.String() {
+			t.Errorf("%q: Path %q decodes to %q, %v", p, Path(u), back, err)
 		}
 	}
 }

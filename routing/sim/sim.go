@@ -161,9 +161,6 @@ func Run(cfg Config) (*Report, error) {
 	}
 	for _, f := range cfg.Kill {
 		s.kill(f)
-		if debugAfterKill != nil {
-			debugAfterKill(s, probes)
-		}
 		m := s.measure(probes, cfg.ProbeRequests)
 		rep.Killed = append(rep.Killed, KillMeasurement{Fraction: f, Measurement: m, KeysLost: s.lost(probes)})
 		s.logf("after killing %.0f%%: %v", 100*f, m)
@@ -221,18 +218,13 @@ func (s *Sim) build() error {
 			PeerRate:            1e9,
 			PeerBurst:           1e9,
 			MaxActive:           1 << 20,
-			LocationUpdateDelay: -1,
+			LocationUpdateDelay: 50 * time.Millisecond,
 			SwapInterval:        -1,
 			StemKeepProbability: keep,
 			Seed:                &routerSeed,
 			Now:                 s.now,
-			Trace: func(e routing.Event) {
-				s.tr.event(idx, e)
-				if debugTrace != nil {
-					debugTrace(s, idx, e)
-				}
-			},
-			VerifyBlock: s.verify,
+			Trace:               func(e routing.Event) { s.tr.event(idx, e) },
+			VerifyBlock:         s.verify,
 		})
 		var accept func(transport.Peer) error
 		if !s.cfg.Darknet {
@@ -643,6 +635,3 @@ func percentiles(xs []float64) Percentiles {
 	}
 	return Percentiles{Mean: sum / float64(len(xs)), Median: at(0.5), P90: at(0.9), P99: at(0.99), Max: xs[len(xs)-1]}
 }
-
-var debugTrace func(s *Sim, n int, e routing.Event)
-var debugAfterKill func(s *Sim, probes []crypto.RoutingKey)

@@ -37,6 +37,13 @@ func TestScale(t *testing.T) {
 		t.Skip("LETHE_SIM not set: the full-size simulation runs only on request")
 	}
 	cfg := Config{Nodes: n, Degree: 20, Seed: 1, Kill: []float64{0.1, 0.3}, Log: testLog{t}}
+	if f, _ := strconv.Atoi(os.Getenv("LETHE_SIM_FORMATION")); f > 0 {
+		cfg.FormationRequests = f
+	}
+	// LETHE_SIM_STEM=0.5 measures Freenet's rule for HTL 18 instead of Lethe's stem.
+	if q, _ := strconv.ParseFloat(os.Getenv("LETHE_SIM_STEM"), 64); q > 0 {
+		cfg.StemKeepProbability = q
+	}
 	if os.Getenv("LETHE_SIM_DARKNET") != "" {
 		cfg.Darknet = true
 		cfg.Kill = nil

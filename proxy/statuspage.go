@@ -1,0 +1,103 @@
+package proxy
+
+import (
+	"fmt"
+	"html/template"
+	"net/http"
+	"slices"
+)
+
+// statusView is the status page's data: the node's snapshot, formatted.
+type statusView struct {
+	Has               bool
+	NodeID, Short     string
+	Location          string
+	OpennetOn         bool
+	Darknet, Opennet  int // peers of each kind
+	Version, Uptime   string
+	Peers             []peerView
+	Addresses         bool // some peer's address is to be shown
+	Circle, Bandwidth template.HTML
+	RateIn, RateOut   string
+	Store, Cache      areaView
+	Errors            []string
+}
+
+type peerView struct {
+	ID, Short, Location, Address, Since string
+	Darknet                             bool
+	In, Out                             int64
+}
+
+type areaView struct {
+	Blocks, Bytes, Bound int64
+	Percent              int
+}
+
+func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
+	v := statusView{}
+	if s.cfg.Status != nil {
+		v = s.statusView(s.cfg.Status())
+	}
+	s.render(w, r, http.StatusOK, "status.html", view{Title: "Status", Nav: "status", Refresh: 10, Data: v})
+}
+
+func (s *Server) statusView(st Status) statusView {
+	now := s.cfg.Now()
+	v := statusView{
+		Has:       true,
+		NodeID:    st.NodeID.String(),
+		Short:     shortID(st.NodeID),
+		Location:  fmt.Sprintf("%.6f", float64(st.Location)),
+		OpennetOn: st.Opennet,
+		Version:   st.Version,
+		Circle:    circleSVG(st.Location, st.Peers),
+		Bandwidth: bandwidthSVG(st.Bandwidth),
+		Store:     area(st.Store),
+		Cache:     area(st.Cache),
+		Errors:    st.Errors,
+	}
+	if !st.Started.IsZero() {
+		v.Uptime = roundDuration(now.Sub(st.Started))
+	}
+	peers := slices.Clone(st.Peers)
+	slices.SortFunc(peers, func(a, b PeerStatus) int {
+		da, db := st.Location.Distance(a.Location), st.Location.Distance(b.Location)
+		switch {
+		case da < db:
+			return -1
+		case da > db:
+			return 1
+		}
+		return 0
+	})
+	for _, p := range peers {
+		if p.Darknet {
+			v.Darknet++
+		} else {
+			v.Opennet++
+		}
+		pv := peerView{
+			ID: p.ID.String(), Short: shortID(p.ID), Location: fmt.Sprintf("%.4f", float64(p.Location)),
+			Address: p.Address, Darknet: p.Darknet, In: p.BytesIn, Out: p.BytesOut,
+		}
+		if !p.Since.IsZero() {
+			pv.Since = roundDuration(now.Sub(p.Since))
+		}
+		v.Addresses = v.Addresses || p.Address != ""
+		v.Peers = append(v.Peers, pv)
+	}
+	if in, out, _ := rates(st.Bandwidth); len(in) > 0 {
+		v.RateIn = humanBytes(int64(in[len(in)-1])) + "/s"
+		v.RateOut = humanBytes(int64(out[len(out)-1])) + "/s"
+	}
+	return v
+}
+
+func area(a AreaStatus) areaView {
+	v := areaView{Blocks: a.Blocks, Bytes: a.Bytes, Bound: a.Bound}
+	if a.Bound > 0 {
+		v.Percent = int(min(100, 100*a.Bytes/a.Bound))
+	}
+	return v
+}

@@ -1,0 +1,377 @@
+package routing
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"lethe/crypto"
+	"lethe/wire"
+)
+
+func TestNextHTL(t *testing.T) {
+	for _, tc := range []struct {
+		coins linkCoins
+		in    uint8
+		want  uint8
+	}{
+		{linkCoins{keepAtMax: true}, 18, 18},
+		{linkCoins{keepAtMax: false}, 18, 17},
+		{linkCoins{}, 17, 16},
+		{linkCoins{}, 2, 1},
+		{linkCoins{decAtMin: false}, 1, 1},
+		{linkCoins{decAtMin: true}, 1, 0},
+		{linkCoins{}, 0, 0},
+	} {
+		if got := tc.coins.next(tc.in); got != tc.want {
+			t.Errorf("%+v.next(%d) = %d, want %d", tc.coins, tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestHTLCoinsPerConnection: a link's coins are drawn when it comes up and kept: every
+// request over it at HTL 18 gets the same treatment, and across many links the share that
+// keep HTL 18 matches the stem probability.
+func TestHTLCoinsPerConnection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 400
+		locs := spread(n+1, 0)
+		tn := newTestNet(t, locs, func(i int, c *Config) { c.MaxPeers = 20 })
+		for i := 1; i <= n; i++ {
+			tn.link(0, i)
+		}
+		settle()
+		r := tn.nodes[0].r
+		keep := 0
+		for i := 1; i <= n; i++ {
+			r.mu.Lock()
+			p := r.peers[tn.nodes[i].id()]
+			first := p.coins.next(MaxHTL)
+			for range 20 {
+				if p.coins.next(MaxHTL) != first {
+					t.Fatal("a link's HTL-18 decision changed between requests")
+				}
+			}
+			r.mu.Unlock()
+			if first == MaxHTL {
+				keep++
+			}
+		}
+		want := StemKeepProbability(20)
+		got := float64(keep) / n
+		// Three standard deviations of a binomial proportion.
+		if sd := math.Sqrt(want * (1 - want) / n); math.Abs(got-want) > 3*sd {
+			t.Errorf("%.3f of links keep HTL 18, want %.3f ± %.3f", got, want, 3*sd)
+		}
+	})
+}
+
+func TestStemKeepProbabilityBound(t *testing.T) {
+	for _, d := range []int{2, 4, 12, 20, 40} {
+		if p := 1 - StemKeepProbability(d); p > 1/(1+float64(d)/2) {
+			t.Errorf("degree %d: an originator sends into the stem with probability %.3f, above 1/(1+d/2)", d, p)
+		}
+	}
+}
+
+// TestCachingRule: a reply passing through is cached only by a node that received the
+// request at HTL 16 or below, and never by the node whose user asked.
+func TestCachingRule(t *testing.T) {
+	store := NewMemStore(0.5, 10, 10)
+	r := New(Config{Store: store})
+	block, key := randomCHK(t)
+	from := crypto.NodeID{1}
+	for _, tc := range []struct {
+		htl  uint8
+		from *crypto.NodeID
+		want bool
+	}{
+		{18, &from, false}, {17, &from, false}, {16, &from, true}, {3, &from, true}, {16, nil, false},
+	} {
+		store = NewMemStore(0.5, 10, 10)
+		r.cfg.Store = store
+		r.cacheReply(query{kt: crypto.CHK, rk: key.Routing, htl: tc.htl, from: tc.from}, block)
+		if _, cached := store.Has(crypto.CHK, key.Routing); cached != tc.want {
+			t.Errorf("request received at HTL %d (own user %v): cached %v, want %v", tc.htl, tc.from == nil, cached, tc.want)
+		}
+	}
+}
+
+// TestSinkRule checks the storage decision for inserts at one node with known peers.
+func TestSinkRule(t *testing.T) {
+	block, key := chkBlock(t, 0.5, 0.01)
+	target := key.Routing.Location()
+	prevID, farID, nearID := crypto.NodeID{1}, crypto.NodeID{2}, crypto.NodeID{3}
+	for _, tc := range []struct {
+		name           string
+		me, prev       crypto.Location
+		peers          map[crypto.NodeID]*peer
+		htl            uint8
+		tail           bool
+		stored, cached bool
+	}{
+		{name: "closest, previous hop farther", me: target, prev: target + 0.1, htl: 10, stored: true},
+		{name: "a peer closer", me: target + 0.05, prev: target + 0.1, htl: 10,
+			peers: map[crypto.NodeID]*peer{nearID: {id: nearID, loc: target + 0.01}}, cached: true},
+		{name: "a peer's neighbour closer", me: target + 0.05, prev: target + 0.1, htl: 10,
+			peers: map[crypto.NodeID]*peer{farID: {id: farID, loc: target + 0.3, foaf: []crypto.Location{target + 0.001}}}, cached: true},
+		{name: "previous hop closer", me: target + 0.05, prev: target + 0.01, htl: 10, cached: true},
+		{name: "previous hop closer but could not keep it (HTL 16)", me: target + 0.05, prev: target + 0.01, htl: 16, stored: true},
+		{name: "in the tail", me: target + 0.05, prev: target + 0.01, htl: sinkTail, tail: true,
+			peers: map[crypto.NodeID]*peer{nearID: {id: nearID, loc: target + 0.02}}, stored: true},
+		{name: "low HTL but no tail", me: target + 0.05, prev: target + 0.01, htl: 2,
+			peers: map[crypto.NodeID]*peer{nearID: {id: nearID, loc: target + 0.02}}, cached: true},
+		{name: "HTL 17: next to the originator maybe", me: target, prev: target + 0.1, htl: 17},
+		{name: "HTL 18: in the stem", me: target, prev: target + 0.1, htl: 18},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := NewMemStore(tc.me, 10, 10)
+			r := New(Config{Store: store, Location: tc.me})
+			r.peers[prevID] = &peer{id: prevID, loc: tc.prev}
+			for id, p := range tc.peers {
+				r.peers[id] = p
+			}
+			r.keepInserted(query{kt: crypto.CHK, rk: key.Routing, htl: tc.htl, hops: tc.htl, from: &prevID, insert: true, tail: tc.tail}, block)
+			stored, cached := store.Has(crypto.CHK, key.Routing)
+			if stored != tc.stored || cached != tc.cached {
+				t.Errorf("stored %v cached %v, want %v %v", stored, cached, tc.stored, tc.cached)
+			}
+		})
+	}
+}
+
+// TestBacktracking: a request goes first to the peer closest to the key; when that peer
+// answers RouteNotFound, the next closest is tried with the HTL left, and finds the block.
+func TestBacktracking(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		block, key := chkBlock(t, 0.5, 0.01)
+		loc := key.Routing.Location()
+		// Node 0 (far) asks; node 1 is nearest the key but a dead end; node 2 is second
+		// nearest and holds the block.
+		tn := newTestNet(t, []crypto.Location{loc + 0.3, loc + 0.001, loc + 0.02}, func(i int, c *Config) { c.MaxPeers = 4 })
+		tn.link(0, 1)
+		tn.link(0, 2)
+		tn.nodes[2].store.Store(crypto.CHK, key.Routing, block)
+		asker := tn.addRaw("asker", loc+0.4, nil, 0)
+		settle()
+		var order []crypto.NodeID
+		tn.nodes[0].r.cfg.Trace = nil
+		for i := 1; i <= 2; i++ {
+			i := i
+			tn.nodes[i].r.cfg.Trace = func(e Event) {
+				if e.Kind == EventRequest {
+					order = append(order, tn.nodes[i].id())
+				}
+			}
+		}
+		asker.send(t, tn.nodes[0], &wire.Request{KeyType: crypto.CHK, ID: 42, HTL: 10, Key: key.Routing, Timeout: time.Minute})
+		var reply wire.Message
+		for reply == nil {
+			r := asker.next(t)
+			if _, ok := r.m.(*wire.Accepted); !ok {
+				reply = r.m
+			}
+		}
+		d, ok := reply.(*wire.DataReply)
+		if !ok || string(d.Block) != string(block) {
+			t.Fatalf("reply %T, want the block", reply)
+		}
+		if len(order) != 2 || order[0] != tn.nodes[1].id() || order[1] != tn.nodes[2].id() {
+			t.Errorf("peers tried in the wrong order: nearest first, then the next")
+		}
+	})
+}
+
+// TestRejectedLoop: a request ID a node has seen is refused with RejectedLoop.
+func TestRejectedLoop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestNet(t, []crypto.Location{0.2}, nil)
+		asker := tn.addRaw("asker", 0.9, nil, 0)
+		settle()
+		_, key := randomCHK(t)
+		req := &wire.Request{KeyType: crypto.CHK, ID: 7, HTL: 5, Key: key.Routing, Timeout: time.Minute}
+		asker.send(t, tn.nodes[0], req)
+		settle()
+		for len(asker.got) > 0 {
+			<-asker.got
+		}
+		asker.send(t, tn.nodes[0], req)
+		if r := asker.next(t); r.m.Type() != wire.TypeRejectedLoop {
+			t.Fatalf("second request with the same ID: got %v, want RejectedLoop", r.m.Type())
+		}
+	})
+}
+
+// TestOverload: a peer that sends requests faster than its allowance gets RejectedOverload.
+func TestOverload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestNet(t, []crypto.Location{0.2}, func(i int, c *Config) { c.PeerRate, c.PeerBurst = 1, 3 })
+		asker := tn.addRaw("asker", 0.9, nil, 0)
+		settle()
+		overloaded := 0
+		for i := range 6 {
+			_, key := randomCHK(t)
+			asker.send(t, tn.nodes[0], &wire.Request{KeyType: crypto.CHK, ID: uint64(100 + i), HTL: 5, Key: key.Routing, Timeout: time.Minute})
+		}
+		settle()
+		for len(asker.got) > 0 {
+			if r := <-asker.got; r.m.Type() == wire.TypeRejectedOverload {
+				overloaded++
+			}
+		}
+		if overloaded != 3 {
+			t.Errorf("%d of 6 requests refused as overload, want 3 (burst of 3)", overloaded)
+		}
+	})
+}
+
+// TestRecentlyFailed: a key that a node just searched for in vain is answered at once for a
+// while, and when the block appears the peer that asked is offered it.
+func TestRecentlyFailed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestNet(t, []crypto.Location{0.2, 0.6}, nil)
+		tn.link(0, 1)
+		asker := tn.addRaw("asker", 0.9, nil, 0)
+		settle()
+		block, key := randomCHK(t)
+		ask := func(id uint64) wire.Message {
+			asker.send(t, tn.nodes[0], &wire.Request{KeyType: crypto.CHK, ID: id, HTL: 5, Key: key.Routing, Timeout: time.Minute})
+			for {
+				if r := asker.next(t); r.m.Type() != wire.TypeAccepted {
+					return r.m
+				}
+			}
+		}
+		if m := ask(1); m.Type() != wire.TypeDataNotFound && m.Type() != wire.TypeRouteNotFound {
+			t.Fatalf("first request: %v, want a failure", m.Type())
+		}
+		before := tn.nodes[1].r.Stats().Requests
+		if m := ask(2); m.Type() != wire.TypeDataNotFound {
+			t.Fatalf("second request: %v, want DataNotFound", m.Type())
+		}
+		if tn.nodes[1].r.Stats().Requests != before {
+			t.Error("the recently failed key was searched again")
+		}
+		// The block arrives at node 0 (an insert through it): the asker is offered it.
+		tn.nodes[0].r.cacheReply(query{kt: crypto.CHK, rk: key.Routing, htl: 10, from: &crypto.NodeID{9}}, block)
+		if r := asker.next(t); r.m.Type() != wire.TypeOfferKey {
+			t.Fatalf("after the block appeared: %v, want OfferKey", r.m.Type())
+		}
+	})
+}
+
+// TestBadBlocksDropPeer: a peer that answers with blocks that do not verify is backed off
+// each time and disconnected after a few; the requester never gets a bad block.
+func TestBadBlocksDropPeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestNet(t, []crypto.Location{0.2}, nil)
+		tn.addRaw("liar", 0.3, func(p *rawPeer, from crypto.NodeID, m wire.Message) {
+			if req, ok := m.(*wire.Request); ok {
+				bad := make([]byte, crypto.CHKBlockSize)
+				bad[0], bad[1] = 1, 1
+				p.t.Send(context.Background(), from, &wire.DataReply{KeyType: crypto.CHK, ID: req.ID, Block: bad})
+			}
+		}, 0)
+		settle()
+		for range maxBadBlocks {
+			_, key := randomCHK(t)
+			if b, err := tn.nodes[0].r.GetBlock(context.Background(), crypto.CHK, key.Routing); err == nil {
+				t.Fatalf("a bad block of %d bytes was returned", len(b))
+			}
+			// Let the backoff pass so that the liar is asked again.
+			time.Sleep(maxBackoff)
+		}
+		settle()
+		if len(tn.nodes[0].r.Peers()) != 0 {
+			t.Error("the peer that sent bad blocks is still connected")
+		}
+		if tn.nodes[0].r.Stats().BadBlocks != maxBadBlocks {
+			t.Errorf("%d bad blocks counted, want %d", tn.nodes[0].r.Stats().BadBlocks, maxBadBlocks)
+		}
+	})
+}
+
+func TestSwapProbability(t *testing.T) {
+	// A node at 0.1 whose friends are near 0.6, and a node at 0.6 whose friends are near
+	// 0.1: swapping helps both, so it is certain.
+	if p := swapProbability(0.1, []crypto.Location{0.58, 0.62}, 0.6, []crypto.Location{0.08, 0.12}); p != 1 {
+		t.Errorf("a swap that helps both: P = %v, want 1", p)
+	}
+	// The reverse: already placed well, swapping would hurt, so it is unlikely.
+	if p := swapProbability(0.6, []crypto.Location{0.58, 0.62}, 0.1, []crypto.Location{0.08, 0.12}); p > 0.01 {
+		t.Errorf("a swap that hurts both: P = %v, want near 0", p)
+	}
+	if swapCoin([32]byte{1}, [32]byte{2}) == swapCoin([32]byte{2}, [32]byte{1}) {
+		t.Error("the swap coin does not depend on which side is which")
+	}
+}
+
+func TestPlausiblePeerLocations(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	honest := make([]crypto.Location, 20)
+	for i := range honest {
+		honest[i] = crypto.Location(rng.Float64())
+	}
+	if !plausiblePeerLocations(0.3, honest) {
+		t.Error("spread-out neighbour locations refused")
+	}
+	pulled := make([]crypto.Location, 20)
+	for i := range pulled {
+		pulled[i] = crypto.Location(0.5 + float64(i)*1e-6)
+	}
+	if plausiblePeerLocations(0.5, pulled) {
+		t.Error("neighbour locations bunched at one point (location pulling) accepted")
+	}
+	if plausiblePeerLocations(1.5, honest) {
+		t.Error("an invalid location accepted")
+	}
+}
+
+// TestStemTag: the requests of one download (one stem tag) all walk the same stem, while
+// requests without a tag each take their own.
+func TestStemTag(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 12
+		tn := newTestNet(t, spread(n, 0.01), func(i int, c *Config) { c.MaxPeers = 6 })
+		for i := range n {
+			tn.link(i, (i+1)%n)
+			tn.link(i, (i+3)%n)
+			tn.link(i, (i+5)%n)
+		}
+		settle()
+		// firstHops records, per key, the peer each request first went to from node 0.
+		firstHops := map[crypto.RoutingKey]crypto.NodeID{}
+		for i := 1; i < n; i++ {
+			id := tn.nodes[i].id()
+			tn.nodes[i].r.cfg.Trace = func(e Event) {
+				if e.Kind == EventRequest && e.Peer == tn.nodes[0].id() {
+					if _, ok := firstHops[e.Key]; !ok {
+						firstHops[e.Key] = id
+					}
+				}
+			}
+		}
+		distinct := func(ctx context.Context) int {
+			firstHops = map[crypto.RoutingKey]crypto.NodeID{}
+			for range 8 {
+				_, key := randomCHK(t)
+				tn.nodes[0].r.GetBlock(ctx, crypto.CHK, key.Routing)
+				settle()
+			}
+			seen := map[crypto.NodeID]bool{}
+			for _, id := range firstHops {
+				seen[id] = true
+			}
+			return len(seen)
+		}
+		if d := distinct(WithStem(context.Background(), 12345)); d != 1 {
+			t.Errorf("8 requests with one stem tag went to %d different first hops, want 1", d)
+		}
+		if d := distinct(context.Background()); d < 2 {
+			t.Errorf("8 requests without a tag all went to the same first hop")
+		}
+	})
+}
