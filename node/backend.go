@@ -1,0 +1,321 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"lethe/crypto"
+	"lethe/fcp"
+	"lethe/fetch"
+	"lethe/insert"
+	"lethe/routing"
+)
+
+// errShuttingDown: a request arrived, or was still running, while the node stopped.
+var errShuttingDown = errors.New("the node is shutting down")
+
+// backend is the node's fcp.Backend: inserts and fetches through the router with the insert
+// and fetch libraries (spec §19.5).
+type backend struct {
+	n *Node
+	// insertCtx ends when running inserts must give up (the node's drain time is over);
+	// fetchCtx as soon as the node begins to stop.
+	insertCtx, fetchCtx context.Context
+
+	mu       sync.Mutex
+	inserts  int           // inserts running; guarded by mu
+	fetches  int           // fetches running; guarded by mu
+	draining bool          // no new request is taken; guarded by mu
+	idle     chan struct{} // closed when draining and no insert runs; guarded by mu
+}
+
+var _ fcp.Backend = (*backend)(nil)
+
+// begin admits a request, or refuses it if the node is stopping. The returned context ends
+// with the request's own or when the node gives up on requests of its kind; end must be
+// called once.
+func (b *backend) begin(ctx context.Context, isInsert bool) (context.Context, func(), error) {
+	b.mu.Lock()
+	if b.draining {
+		b.mu.Unlock()
+		return nil, nil, errShuttingDown
+	}
+	life := b.fetchCtx
+	if isInsert {
+		b.inserts++
+		life = b.insertCtx
+	} else {
+		b.fetches++
+	}
+	b.mu.Unlock()
+	// All the blocks of one request walk one stem (spec §18.2): a node on it sees all of the
+	// request or none of it.
+	ctx = routing.WithStem(ctx, stemTag())
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(life, func() { cancel(errShuttingDown) })
+	return ctx, func() {
+		stop()
+		cancel(nil)
+		b.mu.Lock()
+		if isInsert {
+			b.inserts--
+		} else {
+			b.fetches--
+		}
+		if b.draining && b.inserts == 0 && b.idle != nil {
+			close(b.idle)
+			b.idle = nil
+		}
+		b.mu.Unlock()
+	}, nil
+}
+
+// stemTag draws a request's stem tag: random, never zero (zero means no tag).
+func stemTag() uint64 {
+	var b [8]byte
+	for {
+		rand.Read(b[:])
+		if t := binary.BigEndian.Uint64(b[:]); t != 0 {
+			return t
+		}
+	}
+}
+
+// drain refuses new inserts and returns a channel closed once no insert runs.
+func (b *backend) drain() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.draining = true
+	done := make(chan struct{})
+	if b.inserts == 0 {
+		close(done)
+	} else {
+		b.idle = done
+	}
+	return done
+}
+
+// running reports the inserts and fetches in progress.
+func (b *backend) running() (inserts, fetches int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.inserts, b.fetches
+}
+
+// result turns a request's error into what the server reports, naming shutdown as the cause
+// when that is what ended it.
+func result(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if cause := context.Cause(ctx); errors.Is(cause, errShuttingDown) {
+		err = fmt.Errorf("%w: %w", errShuttingDown, err)
+	}
+	return clientError(err)
+}
+
+func (b *backend) putter(chkOnly bool) insert.BlockPutter {
+	if chkOnly {
+		return insert.Discard
+	}
+	return b.n.net
+}
+
+func (b *backend) insertConfig(name, mimeType string, dontCompress bool, rand io.Reader, progress func(fcp.Progress)) insert.Config {
+	cfg := insert.Config{
+		Name:     name,
+		MIMEType: mimeType,
+		Rand:     rand,
+		Window:   b.n.cfg.InsertWindow,
+		Logger:   b.n.log,
+		Progress: func(p insert.Progress) {
+			progress(fcp.Progress{Total: p.BlocksTotal, Required: p.BlocksTotal, Succeeded: p.BlocksInserted, FinalizedTotal: p.Done})
+		},
+	}
+	if dontCompress {
+		cfg.Compression = insert.CompressNever
+	}
+	return cfg
+}
+
+// Put inserts one file. The data is first read to its end (spooled, and hashed for the
+// insert's keys, §19.5), then inserted.
+func (b *backend) Put(ctx context.Context, req fcp.PutRequest, progress func(fcp.Progress)) (crypto.RequestURI, error) {
+	ctx, end, err := b.begin(ctx, true)
+	if err != nil {
+		return crypto.RequestURI{}, clientError(err)
+	}
+	defer end()
+	sp, err := b.n.spool(req.Data, req.DataLength)
+	if err != nil {
+		return crypto.RequestURI{}, result(ctx, fmt.Errorf("read the data: %w", err))
+	}
+	defer sp.Close()
+	if req.URI.Type != crypto.USK && req.URI.Type != crypto.CHK {
+		if u, err := req.URI.RequestURI(); err == nil {
+			progress(fcp.Progress{URI: u})
+		}
+	}
+	rand := b.n.keys.stream("put", sp.sum[:], req.URI.String(), req.ContentType, req.TargetFilename, fmt.Sprint(req.DontCompress))
+	cfg := b.insertConfig(req.TargetFilename, req.ContentType, req.DontCompress, rand, progress)
+	uri, err := insert.File(ctx, b.putter(req.GetCHKOnly), req.URI, sp.Reader(), cfg)
+	if err != nil {
+		return crypto.RequestURI{}, result(ctx, err)
+	}
+	return uri, nil
+}
+
+// PutDir inserts a site.
+func (b *backend) PutDir(ctx context.Context, req fcp.PutDirRequest, progress func(fcp.Progress)) (crypto.RequestURI, error) {
+	ctx, end, err := b.begin(ctx, true)
+	if err != nil {
+		return crypto.RequestURI{}, clientError(err)
+	}
+	defer end()
+	dir, sum, err := siteDir(req)
+	if err != nil {
+		return crypto.RequestURI{}, result(ctx, err)
+	}
+	rand := b.n.keys.stream("putdir", sum, req.URI.String(), fmt.Sprint(req.DontCompress))
+	cfg := b.insertConfig("", "", req.DontCompress, rand, progress)
+	uri, err := insert.Directory(ctx, b.putter(req.GetCHKOnly), req.URI, dir, cfg)
+	if err != nil {
+		return crypto.RequestURI{}, result(ctx, err)
+	}
+	return uri, nil
+}
+
+// siteDir turns a ClientPutComplexDir's entries into a directory to insert, and hashes
+// everything that decides the site's blocks: names, types, redirect targets, contents.
+func siteDir(req fcp.PutDirRequest) (insert.Dir, []byte, error) {
+	h := newContentHash()
+	var dir insert.Dir
+	top := false
+	for _, e := range req.Entries {
+		h.field(e.Name)
+		h.field(e.ContentType)
+		entry := insert.Entry{Path: strings.TrimPrefix(path.Clean("/"+e.Name), "/"), MIMEType: e.ContentType}
+		if e.IsRedirect() {
+			h.field(e.TargetURI.String())
+			entry.Redirect = e.TargetURI
+		} else {
+			if _, err := io.Copy(h, io.NewSectionReader(e.Data, 0, e.Data.Size())); err != nil {
+				return insert.Dir{}, nil, fmt.Errorf("read %q: %w", e.Name, err)
+			}
+			h.field("")
+			data := e.Data
+			entry.Open = func() (io.ReadCloser, error) {
+				return io.NopCloser(io.NewSectionReader(data, 0, data.Size())), nil
+			}
+		}
+		if entry.Path == req.DefaultName {
+			top = true
+		}
+		dir.Entries = append(dir.Entries, entry)
+	}
+	// Freenet's clients send DefaultName=index.html whether or not the site has one; a
+	// default that names no file at the top is left to the insert library's own rule.
+	if top && !strings.Contains(req.DefaultName, "/") {
+		dir.Default = req.DefaultName
+	}
+	h.field(dir.Default)
+	return dir, h.sum(), nil
+}
+
+// Get fetches a URI. A USK is first moved on to the newest edition found: if that is newer
+// than the one asked for, the client is redirected to it, as Freenet's node does.
+func (b *backend) Get(ctx context.Context, req fcp.GetRequest, progress func(fcp.Progress)) (fcp.Found, io.ReadCloser, error) {
+	ctx, end, err := b.begin(ctx, false)
+	if err != nil {
+		return fcp.Found{}, nil, clientError(err)
+	}
+	var getter fetch.BlockGetter = b.n.net
+	if req.DSOnly {
+		getter = localBlocks{b.n.store}
+	}
+	f := fetch.New(getter, fetch.Config{
+		MaxSize:  req.MaxSize,
+		Window:   b.n.cfg.FetchWindow,
+		Editions: b.n.editions,
+		Logger:   b.n.log,
+		Progress: func(p fetch.Progress) {
+			progress(fcp.Progress{Total: p.BlocksTotal, Required: p.BlocksRequired, Succeeded: p.BlocksDone, Failed: p.BlocksFailed})
+		},
+	})
+	uri := req.URI
+	if uri.Type == crypto.USK {
+		latest, err := f.LatestEdition(ctx, uri)
+		switch {
+		case err == nil && latest.Edition > uri.Edition:
+			end()
+			return fcp.Found{}, nil, &fcp.RedirectError{URI: latest}
+		case err != nil && !errors.Is(err, fetch.ErrEditionNotFound) && !errors.Is(err, fetch.ErrBlockNotFound):
+			end()
+			return fcp.Found{}, nil, result(ctx, err)
+		}
+	}
+	r, err := f.Open(ctx, uri)
+	if err != nil && namesFile(uri, err) {
+		// CHK@…/photo.jpg names a single file: the last part is its name, which the node
+		// itself appends to the CHKs it reports (FCP's TargetFilename), not a path.
+		r, err = f.Open(ctx, uri.WithPath(""))
+	}
+	if err != nil {
+		end()
+		return fcp.Found{}, nil, result(ctx, err)
+	}
+	found := fcp.Found{ContentType: r.ContentType(), DataLength: r.Size()}
+	progress(fcp.Progress{ContentType: found.ContentType, DataLength: found.DataLength})
+	return found, &fetchStream{r: r, ctx: ctx, end: end}, nil
+}
+
+// fetchStream is the content of a Get: its errors are reported as the fcp outcomes, and
+// closing it ends the request.
+type fetchStream struct {
+	r    *fetch.Reader
+	ctx  context.Context
+	end  func()
+	once sync.Once
+}
+
+func (s *fetchStream) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = result(s.ctx, err)
+	}
+	return n, err
+}
+
+func (s *fetchStream) Close() error {
+	err := s.r.Close()
+	s.once.Do(s.end)
+	return err
+}
+
+// drainWait waits for the running inserts to end, at most d.
+func drainWait(idle <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-idle:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// namesFile reports whether a fetch failed only because uri has a file name after a CHK that
+// is a single file rather than a site. The fetch library tells this case apart only in its
+// message; TestFetchFileName keeps the two in step.
+func namesFile(uri crypto.RequestURI, err error) bool {
+	return uri.Type == crypto.CHK && len(uri.Components()) == 1 &&
+		errors.Is(err, fetch.ErrNotFound) && strings.Contains(err.Error(), "is a file, not a directory")
+}

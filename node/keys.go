@@ -1,0 +1,151 @@
+package node
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+)
+
+// labelInsertRand keys the randomness of the node's inserts (spec §19.5).
+const labelInsertRand = "lethe/v1/node-insert-rand"
+
+// insertKeys derives the randomness each insert through the node draws its keys from.
+//
+// An insert with random keys gives a new URI every time, which breaks what Freenet's clients
+// do: compute a file's key first (GetCHKOnly) and insert it later under that key, or name it
+// in a site before inserting it. Convergent keys would keep the URI but let anyone who has a
+// file recognise its blocks. The node takes the middle way: the randomness of an insert is
+// HMAC(node secret, label ‖ what the insert is ‖ SHA-256 of its content), so the same
+// content inserted through the same node gets the same URI, while nobody without the node's
+// secret can tell its blocks from random ones.
+type insertKeys struct {
+	secret [32]byte
+}
+
+// loadInsertKeys reads the node's insert secret, making it on the first run.
+func loadInsertKeys(path string, random io.Reader) (*insertKeys, error) {
+	k := &insertKeys{}
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if len(b) != len(k.secret) {
+			return nil, fmt.Errorf("insert secret %s: %d bytes, want %d (delete it to make a new one)", path, len(b), len(k.secret))
+		}
+		copy(k.secret[:], b)
+		return k, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("read insert secret: %w", err)
+	}
+	if random == nil {
+		random = rand.Reader
+	}
+	if _, err := io.ReadFull(random, k.secret[:]); err != nil {
+		return nil, fmt.Errorf("make insert secret: %w", err)
+	}
+	if err := writeFileAtomic(path, k.secret[:], 0o600); err != nil {
+		return nil, fmt.Errorf("save insert secret: %w", err)
+	}
+	return k, nil
+}
+
+// stream returns the randomness for one insert: a ChaCha8 stream seeded with the HMAC of
+// the label, the parts that describe the insert (each length-prefixed) and the content's
+// hash.
+func (k *insertKeys) stream(kind string, sum []byte, parts ...string) io.Reader {
+	m := hmac.New(sha256.New, k.secret[:])
+	m.Write([]byte(labelInsertRand))
+	m.Write([]byte{0})
+	for _, p := range append([]string{kind}, parts...) {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(p)))
+		m.Write(n[:])
+		m.Write([]byte(p))
+	}
+	m.Write(sum)
+	var seed [32]byte
+	copy(seed[:], m.Sum(nil))
+	return mrand.NewChaCha8(seed)
+}
+
+// contentHash hashes a sequence of fields and contents unambiguously.
+type contentHash struct{ h hash.Hash }
+
+func newContentHash() *contentHash { return &contentHash{h: sha256.New()} }
+
+func (c *contentHash) Write(p []byte) (int, error) { return c.h.Write(p) }
+
+// field ends whatever was written since the last field with a length-prefixed string.
+func (c *contentHash) field(s string) {
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(s)))
+	c.h.Write([]byte{0xff})
+	c.h.Write(n[:])
+	c.h.Write([]byte(s))
+}
+
+func (c *contentHash) sum() []byte { return c.h.Sum(nil) }
+
+// memorySpool is the largest insert data held in memory; larger data goes to a file.
+const memorySpool = 4 << 20
+
+// spooled is an insert's data, read to its end and hashed.
+type spooled struct {
+	sum  [32]byte
+	mem  []byte
+	file *os.File
+	size int64
+}
+
+// spool reads exactly n bytes from r into memory or a temporary file of the node.
+func (n *Node) spool(r io.Reader, size int64) (*spooled, error) {
+	sp := &spooled{size: size}
+	h := sha256.New()
+	if size <= memorySpool {
+		buf := make([]byte, size)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, err
+		}
+		h.Write(buf)
+		sp.mem = buf
+	} else {
+		f, err := os.CreateTemp(n.tmpDir(), "insert-*")
+		if err != nil {
+			return nil, err
+		}
+		os.Remove(f.Name()) // unlinked: nothing is left behind, whatever happens
+		if _, err := io.CopyN(io.MultiWriter(f, h), r, size); err != nil {
+			f.Close()
+			return nil, err
+		}
+		sp.file = f
+	}
+	copy(sp.sum[:], h.Sum(nil))
+	return sp, nil
+}
+
+// Reader reads the data from its start.
+func (s *spooled) Reader() io.Reader {
+	if s.file != nil {
+		return io.NewSectionReader(s.file, 0, s.size)
+	}
+	return bytes.NewReader(s.mem)
+}
+
+func (s *spooled) Close() error {
+	if s.file != nil {
+		return s.file.Close()
+	}
+	return nil
+}
+
+func (n *Node) tmpDir() string { return filepath.Join(n.cfg.Dir, "tmp") }

@@ -1,0 +1,216 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"lethe/crypto"
+	"lethe/routing"
+)
+
+// ErrNotRunning: no node is running on the data directory (no status file, or one that has
+// not been rewritten for a while).
+var ErrNotRunning = errors.New("no node is running on this data directory")
+
+// Status is a snapshot of a running node, for `lethe status`, the proxy's status page and
+// the status file (spec §19.2).
+type Status struct {
+	Time      time.Time     `json:"time"`
+	Started   time.Time     `json:"started"`
+	ID        string        `json:"id"`
+	Location  float64       `json:"location"`
+	Opennet   bool          `json:"opennet"`
+	Testnet   bool          `json:"testnet"`
+	Dir       string        `json:"dir"`
+	LinkAddr  string        `json:"linkAddr"`
+	FCPAddr   string        `json:"fcpAddr,omitempty"`
+	ProxyAddr string        `json:"proxyAddr,omitempty"`
+	NodeRef   string        `json:"noderef"`
+	Peers     []PeerStatus  `json:"peers"`
+	Friends   int           `json:"friends"`
+	Store     AreaStatus    `json:"store"`
+	Cache     AreaStatus    `json:"cache"`
+	BytesIn   uint64        `json:"bytesIn"`
+	BytesOut  uint64        `json:"bytesOut"`
+	Inserts   int           `json:"inserts"`
+	Fetches   int           `json:"fetches"`
+	Routing   routing.Stats `json:"routing"`
+	// CacheDropped counts blocks passing through that were not cached because the disk was
+	// behind (§19.3).
+	CacheDropped uint64 `json:"cacheDropped"`
+	// Bandwidth is the traffic of the recent status rounds, oldest first.
+	Bandwidth []BandwidthSample `json:"bandwidth,omitempty"`
+	// Errors are the node's recent warnings and errors, oldest first.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// PeerStatus is one connected peer.
+type PeerStatus struct {
+	ID       string    `json:"id"`
+	Location float64   `json:"location"` // -1 while unknown
+	Friend   bool      `json:"friend"`
+	Outbound bool      `json:"outbound"`
+	Since    time.Time `json:"since"`
+	BytesIn  uint64    `json:"bytesIn"`
+	BytesOut uint64    `json:"bytesOut"`
+	Served   int       `json:"served"`
+}
+
+// AreaStatus is the use of one area of the datastore.
+type AreaStatus struct {
+	Blocks int64 `json:"blocks"`
+	Bytes  int64 `json:"bytes"`
+	Bound  int64 `json:"bound"` // -1: the area is off
+}
+
+// Status returns a snapshot of the node.
+func (n *Node) Status() Status {
+	now := time.Now()
+	st := Status{
+		Time:      now,
+		Started:   n.started,
+		ID:        n.ID().String(),
+		Location:  float64(n.router.Location()),
+		Opennet:   n.cfg.Opennet,
+		Testnet:   n.cfg.Testnet,
+		Dir:       n.cfg.Dir,
+		LinkAddr:  n.tr.Addr(),
+		FCPAddr:   n.FCPAddr(),
+		ProxyAddr: n.ProxyAddr(),
+		NodeRef:   n.Ref().Text(),
+		Friends:   len(n.friends.list()),
+		Routing:   n.router.Stats(),
+	}
+	links := map[crypto.NodeID]PeerStatus{}
+	for _, l := range n.tr.Links() {
+		links[l.ID] = PeerStatus{Outbound: l.Outbound, Since: l.Since, BytesIn: l.BytesIn, BytesOut: l.BytesOut}
+		st.BytesIn += l.BytesIn
+		st.BytesOut += l.BytesOut
+	}
+	for _, p := range n.router.Peers() {
+		ps := links[p.ID]
+		ps.ID, ps.Location, ps.Served = p.ID.String(), float64(p.Location), p.Served
+		ps.Friend = n.friends.has(p.ID)
+		st.Peers = append(st.Peers, ps)
+	}
+	slices.SortFunc(st.Peers, func(a, b PeerStatus) int {
+		switch {
+		case a.Location < b.Location:
+			return -1
+		case a.Location > b.Location:
+			return 1
+		}
+		return 0
+	})
+	ds := n.ds.Stats()
+	st.Store = AreaStatus{Blocks: ds.Store.Blocks, Bytes: ds.Store.Bytes, Bound: ds.Store.Bound}
+	st.Cache = AreaStatus{Blocks: ds.Cache.Blocks, Bytes: ds.Cache.Bytes, Bound: ds.Cache.Bound}
+	st.Inserts, st.Fetches = n.backend.running()
+	st.CacheDropped = n.store.cacheDropped.Load()
+	st.Bandwidth = n.hist.bandwidth()
+	st.Errors = n.hist.recentErrors()
+	return st
+}
+
+// writeStatus rewrites the status file.
+func (n *Node) writeStatus() {
+	b, err := json.MarshalIndent(n.Status(), "", "  ")
+	if err == nil {
+		err = writeFileAtomic(n.path(statusFile), append(b, '\n'), 0o600)
+	}
+	if err != nil {
+		n.log.Warn("status file not written", "err", err)
+	}
+}
+
+// statusStale is how old a status file may be before the node is taken to be gone.
+const statusStale = 5 * statusInterval
+
+// maxStatusFile bounds the status file a reader accepts.
+const maxStatusFile = 1 << 20
+
+// ReadStatus reads the status of the node running on a data directory, or ErrNotRunning.
+func ReadStatus(dir string) (Status, error) {
+	b, err := readBounded(filepath.Join(dir, statusFile), maxStatusFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Status{}, ErrNotRunning
+	}
+	if err != nil {
+		return Status{}, err
+	}
+	var st Status
+	if err := json.Unmarshal(b, &st); err != nil {
+		return Status{}, fmt.Errorf("status file: %w", err)
+	}
+	if age := time.Since(st.Time); age > statusStale {
+		return st, fmt.Errorf("%w (its status file is %s old)", ErrNotRunning, age.Round(time.Second))
+	}
+	return st, nil
+}
+
+// maintain is the node's housekeeping while it runs: the status file, the friends file,
+// reconnecting friends, opennet upkeep and following the router's location.
+func (n *Node) maintain(ctx context.Context) {
+	n.syncFriends(ctx, true)
+	if n.cfg.Opennet {
+		n.router.Maintain(ctx)
+	}
+	tick := time.NewTicker(statusInterval)
+	defer tick.Stop()
+	lastDial, lastMaintain := time.Now(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := time.Now()
+		all := now.Sub(lastDial) >= reconnectEvery
+		if all {
+			lastDial = now
+		}
+		n.syncFriends(ctx, all)
+		if n.cfg.Opennet && now.Sub(lastMaintain) >= maintainInterval {
+			lastMaintain = now
+			n.router.Maintain(ctx)
+		}
+		n.followLocation()
+		n.sampleTraffic(now)
+		n.writeStatus()
+	}
+}
+
+// followLocation tells the store and the noderef when a location swap moved the node.
+func (n *Node) followLocation() {
+	loc := n.router.Location()
+	n.refMu.Lock()
+	moved := loc != n.refLoc
+	n.refMu.Unlock()
+	if !moved {
+		return
+	}
+	n.ds.SetLocation(loc)
+	if err := n.makeRef(loc); err != nil {
+		n.log.Warn("noderef not updated after a location swap", "err", err)
+	}
+	if n.cfg.Location == 0 {
+		if err := writeLocation(n.path(locationFile), loc); err != nil {
+			n.log.Warn("location not saved", "err", err)
+		}
+	}
+}
+
+// sampleTraffic adds a bandwidth sample from the links' counters.
+func (n *Node) sampleTraffic(now time.Time) {
+	links := map[string][2]uint64{}
+	for _, l := range n.tr.Links() {
+		links[l.ID.String()] = [2]uint64{l.BytesIn, l.BytesOut}
+	}
+	n.hist.sample(now, links)
+}

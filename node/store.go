@@ -1,0 +1,125 @@
+package node
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"lethe/crypto"
+	"lethe/datastore"
+)
+
+// Tuning of the cache writes (not part of any format).
+const (
+	// maxCacheWriters bounds the cache writes waiting for the datastore at once. They commit
+	// together (the datastore groups concurrent puts into one transaction), so a few dozen
+	// in flight is what keeps the disk busy; past it, a block passing through is not cached.
+	maxCacheWriters = 64
+)
+
+// blockStore is the datastore as the router uses it (routing.Store). Long-term stores are
+// written before the insert is answered: a sink that says it has a block must have it on
+// disk. Cache writes are not waited for: caching is best effort, and a relay that waited
+// for an fsync before passing a block on would make every fetch as slow as the slowest disk
+// on its path. A block waiting to be written is served from memory meanwhile, and when the
+// disk falls behind by maxCacheWriters blocks, further blocks are not cached (counted in
+// cacheDropped).
+type blockStore struct {
+	ds  *datastore.Store
+	log *slog.Logger
+
+	mu      sync.Mutex
+	pending map[crypto.RoutingKey][]byte // cache writes not yet committed; guarded by mu
+	closed  bool                         // guarded by mu
+	slots   chan struct{}                // one token per cache write in flight
+	wg      sync.WaitGroup               // cache writes in flight
+
+	cacheDropped atomic.Uint64
+	writeErrors  atomic.Uint64
+}
+
+func newBlockStore(ds *datastore.Store, log *slog.Logger) *blockStore {
+	return &blockStore{
+		ds:      ds,
+		log:     log,
+		pending: make(map[crypto.RoutingKey][]byte),
+		slots:   make(chan struct{}, maxCacheWriters),
+	}
+}
+
+// Get implements routing.Store. A block the datastore cannot produce (absent, or damaged
+// and removed) is simply not there.
+func (s *blockStore) Get(kt crypto.KeyType, rk crypto.RoutingKey) ([]byte, bool) {
+	s.mu.Lock()
+	b, ok := s.pending[rk]
+	s.mu.Unlock()
+	if ok {
+		return b, true
+	}
+	b, err := s.ds.Get(kt, rk)
+	if err != nil {
+		if !errors.Is(err, datastore.ErrNotFound) && !errors.Is(err, datastore.ErrClosed) {
+			s.log.Warn("store: read failed", "err", err)
+		}
+		return nil, false
+	}
+	return b, true
+}
+
+// Has reports whether the block is held, without reading it.
+func (s *blockStore) Has(kt crypto.KeyType, rk crypto.RoutingKey) bool {
+	s.mu.Lock()
+	_, ok := s.pending[rk]
+	s.mu.Unlock()
+	return ok || s.ds.Has(kt, rk)
+}
+
+// Store implements routing.Store: the block is on disk when it returns.
+func (s *blockStore) Store(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
+	return s.ds.Put(kt, rk, block, datastore.AreaStore)
+}
+
+// Cache implements routing.Store: the write is queued and Cache returns at once.
+func (s *blockStore) Cache(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
+	select {
+	case s.slots <- struct{}{}:
+	default:
+		s.cacheDropped.Add(1)
+		return nil
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-s.slots
+		return datastore.ErrClosed
+	}
+	if _, dup := s.pending[rk]; dup {
+		s.mu.Unlock()
+		<-s.slots
+		return nil
+	}
+	s.pending[rk] = block
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		if err := s.ds.Put(kt, rk, block, datastore.AreaCache); err != nil {
+			s.writeErrors.Add(1)
+			s.log.Debug("store: cache write failed", "err", err)
+		}
+		s.mu.Lock()
+		delete(s.pending, rk)
+		s.mu.Unlock()
+		<-s.slots
+	}()
+	return nil
+}
+
+// Close waits for the cache writes in flight. It does not close the datastore.
+func (s *blockStore) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.wg.Wait()
+}
