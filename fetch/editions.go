@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"lethe/crypto"
+	"lethe/session"
 )
 
 // Editions remembers the newest edition found of each USK site, so that the next search
@@ -45,6 +46,7 @@ func (e *Editions) Record(u crypto.RequestURI, n int64) {
 // whole window finds none, so a few editions that failed to insert do not hide later ones.
 // It returns u at that edition, with u's path.
 func (f *Fetcher) LatestEdition(ctx context.Context, u crypto.RequestURI) (crypto.RequestURI, error) {
+	ctx = session.Start(ctx) // its blocks travel as one session (package session)
 	if u.Type != crypto.USK {
 		return crypto.RequestURI{}, fmt.Errorf("fetch: %v is not a USK", u.Type)
 	}

@@ -73,7 +73,10 @@ func TestInlineAndLimits(t *testing.T) {
 	if _, err := New(&getter{block: block}, Config{MaxSize: 4}).Open(context.Background(), uri); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("over the limit: %v", err)
 	}
-	if _, err := New(&getter{block: block}, Config{}).Open(context.Background(), uri.WithPath("/a")); !errors.Is(err, ErrNotFound) {
+	if _, err := New(&getter{block: block}, Config{}).Open(context.Background(), uri.WithPath("/name.txt")); err != nil {
+		t.Errorf("a single file by its name: %v", err)
+	}
+	if _, err := New(&getter{block: block}, Config{}).Open(context.Background(), uri.WithPath("/a/b")); !errors.Is(err, ErrNotFound) {
 		t.Errorf("path into a file: %v", err)
 	}
 }

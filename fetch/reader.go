@@ -11,6 +11,7 @@ import (
 
 	"lethe/crypto"
 	"lethe/metadata"
+	"lethe/session"
 )
 
 // Reader streams content as its segments arrive: the first bytes are readable once the first
@@ -61,6 +62,7 @@ type Result struct {
 
 // Fetch writes the content uri names to w.
 func (f *Fetcher) Fetch(ctx context.Context, uri crypto.RequestURI, w io.Writer) (Result, error) {
+	ctx = session.Start(ctx) // its blocks travel as one session (package session)
 	r, err := f.Open(ctx, uri)
 	if err != nil {
 		return Result{}, err
@@ -74,6 +76,7 @@ func (f *Fetcher) Fetch(ctx context.Context, uri crypto.RequestURI, w io.Writer)
 
 // Open resolves uri (see Resolve) and returns a Reader of the file it names.
 func (f *Fetcher) Open(ctx context.Context, uri crypto.RequestURI) (*Reader, error) {
+	ctx = session.Start(ctx) // its blocks travel as one session (package session)
 	doc, err := f.Resolve(ctx, uri)
 	if err != nil {
 		return nil, err
@@ -87,6 +90,7 @@ func (f *Fetcher) Open(ctx context.Context, uri crypto.RequestURI) (*Reader, err
 // OpenDocument returns a Reader of the file doc (an Inline or Splitfile document, as Resolve
 // returns) describes.
 func (f *Fetcher) OpenDocument(ctx context.Context, doc *metadata.Document) (*Reader, error) {
+	ctx = session.Start(ctx) // its blocks travel as one session (package session)
 	if doc.Kind != metadata.KindInline && doc.Kind != metadata.KindSplitfile || doc.Metadata {
 		return nil, fmt.Errorf("fetch: a %v document is not a file", doc.Kind)
 	}

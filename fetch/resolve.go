@@ -8,6 +8,7 @@ import (
 
 	"lethe/crypto"
 	"lethe/metadata"
+	"lethe/session"
 )
 
 // Resolve follows uri to the document its path names (spec §12.6): it fetches the top
@@ -26,6 +27,7 @@ func (f *Fetcher) Resolve(ctx context.Context, uri crypto.RequestURI) (*metadata
 // last slash, so the proxy serves a directory's default file only under a path that ends in
 // one, and redirects the path without it.
 func (f *Fetcher) ResolveDir(ctx context.Context, uri crypto.RequestURI) (doc *metadata.Document, dir bool, err error) {
+	ctx = session.Start(ctx) // its blocks travel as one session (package session)
 	rest := uri.Components()
 	doc, err = f.document(ctx, uri.WithPath(""))
 	if err != nil {
@@ -64,6 +66,11 @@ func (f *Fetcher) ResolveDir(ctx context.Context, uri crypto.RequestURI) (doc *m
 				return nil, false, fmt.Errorf("%w: /%s", ErrNotFound, strings.Join(walked, "/"))
 			}
 		default:
+			if len(rest) == 1 && len(walked) == 0 {
+				// CHK@…/photo.jpg: the URI names a file, through no manifest, and the one name
+				// after the key is that file's name, as insert gives it (spec §12.6).
+				return doc, false, nil
+			}
 			if len(rest) > 0 {
 				return nil, false, fmt.Errorf("%w: /%s is a file, not a directory", ErrNotFound, strings.Join(walked, "/"))
 			}

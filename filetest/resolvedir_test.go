@@ -1,7 +1,10 @@
 package filetest
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"io"
 	"testing"
 
 	"lethe/fetch"
@@ -39,5 +42,24 @@ func TestResolveDir(t *testing.T) {
 		if dir != want.dir || doc.Kind != want.kind {
 			t.Errorf("%q: dir %v, %v; want %v, %v", path, dir, doc.Kind, want.dir, want.kind)
 		}
+	}
+}
+
+// TestSingleFileName: CHK@…/photo.jpg, a single file with its name after the key (what an
+// insert with a name returns), opens the file; a longer path under a single file is not found.
+func TestSingleFileName(t *testing.T) {
+	st := NewStore()
+	content := []byte("a single file with a name")
+	uri, err := insert.File(context.Background(), st, chk(), bytes.NewReader(content), insert.Config{Name: "photo.jpg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fetch.New(st, fetch.Config{})
+	var got bytes.Buffer
+	if _, err := f.Fetch(context.Background(), uri.WithPath("/photo.jpg"), &got); err != nil || !bytes.Equal(got.Bytes(), content) {
+		t.Fatalf("fetch of the file by its name: %v, %q", err, got.Bytes())
+	}
+	if _, err := f.Fetch(context.Background(), uri.WithPath("/photo.jpg/more"), io.Discard); !errors.Is(err, fetch.ErrNotFound) {
+		t.Errorf("a path under a single file: err = %v, want ErrNotFound", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 
 	"lethe/crypto"
+	"lethe/session"
 )
 
 // BlockPutter stores a block in the network. The node fills it with its datastore and
@@ -140,6 +141,7 @@ func checkTarget(target crypto.InsertURI) error {
 // returns the URI to fetch it with. For a USK whose edition is taken by other content, the
 // next free edition is used, and the URI says which.
 func File(ctx context.Context, p BlockPutter, target crypto.InsertURI, r io.Reader, cfg Config) (crypto.RequestURI, error) {
+	ctx = session.Start(ctx) // its blocks travel as one session (package session)
 	w, err := NewWriter(ctx, p, target, cfg)
 	if err != nil {
 		return crypto.RequestURI{}, err

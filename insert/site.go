@@ -13,6 +13,7 @@ import (
 
 	"lethe/crypto"
 	"lethe/metadata"
+	"lethe/session"
 )
 
 // Packing of a site's files into its manifest (spec §12.5). A small file inside the manifest
@@ -78,6 +79,7 @@ type tree struct {
 // Directory inserts a directory as a site: every file, then one manifest that maps the
 // names to them, under target (CHK@, or a USK to publish an edition of a site).
 func Directory(ctx context.Context, p BlockPutter, target crypto.InsertURI, dir Dir, cfg Config) (crypto.RequestURI, error) {
+	ctx = session.Start(ctx) // its blocks travel as one session (package session)
 	if err := checkTarget(target); err != nil {
 		return crypto.RequestURI{}, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"lethe/crypto"
 	"lethe/metadata"
+	"lethe/session"
 )
 
 // inserter is what one insert call shares between its files: the putter, the settings and
@@ -76,6 +77,7 @@ type Writer struct {
 // before anything is written. Close (or Abort) must be called: the writer runs goroutines
 // that encode and insert blocks in the background.
 func NewWriter(ctx context.Context, p BlockPutter, target crypto.InsertURI, cfg Config) (*Writer, error) {
+	ctx = session.Start(ctx) // its blocks travel as one session (package session)
 	if err := checkTarget(target); err != nil {
 		return nil, err
 	}

@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +14,7 @@ import (
 	"lethe/fcp"
 	"lethe/fetch"
 	"lethe/insert"
-	"lethe/routing"
+	"lethe/session"
 )
 
 // errShuttingDown: a request arrived, or was still running, while the node stopped.
@@ -56,9 +54,9 @@ func (b *backend) begin(ctx context.Context, isInsert bool) (context.Context, fu
 		b.fetches++
 	}
 	b.mu.Unlock()
-	// All the blocks of one request walk one stem (spec §18.2): a node on it sees all of the
-	// request or none of it.
-	ctx = routing.WithStem(ctx, stemTag())
+	// All the blocks of one client request are one session and walk one stem (spec §18.2):
+	// a node on it sees all of the request or none of it.
+	ctx = session.Start(ctx)
 	ctx, cancel := context.WithCancelCause(ctx)
 	stop := context.AfterFunc(life, func() { cancel(errShuttingDown) })
 	return ctx, func() {
@@ -76,17 +74,6 @@ func (b *backend) begin(ctx context.Context, isInsert bool) (context.Context, fu
 		}
 		b.mu.Unlock()
 	}, nil
-}
-
-// stemTag draws a request's stem tag: random, never zero (zero means no tag).
-func stemTag() uint64 {
-	var b [8]byte
-	for {
-		rand.Read(b[:])
-		if t := binary.BigEndian.Uint64(b[:]); t != 0 {
-			return t
-		}
-	}
 }
 
 // drain refuses new inserts and returns a channel closed once no insert runs.
@@ -263,11 +250,6 @@ func (b *backend) Get(ctx context.Context, req fcp.GetRequest, progress func(fcp
 		}
 	}
 	r, err := f.Open(ctx, uri)
-	if err != nil && namesFile(uri, err) {
-		// CHK@…/photo.jpg names a single file: the last part is its name, which the node
-		// itself appends to the CHKs it reports (FCP's TargetFilename), not a path.
-		r, err = f.Open(ctx, uri.WithPath(""))
-	}
 	if err != nil {
 		end()
 		return fcp.Found{}, nil, result(ctx, err)
@@ -310,12 +292,4 @@ func drainWait(idle <-chan struct{}, d time.Duration) bool {
 	case <-t.C:
 		return false
 	}
-}
-
-// namesFile reports whether a fetch failed only because uri has a file name after a CHK that
-// is a single file rather than a site. The fetch library tells this case apart only in its
-// message; TestFetchFileName keeps the two in step.
-func namesFile(uri crypto.RequestURI, err error) bool {
-	return uri.Type == crypto.CHK && len(uri.Components()) == 1 &&
-		errors.Is(err, fetch.ErrNotFound) && strings.Contains(err.Error(), "is a file, not a directory")
 }

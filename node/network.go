@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,11 +10,12 @@ import (
 	"lethe/fetch"
 	"lethe/insert"
 	"lethe/routing"
+	"lethe/session"
 )
 
 // network is the node's router as the client side sees it: a fetch.BlockGetter and an
-// insert.BlockPutter. Every GetBlock of the router already takes a fresh random stem, so a
-// retry (attempt > 0) takes a new route without being told.
+// insert.BlockPutter. The blocks of one download or upload (one session, package session)
+// walk one stem (spec §18.2); a retry (attempt > 0) walks a stem of its own.
 type network struct {
 	r *routing.Router
 }
@@ -25,8 +25,16 @@ var (
 	_ insert.BlockPutter = network{}
 )
 
+// stemmed gives ctx the stem tag of its session, if it is in one.
+func stemmed(ctx context.Context, attempt int) context.Context {
+	if id, ok := session.ID(ctx); ok {
+		ctx = routing.WithStem(ctx, id)
+	}
+	return routing.Restem(ctx, attempt)
+}
+
 func (n network) GetBlock(ctx context.Context, kt crypto.KeyType, rk crypto.RoutingKey, attempt int) ([]byte, error) {
-	b, err := n.r.GetBlock(ctx, kt, rk)
+	b, err := n.r.GetBlock(stemmed(ctx, attempt), kt, rk)
 	if err != nil && errors.Is(err, routing.ErrDataNotFound) {
 		return nil, fmt.Errorf("%w: %w", fetch.ErrBlockNotFound, err)
 	}
@@ -34,22 +42,7 @@ func (n network) GetBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 }
 
 func (n network) PutBlock(ctx context.Context, kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
-	if kt == crypto.SSK {
-		// An SSK slot is written once (spec §4.3), and a USK update relies on hearing that
-		// its edition is taken. Router.PutBlock reports a collision only when this node
-		// holds the other block itself: a collision a peer reports comes back as success
-		// (its result carries no error), and the insert goes on to store the second block
-		// on other nodes. Until the router reports those, the node looks for the slot
-		// first: a different block there is the collision, and nothing is inserted.
-		got, err := n.GetBlock(ctx, kt, rk, 0)
-		switch {
-		case err == nil && !bytes.Equal(got, block):
-			return fmt.Errorf("insert: %w", crypto.ErrCollision)
-		case err != nil && ctx.Err() != nil:
-			return err
-		}
-	}
-	return n.r.PutBlock(ctx, kt, rk, block)
+	return n.r.PutBlock(stemmed(ctx, 0), kt, rk, block)
 }
 
 // localBlocks answers from this node's store alone (FCP's DSOnly).

@@ -39,10 +39,9 @@ func (r *Router) PutBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
 	res := r.insert(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL, insert: true, stem: stem}, block)
-	switch {
-	case res.err == nil:
-		return nil
-	case res.collision != nil:
+	if res.collision != nil {
+		// A collision carries no error of its own: it is reported before the error is looked
+		// at, or an SSK slot another block holds would look inserted.
 		return fmt.Errorf("insert: %w", crypto.ErrCollision)
 	}
 	return res.err

@@ -591,3 +591,18 @@ func stemFrom(ctx context.Context, id uint64) uint64 {
 	}
 	return id
 }
+
+// Restem returns the context for the attempt-th try of a block, attempt 0 being the first: a
+// retry after a failure walks a stem of its own, derived from the download's tag (if ctx has
+// one; see WithStem), since the failed attempt's stem may be what failed.
+func Restem(ctx context.Context, attempt int) context.Context {
+	tag, ok := ctx.Value(stemKey{}).(uint64)
+	if attempt <= 0 || !ok || tag == 0 {
+		return ctx
+	}
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], tag)
+	binary.BigEndian.PutUint64(b[8:], uint64(attempt))
+	sum := sha256.Sum256(b[:])
+	return WithStem(ctx, binary.BigEndian.Uint64(sum[:8])|1)
+}

@@ -2,6 +2,7 @@ package routing
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -372,6 +373,30 @@ func TestStemTag(t *testing.T) {
 		}
 		if d := distinct(context.Background()); d < 2 {
 			t.Errorf("8 requests without a tag all went to the same first hop")
+		}
+	})
+}
+
+// TestCollisionReportedByAPeer: an SSK insert whose slot a peer already holds with another
+// block fails with crypto.ErrCollision at the inserting node, which holds nothing itself.
+func TestCollisionReportedByAPeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestNet(t, spread(6, 0.05), func(i int, c *Config) { c.MaxPeers = 4 })
+		for i := range 6 {
+			tn.link(i, (i+1)%6)
+		}
+		settle()
+		ik := crypto.SSKInsertKey{Private: crypto.NewSSKPrivateKey([32]byte{1}), Crypto: [32]byte{2}, DocName: "doc"}
+		first, rk, err := ik.Encode([]byte("first"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, _, _ := ik.Encode([]byte("second"))
+		for _, n := range tn.nodes[1:] {
+			n.store.Store(crypto.SSK, rk, first)
+		}
+		if err := tn.nodes[0].r.PutBlock(context.Background(), crypto.SSK, rk, second); !errors.Is(err, crypto.ErrCollision) {
+			t.Fatalf("inserting a different block into a held SSK slot: err = %v, want ErrCollision", err)
 		}
 	})
 }

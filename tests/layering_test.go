@@ -19,6 +19,7 @@ var layers = map[string]int{
 	"wire":      1,
 	"datastore": 1,
 	"metadata":  1,
+	"session":   1,
 	"transport": 2,
 	"insert":    2,
 	"fetch":     2,
