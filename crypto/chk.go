@@ -96,8 +96,13 @@ func EncodeCHKWithKey(payload []byte, cryptoKey [KeySize]byte) ([]byte, CHKKey, 
 // chkAEAD derives the AES-256-GCM cipher from a CHK crypto key. The key in the URI is not used
 // directly so that it is separated, by label, from any other use a later version makes of it.
 func chkAEAD(cryptoKey *[KeySize]byte) cipher.AEAD {
-	k := mac(cryptoKey[:], []byte(labelCHKCipher))
-	b, err := aes.NewCipher(k[:])
+	return newGCM(mac(cryptoKey[:], []byte(labelCHKCipher)))
+}
+
+// newGCM is AES-256-GCM under key. Both calls it makes fail only on wrong sizes, which a
+// 32-byte key cannot have.
+func newGCM(key [KeySize]byte) cipher.AEAD {
+	b, err := aes.NewCipher(key[:])
 	if err != nil {
 		panic("crypto: aes.NewCipher with a 32-byte key: " + err.Error())
 	}

@@ -2,7 +2,6 @@ package crypto
 
 import (
 	"bytes"
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/subtle"
 	"encoding/binary"
@@ -66,16 +65,7 @@ func sskRoutingKey(pubKeyHash, ehDocName []byte) RoutingKey {
 }
 
 func (k SSKKey) aead() cipher.AEAD {
-	ck := mac(k.Crypto[:], []byte(labelSSKCipher), []byte{0}, []byte(k.DocName))
-	b, err := aes.NewCipher(ck[:])
-	if err != nil {
-		panic("crypto: aes.NewCipher with a 32-byte key: " + err.Error())
-	}
-	aead, err := cipher.NewGCM(b)
-	if err != nil {
-		panic("crypto: cipher.NewGCM: " + err.Error())
-	}
-	return aead
+	return newGCM(mac(k.Crypto[:], []byte(labelSSKCipher), []byte{0}, []byte(k.DocName)))
 }
 
 // EncodeSSK builds the signed block for document docName in priv's subspace. It is

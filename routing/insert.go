@@ -23,22 +23,13 @@ func (r *Router) PutBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 			return fmt.Errorf("insert: %w", crypto.ErrCollision)
 		}
 	}
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return ErrClosed
+	q, ctx, done, err := r.originate(ctx, kt, rk, &r.stats.LocalInserts)
+	if err != nil {
+		return err
 	}
-	id := r.newIDLocked()
-	r.seen.add(id, r.now())
-	r.stats.LocalInserts++
-	r.mu.Unlock()
-	r.trace(Event{Kind: EventOriginate, ID: id, Key: rk})
-
-	defer r.local(kt, rk)()
-	stem := stemFrom(ctx, id)
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
-	defer cancel()
-	res := r.insert(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL, insert: true, stem: stem}, block)
+	defer done()
+	q.insert = true
+	res := r.insert(ctx, q, block)
 	if res.collision != nil {
 		// A collision carries no error of its own: it is reported before the error is looked
 		// at, or an SSK slot another block holds would look inserted.

@@ -74,22 +74,12 @@ func (r *Router) GetBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 	if block, ok := r.cfg.Store.Get(kt, rk); ok {
 		return block, nil
 	}
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return nil, ErrClosed
+	q, ctx, done, err := r.originate(ctx, kt, rk, &r.stats.LocalRequests)
+	if err != nil {
+		return nil, err
 	}
-	id := r.newIDLocked()
-	r.seen.add(id, r.now())
-	r.stats.LocalRequests++
-	r.mu.Unlock()
-	r.trace(Event{Kind: EventOriginate, ID: id, Key: rk})
-
-	defer r.local(kt, rk)()
-	stem := stemFrom(ctx, id)
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
-	defer cancel()
-	res := r.search(ctx, query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL, stem: stem})
+	defer done()
+	res := r.search(ctx, q)
 	defer res.finish()
 	r.mu.Lock()
 	r.completed++
@@ -109,6 +99,27 @@ func (r *Router) GetBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 		}
 	}
 	return res.block, nil
+}
+
+// originate starts a request or insert of this node's own user (spec §18.2): a fresh ID,
+// remembered so that the request coming back round a loop is refused; the stem tag of its
+// download (WithStem); its key marked as this user's while it runs; the request timeout.
+// count is the counter of the status page it adds to. done must be called when it ends.
+func (r *Router) originate(ctx context.Context, kt crypto.KeyType, rk crypto.RoutingKey, count *uint64) (query, context.Context, func(), error) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return query{}, ctx, nil, ErrClosed
+	}
+	id := r.newIDLocked()
+	r.seen.add(id, r.now())
+	*count++
+	r.mu.Unlock()
+	r.trace(Event{Kind: EventOriginate, ID: id, Key: rk})
+	unmark := r.local(kt, rk)
+	q := query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL, stem: stemFrom(ctx, id)}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
+	return q, ctx, func() { cancel(); unmark() }, nil
 }
 
 // handleRequest serves a request from a peer on its own goroutine.
@@ -505,16 +516,47 @@ func (r *Router) exchange(ctx context.Context, to crypto.NodeID, m wire.Message)
 	}
 }
 
-func messageID(m wire.Message) uint64 {
+// idOf is the request ID a message carries: a request's, insert's or announcement's own, or
+// the one a reply answers. Messages without one (LocationUpdate, swaps' own) report false.
+func idOf(m wire.Message) (uint64, bool) {
 	switch m := m.(type) {
 	case *wire.Request:
-		return m.ID
+		return m.ID, true
 	case *wire.Insert:
-		return m.ID
+		return m.ID, true
 	case *wire.Announcement:
-		return m.ID
+		return m.ID, true
+	case *wire.DataReply:
+		return m.ID, true
+	case *wire.Accepted:
+		return m.ID, true
+	case *wire.DataNotFound:
+		return m.ID, true
+	case *wire.RouteNotFound:
+		return m.ID, true
+	case *wire.RejectedLoop:
+		return m.ID, true
+	case *wire.RejectedOverload:
+		return m.ID, true
+	case *wire.InsertReply:
+		return m.ID, true
+	case *wire.InsertCollision:
+		return m.ID, true
+	case *wire.NodeRefOffer:
+		return m.ID, true
+	case *wire.AnnouncementReply:
+		return m.ID, true
 	}
-	panic("routing: messageID of a message that is not a request")
+	return 0, false
+}
+
+// messageID is idOf for the messages that always carry one.
+func messageID(m wire.Message) uint64 {
+	id, ok := idOf(m)
+	if !ok {
+		panic("routing: messageID of a message without a request ID")
+	}
+	return id
 }
 
 // checkBlock verifies a block a peer sent. A peer that sends bad blocks is backed off and,

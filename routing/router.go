@@ -394,30 +394,15 @@ func (r *Router) Receive(from crypto.NodeID, m wire.Message) {
 		r.deliverSwapReply(from, m.ID, m)
 	case *wire.SwapCommit:
 		r.handleSwapCommit(from, m)
-	case *wire.DataReply:
-		r.deliver(from, m.ID, m)
-	case *wire.Accepted:
-		r.deliver(from, m.ID, m)
-	case *wire.DataNotFound:
-		r.deliver(from, m.ID, m)
-	case *wire.RouteNotFound:
-		r.deliver(from, m.ID, m)
-	case *wire.RejectedLoop:
-		if !r.deliverSwapReply(from, m.ID, m) {
-			r.deliver(from, m.ID, m)
+	case *wire.RejectedLoop, *wire.RejectedOverload:
+		// A swap's refusal goes back along the swap's walk; any other, to its request.
+		if id := messageID(m); !r.deliverSwapReply(from, id, m) {
+			r.deliver(from, id, m)
 		}
-	case *wire.RejectedOverload:
-		if !r.deliverSwapReply(from, m.ID, m) {
-			r.deliver(from, m.ID, m)
+	default:
+		if id, ok := idOf(m); ok {
+			r.deliver(from, id, m)
 		}
-	case *wire.InsertReply:
-		r.deliver(from, m.ID, m)
-	case *wire.InsertCollision:
-		r.deliver(from, m.ID, m)
-	case *wire.NodeRefOffer:
-		r.deliver(from, m.ID, m)
-	case *wire.AnnouncementReply:
-		r.deliver(from, m.ID, m)
 	}
 }
 
