@@ -19,6 +19,7 @@ const (
 	EventSwap                           // this node swapped its location
 	EventOriginate                      // this node's user started request or insert ID
 	EventStemExit                       // the stem of ID ended here; the search goes on as Next
+	EventRefused                        // a request from Peer at HTL was refused, as a loop or overload (ID, Key)
 )
 
 // Event is one thing that happened in a router, for the simulator's measurements and for

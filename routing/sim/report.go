@@ -18,6 +18,7 @@ type Report struct {
 	PopularFirst  float64 // median hops after the stem of the first request for a popular key
 	PopularLast   float64 // and of its PopularRequests-th request
 	Killed        []KillMeasurement
+	Volume        *VolumeReport // the volume test, if Config.Downloads was set
 	Elapsed       time.Duration
 	PeakRSS       uint64 // bytes
 }
@@ -80,7 +81,10 @@ func (r *Report) String() string {
 	for _, k := range r.Killed {
 		fmt.Fprintf(&b, "after killing %.0f%% of nodes: %v; %d probe keys lost with their nodes\n", 100*k.Fraction, k.Measurement, k.KeysLost)
 	}
-	fmt.Fprintf(&b, "popular key, caching on: median hops after the stem %.1f at the 1st request, %.1f at the %dth\n\n", r.PopularFirst, r.PopularLast, c.PopularRequests)
+	if c.PopularKeys > 0 {
+		fmt.Fprintf(&b, "popular key, caching on: median hops after the stem %.1f at the 1st request, %.1f at the %dth\n", r.PopularFirst, r.PopularLast, c.PopularRequests)
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "link lengths (share of links per octave of circular distance; ideal 1/d is flat):\n")
 	for _, l := range r.LinkLengths {
 		if l.Fraction == 0 && l.Ideal == 0 {
@@ -95,6 +99,10 @@ func (r *Report) String() string {
 			ok = "ABOVE BOUND"
 		}
 		fmt.Fprintf(&b, "  HTL %2d: %7d arrivals, %6d from the originator: P = %.4f (bound %.4f) %s\n", a.HTL, a.Arrivals, a.FromOriginator, a.P, a.Bound, ok)
+	}
+	if r.Volume != nil {
+		b.WriteString("\n")
+		b.WriteString(r.Volume.String())
 	}
 	return b.String()
 }
