@@ -18,6 +18,9 @@ type CollusionMeasurement struct {
 	Saw                Share // downloads of which some colluder saw a request
 	Identified         Share // downloads whose downloader was the colluders' top suspect (ties split)
 	IdentifiedWhenSeen Share // the same, among the downloads they saw
+	// Confident is the share of correct names among the names given with confidence: where
+	// the suspect sent the first colluder the request for at least half the file's blocks.
+	Confident Share
 
 	// ROC over every honest node as a candidate, scored by the blocks for which it was the
 	// predecessor of the first colluder to see the block's request.
@@ -100,6 +103,9 @@ func (s *Sim) predecessors(d *download, honest int64, inC []bool, pred []int32, 
 	credit := 0.0
 	if hit {
 		credit = 1 / float64(ties)
+	}
+	if 2*best >= len(pred) {
+		m.Confident.add(credit)
 	}
 	m.Saw.add(b2f(saw))
 	m.Identified.add(credit)

@@ -59,6 +59,7 @@ func (v *VolumeReport) String() string {
 		row("  saw the download", share(ct.Saw), share(cu.Saw))
 		row("  named the downloader", share(ct.Identified), share(cu.Identified))
 		row("  named the downloader, of downloads they saw", share(ct.IdentifiedWhenSeen), share(cu.IdentifiedWhenSeen))
+		row("  right, when the suspect sent ≥ half the file first", share(ct.Confident), share(cu.Confident))
 		row("  AUC, every honest node a candidate", fmt.Sprintf("%.3f", ct.ROC.AUC()), fmt.Sprintf("%.3f", cu.ROC.AUC()))
 	}
 	fmt.Fprintf(&b, "ROC of the single observer next to the downloader (all its neighbours): name X if it asked for ≥ t blocks\n")
