@@ -1,6 +1,8 @@
 package routing
 
 import (
+	"time"
+
 	"lethe/crypto"
 )
 
@@ -31,6 +33,10 @@ type Event struct {
 	HTL  uint8
 	Key  crypto.RoutingKey
 	Next uint64 // EventStemExit: the ID the search continues under
+
+	// Timeout is the time the sender gave this node (EventRequest, EventInsert,
+	// EventRefused): what the message carried.
+	Timeout time.Duration
 }
 
 // Stats are a router's counters, for the status page.

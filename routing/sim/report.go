@@ -15,12 +15,15 @@ type Report struct {
 	LinkLengths   []LengthBucket
 	Probe         Measurement // success and hops, no caching of the probe keys
 	Anonymity     []HTLAnonymity
-	PopularFirst  float64 // median hops after the stem of the first request for a popular key
-	PopularLast   float64 // and of its PopularRequests-th request
-	Killed        []KillMeasurement
-	Volume        *VolumeReport // the volume test, if Config.Downloads was set
-	Elapsed       time.Duration
-	PeakRSS       uint64 // bytes
+	// TimeoutAnonymity is the same share by the timeout requests arrived with, read as the
+	// number of hops they have made since their originator.
+	TimeoutAnonymity []TimeoutAnonymity
+	PopularFirst     float64 // median hops after the stem of the first request for a popular key
+	PopularLast      float64 // and of its PopularRequests-th request
+	Killed           []KillMeasurement
+	Volume           *VolumeReport // the volume test, if Config.Downloads was set
+	Elapsed          time.Duration
+	PeakRSS          uint64 // bytes
 }
 
 // Measurement is the outcome of a batch of requests.
@@ -67,6 +70,14 @@ type HTLAnonymity struct {
 	P, Bound                 float64
 }
 
+// TimeoutAnonymity is, for requests whose timeout says they have made Hops hops (the last
+// class: that many or more), the share whose sender was their originator.
+type TimeoutAnonymity struct {
+	Hops                     int
+	Arrivals, FromOriginator int
+	P                        float64
+}
+
 // String formats the report for a terminal and for docs/performance.md.
 func (r *Report) String() string {
 	var b strings.Builder
@@ -99,6 +110,20 @@ func (r *Report) String() string {
 			ok = "ABOVE BOUND"
 		}
 		fmt.Fprintf(&b, "  HTL %2d: %7d arrivals, %6d from the originator: P = %.4f (bound %.4f) %s\n", a.HTL, a.Arrivals, a.FromOriginator, a.P, a.Bound, ok)
+	}
+	if len(r.TimeoutAnonymity) > 0 {
+		fmt.Fprintf(&b, "\nanonymity: P(the sender originated the request | hops its timeout implies); every hop takes %v off\n", timeoutStep)
+		for _, a := range r.TimeoutAnonymity {
+			ok := "ok"
+			if len(r.Anonymity) > 0 && a.P > r.Anonymity[0].Bound {
+				ok = "ABOVE BOUND"
+			}
+			more := " "
+			if a.Hops == maxTimeoutHops {
+				more = "+"
+			}
+			fmt.Fprintf(&b, "  %2d%s hops: %7d arrivals, %6d from the originator: P = %.4f %s\n", a.Hops, more, a.Arrivals, a.FromOriginator, a.P, ok)
+		}
 	}
 	if r.Volume != nil {
 		b.WriteString("\n")

@@ -103,6 +103,15 @@ func (c *Config) defaults() {
 	}
 }
 
+// requestTimeout is every simulated router's RequestTimeout: long, because a busy
+// simulation is slow, not lossy.
+const requestTimeout = 5 * time.Minute
+
+// timeoutStep is what each hop takes off a request's timeout before passing it on (routing's
+// hopMargin, spec §18.5): the unit in which the timeout a request carries counts the hops it
+// has made since its originator.
+const timeoutStep = 200 * time.Millisecond
+
 // node is one simulated node.
 type node struct {
 	idx   int
@@ -173,6 +182,7 @@ func Run(cfg Config) (*Report, error) {
 	rep.Probe = s.measure(probes, cfg.ProbeRequests)
 	s.tr.setMeasuring(false)
 	rep.Anonymity = s.anonymity()
+	rep.TimeoutAnonymity = s.timeoutAnonymity()
 	s.logf("probe: %v", rep.Probe)
 
 	if err := s.volume(rep); err != nil {
@@ -235,7 +245,7 @@ func (s *Sim) build() error {
 			Connect:             func(ctx context.Context, ref *wire.NodeRef) error { return n.t.Connect(ctx, ref) },
 			Seeds:               s.seeds,
 			SeedNode:            i < nseeds,
-			RequestTimeout:      5 * time.Minute,
+			RequestTimeout:      requestTimeout,
 			AcceptTimeout:       time.Minute, // a busy simulation is slow, not lossy
 			PeerRate:            1e9,
 			PeerBurst:           1e9,
@@ -628,6 +638,22 @@ func (s *Sim) anonymity() []HTLAnonymity {
 		}
 		out = append(out, HTLAnonymity{HTL: h, Arrivals: c.arrivals, FromOriginator: c.fromOriginator,
 			P: float64(c.fromOriginator) / float64(c.arrivals), Bound: bound})
+	}
+	return out
+}
+
+// timeoutAnonymity reports, by the hops a request's timeout implies it has made, the share
+// of request arrivals whose sender originated them.
+func (s *Sim) timeoutAnonymity() []TimeoutAnonymity {
+	s.tr.mu.Lock()
+	defer s.tr.mu.Unlock()
+	var out []TimeoutAnonymity
+	for k, c := range s.tr.byTimeout {
+		if c.arrivals == 0 {
+			continue
+		}
+		out = append(out, TimeoutAnonymity{Hops: k, Arrivals: c.arrivals, FromOriginator: c.fromOriginator,
+			P: float64(c.fromOriginator) / float64(c.arrivals)})
 	}
 	return out
 }

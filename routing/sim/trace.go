@@ -2,6 +2,7 @@ package sim
 
 import (
 	"sync"
+	"time"
 
 	"lethe/crypto"
 	"lethe/routing"
@@ -22,6 +23,7 @@ type tracer struct {
 	// measuring turns the per-arrival anonymity counts on.
 	measuring bool
 	byHTL     [routing.MaxHTL + 1]htlCount
+	byTimeout [maxTimeoutHops + 1]htlCount // by the hops the request's timeout implies (timeoutHops)
 
 	// files maps the blocks of the downloads in progress to their download, whose sightings
 	// the tracer records (the volume test); seq orders all sightings in time.
@@ -114,10 +116,11 @@ func (t *tracer) event(n int, e routing.Event) {
 		if t.measuring {
 			orig, ok := t.origin[t.rootLocked(e.ID)]
 			if ok && int(e.HTL) < len(t.byHTL) {
-				c := &t.byHTL[e.HTL]
-				c.arrivals++
-				if orig == from {
-					c.fromOriginator++
+				for _, c := range []*htlCount{&t.byHTL[e.HTL], &t.byTimeout[timeoutHops(e.Timeout)]} {
+					c.arrivals++
+					if orig == from {
+						c.fromOriginator++
+					}
 				}
 			}
 		}
@@ -200,4 +203,16 @@ func (t *tracer) sightLocked(n int, e routing.Event) {
 	}
 	t.seq++
 	fb.d.sightings = append(fb.d.sightings, sighting{seq: t.seq, at: int32(n), from: int32(from), block: fb.block, htl: e.HTL})
+}
+
+// maxTimeoutHops is the last class of timeoutHops: that many hops or more.
+const maxTimeoutHops = 20
+
+// timeoutHops is the number of hops a request that arrived with timeout has made since its
+// originator, as a node that knows the default RequestTimeout reads it: each hop passes on
+// what it was given less timeoutStep, so the originator's own request arrives with
+// requestTimeout less one step, the next hop's with less two, and so on.
+func timeoutHops(timeout time.Duration) int {
+	k := int((requestTimeout - timeout + timeoutStep/2) / timeoutStep)
+	return max(0, min(k, maxTimeoutHops))
 }
