@@ -109,6 +109,7 @@ func (s *Sim) volume(rep *Report) error {
 				ds[i].tag = j.tag
 			}
 		}
+		s.tr.reset() // the paths of earlier requests are not needed, and would pile up
 		s.runDownloads(ds, len(files))
 		m := s.analyseVolume(ds)
 		m.StemTags = tagged
