@@ -15,7 +15,13 @@ import (
 // attack could not pass.
 //
 // LETHE_SIM=1000 LETHE_SIM_VOLUME=1 go test ./routing/sim -run TestAnonymity -v -timeout 60m
-// runs it at full size and prints the tables (LETHE_SIM_DOWNLOADS, LETHE_SIM_BLOCKS size it).
+// runs it at full size and prints the tables (LETHE_SIM_DOWNLOADS, LETHE_SIM_BLOCKS size the
+// volume test; LETHE_SIM_STEM, LETHE_SIM_DARKNET and LETHE_SIM_FORMATION as for TestScale).
+//
+// It prints, but does not assert, the same share by the timeout requests arrive with: today
+// the first hop of every stem can read from the timeout that its sender is the originator
+// (SECURITY.md, "Timeout statistics"), and asserting it would hold every change back until
+// the routing fix lands. Add the assertion with the fix.
 func TestAnonymity(t *testing.T) {
 	cfg := Config{Nodes: 200, Degree: 12, Seed: 3, ProbeRequests: 300, FormationRequests: 5, PopularKeys: -1,
 		Downloads: 48, FileBlocks: 32, CollusionDraws: 10, Log: testLog{t}}
@@ -35,12 +41,7 @@ func TestAnonymity(t *testing.T) {
 				cfg.FileBlocks = b
 			}
 		}
-		if q, _ := strconv.ParseFloat(os.Getenv("LETHE_SIM_STEM"), 64); q > 0 {
-			cfg.StemKeepProbability = q
-		}
-		if os.Getenv("LETHE_SIM_DARKNET") != "" {
-			cfg.Darknet = true
-		}
+		fromEnv(&cfg)
 	}
 	rep, err := Run(cfg)
 	if err != nil {

@@ -79,15 +79,9 @@ func (s *Sim) predecessors(d *download, honest int64, inC []bool, pred []int32, 
 		}
 	}
 	D := int32(d.from)
-	best, ties, hit := 0, 0, false
+	var top ranking
 	for x, c := range score {
-		switch {
-		case c > best:
-			best, ties, hit = c, 1, x == D
-		case c == best:
-			ties++
-			hit = hit || x == D
-		}
+		top.add(c, x == D)
 		if x != D {
 			m.ROC.add(false, c, 1)
 		}
@@ -100,11 +94,8 @@ func (s *Sim) predecessors(d *download, honest int64, inC []bool, pred []int32, 
 	m.ROC.add(false, 0, zeros)
 
 	saw := len(score) > 0
-	credit := 0.0
-	if hit {
-		credit = 1 / float64(ties)
-	}
-	if 2*best >= len(pred) {
+	credit := top.credit()
+	if 2*top.best >= len(pred) {
 		m.Confident.add(credit)
 	}
 	m.Saw.add(b2f(saw))

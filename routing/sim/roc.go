@@ -116,3 +116,28 @@ func ratio(a, b int64) float64 {
 	}
 	return float64(a) / float64(b)
 }
+
+// ranking follows the top score among candidates, and whether the downloader is among the
+// candidates that share it.
+type ranking struct {
+	best, ties int
+	hit        bool
+}
+
+func (r *ranking) add(score int, downloader bool) {
+	switch {
+	case score > r.best:
+		r.best, r.ties, r.hit = score, 1, downloader
+	case score == r.best:
+		r.ties++
+		r.hit = r.hit || downloader
+	}
+}
+
+// credit is the chance that a guess among the top-scored candidates names the downloader.
+func (r ranking) credit() float64 {
+	if !r.hit {
+		return 0
+	}
+	return 1 / float64(r.ties)
+}

@@ -310,16 +310,10 @@ func (s *Sim) singleObserver(d *download, o observation, m *VolumeMeasurement) {
 		if obs == D {
 			continue
 		}
-		best, ties, hit := 0, 0, false
+		var top ranking
 		for _, x := range senders {
 			c := o.count[[2]int32{obs, x}]
-			switch {
-			case c > best:
-				best, ties, hit = c, 1, x == D
-			case c == best:
-				ties++
-				hit = hit || x == D
-			}
+			top.add(c, x == D)
 			if 2*c >= F {
 				pos := 0.0
 				if x == D {
@@ -329,10 +323,7 @@ func (s *Sim) singleObserver(d *download, o observation, m *VolumeMeasurement) {
 				m.HTLOfFullVolume[o.firstHT[[2]int32{obs, x}]].add(pos)
 			}
 		}
-		credit := 0.0
-		if hit {
-			credit = 1 / float64(ties)
-		}
+		credit := top.credit()
 		m.TopAnywhere.add(credit)
 		switch hop[obs] {
 		case 1:
