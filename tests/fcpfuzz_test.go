@@ -83,16 +83,24 @@ type pipeAddr struct{}
 func (pipeAddr) Network() string { return "pipe" }
 func (pipeAddr) String() string  { return "pipe" }
 
-// fcpServer is one server for the whole fuzzing process.
-var fcpServer = sync.OnceValue(func() *pipeListener {
-	s, err := fcp.NewServer(fcp.Config{Backend: drainBackend{}, MaxDataLength: 1 << 20})
+// serveFCP starts a server on in-memory connections and closes it when the test ends.
+func serveFCP(tb testing.TB) *pipeListener {
+	tb.Helper()
+	s, err := fcp.NewServer(fcp.Config{Backend: drainBackend{}, MaxDataLength: 1 << 20, TempDir: tb.TempDir()})
 	if err != nil {
-		panic(err)
+		tb.Fatal(err)
 	}
 	l := &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
-	go s.Serve(l)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(l) }()
+	tb.Cleanup(func() {
+		s.Close()
+		if err := <-done; err != fcp.ErrServerClosed {
+			tb.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
 	return l
-})
+}
 
 const fcpHello = "ClientHello\nName=fuzz\nExpectedVersion=2.0\nEndMessage\n"
 
@@ -114,7 +122,7 @@ func FuzzFCPServer(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	l := fcpServer()
+	l := serveFCP(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		c := l.dial()
 		done := make(chan struct{})
