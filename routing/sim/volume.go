@@ -62,9 +62,10 @@ type VolumeReport struct {
 // for (divided by FileBlocks, a share). Its candidates are all its neighbours: the adversary
 // does not choose where it stands, and a neighbour that sent it nothing is a suspect the test
 // clears — wrongly, when that neighbour is the downloader. The Senders variants keep only the
-// neighbours that sent O at least one of the file's requests: the test as seen by an observer
-// that has already heard from X, which counts every relay that is obviously not the
-// downloader against it.
+// neighbours that sent O at least one of the file's requests. Most of those are relays of the
+// searches after the stem, which send a block or two, so there the score tells the stem from
+// the searches rather than the downloader from the other nodes of the stem; FullVolume is the
+// measure of the latter.
 type VolumeMeasurement struct {
 	StemTags              bool
 	Blocks, Found         int
