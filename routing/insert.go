@@ -49,7 +49,7 @@ type insertResult struct {
 func (r *Router) handleInsert(from crypto.NodeID, m *wire.Insert) {
 	defer r.wg.Done()
 	defer r.release()
-	r.trace(Event{Kind: EventInsert, Peer: from, ID: m.ID, HTL: m.HTL, Key: m.Key})
+	r.trace(Event{Kind: EventInsert, Peer: from, ID: m.ID, HTL: m.HTL, Key: m.Key, Timeout: m.Timeout})
 	r.mu.Lock()
 	r.stats.Inserts++
 	p := r.peers[from]

@@ -126,7 +126,7 @@ func (r *Router) originate(ctx context.Context, kt crypto.KeyType, rk crypto.Rou
 func (r *Router) handleRequest(from crypto.NodeID, m *wire.Request) {
 	defer r.wg.Done()
 	defer r.release()
-	r.trace(Event{Kind: EventRequest, Peer: from, ID: m.ID, HTL: m.HTL, Key: m.Key})
+	r.trace(Event{Kind: EventRequest, Peer: from, ID: m.ID, HTL: m.HTL, Key: m.Key, Timeout: m.Timeout})
 	r.mu.Lock()
 	r.stats.Requests++
 	r.mu.Unlock()

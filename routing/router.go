@@ -373,6 +373,10 @@ func (r *Router) Receive(from crypto.NodeID, m wire.Message) {
 		if r.admit(from, m.ID, &failKey{m.KeyType, m.Key}) {
 			r.wg.Add(1)
 			go r.handleRequest(from, m)
+		} else {
+			// A refused request was still seen: the simulator counts it among what this
+			// node could learn.
+			r.trace(Event{Kind: EventRefused, Peer: from, ID: m.ID, HTL: m.HTL, Key: m.Key, Timeout: m.Timeout})
 		}
 	case *wire.Insert:
 		if r.admit(from, m.ID, &failKey{m.KeyType, m.Key}) {

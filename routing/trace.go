@@ -1,6 +1,8 @@
 package routing
 
 import (
+	"time"
+
 	"lethe/crypto"
 )
 
@@ -19,6 +21,7 @@ const (
 	EventSwap                           // this node swapped its location
 	EventOriginate                      // this node's user started request or insert ID
 	EventStemExit                       // the stem of ID ended here; the search goes on as Next
+	EventRefused                        // a request from Peer at HTL was refused, as a loop or overload (ID, Key)
 )
 
 // Event is one thing that happened in a router, for the simulator's measurements and for
@@ -30,6 +33,10 @@ type Event struct {
 	HTL  uint8
 	Key  crypto.RoutingKey
 	Next uint64 // EventStemExit: the ID the search continues under
+
+	// Timeout is the time the sender gave this node (EventRequest, EventInsert,
+	// EventRefused): what the message carried.
+	Timeout time.Duration
 }
 
 // Stats are a router's counters, for the status page.

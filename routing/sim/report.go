@@ -15,11 +15,15 @@ type Report struct {
 	LinkLengths   []LengthBucket
 	Probe         Measurement // success and hops, no caching of the probe keys
 	Anonymity     []HTLAnonymity
-	PopularFirst  float64 // median hops after the stem of the first request for a popular key
-	PopularLast   float64 // and of its PopularRequests-th request
-	Killed        []KillMeasurement
-	Elapsed       time.Duration
-	PeakRSS       uint64 // bytes
+	// TimeoutAnonymity is the same share by the timeout requests arrived with, read as the
+	// number of hops they have made since their originator.
+	TimeoutAnonymity []TimeoutAnonymity
+	PopularFirst     float64 // median hops after the stem of the first request for a popular key
+	PopularLast      float64 // and of its PopularRequests-th request
+	Killed           []KillMeasurement
+	Volume           *VolumeReport // the volume test, if Config.Downloads was set
+	Elapsed          time.Duration
+	PeakRSS          uint64 // bytes
 }
 
 // Measurement is the outcome of a batch of requests.
@@ -66,6 +70,14 @@ type HTLAnonymity struct {
 	P, Bound                 float64
 }
 
+// TimeoutAnonymity is, for requests whose timeout says they have made Hops hops (the last
+// class: that many or more), the share whose sender was their originator.
+type TimeoutAnonymity struct {
+	Hops                     int
+	Arrivals, FromOriginator int
+	P                        float64
+}
+
 // String formats the report for a terminal and for docs/performance.md.
 func (r *Report) String() string {
 	var b strings.Builder
@@ -80,7 +92,10 @@ func (r *Report) String() string {
 	for _, k := range r.Killed {
 		fmt.Fprintf(&b, "after killing %.0f%% of nodes: %v; %d probe keys lost with their nodes\n", 100*k.Fraction, k.Measurement, k.KeysLost)
 	}
-	fmt.Fprintf(&b, "popular key, caching on: median hops after the stem %.1f at the 1st request, %.1f at the %dth\n\n", r.PopularFirst, r.PopularLast, c.PopularRequests)
+	if c.PopularKeys > 0 {
+		fmt.Fprintf(&b, "popular key, caching on: median hops after the stem %.1f at the 1st request, %.1f at the %dth\n", r.PopularFirst, r.PopularLast, c.PopularRequests)
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "link lengths (share of links per octave of circular distance; ideal 1/d is flat):\n")
 	for _, l := range r.LinkLengths {
 		if l.Fraction == 0 && l.Ideal == 0 {
@@ -95,6 +110,24 @@ func (r *Report) String() string {
 			ok = "ABOVE BOUND"
 		}
 		fmt.Fprintf(&b, "  HTL %2d: %7d arrivals, %6d from the originator: P = %.4f (bound %.4f) %s\n", a.HTL, a.Arrivals, a.FromOriginator, a.P, a.Bound, ok)
+	}
+	if len(r.TimeoutAnonymity) > 0 {
+		fmt.Fprintf(&b, "\nanonymity: P(the sender originated the request | hops its timeout implies); every hop takes %v off\n", timeoutStep)
+		for _, a := range r.TimeoutAnonymity {
+			ok := "ok"
+			if len(r.Anonymity) > 0 && a.P > r.Anonymity[0].Bound {
+				ok = "ABOVE BOUND"
+			}
+			more := " "
+			if a.Hops == maxTimeoutHops {
+				more = "+"
+			}
+			fmt.Fprintf(&b, "  %2d%s hops: %7d arrivals, %6d from the originator: P = %.4f %s\n", a.Hops, more, a.Arrivals, a.FromOriginator, a.P, ok)
+		}
+	}
+	if r.Volume != nil {
+		b.WriteString("\n")
+		b.WriteString(r.Volume.String())
 	}
 	return b.String()
 }

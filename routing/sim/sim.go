@@ -46,12 +46,23 @@ type Config struct {
 	ProbeKeys       int       // keys inserted for the measurement [Nodes/10, at least 100]
 	ProbeRequests   int       // requests for them, from random nodes [2000]
 	Kill            []float64 // fractions of all nodes to have killed, in turn, measuring after each
-	PopularKeys     int       // keys each requested PopularRequests times, caching on [10]
+	PopularKeys     int       // keys each requested PopularRequests times, caching on [10; negative: none]
 	PopularRequests int       // [50]
 
 	Parallel    int // requests in flight at once [32]
 	StoreBlocks int // each node's long-term store, in blocks [50]
 	CacheBlocks int // each node's cache, in blocks [50]
+
+	// The volume test (volume.go): Downloads downloads, each of a file of FileBlocks blocks
+	// by a random node, run once with a stem tag per download and once with a stem per
+	// request; Files different files are downloaded side by side. Each fraction in
+	// Colluders is analysed as colluding nodes, CollusionDraws random sets per download.
+	// [no downloads; 64 blocks; 8 files; 1% and 5%; 20 draws]
+	Downloads      int
+	FileBlocks     int
+	Files          int
+	Colluders      []float64
+	CollusionDraws int
 
 	// StemKeepProbability overrides the routers' stem (routing.Config); 0.5 is Freenet's
 	// rule, for comparison. [routing.StemKeepProbability(Degree)]
@@ -74,15 +85,32 @@ func (c *Config) defaults() {
 	def(&c.SwapRounds, 200)
 	def(&c.ProbeKeys, max(c.Nodes/10, 100))
 	def(&c.ProbeRequests, 2000)
-	def(&c.PopularKeys, 10)
+	if c.PopularKeys == 0 {
+		c.PopularKeys = 10
+	}
 	def(&c.PopularRequests, 50)
 	def(&c.Parallel, 32)
 	def(&c.StoreBlocks, 50)
 	def(&c.CacheBlocks, 50)
+	def(&c.FileBlocks, 64)
+	def(&c.Files, min(8, max(c.Downloads, 1)))
+	def(&c.CollusionDraws, 20)
+	if c.Colluders == nil {
+		c.Colluders = []float64{0.01, 0.05}
+	}
 	if c.Log == nil {
 		c.Log = io.Discard
 	}
 }
+
+// requestTimeout is every simulated router's RequestTimeout: long, because a busy
+// simulation is slow, not lossy.
+const requestTimeout = 5 * time.Minute
+
+// timeoutStep is what each hop takes off a request's timeout before passing it on (routing's
+// hopMargin, spec §18.5): the unit in which the timeout a request carries counts the hops it
+// has made since its originator.
+const timeoutStep = 200 * time.Millisecond
 
 // node is one simulated node.
 type node struct {
@@ -154,8 +182,12 @@ func Run(cfg Config) (*Report, error) {
 	rep.Probe = s.measure(probes, cfg.ProbeRequests)
 	s.tr.setMeasuring(false)
 	rep.Anonymity = s.anonymity()
+	rep.TimeoutAnonymity = s.timeoutAnonymity()
 	s.logf("probe: %v", rep.Probe)
 
+	if err := s.volume(rep); err != nil {
+		return nil, err
+	}
 	if err := s.popular(rep); err != nil {
 		return nil, err
 	}
@@ -213,7 +245,7 @@ func (s *Sim) build() error {
 			Connect:             func(ctx context.Context, ref *wire.NodeRef) error { return n.t.Connect(ctx, ref) },
 			Seeds:               s.seeds,
 			SeedNode:            i < nseeds,
-			RequestTimeout:      5 * time.Minute,
+			RequestTimeout:      requestTimeout,
 			AcceptTimeout:       time.Minute, // a busy simulation is slow, not lossy
 			PeerRate:            1e9,
 			PeerBurst:           1e9,
@@ -422,6 +454,9 @@ func (s *Sim) measure(keys []crypto.RoutingKey, n int) Measurement {
 // popular measures how caching brings a popular key closer: each of PopularKeys keys is
 // requested PopularRequests times in turn, from random nodes.
 func (s *Sim) popular(rep *Report) error {
+	if s.cfg.PopularKeys < 0 {
+		return nil
+	}
 	keys, err := s.insertKeys("popular", s.cfg.PopularKeys, false)
 	if err != nil {
 		return err
@@ -603,6 +638,22 @@ func (s *Sim) anonymity() []HTLAnonymity {
 		}
 		out = append(out, HTLAnonymity{HTL: h, Arrivals: c.arrivals, FromOriginator: c.fromOriginator,
 			P: float64(c.fromOriginator) / float64(c.arrivals), Bound: bound})
+	}
+	return out
+}
+
+// timeoutAnonymity reports, by the hops a request's timeout implies it has made, the share
+// of request arrivals whose sender originated them.
+func (s *Sim) timeoutAnonymity() []TimeoutAnonymity {
+	s.tr.mu.Lock()
+	defer s.tr.mu.Unlock()
+	var out []TimeoutAnonymity
+	for k, c := range s.tr.byTimeout {
+		if c.arrivals == 0 {
+			continue
+		}
+		out = append(out, TimeoutAnonymity{Hops: k, Arrivals: c.arrivals, FromOriginator: c.fromOriginator,
+			P: float64(c.fromOriginator) / float64(c.arrivals)})
 	}
 	return out
 }

@@ -37,10 +37,21 @@ func TestScale(t *testing.T) {
 		t.Skip("LETHE_SIM not set: the full-size simulation runs only on request")
 	}
 	cfg := Config{Nodes: n, Degree: 20, Seed: 1, Kill: []float64{0.1, 0.3}, Log: testLog{t}}
+	fromEnv(&cfg)
+	rep, err := Run(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + rep.String())
+}
+
+// fromEnv applies the settings of a full-size simulation given in the environment:
+// LETHE_SIM_FORMATION (formation requests per node), LETHE_SIM_STEM=0.5 (Freenet's rule for
+// HTL 18 instead of Lethe's stem) and LETHE_SIM_DARKNET (a friend graph; nodes are not killed).
+func fromEnv(cfg *Config) {
 	if f, _ := strconv.Atoi(os.Getenv("LETHE_SIM_FORMATION")); f > 0 {
 		cfg.FormationRequests = f
 	}
-	// LETHE_SIM_STEM=0.5 measures Freenet's rule for HTL 18 instead of Lethe's stem.
 	if q, _ := strconv.ParseFloat(os.Getenv("LETHE_SIM_STEM"), 64); q > 0 {
 		cfg.StemKeepProbability = q
 	}
@@ -48,11 +59,6 @@ func TestScale(t *testing.T) {
 		cfg.Darknet = true
 		cfg.Kill = nil
 	}
-	rep, err := Run(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Log("\n" + rep.String())
 }
 
 type testLog struct{ t testing.TB }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"sync"
+	"time"
 
 	"lethe/crypto"
 	"lethe/routing"
@@ -22,6 +23,17 @@ type tracer struct {
 	// measuring turns the per-arrival anonymity counts on.
 	measuring bool
 	byHTL     [routing.MaxHTL + 1]htlCount
+	byTimeout [maxTimeoutHops + 1]htlCount // by the hops the request's timeout implies (timeoutHops)
+
+	// files maps the blocks of the downloads in progress to their download, whose sightings
+	// the tracer records (the volume test); seq orders all sightings in time.
+	files map[crypto.RoutingKey]fileBlock
+	seq   uint64
+}
+
+type fileBlock struct {
+	d     *download
+	block int32
 }
 
 type startKey struct {
@@ -44,7 +56,7 @@ type htlCount struct {
 }
 
 func newTracer() *tracer {
-	t := &tracer{index: map[crypto.NodeID]int{}}
+	t := &tracer{index: map[crypto.NodeID]int{}, files: map[crypto.RoutingKey]fileBlock{}}
 	t.reset()
 	return t
 }
@@ -80,12 +92,15 @@ func (t *tracer) rootLocked(id uint64) uint64 {
 // event is the Trace hook of node n.
 func (t *tracer) event(n int, e routing.Event) {
 	switch e.Kind {
-	case routing.EventOriginate, routing.EventStemExit, routing.EventRequest, routing.EventFound:
+	case routing.EventOriginate, routing.EventStemExit, routing.EventRequest, routing.EventRefused, routing.EventFound:
 	default:
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if e.Kind == routing.EventRequest || e.Kind == routing.EventRefused {
+		t.sightLocked(n, e)
+	}
 	switch e.Kind {
 	case routing.EventOriginate:
 		t.origin[e.ID] = n
@@ -101,10 +116,11 @@ func (t *tracer) event(n int, e routing.Event) {
 		if t.measuring {
 			orig, ok := t.origin[t.rootLocked(e.ID)]
 			if ok && int(e.HTL) < len(t.byHTL) {
-				c := &t.byHTL[e.HTL]
-				c.arrivals++
-				if orig == from {
-					c.fromOriginator++
+				for _, c := range []*htlCount{&t.byHTL[e.HTL], &t.byTimeout[timeoutHops(e.Timeout)]} {
+					c.arrivals++
+					if orig == from {
+						c.fromOriginator++
+					}
 				}
 			}
 		}
@@ -155,4 +171,48 @@ func (t *tracer) path(n int, key crypto.RoutingKey) (stem, after int, ok bool) {
 		at.id = prev
 	}
 	return stem, after, false
+}
+
+// follow makes the tracer record every arrival of a request for one of d's blocks, until
+// unfollow.
+func (t *tracer) follow(d *download) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, k := range d.keys {
+		t.files[k] = fileBlock{d, int32(i)}
+	}
+}
+
+func (t *tracer) unfollow(d *download) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, k := range d.keys {
+		delete(t.files, k)
+	}
+}
+
+// sightLocked records, for the volume test, that node n received (or refused) request e.
+func (t *tracer) sightLocked(n int, e routing.Event) {
+	fb, ok := t.files[e.Key]
+	if !ok {
+		return
+	}
+	from, ok := t.index[e.Peer]
+	if !ok {
+		return
+	}
+	t.seq++
+	fb.d.sightings = append(fb.d.sightings, sighting{seq: t.seq, at: int32(n), from: int32(from), block: fb.block, htl: e.HTL})
+}
+
+// maxTimeoutHops is the last class of timeoutHops: that many hops or more.
+const maxTimeoutHops = 20
+
+// timeoutHops is the number of hops a request that arrived with timeout has made since its
+// originator, as a node that knows the default RequestTimeout reads it: each hop passes on
+// what it was given less timeoutStep, so the originator's own request arrives with
+// requestTimeout less one step, the next hop's with less two, and so on.
+func timeoutHops(timeout time.Duration) int {
+	k := int((requestTimeout - timeout + timeoutStep/2) / timeoutStep)
+	return max(0, min(k, maxTimeoutHops))
 }
