@@ -63,7 +63,7 @@ func (r *Router) handleInsert(from crypto.NodeID, m *wire.Insert) {
 	}
 	r.send(from, &wire.Accepted{ID: m.ID})
 
-	ctx, cancel := context.WithTimeout(r.ctx, min(m.Timeout, r.cfg.RequestTimeout))
+	ctx, cancel := context.WithTimeout(r.ctx, r.budget(m.HTL, m.Timeout))
 	defer cancel()
 	res := r.insert(ctx, query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, hops: m.HTL, from: &from, insert: true, tail: m.Tail, stem: m.Stem}, m.Block)
 	switch {
@@ -146,7 +146,7 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 		if out == 0 {
 			return finish(insertResult{})
 		}
-		left, ok := timeLeft(ctx)
+		left, ok := r.hopTimeout(ctx, out)
 		if !ok {
 			break
 		}

@@ -21,7 +21,36 @@ const (
 	// offerWait is how long a relay waits, after passing data back, for the path-folding
 	// noderef that follows it.
 	offerWait = 2 * time.Second
+	// stemSlack is the time a node on the stem waits beyond the stem's timeout. Every
+	// message at HTL 18 carries the same timeout, so the stem's nodes all think they have
+	// the same time; the slack lets those nearer the originator outwait those further on,
+	// for stems whose hops together take less than this.
+	stemSlack = 5 * time.Second
 )
+
+// budget is how long a node may spend on a message with the given HTL and timeout: the
+// timeout, at most the node's request timeout, and at HTL 18 the stem's slack on top.
+func (r *Router) budget(htl uint8, timeout time.Duration) time.Duration {
+	d := min(timeout, r.cfg.RequestTimeout)
+	if htl == MaxHTL {
+		d += stemSlack
+	}
+	return d
+}
+
+// hopTimeout is the timeout a message sent at HTL out carries (spec §18.5). On the stem it
+// is the request timeout itself, whoever sends it: a timeout that shrank by a margin per hop
+// would count the hops from the originator, and the stem's first node would know its
+// predecessor to be the originator whatever the HTL hides. Below the stem it is what is left
+// of ctx less this hop's margin, at most the request timeout less one margin, so that the
+// count starts where the stem ended. ok is false if too little is left to forward at all.
+func (r *Router) hopTimeout(ctx context.Context, out uint8) (time.Duration, bool) {
+	left, ok := timeLeft(ctx)
+	if out == MaxHTL {
+		return r.cfg.RequestTimeout, ok
+	}
+	return min(left, r.cfg.RequestTimeout-hopMargin), ok
+}
 
 // query is one request as this node handles it.
 type query struct {
@@ -118,7 +147,7 @@ func (r *Router) originate(ctx context.Context, kt crypto.KeyType, rk crypto.Rou
 	r.trace(Event{Kind: EventOriginate, ID: id, Key: rk})
 	unmark := r.local(kt, rk)
 	q := query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL, stem: stemFrom(ctx, id)}
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, r.budget(MaxHTL, r.cfg.RequestTimeout))
 	return q, ctx, func() { cancel(); unmark() }, nil
 }
 
@@ -132,7 +161,7 @@ func (r *Router) handleRequest(from crypto.NodeID, m *wire.Request) {
 	r.mu.Unlock()
 	r.send(from, &wire.Accepted{ID: m.ID})
 
-	ctx, cancel := context.WithTimeout(r.ctx, min(m.Timeout, r.cfg.RequestTimeout))
+	ctx, cancel := context.WithTimeout(r.ctx, r.budget(m.HTL, m.Timeout))
 	defer cancel()
 	q := query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, hops: m.HTL, from: &from, tail: m.Tail, stem: m.Stem}
 	res := r.search(ctx, q)
@@ -287,7 +316,7 @@ func (r *Router) search(ctx context.Context, q query) result {
 		if out == 0 {
 			return result{err: ErrDataNotFound}
 		}
-		left, ok := timeLeft(ctx)
+		left, ok := r.hopTimeout(ctx, out)
 		if !ok {
 			return result{err: ErrRouteNotFound, htl: q.hops}
 		}
@@ -365,7 +394,7 @@ func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID
 			break
 		}
 		tried[p.id] = true
-		left, ok := timeLeft(ctx)
+		left, ok := r.hopTimeout(ctx, out)
 		if !ok {
 			break
 		}

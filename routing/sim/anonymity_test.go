@@ -18,10 +18,9 @@ import (
 // runs it at full size and prints the tables (LETHE_SIM_DOWNLOADS, LETHE_SIM_BLOCKS size the
 // volume test; LETHE_SIM_STEM, LETHE_SIM_DARKNET and LETHE_SIM_FORMATION as for TestScale).
 //
-// It prints, but does not assert, the same share by the timeout requests arrive with: today
-// the first hop of every stem can read from the timeout that its sender is the originator
-// (SECURITY.md, "Timeout statistics"), and asserting it would hold every change back until
-// the routing fix lands. Add the assertion with the fix.
+// It asserts the same bound for the share by the timeout requests arrive with: a timeout
+// that shrank by a margin at every hop, the stem's too, would tell the stem's first node that
+// its sender is the originator (SECURITY.md, "Timeout statistics").
 func TestAnonymity(t *testing.T) {
 	cfg := Config{Nodes: 200, Degree: 12, Seed: 3, ProbeRequests: 300, FormationRequests: 5, PopularKeys: -1,
 		Downloads: 48, FileBlocks: 32, CollusionDraws: 10, Log: testLog{t}}
@@ -51,6 +50,12 @@ func TestAnonymity(t *testing.T) {
 	for _, a := range rep.Anonymity {
 		if a.P > a.Bound {
 			t.Errorf("HTL %d: P(originator) = %.3f above the bound %.3f", a.HTL, a.P, a.Bound)
+		}
+	}
+	bound := rep.Anonymity[0].Bound
+	for _, a := range rep.TimeoutAnonymity {
+		if a.P > bound {
+			t.Errorf("timeout %d hops below the request timeout (%d arrivals): P(originator) = %.3f above the bound %.3f", a.Hops, a.Arrivals, a.P, bound)
 		}
 	}
 	if full || rep.Volume == nil {
