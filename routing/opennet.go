@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -60,9 +61,10 @@ func (r *Router) droppableLocked() *peer {
 	if !r.lastDrop.IsZero() && now.Sub(r.lastDrop) < dropInterval {
 		return nil
 	}
+	ring := r.ringNeighboursLocked()
 	var worst *peer
 	for _, p := range r.peers {
-		if p.darknet || p.transient || r.inGraceLocked(p, now) {
+		if p.darknet || p.transient || ring[p] || r.inGraceLocked(p, now) {
 			continue
 		}
 		if worst == nil || p.lastSuccess.Before(worst.lastSuccess) {
@@ -70,6 +72,48 @@ func (r *Router) droppableLocked() *peer {
 		}
 	}
 	return worst
+}
+
+// ringLinks is how many of its nearest peers on each side of its location a node never drops
+// for a newcomer (spec §18.8).
+const ringLinks = 2
+
+// ringNeighboursLocked returns the peers a node keeps whatever their use: the ringLinks
+// nearest its location on either side. Greedy routing makes progress at every node only if
+// each node links to the nodes next to it on the circle; without them a request that has
+// come near its key stops at a node with no peer nearer still and wanders among far ones.
+// Those links are seldom the ones that answer (a key near a node is mostly in its own store),
+// so dropping the peer idle longest would cut them first.
+func (r *Router) ringNeighboursLocked() map[*peer]bool {
+	var cw, ccw []*peer // nearest first, at most ringLinks each
+	offset := func(p *peer) float64 { return math.Mod(float64(p.loc)-float64(r.loc)+1, 1) }
+	back := func(p *peer) float64 { return 1 - offset(p) }
+	insert := func(side []*peer, p *peer, d func(*peer) float64) []*peer {
+		i := len(side)
+		for i > 0 && d(p) < d(side[i-1]) {
+			i--
+		}
+		if i >= ringLinks {
+			return side
+		}
+		side = slices.Insert(side, i, p)
+		return side[:min(len(side), ringLinks)]
+	}
+	for _, p := range r.peers {
+		if !p.routable() || p.darknet {
+			continue
+		}
+		if offset(p) < 0.5 {
+			cw = insert(cw, p, offset)
+		} else {
+			ccw = insert(ccw, p, back)
+		}
+	}
+	ring := make(map[*peer]bool, 2*ringLinks)
+	for _, p := range append(cw, ccw...) {
+		ring[p] = true
+	}
+	return ring
 }
 
 // considerOffer connects to a noderef offered by path folding or an announcement if this node

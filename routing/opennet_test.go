@@ -2,8 +2,10 @@ package routing
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"lethe/crypto"
 	"lethe/wire"
@@ -40,4 +42,37 @@ func TestAnnouncement(t *testing.T) {
 		}
 		// The seed had room, so it may keep the newcomer as an ordinary peer.
 	})
+}
+
+// TestRingNeighboursKept: a full opennet node making room for a newcomer drops the peer idle
+// longest, except its two nearest peers on each side of its location, which keep greedy
+// routing able to reach the nodes next to it even when they answer nothing.
+func TestRingNeighboursKept(t *testing.T) {
+	r := New(Config{Store: NewMemStore(0.5, 10, 10), Location: 0.5, Opennet: true, MaxPeers: 8})
+	defer r.Close()
+	old := r.now().Add(-time.Hour)
+	// Nearest first on each side: 0.51, 0.52 clockwise, 0.49, 0.47 counter-clockwise. The
+	// nearer a peer, the longer it has been idle, and the far ones less so, so that the drop
+	// rule alone would take the ring neighbours first.
+	locs := []crypto.Location{0.51, 0.49, 0.52, 0.47, 0.7, 0.2, 0.9, 0.05}
+	r.mu.Lock()
+	for i, l := range locs {
+		id := crypto.NodeID{byte(i + 1)}
+		r.peers[id] = &peer{id: id, loc: l, connectedAt: old, lastSuccess: old.Add(time.Duration(i) * time.Minute)}
+	}
+	var dropped []crypto.Location
+	for range 4 {
+		p := r.droppableLocked()
+		if p == nil {
+			t.Fatal("no peer to drop among eight idle ones")
+		}
+		dropped = append(dropped, p.loc)
+		delete(r.peers, p.id)
+		r.lastDrop = time.Time{}
+	}
+	r.mu.Unlock()
+	want := []crypto.Location{0.7, 0.2, 0.9, 0.05}
+	if !slices.Equal(dropped, want) {
+		t.Errorf("dropped %v in turn, want %v: the two nearest peers on each side are kept", dropped, want)
+	}
 }

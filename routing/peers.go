@@ -69,12 +69,25 @@ func closestPeer(peers []*peer, target crypto.Location, excluded func(*peer) boo
 		if !p.routable() || excluded(p) || now.Before(p.backoffUntil) {
 			continue
 		}
+		// Ties are common with friend-of-a-friend distances: a node near the target is a
+		// neighbour of several peers, and may be a peer itself. Among peers that reach the
+		// same distance, the one that is nearest the target itself goes first (the node in
+		// question rather than a neighbour of it, a hop saved), then the lowest ID.
 		d := distance(p, target)
-		if d < bestD || (d == bestD && best != nil && slices.Compare(p.id[:], best.id[:]) < 0) {
+		if d < bestD || d == bestD && best != nil && nearerTie(p, best, target) {
 			best, bestD = p, d
 		}
 	}
 	return best
+}
+
+// nearerTie orders two peers at the same route distance: nearer the target by their own
+// location, then lower ID.
+func nearerTie(p, q *peer, target crypto.Location) bool {
+	if dp, dq := p.loc.Distance(target), q.loc.Distance(target); dp != dq {
+		return dp < dq
+	}
+	return slices.Compare(p.id[:], q.id[:]) < 0
 }
 
 // Backoff steps after an overload or timeout (spec §18.7): short, so a user never waits

@@ -400,3 +400,17 @@ func TestCollisionReportedByAPeer(t *testing.T) {
 		}
 	})
 }
+
+// TestRouteTieGoesToTheNode: when a peer's neighbour and another peer are the same node near
+// the key (equal friend-of-a-friend distances), the request goes to that node directly, not
+// through the neighbour, whatever the IDs.
+func TestRouteTieGoesToTheNode(t *testing.T) {
+	via := &peer{id: crypto.NodeID{1}, loc: 0.3, foaf: []crypto.Location{0.5}}
+	node := &peer{id: crypto.NodeID{2}, loc: 0.5}
+	none := func(*peer) bool { return false }
+	for _, peers := range [][]*peer{{via, node}, {node, via}} {
+		if got := choosePeer(peers, 0.5, none, time.Now()); got != node {
+			t.Errorf("chose the peer at %v that neighbours the node at the key, want the node itself", got.loc)
+		}
+	}
+}
