@@ -187,8 +187,9 @@ func checkScreenshot(b []byte) error {
 }
 
 // ProxyScreenshots opens the proxy's home and status pages (proxy is its URL,
-// "http://127.0.0.1:8888") in the tab and saves a screenshot of each, home.png and
-// status.png, in every one of dirs, which it creates if need be. It returns the paths.
+// "http://127.0.0.1:8888") in the tab and saves a screenshot of each, proxy-home.png and
+// proxy-status.png (the names in docs/screenshots), in every one of dirs, which it creates if
+// need be. It returns the paths.
 func (t *Tab) ProxyScreenshots(proxy string, dirs ...string) []string {
 	t.b.tb.Helper()
 	var paths []string
@@ -200,7 +201,7 @@ func (t *Tab) ProxyScreenshots(proxy string, dirs ...string) []string {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				t.b.tb.Fatal(err)
 			}
-			path := filepath.Join(dir, page.name+".png")
+			path := filepath.Join(dir, "proxy-"+page.name+".png")
 			t.Screenshot(path)
 			paths = append(paths, path)
 		}
