@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"image/color"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -171,17 +172,28 @@ func (t *Tab) Screenshot(path string) {
 }
 
 // checkScreenshot reports whether b is a PNG of a page as Screenshot takes it: 1200 pixels
-// wide, 600 to 3000 tall, and more than a blank page's few hundred bytes.
+// wide, 600 to 3000 tall, and not blank — at least one pixel in a thousand differs from the
+// top-left one, the page's background.
 func checkScreenshot(b []byte) error {
-	cfg, err := png.DecodeConfig(bytes.NewReader(b))
+	img, err := png.Decode(bytes.NewReader(b))
 	if err != nil {
 		return fmt.Errorf("not a PNG: %w", err)
 	}
-	if cfg.Width != 1200 || cfg.Height < 600 || cfg.Height > 3000 {
-		return fmt.Errorf("%d×%d pixels, want 1200 wide and 600 to 3000 tall", cfg.Width, cfg.Height)
+	r := img.Bounds()
+	if r.Dx() != 1200 || r.Dy() < 600 || r.Dy() > 3000 {
+		return fmt.Errorf("%d×%d pixels, want 1200 wide and 600 to 3000 tall", r.Dx(), r.Dy())
 	}
-	if len(b) < 5000 {
-		return fmt.Errorf("only %d bytes: the page is blank", len(b))
+	background := color.RGBAModel.Convert(img.At(r.Min.X, r.Min.Y))
+	var drawn int
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			if color.RGBAModel.Convert(img.At(x, y)) != background {
+				drawn++
+			}
+		}
+	}
+	if drawn*1000 < r.Dx()*r.Dy() {
+		return fmt.Errorf("blank: %d of %d pixels differ from the background", drawn, r.Dx()*r.Dy())
 	}
 	return nil
 }
