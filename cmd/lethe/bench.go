@@ -113,15 +113,16 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		len(tn.Nodes), len(tn.Links), inserter, fetcher, hops, map[bool]string{true: "link", false: "links"}[hops == 1])
 	b.printRaw()
 
+	b.printTransferHead()
 	for i, m := range mib {
 		fmt.Fprintf(e.stderr, "inserting and fetching %d MiB…\n", m)
 		t, err := b.transfer(ctx, ic, fc, m<<20, uint64(i))
 		if err != nil {
 			return err
 		}
-		b.transfers = append(b.transfers, t)
+		b.printTransfer(t) // as it comes: a large file takes minutes
 	}
-	b.printTransfers()
+	b.printTransferFoot()
 
 	fmt.Fprintln(e.stderr, "time to first byte through the proxy…")
 	if err := b.timeToFirstByte(ctx, ic, "http://"+tn.Nodes[fetcher].ProxyAddr()); err != nil {
@@ -158,12 +159,11 @@ func dialBench(ctx context.Context, n *node.Node) (*fcp.Client, error) {
 
 // bench holds the figures of one run.
 type bench struct {
-	w, log    io.Writer
-	seed      uint64
-	raw       rawLimits
-	transfers []transfer
-	mem       memSampler
-	idle      memSample // just after the network started
+	w, log io.Writer
+	seed   uint64
+	raw    rawLimits
+	mem    memSampler
+	idle   memSample // just after the network started
 }
 
 // rawLimits are what this machine does with each byte at best, in MB/s.
@@ -310,15 +310,19 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func (b *bench) printTransfers() {
-	limit := b.raw.onePass()
+func (b *bench) printTransferHead() {
 	fmt.Fprintf(b.w, "\n%-8s %11s %6s %9s %9s   %11s %6s %9s %9s\n", "file", "insert", "ratio", "took", "MB/cpu-s", "fetch, cold", "ratio", "took", "MB/cpu-s")
-	for _, t := range b.transfers {
-		in, out := mbps(t.size, t.insert), mbps(t.size, t.fetch)
-		fmt.Fprintf(b.w, "%-8s %6.1f MB/s %6.3f %9s %9.1f   %6.1f MB/s %6.3f %9s %9.1f\n", fmt.Sprintf("%d MiB", t.size>>20),
-			in, in/limit, t.insert.Round(time.Millisecond), mbps(t.size, t.insertCPU),
-			out, out/limit, t.fetch.Round(time.Millisecond), mbps(t.size, t.fetchCPU))
-	}
+}
+
+func (b *bench) printTransfer(t transfer) {
+	limit := b.raw.onePass()
+	in, out := mbps(t.size, t.insert), mbps(t.size, t.fetch)
+	fmt.Fprintf(b.w, "%-8s %6.1f MB/s %6.3f %9s %9.1f   %6.1f MB/s %6.3f %9s %9.1f\n", fmt.Sprintf("%d MiB", t.size>>20),
+		in, in/limit, t.insert.Round(time.Millisecond), mbps(t.size, t.insertCPU),
+		out, out/limit, t.fetch.Round(time.Millisecond), mbps(t.size, t.fetchCPU))
+}
+
+func (b *bench) printTransferFoot() {
 	fmt.Fprintln(b.w, "(MB/cpu-s: MB per second of CPU that the whole process spent, all nodes and clients;")
 	fmt.Fprintln(b.w, "it varies less than MB/s with what else runs on the machine)")
 }
