@@ -72,7 +72,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageError("bench", "-sizes: %v", err)
 	}
-	b := &bench{w: e.stdout, log: e.stderr, seed: *seed}
+	b := &bench{w: e.stdout, seed: *seed}
 
 	fmt.Fprintln(e.stderr, "measuring this machine's raw limits…")
 	b.raw = measureRaw()
@@ -159,11 +159,11 @@ func dialBench(ctx context.Context, n *node.Node) (*fcp.Client, error) {
 
 // bench holds the figures of one run.
 type bench struct {
-	w, log io.Writer
-	seed   uint64
-	raw    rawLimits
-	mem    memSampler
-	idle   memSample // just after the network started
+	w    io.Writer
+	seed uint64
+	raw  rawLimits
+	mem  memSampler
+	idle memSample // just after the network started
 }
 
 // rawLimits are what this machine does with each byte at best, in MB/s.
@@ -425,37 +425,41 @@ func roundDuration(d time.Duration) time.Duration {
 
 func (b *bench) printMemory(nodes int) {
 	end := b.mem.sample()
-	peakHeap := b.mem.stop()
-	fmt.Fprintf(b.w, "\nmemory of the process that runs all %d nodes (per node: the process's figure divided by %d):\n", nodes, nodes)
-	line := func(what string, rss, heap uint64) {
-		fmt.Fprintf(b.w, "  %-22s RSS %s   Go heap %s\n", what, perNode(rss, nodes), perNode(heap, nodes))
+	peak := b.mem.stop()
+	peak.rss = procStatus("VmHWM") // the kernel's own peak, between samples too
+	fmt.Fprintf(b.w, "\nmemory of the process that runs all %d nodes (MiB; a node: the process's figure divided by %d):\n", nodes, nodes)
+	fmt.Fprintf(b.w, "  %-18s %18s %18s %18s %18s\n", "", "RSS", "anonymous", "mapped files", "Go heap")
+	line := func(what string, m memSample) {
+		fmt.Fprintf(b.w, "  %-18s %18s %18s %18s %18s\n", what, perNode(m.rss, nodes), perNode(m.anon, nodes), perNode(m.file, nodes), perNode(m.heap, nodes))
 	}
-	line("idle, after start", b.idle.rss, b.idle.heap)
-	line("peak", peakRSS(), peakHeap)
-	line("at the end", end.rss, end.heap)
+	line("idle, after start", b.idle)
+	line("peak", peak)
+	line("at the end", end)
+	fmt.Fprintln(b.w, "(anonymous: the heap, stacks and buffers; mapped files: the pages of the nodes' stores that")
+	fmt.Fprintln(b.w, "bbolt maps into memory, which the kernel takes back when it needs them)")
 }
 
 func perNode(bytes uint64, nodes int) string {
 	if bytes == 0 {
-		return fmt.Sprintf("%21s", "unknown")
+		return "unknown"
 	}
-	return fmt.Sprintf("%6.1f MiB (%5.1f a node)", float64(bytes)/(1<<20), float64(bytes)/(1<<20)/float64(nodes))
+	return fmt.Sprintf("%.1f (%.1f a node)", float64(bytes)/(1<<20), float64(bytes)/(1<<20)/float64(nodes))
 }
 
-// memSample is the process's memory at one moment.
+// memSample is the process's memory at one moment; a field is 0 where it cannot be told.
 type memSample struct {
-	rss  uint64 // resident set size; 0 where /proc cannot tell
-	heap uint64 // bytes of Go heap objects, live or not yet collected
+	rss, anon, file uint64 // resident set: all of it, anonymous pages, pages of mapped files
+	heap            uint64 // bytes of Go heap objects, live or not yet collected
 }
 
-// memSampler follows the Go heap while the benchmark runs, for its peak.
+// memSampler follows the process's memory while the benchmark runs, for its peaks.
 type memSampler struct {
 	stopOnce sync.Once
 	quit     chan struct{}
 	done     chan struct{}
 
 	mu   sync.Mutex
-	peak uint64 // the largest heap seen; guarded by mu
+	peak memSample // the largest of each figure seen; guarded by mu
 }
 
 const heapMetric = "/memory/classes/heap/objects:bytes"
@@ -477,8 +481,8 @@ func (m *memSampler) start() {
 	}()
 }
 
-// stop ends the sampling and returns the peak heap seen.
-func (m *memSampler) stop() uint64 {
+// stop ends the sampling and returns the peaks seen.
+func (m *memSampler) stop() memSample {
 	m.stopOnce.Do(func() {
 		if m.quit != nil {
 			close(m.quit)
@@ -497,23 +501,12 @@ func (m *memSampler) sample() memSample {
 	if s[0].Value.Kind() == metrics.KindUint64 {
 		ms.heap = s[0].Value.Uint64()
 	}
-	ms.rss = procStatus("VmRSS")
+	ms.rss, ms.anon, ms.file = procStatus("VmRSS"), procStatus("RssAnon"), procStatus("RssFile")
 	m.mu.Lock()
-	m.peak = max(m.peak, ms.heap)
+	m.peak = memSample{rss: max(m.peak.rss, ms.rss), anon: max(m.peak.anon, ms.anon), file: max(m.peak.file, ms.file), heap: max(m.peak.heap, ms.heap)}
 	m.mu.Unlock()
 	return ms
 }
-
-// loadAverage is the machine's load over the last minute, from /proc/loadavg, or "unknown".
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
-		return f[0]
-	}
-	return "unknown"
-}
-
-func peakRSS() uint64 { return procStatus("VmHWM") }
 
 // procStatus reads a field in kB of /proc/self/status, in bytes; 0 if there is none.
 func procStatus(field string) uint64 {
@@ -534,4 +527,13 @@ func procStatus(field string) uint64 {
 		}
 	}
 	return 0
+}
+
+// loadAverage is the machine's load over the last minute, from /proc/loadavg, or "unknown".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "unknown"
 }

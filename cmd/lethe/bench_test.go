@@ -26,9 +26,10 @@ func TestBenchCommand(t *testing.T) {
 		`\n1 MiB +` + num + ` MB/s +` + num + ` +` + dur + ` +` + num + ` +` + num + ` MB/s +` + num + ` +` + dur + ` +` + num + `\n`,
 		`proxy, cold +median +` + dur + ` +\(` + dur + `, ` + dur + `, ` + dur + `\); whole file ` + dur,
 		`plain HTTP on loopback +median +` + dur,
-		`idle, after start +RSS +` + num + ` MiB \( *` + num + ` a node\) +Go heap +` + num + ` MiB`,
-		`peak +RSS +` + num + ` MiB`,
-		`at the end +RSS +` + num + ` MiB`,
+		`RSS +anonymous +mapped files +Go heap`,
+		`idle, after start( +` + num + ` \(` + num + ` a node\)){4}\n`,
+		`peak( +` + num + ` \(` + num + ` a node\)){4}\n`,
+		`at the end( +` + num + ` \(` + num + ` a node\)){4}\n`,
 	} {
 		if !regexp.MustCompile(want).MatchString(r.stdout) {
 			t.Errorf("the output lacks %s:\n%s", want, r.stdout)
