@@ -428,9 +428,9 @@ func (b *bench) printMemory(nodes int) {
 	peak := b.mem.stop()
 	peak.rss = procStatus("VmHWM") // the kernel's own peak, between samples too
 	fmt.Fprintf(b.w, "\nmemory of the process that runs all %d nodes (MiB; a node: the process's figure divided by %d):\n", nodes, nodes)
-	fmt.Fprintf(b.w, "  %-18s %18s %18s %18s %18s\n", "", "RSS", "anonymous", "mapped files", "Go heap")
+	fmt.Fprintf(b.w, "  %-18s %22s %22s %22s %22s\n", "", "RSS", "anonymous", "mapped files", "Go heap")
 	line := func(what string, m memSample) {
-		fmt.Fprintf(b.w, "  %-18s %18s %18s %18s %18s\n", what, perNode(m.rss, nodes), perNode(m.anon, nodes), perNode(m.file, nodes), perNode(m.heap, nodes))
+		fmt.Fprintf(b.w, "  %-18s %22s %22s %22s %22s\n", what, perNode(m.rss, nodes), perNode(m.anon, nodes), perNode(m.file, nodes), perNode(m.heap, nodes))
 	}
 	line("idle, after start", b.idle)
 	line("peak", peak)
