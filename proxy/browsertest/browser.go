@@ -17,8 +17,12 @@ import (
 // ErrNoLoad: a page did not fire its load event within LoadTimeout.
 var ErrNoLoad = errors.New("page did not finish loading")
 
-// LoadTimeout is how long Tab.Open waits for a page's load event.
-const LoadTimeout = 30 * time.Second
+const (
+	// LoadTimeout is how long Tab.Open waits for a page's load event.
+	LoadTimeout = 30 * time.Second
+	// ScreenshotTimeout is how long Tab.Screenshot waits for the browser's picture.
+	ScreenshotTimeout = time.Minute
+)
 
 // Browser is a headless Chromium under DevTools control whose every request, script,
 // console message and policy violation is recorded, in all its tabs and in every frame and
@@ -152,13 +156,21 @@ func (t *Tab) Screenshot(path string) {
 	var metrics struct {
 		CSSContentSize struct{ Width, Height float64 } `json:"cssContentSize"`
 	}
+	// Headless Chromium draws no frame for a tab in the background, and a capture of one
+	// waits for a frame for ever: the tab comes to the front first.
+	t.call("Page.bringToFront", nil, nil)
 	t.call("Page.getLayoutMetrics", nil, &metrics)
 	h := min(max(metrics.CSSContentSize.Height, 600), 3000)
 	var shot struct{ Data string }
-	t.call("Page.captureScreenshot", map[string]any{
+	ctx, cancel := context.WithTimeout(t.b.ctx, ScreenshotTimeout)
+	defer cancel()
+	err := t.b.c.call(ctx, t.session, "Page.captureScreenshot", map[string]any{
 		"format": "png", "captureBeyondViewport": true,
 		"clip": map[string]any{"x": 0, "y": 0, "width": 1200, "height": h, "scale": 1},
 	}, &shot)
+	if err != nil {
+		t.b.tb.Fatalf("screenshot of %s: %v", path, err)
+	}
 	b, err := base64.StdEncoding.DecodeString(shot.Data)
 	if err != nil {
 		t.b.tb.Fatalf("screenshot: %v", err)
@@ -209,12 +221,22 @@ func (t *Tab) ProxyScreenshots(proxy string, dirs ...string) []string {
 		if err := t.Open(proxy + page.path); err != nil {
 			t.b.tb.Fatal(err)
 		}
-		for _, dir := range dirs {
+		var shot []byte
+		for i, dir := range dirs {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				t.b.tb.Fatal(err)
 			}
 			path := filepath.Join(dir, "proxy-"+page.name+".png")
-			t.Screenshot(path)
+			if i == 0 {
+				t.Screenshot(path)
+				b, err := os.ReadFile(path)
+				if err != nil {
+					t.b.tb.Fatal(err)
+				}
+				shot = b
+			} else if err := os.WriteFile(path, shot, 0o644); err != nil {
+				t.b.tb.Fatal(err)
+			}
 			paths = append(paths, path)
 		}
 	}
