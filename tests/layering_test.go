@@ -26,10 +26,19 @@ var layers = map[string]int{
 	"routing":   3,
 	"filetest":  3,
 	"proxy":     4,
-	"fcp":       4,
-	"node":      5,
-	"cmd/lethe": 6,
-	"tests":     6,
+	// Test support for the proxy's browser tests and those here: part of proxy's unit.
+	"proxy/browsertest": 4,
+	"fcp":               4,
+	"node":              5,
+	"cmd/lethe":         6,
+	"tests":             6,
+}
+
+// testSupport are packages made for tests: only test files, and other test support, may
+// import them, so that no product path leans on a test double or a browser driver.
+var testSupport = map[string]bool{
+	"proxy/browsertest":       true,
+	"proxy/filter/filtertest": true,
 }
 
 // owners lists the external modules only one package may import (STYLE.md "each dependency
@@ -50,6 +59,7 @@ func TestLayering(t *testing.T) {
 		t.Fatal(err)
 	}
 	imports := map[string]map[string]bool{} // package dir → imported paths
+	product := map[string]map[string]bool{} // package dir → paths imported by non-test files
 	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -72,8 +82,15 @@ func TestLayering(t *testing.T) {
 		if imports[rel] == nil {
 			imports[rel] = map[string]bool{}
 		}
+		if product[rel] == nil {
+			product[rel] = map[string]bool{}
+		}
 		for _, imp := range f.Imports {
-			imports[rel][strings.Trim(imp.Path.Value, `"`)] = true
+			ip := strings.Trim(imp.Path.Value, `"`)
+			imports[rel][ip] = true
+			if !strings.HasSuffix(path, "_test.go") {
+				product[rel][ip] = true
+			}
 		}
 		return nil
 	})
@@ -82,6 +99,16 @@ func TestLayering(t *testing.T) {
 	}
 	if len(imports) == 0 {
 		t.Fatal("found no Go packages")
+	}
+	for pkg, imps := range product {
+		if testSupport[pkg] {
+			continue
+		}
+		for imp := range imps {
+			if dep, ok := strings.CutPrefix(imp, "lethe/"); ok && testSupport[dep] {
+				t.Errorf("%s imports %s outside its tests: test support is for tests only", pkg, imp)
+			}
+		}
 	}
 	for pkg, imps := range imports {
 		layer, ok := layerOf(pkg)
@@ -123,13 +150,15 @@ func sameUnit(a, b string) bool {
 	return unitOf(a) == unitOf(b)
 }
 
+// A listed subpackage on its parent's layer (proxy/browsertest) is of its parent's unit.
 func unitOf(pkg string) string {
+	unit, layer := pkg, -1
 	for p := pkg; p != "."; p = filepath.ToSlash(filepath.Dir(p)) {
-		if _, ok := layers[p]; ok {
-			return p
+		if l, ok := layers[p]; ok && (layer < 0 || l == layer) {
+			unit, layer = p, l
 		}
 	}
-	return pkg
+	return unit
 }
 
 func owned(pkg string, allowed []string) bool {

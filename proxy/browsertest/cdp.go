@@ -1,4 +1,4 @@
-package proxy
+package browsertest
 
 import (
 	"context"
@@ -9,10 +9,9 @@ import (
 	"golang.org/x/net/websocket"
 )
 
-// This file is a minimal client of the Chrome DevTools Protocol, enough for the browser test
-// to drive headless Chromium and record what it does: every request it makes, in every
-// frame and worker, every script it compiles, every console message and every policy
-// violation.
+// This file is a minimal client of the Chrome DevTools Protocol, enough to drive headless
+// Chromium and record what it does: every request it makes, in every frame and worker, every
+// script it compiles, every console message and every policy violation.
 
 // cdpMessage is one message of the protocol: a command, its answer, or an event.
 type cdpMessage struct {
