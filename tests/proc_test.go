@@ -101,6 +101,7 @@ func (p *procNode) start() node.Status {
 	args := append([]string{"node", "--dir", p.dir, "--listen", p.link, "--fcp", p.fcp, "--proxy", "off", "-v"}, p.args...)
 	cmd := exec.Command(p.bin, args...)
 	cmd.Stdout, cmd.Stderr = io.Discard, logf
+	cmd.SysProcAttr = procAttr()
 	begun := time.Now()
 	if err := cmd.Start(); err != nil {
 		p.tb.Fatalf("start lethe node: %v", err)
