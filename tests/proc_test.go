@@ -287,8 +287,8 @@ func tryPut(ctx context.Context, c *fcp.Client, data []byte, name string) (crypt
 }
 
 // fetchVerified fetches an acknowledged file and fails the test if it does not come back
-// byte for byte.
-func fetchVerified(tb testing.TB, c *fcp.Client, a acked, where string) {
+// byte for byte; it reports whether it did.
+func fetchVerified(tb testing.TB, c *fcp.Client, a acked, where string) bool {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -296,11 +296,13 @@ func fetchVerified(tb testing.TB, c *fcp.Client, a acked, where string) {
 	var n countWriter
 	if _, err := c.Get(ctx, fcp.GetRequest{URI: a.uri, MaxSize: 1 << 30}, io.MultiWriter(h, &n), nil); err != nil {
 		tb.Errorf("%s: fetch of %v (%d bytes, acknowledged at node %d): %v", where, a.uri, a.size, a.at, err)
-		return
+		return false
 	}
 	if !bytes.Equal(h.Sum(nil), a.sum[:]) || int(n) != a.size {
 		tb.Errorf("%s: %v came back as %d bytes that differ from the %d inserted", where, a.uri, n, a.size)
+		return false
 	}
+	return true
 }
 
 // errIsKill reports whether err is how a process killed by SIGKILL exits.
