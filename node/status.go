@@ -44,6 +44,11 @@ type Status struct {
 	// CacheDropped counts blocks passing through that were not cached because the disk was
 	// behind (§19.3).
 	CacheDropped uint64 `json:"cacheDropped"`
+	// DiskFull: the disk holding the store refused a write within the last minute, so the
+	// store cannot grow (blocks offered to it are not kept) until space is freed.
+	// DiskFullWrites counts the writes refused since the node started.
+	DiskFull       bool   `json:"diskFull"`
+	DiskFullWrites uint64 `json:"diskFullWrites"`
 	// Bandwidth is the traffic of the recent status rounds, oldest first.
 	Bandwidth []BandwidthSample `json:"bandwidth,omitempty"`
 	// Errors are the node's recent warnings and errors, oldest first.
@@ -113,6 +118,7 @@ func (n *Node) Status() Status {
 	st.Cache = AreaStatus{Blocks: ds.Cache.Blocks, Bytes: ds.Cache.Bytes, Bound: ds.Cache.Bound}
 	st.Inserts, st.Fetches = n.backend.running()
 	st.CacheDropped = n.store.cacheDropped.Load()
+	st.DiskFull, st.DiskFullWrites = n.store.disk.full(now), n.store.disk.refused.Load()
 	st.Bandwidth = n.hist.bandwidth()
 	st.Errors = n.hist.recentErrors()
 	return st
@@ -120,9 +126,13 @@ func (n *Node) Status() Status {
 
 // writeStatus rewrites the status file.
 func (n *Node) writeStatus() {
-	b, err := json.MarshalIndent(n.Status(), "", "  ")
+	st := n.Status()
+	b, err := json.MarshalIndent(st, "", "  ")
 	if err == nil {
 		err = writeFileAtomic(n.path(statusFile), append(b, '\n'), 0o600)
+	}
+	if noSpace(err) {
+		err = n.writeStatusFull(st)
 	}
 	if err != nil {
 		n.log.Warn("status file not written", "err", err)
@@ -137,16 +147,25 @@ const maxStatusFile = 1 << 20
 
 // ReadStatus reads the status of the node running on a data directory, or ErrNotRunning.
 func ReadStatus(dir string) (Status, error) {
-	b, err := readBounded(filepath.Join(dir, statusFile), maxStatusFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return Status{}, ErrNotRunning
-	}
-	if err != nil {
-		return Status{}, err
-	}
 	var st Status
-	if err := json.Unmarshal(b, &st); err != nil {
-		return Status{}, fmt.Errorf("status file: %w", err)
+	for try := 0; ; try++ {
+		b, err := readBounded(filepath.Join(dir, statusFile), maxStatusFile)
+		if errors.Is(err, fs.ErrNotExist) {
+			return Status{}, ErrNotRunning
+		}
+		if err != nil {
+			return Status{}, err
+		}
+		err = json.Unmarshal(b, &st)
+		if err == nil {
+			break
+		}
+		if try == 2 {
+			return Status{}, fmt.Errorf("status file: %w", err)
+		}
+		// On a full disk the node rewrites the file in place (writeStatusFull): it may
+		// have been caught half written.
+		time.Sleep(20 * time.Millisecond)
 	}
 	if age := time.Since(st.Time); age > statusStale {
 		return st, fmt.Errorf("%w (its status file is %s old)", ErrNotRunning, age.Round(time.Second))

@@ -75,6 +75,9 @@ func printStatus(w io.Writer, st node.Status) {
 	fmt.Fprintf(w, "  traffic          %s in, %s out (links now open)\n", formatBytes(int64(st.BytesIn)), formatBytes(int64(st.BytesOut)))
 	fmt.Fprintf(w, "  requests         %d from peers (%d found here or beyond), %d inserts; %d fetches and %d inserts of this node's user\n",
 		st.Routing.Requests, st.Routing.Found, st.Routing.Inserts, st.Routing.LocalRequests, st.Routing.LocalInserts)
+	if st.DiskFull {
+		fmt.Fprintf(w, "  DISK FULL        the store's disk refused %d writes: blocks offered are not kept; free space on it, or lower --store-size\n", st.DiskFullWrites)
+	}
 	if st.Inserts+st.Fetches > 0 {
 		fmt.Fprintf(w, "  running now      %d inserts, %d fetches\n", st.Inserts, st.Fetches)
 	}

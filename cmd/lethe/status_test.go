@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"lethe/node"
 )
 
 func TestStatusOfTestnetNode(t *testing.T) {
@@ -22,5 +24,18 @@ func TestStatusNoNode(t *testing.T) {
 	r.wantCode(t, exitNoNode)
 	if !strings.Contains(r.stderr, "no node is running") || !strings.Contains(r.stderr, "lethe: hint: start one") {
 		t.Errorf("stderr:\n%s", r.stderr)
+	}
+}
+
+func TestStatusShowsAFullDisk(t *testing.T) {
+	var b strings.Builder
+	printStatus(&b, node.Status{ID: "id", DiskFull: true, DiskFullWrites: 7})
+	if !strings.Contains(b.String(), "DISK FULL") || !strings.Contains(b.String(), "refused 7 writes") {
+		t.Errorf("status of a node whose disk is full:\n%s", b.String())
+	}
+	b.Reset()
+	printStatus(&b, node.Status{ID: "id"})
+	if strings.Contains(b.String(), "DISK FULL") {
+		t.Errorf("status of a node with room:\n%s", b.String())
 	}
 }

@@ -1,0 +1,99 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"lethe/datastore"
+)
+
+// diskFullFor is how long after the last write refused for lack of space the node still
+// reports its disk full. Writes that fit in room the store freed (cache evictions) succeed in
+// between, so "the last write succeeded" would flap while the store can still not grow.
+const diskFullFor = time.Minute
+
+// diskWatch remembers the store's writes refused because the disk is full (spec §19.2).
+type diskWatch struct {
+	refused atomic.Uint64 // writes refused since start
+	last    atomic.Int64  // UnixNano of the last refusal; 0 if none
+}
+
+// note records a write's outcome.
+func (d *diskWatch) note(err error) {
+	if errors.Is(err, datastore.ErrDiskFull) {
+		d.refused.Add(1)
+		d.last.Store(time.Now().UnixNano())
+	}
+}
+
+// full reports whether a write was refused for lack of space within diskFullFor of now.
+func (d *diskWatch) full(now time.Time) bool {
+	last := d.last.Load()
+	return last != 0 && now.Sub(time.Unix(0, last)) < diskFullFor
+}
+
+// errNoRoom: the file is too small to take the data in place.
+var errNoRoom = errors.New("the data is longer than the file it would replace")
+
+// writeStatusFull keeps the status file current when the disk is full and no new file can be
+// made (writeFileAtomic needs one): it overwrites the existing file in place, without the
+// bandwidth history if the whole status would not fit, so that `lethe status` goes on showing
+// the node, and that its disk is full, rather than a node gone silent.
+func (n *Node) writeStatusFull(st Status) error {
+	err := errNoRoom
+	for _, s := range []Status{st, withoutHistory(st)} {
+		b, merr := json.MarshalIndent(s, "", "  ")
+		if merr != nil {
+			return merr
+		}
+		if err = rewriteInPlace(n.path(statusFile), append(b, '\n')); !errors.Is(err, errNoRoom) {
+			return err
+		}
+	}
+	return err
+}
+
+// withoutHistory is a status trimmed to fit: no bandwidth history, the last few errors.
+func withoutHistory(st Status) Status {
+	st.Bandwidth = nil
+	st.Errors = st.Errors[max(0, len(st.Errors)-3):]
+	return st
+}
+
+// rewriteInPlace overwrites an existing file with data padded with spaces (which JSON
+// ignores) to the file's length, so that the disk needs no new block for it: data may be as
+// long as the blocks the file already has. A reader may see the file half rewritten;
+// ReadStatus reads again when it does not parse.
+func rewriteInPlace(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	room := fi.Size()
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		room = max(room, sys.Blocks*512) // st_blocks counts 512-byte units
+	}
+	if int64(len(data)) > room {
+		return errNoRoom
+	}
+	data = append(data, bytes.Repeat([]byte{' '}, max(0, int(fi.Size())-len(data)))...)
+	if _, err := f.WriteAt(data, 0); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// noSpace reports whether err is the disk's lack of space.
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}

@@ -1,0 +1,190 @@
+package tests
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"lethe/datastore"
+	"lethe/fcp"
+	"lethe/node"
+)
+
+// mountSmallDisk mounts a tmpfs of size bytes and returns its path; it is unmounted when the
+// test ends, after the nodes on it have stopped (cleanups run last first). Mounting needs
+// root, as Lethe's CI and development machines run; elsewhere the test cannot make a full
+// disk and says so.
+func mountSmallDisk(tb testing.TB, size int64) string {
+	tb.Helper()
+	dir := filepath.Join(tb.TempDir(), "disk")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
+		tb.Skipf("cannot mount a %d-byte tmpfs to fill up (mounting needs root): %v", size, err)
+	}
+	tb.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			tb.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// fillDisk writes a file that leaves about room bytes free on the disk holding dir, as
+// another program filling the disk would.
+func fillDisk(tb testing.TB, dir string, room int64) string {
+	tb.Helper()
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil {
+		tb.Fatal(err)
+	}
+	n := int64(fs.Bavail)*fs.Bsize - room
+	path := filepath.Join(dir, "filler")
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for ; n > 0; n -= int64(len(buf)) {
+		if _, err := f.Write(buf[:min(int64(len(buf)), n)]); err != nil {
+			tb.Fatalf("fill the disk: %v", err)
+		}
+	}
+	return path
+}
+
+func reportsDiskFull(st node.Status) bool {
+	if st.DiskFull {
+		return true
+	}
+	for _, e := range st.Errors {
+		if strings.Contains(e, "disk full") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestDiskFull runs a test network in which one node's data directory is on a small disk
+// that another program has nearly filled, and inserts through the network until that node's
+// store can grow no more. The node must say so (its status, as `lethe status` shows it),
+// keep its cache within its bound and its store whole, keep routing: its peers' requests pass through
+// it and every file the network acknowledged, before and after the disk filled, is fetched
+// byte for byte at that node and at the farthest one; and when it stops, its store passes its
+// check and holds every block it had acknowledged.
+func TestDiskFull(t *testing.T) {
+	const (
+		full       = 2                // the node whose disk fills
+		cacheBytes = 256 << 10        // 7 blocks: the cache evicts long before the disk fills
+		storeBytes = 256 << 20        // more than the disk: the disk fills first
+		diskSize   = 24 << 20         // the tmpfs
+		room       = 1 << 20          // left free for the node by the program that filled the disk
+		fileSize   = 384 << 10        // each insert
+		maxFiles   = 200              // bound on the inserts until the disk is full
+		timeLimit  = 40 * time.Second // bound on the time until the disk is full
+	)
+	disk := mountSmallDisk(t, diskSize)
+	dir := filepath.Join(disk, "node")
+	tn, _ := startTestnet(t, 6, func(i int, c *node.Config) {
+		if i == full {
+			c.Dir, c.StoreBytes, c.CacheBytes = dir, storeBytes, cacheBytes
+		}
+	})
+	n := tn.Nodes[full]
+	fillDisk(t, disk, room)
+
+	// Inserts at every other node in turn, so that blocks come to this one from all sides.
+	var files []acked
+	var ins []*fcp.Client
+	for i, o := range tn.Nodes {
+		if i != full {
+			ins = append(ins, client(t, o))
+		}
+	}
+	start := time.Now()
+	for !reportsDiskFull(n.Status()) {
+		if len(files) == maxFiles || time.Since(start) > timeLimit {
+			st := n.Status()
+			t.Fatalf("the disk did not fill after %d inserts in %v (store %d blocks, cache %d)", len(files), time.Since(start).Round(time.Second), st.Store.Blocks, st.Cache.Blocks)
+		}
+		data := randomBytes(fileSize, byte(len(files)))
+		at := len(files) % len(ins)
+		files = append(files, acked{uri: putFile(t, ins[at], data, fmt.Sprintf("full-%d.bin", len(files))), sum: sha256.Sum256(data), size: len(data)})
+	}
+	st := n.Status()
+	t.Logf("node %d's disk full after %d inserts of %d KiB in %v: store %d blocks, cache %d blocks (%d KiB of %d KiB)",
+		full, len(files), fileSize>>10, time.Since(start).Round(time.Millisecond), st.Store.Blocks, st.Cache.Blocks, st.Cache.Bytes>>10, st.Cache.Bound>>10)
+
+	// The user sees it: `lethe status` reads the status file.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		onDisk, err := node.ReadStatus(dir)
+		if err == nil && onDisk.DiskFull {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the status file does not say the disk is full 10 s after it filled (read: %v; node errors %q)", err, n.Status().Errors)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// The network goes on: more inserts, at this node and elsewhere, are acknowledged.
+	for i := range 4 {
+		at := []int{0, full}[i%2]
+		data := randomBytes(fileSize, byte(200+i))
+		files = append(files, acked{uri: putFile(t, client(t, tn.Nodes[at]), data, fmt.Sprintf("after-%d.bin", i)), sum: sha256.Sum256(data), size: len(data), at: at})
+	}
+	// and every file comes back, through the full node and at the farthest node.
+	before := n.Status().Routing
+	far := tn.Farthest(full)
+	atFull, atFar := client(t, n), client(t, tn.Nodes[far])
+	for _, a := range files {
+		fetchVerified(t, atFull, a, fmt.Sprintf("at node %d, whose disk is full", full))
+		fetchVerified(t, atFar, a, fmt.Sprintf("at node %d", far))
+	}
+	after := n.Status()
+	if after.Routing.Requests == before.Requests {
+		t.Errorf("node %d routed no request of its peers after its disk filled", full)
+	}
+	// Far more blocks passed through than the cache holds: it stays within its bound.
+	// The full disk makes nothing else go: a write that finds no room is undone whole
+	// (spec §8.4), so no acknowledged block is evicted to make room for a newcomer.
+	if after.Cache.Bytes > cacheBytes {
+		t.Errorf("node %d's cache holds %d bytes in %d blocks, bound %d", full, after.Cache.Bytes, after.Cache.Blocks, cacheBytes)
+	}
+	if after.Store.Blocks < st.Store.Blocks {
+		t.Errorf("node %d's store went from %d to %d blocks on the full disk", full, st.Store.Blocks, after.Store.Blocks)
+	}
+	if !reportsDiskFull(after) {
+		t.Errorf("node %d no longer reports its full disk, which is still full", full)
+	}
+	t.Logf("after the disk filled, node %d routed %d requests of its peers (%d found); %d files fetched twice",
+		full, after.Routing.Requests-before.Requests, after.Routing.Found-before.Found, len(files))
+
+	// Stopped, its store passes its check on the still-full disk and holds what it had.
+	if err := tn.Close(); err != nil {
+		t.Fatalf("stop the network: %v", err)
+	}
+	s, err := datastore.Open(filepath.Join(dir, "store.db"), datastore.Options{StoreBytes: storeBytes, CacheBytes: cacheBytes})
+	if err != nil {
+		t.Fatalf("the store on the full disk does not open again: %v", err)
+	}
+	defer s.Close()
+	if err := s.Check(); err != nil {
+		t.Fatalf("the store on the full disk fails its check: %v", err)
+	}
+	if got := s.Stats(); got.Store.Blocks < after.Store.Blocks {
+		t.Errorf("the store holds %d blocks after the stop, the node had acknowledged %d", got.Store.Blocks, after.Store.Blocks)
+	}
+	if err := s.Close(); err != nil && !errors.Is(err, datastore.ErrClosed) {
+		t.Error(err)
+	}
+}
