@@ -103,12 +103,14 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 			progressed = true
 		}
 		if q.from == nil {
-			// The originator never routes its own insert below the stem (see search).
-			if !h.ok && !progressed {
-				return insertResult{err: ErrRouteNotFound, htl: q.hops}
-			}
-			if _, rnf := h.x.reply.(*wire.RouteNotFound); rnf || !h.ok {
-				return insertResult{} // stored as far as the network reached
+			// The originator never routes its own insert below the stem (see search). A
+			// RouteNotFound from its stem means that no node kept the block: a node that
+			// kept it, or whose next hop did, answers InsertReply. So the originator tries
+			// another stem peer, as for a request, and with none left the insert has
+			// failed. (In a network smaller than the stem, every node may receive the
+			// insert at HTL 17 or 18, where nothing is kept.)
+			if !h.ok {
+				return insertResult{err: fmt.Errorf("%w: no node kept the block", ErrRouteNotFound), htl: q.hops}
 			}
 			continue
 		}

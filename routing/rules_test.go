@@ -2,7 +2,9 @@ package routing
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -412,5 +414,51 @@ func TestRouteTieGoesToTheNode(t *testing.T) {
 		if got := choosePeer(peers, 0.5, none, time.Now()); got != node {
 			t.Errorf("chose the peer at %v that neighbours the node at the key, want the node itself", got.loc)
 		}
+	}
+}
+
+// TestInsertKeptOrFailed: an insert is reported done only if some node kept the block. In a
+// network smaller than the stem, every node may get the insert at HTL 17 or 18, where nothing
+// is kept (in a network of two, always); then the insert must fail rather than look done.
+func TestInsertKeptOrFailed(t *testing.T) {
+	kept, failed := 0, 0
+	for round := range 24 {
+		size := 2 + round%3
+		synctest.Test(t, func(t *testing.T) {
+			tn := newTestNet(t, spread(size, 0.1), func(i int, c *Config) {
+				seed := sha256.Sum256(fmt.Appendf(nil, "round %d node %d", round, i))
+				c.Seed, c.MaxPeers = &seed, 4
+			})
+			for i := range size {
+				for j := i + 1; j < size; j++ {
+					tn.link(i, j)
+				}
+			}
+			settle()
+			block, key := randomCHK(t)
+			err := tn.nodes[0].r.PutBlock(context.Background(), crypto.CHK, key.Routing, block)
+			holders := 0
+			for _, n := range tn.nodes {
+				if st, _ := n.store.Has(crypto.CHK, key.Routing); st {
+					holders++
+				}
+			}
+			switch {
+			case err == nil && holders == 0:
+				t.Errorf("%d nodes: insert reported done, but no node keeps the block", size)
+			case err != nil && holders > 0:
+				t.Errorf("%d nodes: insert failed (%v), but %d nodes keep the block", size, err, holders)
+			case err != nil && !errors.Is(err, ErrRouteNotFound):
+				t.Errorf("%d nodes: insert failed with %v, want ErrRouteNotFound", size, err)
+			case err == nil:
+				kept++
+			default:
+				failed++
+			}
+		})
+	}
+	t.Logf("%d inserts kept, %d failed", kept, failed)
+	if kept == 0 || failed == 0 {
+		t.Error("the rounds no longer exercise both a kept and a failed insert")
 	}
 }
