@@ -269,7 +269,7 @@ func TestRecentlyFailed(t *testing.T) {
 func TestBadBlocksDropPeer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tn := newTestNet(t, []crypto.Location{0.2}, nil)
-		tn.addRaw("liar", 0.3, func(p *rawPeer, from crypto.NodeID, m wire.Message) {
+		liar := tn.addRaw("liar", 0.3, func(p *rawPeer, from crypto.NodeID, m wire.Message) {
 			if req, ok := m.(*wire.Request); ok {
 				bad := make([]byte, crypto.CHKBlockSize)
 				bad[0], bad[1] = 1, 1
@@ -291,6 +291,30 @@ func TestBadBlocksDropPeer(t *testing.T) {
 		}
 		if tn.nodes[0].r.Stats().BadBlocks != maxBadBlocks {
 			t.Errorf("%d bad blocks counted, want %d", tn.nodes[0].r.Stats().BadBlocks, maxBadBlocks)
+		}
+
+		// The liar links again at once, as a friend's node redials: it is refused, and
+		// stays refused for refuseTime; after that it is taken back.
+		if !tn.nodes[0].r.Refuses(liar.ref.ID()) {
+			t.Error("the router does not say it refuses the peer it dropped for bad blocks")
+		}
+		if err := liar.t.Connect(context.Background(), tn.nodes[0].ref); err != nil {
+			t.Fatal(err)
+		}
+		settle()
+		if len(tn.nodes[0].r.Peers()) != 0 {
+			t.Error("the peer dropped for bad blocks was taken back when it linked again")
+		}
+		time.Sleep(refuseTime)
+		if tn.nodes[0].r.Refuses(liar.ref.ID()) {
+			t.Errorf("the peer is still refused %v after it was dropped", refuseTime)
+		}
+		if err := liar.t.Connect(context.Background(), tn.nodes[0].ref); err != nil {
+			t.Fatal(err)
+		}
+		settle()
+		if len(tn.nodes[0].r.Peers()) != 1 {
+			t.Errorf("after %v the peer was not taken back", refuseTime)
 		}
 	})
 }
