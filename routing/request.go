@@ -602,8 +602,9 @@ const maxBadBlocks = 3
 // for ever: a friend whose disk went bad may mend it.
 const refuseTime = time.Hour
 
-// Refuses reports whether this node refuses id as a peer: it was disconnected for sending
-// blocks that do not verify, less than an hour ago. A node neither dials nor accepts it.
+// Refuses reports whether this node refuses id as a peer: less than an hour ago it was
+// disconnected for sending blocks that do not verify, for flooding its link or for breaking
+// the protocol. A node neither dials nor accepts it.
 func (r *Router) Refuses(id crypto.NodeID) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -348,9 +348,14 @@ func (r *Router) PeerUp(p transport.Peer) {
 	r.trace(Event{Kind: EventPeerUp, Peer: pe.id})
 }
 
-// PeerDown implements transport.Handler.
+// PeerDown implements transport.Handler. A peer whose link the transport closed because it
+// flooded the link or broke the protocol, which a correct node never does, is refused for
+// refuseTime, as one that sent bad blocks is.
 func (r *Router) PeerDown(id crypto.NodeID, err error) {
 	r.mu.Lock()
+	if errors.Is(err, transport.ErrFlood) || errors.Is(err, transport.ErrProtocol) {
+		r.refused[id] = r.now().Add(refuseTime)
+	}
 	if p := r.peers[id]; p != nil && !p.transient {
 		r.locDirty = true
 	}

@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"lethe/crypto"
+	"lethe/transport"
 	"lethe/wire"
 )
 
@@ -315,6 +317,30 @@ func TestBadBlocksDropPeer(t *testing.T) {
 		settle()
 		if len(tn.nodes[0].r.Peers()) != 1 {
 			t.Errorf("after %v the peer was not taken back", refuseTime)
+		}
+	})
+}
+
+// TestFlooderRefused: a peer whose link the transport closed for flooding is not taken back
+// when it links again.
+func TestFlooderRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestNet(t, []crypto.Location{0.2}, nil)
+		flooder := tn.addRaw("flooder", 0.3, nil, 0)
+		settle()
+		if len(tn.nodes[0].r.Peers()) != 1 {
+			t.Fatal("the peer did not link")
+		}
+		// What the transport reports when a peer exceeds its message rate.
+		tn.nodes[0].r.PeerDown(flooder.ref.ID(), fmt.Errorf("%w: more than 5000 messages a second", transport.ErrFlood))
+		flooder.t.Disconnect(tn.nodes[0].id())
+		settle()
+		if err := flooder.t.Connect(context.Background(), tn.nodes[0].ref); err != nil {
+			t.Fatal(err)
+		}
+		settle()
+		if !tn.nodes[0].r.Refuses(flooder.ref.ID()) || len(tn.nodes[0].r.Peers()) != 0 {
+			t.Error("the peer disconnected for flooding was taken back")
 		}
 	})
 }
