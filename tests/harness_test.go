@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
@@ -75,8 +76,9 @@ type swarm struct {
 	dir   string
 	Links [][2]int
 	nodes []*swarmNode
-	// linked is set once the swarm first stood linked: a flooding node floods from then on.
-	linked bool
+	// unleashed is set by unleash: hostile nodes act on their roles from then on, also
+	// after a restart.
+	unleashed bool
 }
 
 // swarmNode is one node of a swarm: honest (node set) or hostile (h set) while it runs.
@@ -150,15 +152,18 @@ func startSwarm(tb testing.TB, cfg swarmConfig) *swarm {
 		s.run(sn)
 	}
 	s.waitLinked(60 * time.Second)
-	// The flood starts once the network stands: it is what the network must withstand, not
-	// a way to keep it from forming.
-	s.linked = true
+	return s
+}
+
+// unleash turns the hostile nodes hostile: until then they behave as honest nodes do, so
+// that a test can set up content first, and a flooding node starts its flood.
+func (s *swarm) unleash() {
+	s.unleashed = true
 	for _, sn := range s.nodes {
 		sn.mu.Lock()
-		sn.h.startFlood()
+		sn.h.unleash()
 		sn.mu.Unlock()
 	}
-	return s
 }
 
 // open makes node sn from its data directory (creating it the first time) and binds its
@@ -206,8 +211,8 @@ func (s *swarm) run(sn *swarmNode) {
 	defer sn.mu.Unlock()
 	if sn.h != nil {
 		sn.h.run(s.friendRefs(sn.i))
-		if s.linked {
-			sn.h.startFlood()
+		if s.unleashed {
+			sn.h.unleash()
 		}
 		return
 	}
@@ -260,6 +265,14 @@ func (s *swarm) alive(i int) bool {
 	sn.mu.Lock()
 	defer sn.mu.Unlock()
 	return sn.node != nil || sn.h != nil
+}
+
+// hostile returns hostile node i, or nil if it is not running. Safe from any goroutine.
+func (s *swarm) hostile(i int) *hostileNode {
+	sn := s.nodes[i]
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	return sn.h
 }
 
 // node returns honest node i, failing the test if it is not running.
@@ -464,8 +477,11 @@ type hostileNode struct {
 	tr     *transport.TCP
 	delay  time.Duration
 
-	flooded atomic.Uint64 // requests a flooding node sent
-	dropped atomic.Uint64 // requests and inserts a dropping node discarded
+	active  atomic.Bool // acting on its role (unleash); honest until then
+	mu      sync.Mutex
+	spoiled map[crypto.NodeID]int // corrupted blocks a corrupting node sent, by peer; guarded by mu
+	flooded atomic.Uint64         // requests a flooding node sent
+	dropped atomic.Uint64         // requests and inserts a dropping node discarded
 
 	ctx    context.Context // set by run, ended by close
 	cancel context.CancelFunc
@@ -473,7 +489,7 @@ type hostileNode struct {
 }
 
 func newHostile(sn *swarmNode, cfg swarmConfig) (_ *hostileNode, err error) {
-	h := &hostileNode{role: sn.role, delay: cfg.Delay}
+	h := &hostileNode{role: sn.role, delay: cfg.Delay, spoiled: map[crypto.NodeID]int{}}
 	defer func() {
 		if err != nil {
 			h.closeParts()
@@ -537,9 +553,12 @@ func (h *hostileNode) run(friends []*wire.NodeRef) {
 	h.ctx = ctx
 }
 
-// startFlood starts a flooding node's flood.
-func (h *hostileNode) startFlood() {
-	if h != nil && h.role == flooding {
+// unleash makes the node act on its role; a flooding node starts its flood.
+func (h *hostileNode) unleash() {
+	if h == nil || h.active.Swap(true) {
+		return
+	}
+	if h.role == flooding {
 		h.wg.Go(func() { h.flood(h.ctx) })
 	}
 }
@@ -566,6 +585,13 @@ func (h *hostileNode) flood(ctx context.Context) {
 			cancel()
 		}
 	}
+}
+
+// corrupted returns how many corrupted blocks a corrupting node sent each peer.
+func (h *hostileNode) corrupted() map[crypto.NodeID]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return maps.Clone(h.spoiled)
 }
 
 func (h *hostileNode) close() {
@@ -596,9 +622,17 @@ type roleLinks struct {
 }
 
 func (l roleLinks) Send(ctx context.Context, to crypto.NodeID, m wire.Message) error {
+	if !l.h.active.Load() {
+		return l.Transport.Send(ctx, to, m)
+	}
 	switch l.h.role {
 	case corrupting:
-		m = corrupt(m)
+		if c := corrupt(m); c != m {
+			l.h.mu.Lock()
+			l.h.spoiled[to]++
+			l.h.mu.Unlock()
+			m = c
+		}
 	case slow:
 		if !sleepCtx(ctx, l.h.delay) {
 			return ctx.Err()
@@ -632,6 +666,10 @@ type roleHandler struct{ h *hostileNode }
 func (rh roleHandler) PeerUp(p transport.Peer)              { rh.h.router.PeerUp(p) }
 func (rh roleHandler) PeerDown(id crypto.NodeID, err error) { rh.h.router.PeerDown(id, err) }
 func (rh roleHandler) Receive(from crypto.NodeID, m wire.Message) {
+	if !rh.h.active.Load() {
+		rh.h.router.Receive(from, m)
+		return
+	}
 	switch rh.h.role {
 	case dropping:
 		switch m.(type) {
