@@ -74,8 +74,10 @@ type swarm struct {
 	tb    testing.TB
 	cfg   swarmConfig
 	dir   string
-	Links [][2]int
 	nodes []*swarmNode
+
+	mu    sync.Mutex
+	links [][2]int // the friendships, each once, lower index first; guarded by mu
 	// unleashed is set by unleash: hostile nodes act on their roles from then on, also
 	// after a restart.
 	unleashed bool
@@ -125,7 +127,7 @@ func startSwarm(tb testing.TB, cfg swarmConfig) *swarm {
 		}
 	})
 	n := len(cfg.Roles)
-	s.Links = swarmLinks(n, cfg.LongLinks, cfg.Seed)
+	s.links = swarmLinks(n, cfg.LongLinks, cfg.Seed)
 	for i, r := range cfg.Roles {
 		sn := &swarmNode{
 			i:    i,
@@ -323,10 +325,17 @@ func (s *swarm) withRole(r role) []int {
 	return out
 }
 
+// Links lists the friendships, each once, lower index first.
+func (s *swarm) Links() [][2]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.links)
+}
+
 // friendsOf lists node i's friends, whether they run or not.
 func (s *swarm) friendsOf(i int) []int {
 	var out []int
-	for _, l := range s.Links {
+	for _, l := range s.Links() {
 		switch i {
 		case l[0]:
 			out = append(out, l[1])
@@ -366,14 +375,14 @@ func (s *swarm) peersOf(i int) []int {
 	return out
 }
 
-// cut removes the friendship of nodes a and b at both ends, as their users would, and
-// waits until neither has the other as a peer.
-func (s *swarm) cut(a, b int) {
-	s.tb.Helper()
+// cut removes the friendship of nodes a and b at both ends, as their users would (each
+// node notices within a few seconds and closes the link); waitCut waits for it. It is safe
+// to call from any goroutine.
+func (s *swarm) cut(a, b int) error {
 	for _, e := range [][2]int{{a, b}, {b, a}} {
 		sn, other := s.nodes[e[0]], s.nodes[e[1]]
 		if _, err := node.RemoveFriend(sn.dir, other.id.String()); err != nil {
-			s.tb.Fatalf("cut %d–%d: %v", a, b, err)
+			return fmt.Errorf("cut %d–%d: %w", a, b, err)
 		}
 		sn.mu.Lock()
 		if sn.h != nil {
@@ -381,7 +390,15 @@ func (s *swarm) cut(a, b int) {
 		}
 		sn.mu.Unlock()
 	}
-	s.Links = slices.DeleteFunc(s.Links, func(l [2]int) bool { return l == [2]int{min(a, b), max(a, b)} })
+	s.mu.Lock()
+	s.links = slices.DeleteFunc(s.links, func(l [2]int) bool { return l == [2]int{min(a, b), max(a, b)} })
+	s.mu.Unlock()
+	return nil
+}
+
+// waitCut waits until neither a nor b has the other as a peer.
+func (s *swarm) waitCut(a, b int) {
+	s.tb.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for slices.Contains(s.peersOf(a), b) || slices.Contains(s.peersOf(b), a) {
 		if time.Now().After(deadline) {

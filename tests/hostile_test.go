@@ -67,7 +67,7 @@ func TestHostilePeers(t *testing.T) {
 		clients[i] = client(t, s.node(i))
 	}
 	start = time.Now()
-	err := parallel(len(files), 4, func(f int) error {
+	err := parallel(len(files), 10, func(f int) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		uri, err := clients[files[f].from].Put(ctx, fcp.PutRequest{URI: crypto.InsertURI{Type: crypto.CHK}, TargetFilename: fmt.Sprintf("file-%02d", f), Data: bytes.NewReader(files[f].data), DataLength: int64(fileSize)}, nil)
