@@ -19,14 +19,16 @@ import (
 )
 
 // TestHostilePeers: 30 nodes, of which 20% return corrupted blocks, 10% drop every request
-// and insert, and one floods its neighbours with requests for random keys. Twenty files are
-// inserted and fetched at other honest nodes, all at once with honest block traffic between
-// honest nodes. Every fetch completes with the bytes inserted; every block handed to an
-// honest node's user is the one inserted; at least 95% of the honest block requests
-// succeed at the first try; and at the end no honest node has a corrupting node as a peer.
+// and insert, and one is slow. Twenty files and a set of single blocks are inserted while
+// all behave; then the hostile nodes turn, and the files are fetched, all at once, at other
+// honest nodes than inserted them, alongside honest block traffic between honest nodes.
+// Every fetch completes with the bytes inserted; every block handed to an honest node's
+// user is the one inserted; at least 95% of the honest block requests succeed at the first
+// try; and every honest node that a corrupting node sent 3 bad blocks has dropped it and
+// refuses it, every corrupting node having been dropped by at least one.
 //
 // Full size (LETHE_LONG=1): 20 files of 2 MiB and 200 honest blocks. Otherwise 20 files of
-// 128 KiB and 60 blocks.
+// 128 KiB and 60 blocks, or 32 KiB and 40 under the race detector.
 func TestHostilePeers(t *testing.T) {
 	const nodes = 30
 	fileSize, blocks := 128<<10, 60
@@ -43,12 +45,15 @@ func TestHostilePeers(t *testing.T) {
 	for _, i := range []int{3, 13, 23} {
 		roles[i] = dropping
 	}
+	// Node 8 is slow, holding every message 50 ms; with LETHE_FLOOD=1 it floods instead,
+	// which the network does not withstand yet (docs/performance.md).
+	roles[8] = slow
 	if os.Getenv("LETHE_FLOOD") != "" {
-		roles[8] = flooding // see docs/performance.md: the network does not withstand it yet
+		roles[8] = flooding
 	}
 	start := time.Now()
 	s := startSwarm(t, swarmConfig{Roles: roles, LongLinks: 2, Seed: 5})
-	t.Logf("%d nodes linked in %v: corrupting %v, dropping %v, flooding %v", nodes, time.Since(start).Round(time.Millisecond), s.withRole(corrupting), s.withRole(dropping), s.withRole(flooding))
+	t.Logf("%d nodes linked in %v: corrupting %v, dropping %v, slow %v, flooding %v", nodes, time.Since(start).Round(time.Millisecond), s.withRole(corrupting), s.withRole(dropping), s.withRole(slow), s.withRole(flooding))
 	good := s.honest()
 
 	// Twenty files, each inserted at one honest node and fetched at another; honest blocks,
