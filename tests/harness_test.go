@@ -611,6 +611,19 @@ func (h *hostileNode) corrupted() map[crypto.NodeID]int {
 	return maps.Clone(h.spoiled)
 }
 
+// corruptedBy is corrupted by node index, for the log.
+func (h *hostileNode) corruptedBy(s *swarm) map[int]int {
+	out := map[int]int{}
+	for id, n := range h.corrupted() {
+		for j, sn := range s.nodes {
+			if sn.id == id {
+				out[j] = n
+			}
+		}
+	}
+	return out
+}
+
 func (h *hostileNode) close() {
 	if h.cancel != nil {
 		h.cancel()

@@ -139,45 +139,44 @@ func TestHostilePeers(t *testing.T) {
 		t.Errorf("only %.1f%% of honest block requests succeeded, want at least 95%%", 100*ratio)
 	}
 
-	// The corrupting nodes were caught: an honest node that was sent maxBadBlocks (3)
-	// corrupted blocks by one no longer has it as a peer, and refuses it. (Fewer may be
-	// a friend's failing disk, and are forgiven.) Each corrupting node was caught by someone.
+	// The corrupting nodes were caught. A router drops a peer at the third block from it
+	// that fails verification (fewer may be a friend's failing disk, and are forgiven), and
+	// then refuses it. Not every corrupted block a corrupting node sends is verified: a reply
+	// that comes after the requester has moved on is ignored. So the test counts what each
+	// honest router verified: bad blocks beyond the 3 per peer it dropped came from the
+	// corrupting peers it keeps, and if there were more than 2 for each of those, one of them
+	// sent 3 and was not dropped. And each corrupting node was dropped by some honest node.
+	time.Sleep(time.Second) // the last replies in flight are verified
 	var bad, overloads, timeouts uint64
-	for _, i := range good {
-		st := s.router(i).Stats()
-		bad, overloads, timeouts = bad+st.BadBlocks, overloads+st.RejectedOverload, timeouts+st.Timeouts
-	}
-	index := map[crypto.NodeID]int{}
-	for j, sn := range s.nodes {
-		index[sn.id] = j
-	}
 	caughtBy := 0
-	for _, c := range s.withRole(corrupting) {
-		var droppedBy, kept []int
-		for id, n := range s.hostile(c).corrupted() {
-			h := index[id]
-			if s.nodes[h].role != honest {
-				continue
-			}
+	droppedBy, keptBy := map[int][]int{}, map[int][]int{}
+	for _, h := range good {
+		st := s.router(h).Stats()
+		bad, overloads, timeouts = bad+st.BadBlocks, overloads+st.RejectedOverload, timeouts+st.Timeouts
+		var dropped, kept int
+		for _, c := range s.withRole(corrupting) {
 			switch {
-			case slices.Contains(s.peersOf(h), c):
-				if n >= 3 {
-					t.Errorf("honest node %d was sent %d corrupted blocks by node %d and still has it as a peer", h, n, c)
+			case s.router(h).Refuses(s.nodes[c].id):
+				if slices.Contains(s.peersOf(h), c) {
+					t.Errorf("honest node %d refuses corrupting node %d but still has it as a peer", h, c)
 				}
-				kept = append(kept, h)
-			case !s.router(h).Refuses(s.nodes[c].id):
-				t.Errorf("honest node %d was sent %d corrupted blocks by node %d and does not refuse it", h, n, c)
-			default:
-				droppedBy = append(droppedBy, h)
+				dropped++
+				droppedBy[c] = append(droppedBy[c], h)
+			case slices.Contains(s.peersOf(h), c):
+				kept++
+				keptBy[c] = append(keptBy[c], h)
 			}
 		}
-		slices.Sort(droppedBy)
-		slices.Sort(kept)
-		t.Logf("corrupting node %d: dropped by honest nodes %v; kept, after fewer than 3 bad blocks, by %v", c, droppedBy, kept)
-		if len(droppedBy) == 0 {
+		if excess := int(st.BadBlocks) - 3*dropped; excess > 2*kept {
+			t.Errorf("honest node %d verified %d bad blocks from the %d corrupting peers it keeps: one of them sent 3 and was not dropped", h, excess, kept)
+		}
+		caughtBy += dropped
+	}
+	for _, c := range s.withRole(corrupting) {
+		t.Logf("corrupting node %d: dropped by honest nodes %v; kept, after fewer than 3 bad blocks, by %v (it sent them %v corrupted blocks, counting replies that came too late to be read)", c, droppedBy[c], keptBy[c], s.hostile(c).corruptedBy(s))
+		if len(droppedBy[c]) == 0 {
 			t.Errorf("corrupting node %d was dropped by no honest node", c)
 		}
-		caughtBy += len(droppedBy)
 	}
 	var flooded, dropped uint64
 	for _, sn := range s.nodes {
