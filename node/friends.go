@@ -195,6 +195,9 @@ func (n *Node) syncFriends(ctx context.Context, all bool) {
 	}
 	var wg sync.WaitGroup
 	for _, r := range dial {
+		if n.router.Refuses(r.ID()) {
+			continue // dropped for bad blocks; it is not dialled until the router forgives it
+		}
 		wg.Go(func() {
 			if err := n.dial(ctx, r); err != nil {
 				n.log.Debug("friend not reached", "peer", r.ID(), "err", err)

@@ -331,9 +331,13 @@ func listenError(err error) error {
 	return err
 }
 
-// acceptPeer is the transport's policy for nodes that dial in: friends always; strangers
-// only on opennet, and only when the router wants another peer.
+// acceptPeer is the transport's policy for nodes that dial in: friends always, unless the
+// router refuses them for bad blocks; strangers only on opennet, and only when the router
+// wants another peer.
 func (n *Node) acceptPeer(p transport.Peer) error {
+	if n.router.Refuses(p.Ref.ID()) {
+		return transport.ErrRefused // it sent blocks that do not verify
+	}
 	if n.friends.has(p.Ref.ID()) {
 		return nil
 	}

@@ -51,7 +51,7 @@ func (r *Router) WantsPeer(id crypto.NodeID) bool {
 	if _, ok := r.peers[id]; ok {
 		return true
 	}
-	return r.cfg.Opennet && !r.closed && (r.cfg.SeedNode || len(r.peers) < r.cfg.MaxPeers || r.droppableLocked() != nil)
+	return r.cfg.Opennet && !r.refusesLocked(id) && !r.closed && (r.cfg.SeedNode || len(r.peers) < r.cfg.MaxPeers || r.droppableLocked() != nil)
 }
 
 // droppableLocked returns the opennet peer to drop for a newcomer, or nil if none is past its

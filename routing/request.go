@@ -610,6 +610,9 @@ func (r *Router) checkBlock(p *peer, kt crypto.KeyType, rk crypto.RoutingKey, go
 	p.badBlocks++
 	drop := p.badBlocks >= maxBadBlocks
 	p.backOff(r.now())
+	if drop {
+		r.refused[p.id] = r.now().Add(refuseTime)
+	}
 	r.mu.Unlock()
 	if drop {
 		r.log.Warn("disconnecting peer: it keeps sending blocks that do not verify", "peer", p.id)
@@ -621,6 +624,30 @@ func (r *Router) checkBlock(p *peer, kt crypto.KeyType, rk crypto.RoutingKey, go
 // maxBadBlocks is how many unverifiable blocks a peer may send before it is disconnected.
 // More than one, so that a single bit flip on a friend's disk does not cost the friendship.
 const maxBadBlocks = 3
+
+// refuseTime is how long a peer disconnected for bad blocks is refused: its links are closed
+// as they come up, and a node does not dial it (Refuses). Without it a friend that corrupts
+// blocks would be back at the next redial, three fresh bad blocks to spend each time. Not
+// for ever: a friend whose disk went bad may mend it.
+const refuseTime = time.Hour
+
+// Refuses reports whether this node refuses id as a peer: less than an hour ago it was
+// disconnected for sending blocks that do not verify, for flooding its link or for breaking
+// the protocol. A node neither dials nor accepts it.
+func (r *Router) Refuses(id crypto.NodeID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.refusesLocked(id)
+}
+
+func (r *Router) refusesLocked(id crypto.NodeID) bool {
+	until, ok := r.refused[id]
+	if ok && !r.now().Before(until) {
+		delete(r.refused, id)
+		return false
+	}
+	return ok
+}
 
 func (r *Router) backOff(p *peer) {
 	r.mu.Lock()

@@ -155,22 +155,23 @@ type Router struct {
 	kick   chan struct{} // wakes the location-update loop; capacity 1
 
 	mu         sync.Mutex
-	loc        crypto.Location         // guarded by mu
-	peers      map[crypto.NodeID]*peer // guarded by mu
-	seen       *seenTable              // guarded by mu
-	failed     *failTable              // guarded by mu
-	pending    map[pendingKey]*waiter  // guarded by mu
-	rng        *mrand.Rand             // guarded by mu
-	active     int                     // requests and inserts in progress; guarded by mu
-	stemSecret [32]byte                // keys the choice of stem peers; immutable
-	locDirty   bool                    // peers need a LocationUpdate; guarded by mu
-	completed  uint64                  // requests completed, for opennet grace; guarded by mu
-	lastDrop   time.Time               // when a peer was last dropped for a newcomer; guarded by mu
-	stats      Stats                   // guarded by mu
-	swaps      map[uint64]*swapState   // darknet swaps in progress; guarded by mu
-	transient  map[crypto.NodeID]bool  // seed: newcomers linked only for their announcement; guarded by mu
-	localKeys  map[failKey]int         // keys this node\'s user is fetching or inserting; guarded by mu
-	closed     bool                    // guarded by mu
+	loc        crypto.Location             // guarded by mu
+	peers      map[crypto.NodeID]*peer     // guarded by mu
+	seen       *seenTable                  // guarded by mu
+	failed     *failTable                  // guarded by mu
+	pending    map[pendingKey]*waiter      // guarded by mu
+	rng        *mrand.Rand                 // guarded by mu
+	active     int                         // requests and inserts in progress; guarded by mu
+	stemSecret [32]byte                    // keys the choice of stem peers; immutable
+	locDirty   bool                        // peers need a LocationUpdate; guarded by mu
+	completed  uint64                      // requests completed, for opennet grace; guarded by mu
+	lastDrop   time.Time                   // when a peer was last dropped for a newcomer; guarded by mu
+	stats      Stats                       // guarded by mu
+	swaps      map[uint64]*swapState       // darknet swaps in progress; guarded by mu
+	transient  map[crypto.NodeID]bool      // seed: newcomers linked only for their announcement; guarded by mu
+	localKeys  map[failKey]int             // keys this node\'s user is fetching or inserting; guarded by mu
+	refused    map[crypto.NodeID]time.Time // peers dropped for bad blocks, until when; guarded by mu
+	closed     bool                        // guarded by mu
 }
 
 // pendingKey names a message this node is waiting for: replies from peer about request id.
@@ -194,6 +195,7 @@ func New(cfg Config) *Router {
 		log:       cfg.Logger,
 		kick:      make(chan struct{}, 1),
 		peers:     make(map[crypto.NodeID]*peer),
+		refused:   make(map[crypto.NodeID]time.Time),
 		seen:      newSeenTable(200_000, 2*cfg.RequestTimeout),
 		failed:    newFailTable(20_000, 30*time.Second, 10*time.Minute),
 		pending:   make(map[pendingKey]*waiter),
@@ -293,6 +295,11 @@ func (r *Router) sendNow(to crypto.NodeID, m wire.Message) {
 func (r *Router) PeerUp(p transport.Peer) {
 	now := r.now()
 	r.mu.Lock()
+	if r.refusesLocked(p.Ref.ID()) {
+		r.mu.Unlock()
+		r.t.Disconnect(p.Ref.ID())
+		return
+	}
 	pe := &peer{
 		id:          p.Ref.ID(),
 		loc:         -1, // unknown until its LocationUpdate
@@ -341,9 +348,14 @@ func (r *Router) PeerUp(p transport.Peer) {
 	r.trace(Event{Kind: EventPeerUp, Peer: pe.id})
 }
 
-// PeerDown implements transport.Handler.
+// PeerDown implements transport.Handler. A peer whose link the transport closed because it
+// flooded the link or broke the protocol, which a correct node never does, is refused for
+// refuseTime, as one that sent bad blocks is.
 func (r *Router) PeerDown(id crypto.NodeID, err error) {
 	r.mu.Lock()
+	if errors.Is(err, transport.ErrFlood) || errors.Is(err, transport.ErrProtocol) {
+		r.refused[id] = r.now().Add(refuseTime)
+	}
 	if p := r.peers[id]; p != nil && !p.transient {
 		r.locDirty = true
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"lethe/crypto"
+	"lethe/transport"
 	"lethe/wire"
 )
 
@@ -271,7 +272,7 @@ func TestRecentlyFailed(t *testing.T) {
 func TestBadBlocksDropPeer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tn := newTestNet(t, []crypto.Location{0.2}, nil)
-		tn.addRaw("liar", 0.3, func(p *rawPeer, from crypto.NodeID, m wire.Message) {
+		liar := tn.addRaw("liar", 0.3, func(p *rawPeer, from crypto.NodeID, m wire.Message) {
 			if req, ok := m.(*wire.Request); ok {
 				bad := make([]byte, crypto.CHKBlockSize)
 				bad[0], bad[1] = 1, 1
@@ -293,6 +294,54 @@ func TestBadBlocksDropPeer(t *testing.T) {
 		}
 		if tn.nodes[0].r.Stats().BadBlocks != maxBadBlocks {
 			t.Errorf("%d bad blocks counted, want %d", tn.nodes[0].r.Stats().BadBlocks, maxBadBlocks)
+		}
+
+		// The liar links again at once, as a friend's node redials: it is refused, and
+		// stays refused for refuseTime; after that it is taken back.
+		if !tn.nodes[0].r.Refuses(liar.ref.ID()) {
+			t.Error("the router does not say it refuses the peer it dropped for bad blocks")
+		}
+		if err := liar.t.Connect(context.Background(), tn.nodes[0].ref); err != nil {
+			t.Fatal(err)
+		}
+		settle()
+		if len(tn.nodes[0].r.Peers()) != 0 {
+			t.Error("the peer dropped for bad blocks was taken back when it linked again")
+		}
+		time.Sleep(refuseTime)
+		if tn.nodes[0].r.Refuses(liar.ref.ID()) {
+			t.Errorf("the peer is still refused %v after it was dropped", refuseTime)
+		}
+		if err := liar.t.Connect(context.Background(), tn.nodes[0].ref); err != nil {
+			t.Fatal(err)
+		}
+		settle()
+		if len(tn.nodes[0].r.Peers()) != 1 {
+			t.Errorf("after %v the peer was not taken back", refuseTime)
+		}
+	})
+}
+
+// TestFlooderRefused: a peer whose link the transport closed for flooding is not taken back
+// when it links again.
+func TestFlooderRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestNet(t, []crypto.Location{0.2}, nil)
+		flooder := tn.addRaw("flooder", 0.3, nil, 0)
+		settle()
+		if len(tn.nodes[0].r.Peers()) != 1 {
+			t.Fatal("the peer did not link")
+		}
+		// What the transport reports when a peer exceeds its message rate.
+		tn.nodes[0].r.PeerDown(flooder.ref.ID(), fmt.Errorf("%w: more than 5000 messages a second", transport.ErrFlood))
+		flooder.t.Disconnect(tn.nodes[0].id())
+		settle()
+		if err := flooder.t.Connect(context.Background(), tn.nodes[0].ref); err != nil {
+			t.Fatal(err)
+		}
+		settle()
+		if !tn.nodes[0].r.Refuses(flooder.ref.ID()) || len(tn.nodes[0].r.Peers()) != 0 {
+			t.Error("the peer disconnected for flooding was taken back")
 		}
 	})
 }
