@@ -48,7 +48,7 @@ type insertResult struct {
 // handleInsert serves an insert from a peer on its own goroutine.
 func (r *Router) handleInsert(from crypto.NodeID, m *wire.Insert) {
 	defer r.wg.Done()
-	defer r.release()
+	defer r.release(from)
 	r.trace(Event{Kind: EventInsert, Peer: from, ID: m.ID, HTL: m.HTL, Key: m.Key, Timeout: m.Timeout})
 	r.mu.Lock()
 	r.stats.Inserts++
@@ -142,6 +142,9 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 	for ctx.Err() == nil {
 		p, out := r.nextHop(q, tried)
 		if p == nil {
+			if r.waitBackoff(ctx, tried) {
+				continue
+			}
 			break
 		}
 		tried[p.id] = true
@@ -196,7 +199,8 @@ func (r *Router) insertReply(q query, p *peer, x exchanged, block []byte) (res i
 		}
 	case *wire.RouteNotFound, *wire.RejectedLoop:
 	default:
-		r.backOff(p)
+		_, overload := x.reply.(*wire.RejectedOverload)
+		r.backOff(p, overload)
 	}
 	return insertResult{}, false
 }
@@ -330,7 +334,7 @@ func (r *Router) handleOffer(from crypto.NodeID, m *wire.OfferKey) {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		defer r.release()
+		defer r.release(crypto.NodeID{}) // the node's own work, not a peer's
 		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.AcceptTimeout+10*time.Second)
 		defer cancel()
 		x := r.exchange(ctx, from, &wire.Request{KeyType: m.KeyType, ID: id, HTL: 1, Key: m.Key, Timeout: 10 * time.Second})

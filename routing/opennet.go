@@ -271,7 +271,7 @@ loop:
 // HTL; it ends with DataNotFound when its HTL runs out.
 func (r *Router) handleAnnouncement(from crypto.NodeID, m *wire.Announcement) {
 	defer r.wg.Done()
-	defer r.release()
+	defer r.release(from)
 	newcomer := m.Ref.ID()
 	r.mu.Lock()
 	if p := r.peers[from]; p != nil && p.transient {

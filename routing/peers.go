@@ -31,6 +31,7 @@ type peer struct {
 	backoffUntil time.Time     // after RejectedOverload or a timeout: not chosen until then
 	backoff      time.Duration // current backoff step, doubled on each overload, capped
 
+	active      int       // its requests and inserts in progress here (fair sharing, admit)
 	served      int       // requests this peer answered with data
 	lastSuccess time.Time // when it last did; opennet drops the peer idle longest
 	badBlocks   int       // blocks that failed verification: a few and the peer is dropped

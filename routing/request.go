@@ -154,7 +154,7 @@ func (r *Router) originate(ctx context.Context, kt crypto.KeyType, rk crypto.Rou
 // handleRequest serves a request from a peer on its own goroutine.
 func (r *Router) handleRequest(from crypto.NodeID, m *wire.Request) {
 	defer r.wg.Done()
-	defer r.release()
+	defer r.release(from)
 	r.trace(Event{Kind: EventRequest, Peer: from, ID: m.ID, HTL: m.HTL, Key: m.Key, Timeout: m.Timeout})
 	r.mu.Lock()
 	r.stats.Requests++
@@ -307,6 +307,9 @@ func (r *Router) search(ctx context.Context, q query) result {
 		}
 		p, out := r.nextHop(q, tried)
 		if p == nil {
+			if r.waitBackoff(ctx, tried) {
+				continue
+			}
 			if overloaded {
 				return result{err: ErrOverloaded}
 			}
@@ -355,7 +358,8 @@ func (r *Router) requestReply(q query, p *peer, x exchanged) (res result, end bo
 		x.done()
 	default: // RejectedOverload, a timeout, or the link dropped
 		x.done()
-		r.backOff(p)
+		_, overload := x.reply.(*wire.RejectedOverload)
+		r.backOff(p, overload)
 	}
 	return result{}, false
 }
@@ -391,6 +395,9 @@ func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID
 	for ctx.Err() == nil {
 		p, out := r.nextHop(*q, tried)
 		if p == nil {
+			if r.waitBackoff(ctx, tried) {
+				continue
+			}
 			break
 		}
 		tried[p.id] = true
@@ -411,7 +418,7 @@ func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID
 		case *wire.RejectedOverload, nil:
 			x.done()
 			h.skip[p.id] = true
-			r.backOff(p)
+			r.backOff(p, m != nil)
 			continue
 		case *wire.RouteNotFound:
 			h.next.hops = min(h.next.hops, m.HTL)
@@ -649,9 +656,42 @@ func (r *Router) refusesLocked(id crypto.NodeID) bool {
 	return ok
 }
 
-func (r *Router) backOff(p *peer) {
+// waitBackoff waits, when every peer not yet tried is backed off, until the first of them may
+// be tried again, and reports whether there is one to try. Under load every peer may have
+// refused something a moment ago; failing the request then would turn a busy moment into a
+// lost block.
+func (r *Router) waitBackoff(ctx context.Context, tried map[crypto.NodeID]bool) bool {
 	r.mu.Lock()
-	p.backOff(r.now())
+	now := r.now()
+	var first time.Time
+	for _, p := range r.peers {
+		if p.routable() && !tried[p.id] && p.backoffUntil.After(now) && (first.IsZero() || p.backoffUntil.Before(first)) {
+			first = p.backoffUntil
+		}
+	}
+	r.mu.Unlock()
+	if first.IsZero() {
+		return false
+	}
+	t := time.NewTimer(first.Sub(now))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// backOff marks p busy after it refused a request for overload or did not answer in time.
+// An overload also marks this node congested for a while (fair sharing, admit).
+func (r *Router) backOff(p *peer, overload bool) {
+	r.mu.Lock()
+	now := r.now()
+	p.backOff(now)
+	if overload {
+		r.congested = now.Add(congestionTime)
+	}
 	r.mu.Unlock()
 }
 

@@ -166,6 +166,7 @@ type Router struct {
 	locDirty   bool                        // peers need a LocationUpdate; guarded by mu
 	completed  uint64                      // requests completed, for opennet grace; guarded by mu
 	lastDrop   time.Time                   // when a peer was last dropped for a newcomer; guarded by mu
+	congested  time.Time                   // until when this node counts as congested (fair sharing); guarded by mu
 	stats      Stats                       // guarded by mu
 	swaps      map[uint64]*swapState       // darknet swaps in progress; guarded by mu
 	transient  map[crypto.NodeID]bool      // seed: newcomers linked only for their announcement; guarded by mu
@@ -440,21 +441,55 @@ func (r *Router) admit(from crypto.NodeID, id uint64, key *failKey) bool {
 		r.mu.Unlock()
 		r.sendNow(from, &wire.RejectedLoop{ID: id})
 		return false
-	case r.active >= r.cfg.MaxActive || !p.bucket.take(now):
+	case r.active >= r.cfg.MaxActive || !p.bucket.take(now) || r.overShareLocked(p, now):
 		r.stats.RejectedOverload++
 		r.mu.Unlock()
 		r.sendNow(from, &wire.RejectedOverload{ID: id})
 		return false
 	}
 	r.active++
+	p.active++
 	r.mu.Unlock()
 	return true
 }
 
-// release ends the work admit allowed.
-func (r *Router) release() {
+// Fair sharing (spec §18.5).
+const (
+	// fairShare is how many requests and inserts a peer may always have in progress here,
+	// busy or not: half of a download's window.
+	fairShare = 16
+	// congestionTime is how long a node counts as congested after one of its peers
+	// answered it RejectedOverload.
+	congestionTime = 2 * time.Second
+)
+
+// overShareLocked reports whether p must be refused to keep the node fair: while the node is
+// congested (a peer refused its requests for overload lately, or half of MaxActive is in
+// use), a peer that has more requests in progress here than fairShare and than any other
+// peer gets RejectedOverload. A peer that floods its neighbours would otherwise take their
+// whole allowance at their own peers, since the work a node forwards is charged there to the
+// node, not to whoever sent it; with this rule the flooder is held to what the busiest honest
+// peer gets, and honest peers are not held at all.
+func (r *Router) overShareLocked(p *peer, now time.Time) bool {
+	if p.active < fairShare || now.After(r.congested) && r.active < r.cfg.MaxActive/2 {
+		return false
+	}
+	for _, o := range r.peers {
+		if o != p && o.active >= p.active {
+			return false
+		}
+	}
+	return true
+}
+
+// release ends the work admit allowed for a request or insert from peer from (the zero ID
+// for work of the node's own).
+func (r *Router) release(from crypto.NodeID) {
 	r.mu.Lock()
 	r.active--
+	if p := r.peers[from]; p != nil && p.active > 0 {
+		p.active--
+	}
 	r.mu.Unlock()
 }
 

@@ -511,3 +511,38 @@ func TestInsertKeptOrFailed(t *testing.T) {
 		t.Error("the rounds no longer exercise both a kept and a failed insert")
 	}
 }
+
+// TestFairShare: a node that is busy refuses the peer holding most of its work in progress,
+// and keeps taking requests from the others. Here a flooding peer fills a node that may run
+// 30 requests with requests whose next hop never answers: it always gets its fair share, but
+// past that, with the node half busy, it is refused while an honest peer is taken.
+func TestFairShare(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestNet(t, []crypto.Location{0.2}, func(i int, c *Config) { c.MaxActive = 30 })
+		tn.addRaw("silent", 0.5, nil, 0) // takes every request onwards and never answers
+		flooder := tn.addRaw("flooder", 0.9, nil, 0)
+		honest := tn.addRaw("honest", 0.7, nil, 0)
+		settle()
+		request := func(from *rawPeer, id uint64) wire.Type {
+			_, key := randomCHK(t)
+			from.send(t, tn.nodes[0], &wire.Request{KeyType: crypto.CHK, ID: id, HTL: 10, Key: key.Routing, Timeout: time.Minute})
+			settle()
+			var last wire.Type
+			for len(from.got) > 0 {
+				last = (<-from.got).m.Type()
+			}
+			return last
+		}
+		for i := range fairShare {
+			if got := request(flooder, uint64(1000+i)); got != wire.TypeAccepted {
+				t.Fatalf("flooder's request %d: got %v, want Accepted within its fair share", i, got)
+			}
+		}
+		if got := request(flooder, 2000); got != wire.TypeRejectedOverload {
+			t.Errorf("flooder's request beyond its share at a busy node: got %v, want RejectedOverload", got)
+		}
+		if got := request(honest, 3000); got != wire.TypeAccepted {
+			t.Errorf("honest peer's request at the same moment: got %v, want Accepted", got)
+		}
+	})
+}
