@@ -217,7 +217,7 @@ func (f *cssFilter) statement(depth int, ctx cssCtx) {
 	end, ok := f.collect()
 	if end == ctOpenCurly {
 		prelude := trimSpace(f.stmt)
-		if ok && ctx&ctxRules != 0 && len(prelude) > 0 && depth < maxCSSDepth {
+		if ok && ctx&ctxRules != 0 && len(prelude) > 0 && depth < maxCSSDepth && !declarationLike(prelude) {
 			if out, ok := f.checkTokens(prelude, checkPrelude); ok {
 				for _, t := range out {
 					f.out.token(t)
@@ -232,6 +232,25 @@ func (f *cssFilter) statement(depth int, ctx cssCtx) {
 	if ok && ctx&ctxDecls != 0 {
 		f.declaration(f.stmt)
 	}
+}
+
+// declarationLike reports whether a rule's prelude reads as the start of a declaration of a
+// denied property ("behavior:{…}"), or ends in a colon, which no valid selector does. Inside
+// a nested rule a browser reads "name:" followed by a block as a declaration, so such a rule
+// is dropped rather than written where it could turn into one.
+func declarationLike(prelude []cssToken) bool {
+	if prelude[len(prelude)-1].kind == ctColon {
+		return true
+	}
+	if prelude[0].kind != ctIdent || !deniedProperties[stripVendor(asciiLower(prelude[0].value))] {
+		return false
+	}
+	for _, t := range prelude[1:] {
+		if t.kind != ctWhitespace {
+			return t.kind == ctColon
+		}
+	}
+	return false
 }
 
 // declaration writes "name:value;" if the declaration is one the filter accepts: a property

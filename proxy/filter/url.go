@@ -69,7 +69,14 @@ var deadSchemes = map[string]bool{
 // path on the proxy built from characters that need no quoting in HTML, CSS or srcset:
 // "/CHK@…/x.png", or for links "/external?url=…".
 func (rw *rewriter) rewrite(raw string, kind refKind) (string, bool) {
-	return rw.rewriteDepth(raw, kind, 0)
+	out, ok := rw.rewriteDepth(raw, kind, 0)
+	if !ok || len(out) > maxURLLen {
+		// Escaping can make a URL longer (an invalid byte becomes nine); one that grew past
+		// the limit would be refused if filtered again, so it is refused now, and
+		// filtering twice gives the same page.
+		return "", false
+	}
+	return out, true
 }
 
 func (rw *rewriter) rewriteDepth(raw string, kind refKind, depth int) (string, bool) {
