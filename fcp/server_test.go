@@ -97,9 +97,18 @@ func TestPutBackendLeavesData(t *testing.T) {
 	c := dialRaw(t, addr)
 	c.hello()
 	c.send(putMessage("p", "CHK@", "", strings.Repeat("x", 100000)) + pyGenerateSSK)
-	failed := c.expect("PutFailed", "Code", "CodeDescription", "ShortCodeDescription", "Fatal", "Identifier", "Global", "ExtraDescription")
+	// The put fails in its own goroutine, so GenerateSSK may be answered first.
+	seen := map[string]rawMsg{}
+	for len(seen) < 2 {
+		m := c.read()
+		seen[m.name] = m
+	}
+	failed, ok := seen["PutFailed"]
+	if _, keypair := seen["SSKKeypair"]; !ok || !keypair {
+		t.Fatalf("got %v, want PutFailed and SSKKeypair", seen)
+	}
+	c.check(failed, "PutFailed", []string{"Code", "CodeDescription", "ShortCodeDescription", "Fatal", "Identifier", "Global", "ExtraDescription"})
 	wantField(t, failed, "Code", strconv.Itoa(PutCodeRouteNotFound))
-	c.expect("SSKKeypair")
 }
 
 func TestDataLengthOverLimit(t *testing.T) {

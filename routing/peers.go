@@ -27,6 +27,7 @@ type peer struct {
 	announcing  int    // a seed's: the transient peer's announcements in progress
 	ref         *wire.NodeRef
 	bucket      *tokenBucket // the peer's allowance of new requests and inserts
+	refusals    *tokenBucket // its allowance of requests refused for overload (admit)
 
 	backoffUntil time.Time     // after RejectedOverload or a timeout: not chosen until then
 	backoff      time.Duration // current backoff step, doubled on each overload, capped

@@ -310,6 +310,7 @@ func (r *Router) PeerUp(p transport.Peer) {
 		darknet:     !r.cfg.Opennet,
 		ref:         p.Ref,
 		bucket:      newTokenBucket(r.cfg.PeerRate, r.cfg.PeerBurst, now),
+		refusals:    newTokenBucket(refusalRate, refusalBurst, now),
 	}
 	if loc, ok := p.Ref.Location(); ok && loc.Valid() {
 		pe.loc = loc
@@ -443,7 +444,16 @@ func (r *Router) admit(from crypto.NodeID, id uint64, key *failKey) bool {
 		return false
 	case r.active >= r.cfg.MaxActive || !p.bucket.take(now) || r.overShareLocked(p, now):
 		r.stats.RejectedOverload++
+		flooding := !p.refusals.take(now)
+		if flooding {
+			r.refused[from] = now.Add(refuseTime)
+		}
 		r.mu.Unlock()
+		if flooding {
+			r.log.Warn("disconnecting peer: it keeps sending requests after RejectedOverload", "peer", from)
+			r.t.Disconnect(from)
+			return false
+		}
 		r.sendNow(from, &wire.RejectedOverload{ID: id})
 		return false
 	}
@@ -455,6 +465,14 @@ func (r *Router) admit(from crypto.NodeID, id uint64, key *failKey) bool {
 
 // Fair sharing (spec §18.5).
 const (
+	// refusalRate and refusalBurst bound the requests a peer may send that are refused for
+	// overload. A node backs a peer off after RejectedOverload (0.5 s at first), so an
+	// honest peer sends only what it already had on the way, a window or two; a peer that
+	// goes on sending at full speed past the refusals is flooding, and is disconnected and
+	// refused for refuseTime, as one that sends bad blocks is.
+	refusalRate  = 200
+	refusalBurst = 2000
+
 	// fairShare is how many requests and inserts a peer may always have in progress here,
 	// busy or not: half of a download's window.
 	fairShare = 16

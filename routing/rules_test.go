@@ -546,3 +546,36 @@ func TestFairShare(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusalsIgnoredDisconnect: a peer that goes on sending requests at full speed after
+// RejectedOverload is flooding; past its allowance of refusals it is disconnected and refused.
+// A peer that stops after a refusal, as a node that backs off does, is kept.
+func TestRefusalsIgnoredDisconnect(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestNet(t, []crypto.Location{0.2}, func(i int, c *Config) { c.PeerRate, c.PeerBurst = 1, 3 })
+		polite := tn.addRaw("polite", 0.7, nil, 0)
+		flooder := tn.addRaw("flooder", 0.9, nil, 0)
+		settle()
+		send := func(from *rawPeer, n int, base uint64) {
+			for i := range n {
+				_, key := randomCHK(t)
+				from.send(t, tn.nodes[0], &wire.Request{KeyType: crypto.CHK, ID: base + uint64(i), HTL: 5, Key: key.Routing, Timeout: time.Minute})
+			}
+			settle()
+		}
+		send(polite, 10, 1) // three taken, seven refused: the polite peer then stops
+		send(flooder, 3+refusalBurst+10, 100_000)
+		r := tn.nodes[0].r
+		if !r.Refuses(flooder.ref.ID()) {
+			t.Error("a peer that sent past more than refusalBurst refusals is not refused")
+		}
+		if r.Refuses(polite.ref.ID()) {
+			t.Error("a peer that stopped after a few refusals is refused")
+		}
+		for _, p := range r.Peers() {
+			if p.ID == flooder.ref.ID() {
+				t.Error("the flooding peer is still a peer")
+			}
+		}
+	})
+}

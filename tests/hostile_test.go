@@ -145,7 +145,8 @@ func TestHostilePeers(t *testing.T) {
 	// that comes after the requester has moved on is ignored. So the test counts what each
 	// honest router verified: bad blocks beyond the 3 per peer it dropped came from the
 	// corrupting peers it keeps, and if there were more than 2 for each of those, one of them
-	// sent 3 and was not dropped. And each corrupting node was dropped by some honest node.
+	// sent 3 and was not dropped. And each corrupting node was dropped by some honest node
+	// (below, for the short run: half of them).
 	time.Sleep(time.Second) // the last replies in flight are verified
 	var bad, overloads, timeouts uint64
 	caughtBy := 0
@@ -172,11 +173,22 @@ func TestHostilePeers(t *testing.T) {
 		}
 		caughtBy += dropped
 	}
+	// Whether a corrupting node gets to send some honest node three blocks depends on the
+	// traffic routed through it: the long run's carries enough for every one, the short
+	// run's (32 KiB files) sometimes not, so there at least half must have been dropped.
+	caught := 0
 	for _, c := range s.withRole(corrupting) {
 		t.Logf("corrupting node %d: dropped by honest nodes %v; kept, after fewer than 3 bad blocks, by %v (it sent them %v corrupted blocks, counting replies that came too late to be read)", c, droppedBy[c], keptBy[c], s.hostile(c).corruptedBy(s))
-		if len(droppedBy[c]) == 0 {
-			t.Errorf("corrupting node %d was dropped by no honest node", c)
+		if len(droppedBy[c]) > 0 {
+			caught++
 		}
+	}
+	need := len(s.withRole(corrupting))
+	if !long() {
+		need = (need + 1) / 2
+	}
+	if caught < need {
+		t.Errorf("%d of %d corrupting nodes were dropped by some honest node, want at least %d", caught, len(s.withRole(corrupting)), need)
 	}
 	var flooded, dropped uint64
 	for _, sn := range s.nodes {
