@@ -556,10 +556,14 @@ func TestRefusalsIgnoredDisconnect(t *testing.T) {
 		polite := tn.addRaw("polite", 0.7, nil, 0)
 		flooder := tn.addRaw("flooder", 0.9, nil, 0)
 		settle()
+		// send sends n requests, or fewer if the node cuts the link first.
 		send := func(from *rawPeer, n int, base uint64) {
 			for i := range n {
 				_, key := randomCHK(t)
-				from.send(t, tn.nodes[0], &wire.Request{KeyType: crypto.CHK, ID: base + uint64(i), HTL: 5, Key: key.Routing, Timeout: time.Minute})
+				m := &wire.Request{KeyType: crypto.CHK, ID: base + uint64(i), HTL: 5, Key: key.Routing, Timeout: time.Minute}
+				if err := from.t.Send(context.Background(), tn.nodes[0].id(), m); err != nil {
+					break
+				}
 			}
 			settle()
 		}
