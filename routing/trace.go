@@ -64,6 +64,8 @@ type PeerInfo struct {
 	Location crypto.Location // -1 while unknown
 	Darknet  bool
 	Served   int
+	// BadBlocks counts the blocks it sent that did not verify; at maxBadBlocks it is dropped.
+	BadBlocks int
 }
 
 // Peers lists the connected peers.
@@ -72,7 +74,7 @@ func (r *Router) Peers() []PeerInfo {
 	defer r.mu.Unlock()
 	out := make([]PeerInfo, 0, len(r.peers))
 	for _, p := range r.peers {
-		out = append(out, PeerInfo{ID: p.id, Location: p.loc, Darknet: p.darknet, Served: p.served})
+		out = append(out, PeerInfo{ID: p.id, Location: p.loc, Darknet: p.darknet, Served: p.served, BadBlocks: p.badBlocks})
 	}
 	return out
 }

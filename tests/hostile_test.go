@@ -142,10 +142,8 @@ func TestHostilePeers(t *testing.T) {
 	// The corrupting nodes were caught. A router drops a peer at the third block from it
 	// that fails verification (fewer may be a friend's failing disk, and are forgiven), and
 	// then refuses it. Not every corrupted block a corrupting node sends is verified: a reply
-	// that comes after the requester has moved on is ignored. So the test counts what each
-	// honest router verified: bad blocks beyond the 3 per peer it dropped came from the
-	// corrupting peers it keeps, and if there were more than 2 for each of those, one of them
-	// sent 3 and was not dropped. And each corrupting node was dropped by some honest node
+	// that comes after the requester has moved on is ignored. So the test asks each honest
+	// router how many bad blocks each peer it keeps has sent it: never 3. And each corrupting node was dropped by some honest node
 	// (below, for the short run: half of them).
 	time.Sleep(time.Second) // the last replies in flight are verified
 	var bad, overloads, timeouts uint64
@@ -154,7 +152,7 @@ func TestHostilePeers(t *testing.T) {
 	for _, h := range good {
 		st := s.router(h).Stats()
 		bad, overloads, timeouts = bad+st.BadBlocks, overloads+st.RejectedOverload, timeouts+st.Timeouts
-		var dropped, kept int
+		dropped := 0
 		for _, c := range s.withRole(corrupting) {
 			switch {
 			case s.router(h).Refuses(s.nodes[c].id):
@@ -164,12 +162,13 @@ func TestHostilePeers(t *testing.T) {
 				dropped++
 				droppedBy[c] = append(droppedBy[c], h)
 			case slices.Contains(s.peersOf(h), c):
-				kept++
 				keptBy[c] = append(keptBy[c], h)
 			}
 		}
-		if excess := int(st.BadBlocks) - 3*dropped; excess > 2*kept {
-			t.Errorf("honest node %d verified %d bad blocks from the %d corrupting peers it keeps: one of them sent 3 and was not dropped", h, excess, kept)
+		for _, p := range s.router(h).Peers() {
+			if p.BadBlocks >= 3 {
+				t.Errorf("honest node %d keeps a peer that sent it %d blocks that did not verify", h, p.BadBlocks)
+			}
 		}
 		caughtBy += dropped
 	}
