@@ -96,6 +96,12 @@ func TestRates(t *testing.T) {
 	if len(times) != 3 || in[0] != 100 || in[1] != 100 || out[1] != 50 || in[2] != 200 || out[2] != 0 {
 		t.Errorf("rates: in %v out %v at %v", in, out, times)
 	}
+	idle := string(bandwidthSVG([]BandwidthSample{{Time: statusTime}, {Time: statusTime.Add(10 * time.Second)}, {Time: statusTime.Add(20 * time.Second)}}))
+	for _, label := range []string{">1.0 KiB/s<", ">512 B/s<", ">0 B/s<"} {
+		if !strings.Contains(idle, label) {
+			t.Errorf("an idle node's bandwidth axis lacks the label %q:\n%s", label, idle)
+		}
+	}
 	for v, want := range map[float64]float64{130: 200, 1000: 1024, 300 << 10: 500 << 10, 5 << 20: 5 << 20} {
 		if got := niceRate(v); got != want {
 			t.Errorf("niceRate(%v) = %v, want %v", v, got, want)

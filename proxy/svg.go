@@ -66,7 +66,9 @@ func bandwidthSVG(samples []BandwidthSample) template.HTML {
 		fmt.Fprintf(&b, `<text x="%g" y="%g" font-size="12" text-anchor="middle" fill="#5f6b73">not enough samples yet</text></svg>`, (w+left)/2, h/2)
 		return template.HTML(b.String())
 	}
-	peak := 1.0
+	// The graph's top is at least 1 KiB/s, so that an idle node's axis reads "1.0 KiB/s,
+	// 512 B/s, 0 B/s" rather than a top of 1 B/s whose half rounds to 0.
+	peak := 1024.0
 	for i := range in {
 		peak = max(peak, in[i], out[i])
 	}
