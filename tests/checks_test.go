@@ -1,0 +1,114 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"go/format"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The project's checks beyond its tests, so that one command, `go test -race ./...` (the
+// README's, and what .ci/run runs), does everything CI does: formatting, vet, and a short run
+// of every fuzz target. `go test -short ./...` skips the fuzz runs.
+
+// root is the module's directory; the tests of this package run in root/tests.
+const root = ".."
+
+// TestGofmt: every Go file is formatted as gofmt would write it.
+func TestGofmt(t *testing.T) {
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		formatted, err := format.Source(src)
+		if err != nil {
+			t.Errorf("%s does not parse: %v", path, err)
+		} else if !bytes.Equal(src, formatted) {
+			t.Errorf("%s needs gofmt -w", path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVet: go vet finds nothing.
+func TestVet(t *testing.T) {
+	if out, err := goCommand(t, "vet", "./...").CombinedOutput(); err != nil {
+		t.Errorf("go vet ./...: %v\n%s", err, out)
+	}
+}
+
+// TestFuzzTargets runs every fuzz target of every package for a short while (3 s, or
+// LETHE_FUZZTIME: docs/performance.md records a run of 5 minutes each). Targets are found by
+// name, so new ones join without an edit here. A crasher is written to its package's
+// testdata/fuzz and fails the run.
+func TestFuzzTargets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fuzz targets are run without -short")
+	}
+	fuzztime := os.Getenv("LETHE_FUZZTIME")
+	if fuzztime == "" {
+		fuzztime = "3s"
+	}
+	list, err := goCommand(t, "test", "-list", "^Fuzz", "./...").Output()
+	if err != nil {
+		t.Fatalf("go test -list: %v", err)
+	}
+	// go test -list prints each package's names, then its "ok" line.
+	type target struct{ pkg, name string }
+	var targets []target
+	var names []string
+	sc := bufio.NewScanner(bytes.NewReader(list))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) == 1 && strings.HasPrefix(f[0], "Fuzz"):
+			names = append(names, f[0])
+		case len(f) >= 2 && f[0] == "ok":
+			for _, n := range names {
+				targets = append(targets, target{f[1], n})
+			}
+			names = nil
+		}
+	}
+	if len(targets) == 0 {
+		t.Fatalf("no fuzz targets found in:\n%s", list)
+	}
+	for _, tg := range targets {
+		t.Run(strings.TrimPrefix(tg.pkg, "lethe/")+"/"+tg.name, func(t *testing.T) {
+			cmd := goCommand(t, "test", tg.pkg, "-run", "^$", "-fuzz", "^"+tg.name+"$", "-fuzztime", fuzztime, "-fuzzminimizetime", "2s")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("%s %s: %v\n%s", tg.pkg, tg.name, err, out)
+			}
+		})
+	}
+}
+
+// goCommand is the go command of this toolchain, run in the module's directory.
+func goCommand(tb testing.TB, args ...string) *exec.Cmd {
+	tb.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		tb.Fatalf("the go command is needed for this check: %v", err)
+	}
+	cmd := exec.Command(goBin, args...)
+	cmd.Dir = root
+	return cmd
+}
