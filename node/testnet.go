@@ -96,7 +96,7 @@ func StartTestnet(ctx context.Context, cfg TestnetConfig) (_ *Testnet, err error
 			tn.Close()
 		}
 	}()
-	tn.Links = smallWorld(cfg.Nodes, testnetLongLinks, cfg.Seed)
+	tn.Links = SmallWorld(cfg.Nodes, testnetLongLinks, cfg.Seed)
 
 	for i := range cfg.Nodes {
 		c := Config{
@@ -290,9 +290,10 @@ func testnetLocation(i, n int) crypto.Location {
 	return crypto.Location((float64(i) + 0.5) / float64(n))
 }
 
-// smallWorld returns the links of a ring of n nodes plus, for each node, long links to nodes
-// drawn with probability proportional to 1/(ring distance), without duplicates.
-func smallWorld(n, long int, seed uint64) [][2]int {
+// SmallWorld returns the links of a ring of n nodes plus, for each node, long links to nodes
+// drawn with probability proportional to 1/(ring distance), without duplicates: the shape of
+// the test network, and of the networks tests build from nodes of their own.
+func SmallWorld(n, long int, seed uint64) [][2]int {
 	rng := mrand.New(mrand.NewPCG(seed, 0x6c657468652d746e)) // "lethe-tn"
 	has := map[[2]int]bool{}
 	var links [][2]int

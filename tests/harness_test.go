@@ -116,18 +116,10 @@ func startSwarm(tb testing.TB, cfg swarmConfig) *swarm {
 	s := &swarm{tb: tb, cfg: cfg, dir: tb.TempDir()}
 	tb.Cleanup(func() {
 		s.close()
-		deadline := time.Now().Add(10 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				tb.Errorf("%d goroutines left running (%d before):\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		noGoroutinesLeft(tb, before, 10*time.Second)
 	})
 	n := len(cfg.Roles)
-	s.links = swarmLinks(n, cfg.LongLinks, cfg.Seed)
+	s.links = node.SmallWorld(n, cfg.LongLinks, cfg.Seed)
 	for i, r := range cfg.Roles {
 		sn := &swarmNode{
 			i:    i,
@@ -441,47 +433,6 @@ func (s *swarm) close() {
 		wg.Go(func() { s.kill(i) })
 	}
 	wg.Wait()
-}
-
-// swarmLinks is a ring of n nodes plus, from each node, long links to nodes drawn with
-// probability ∝ 1/(ring distance), each friendship once, lower index first.
-func swarmLinks(n, long int, seed uint64) [][2]int {
-	rng := mrand.New(mrand.NewPCG(seed, 0x737761726d)) // "swarm"
-	var links [][2]int
-	add := func(a, b int) bool {
-		l := [2]int{min(a, b), max(a, b)}
-		if a == b || slices.Contains(links, l) {
-			return false
-		}
-		links = append(links, l)
-		return true
-	}
-	for i := range n {
-		add(i, (i+1)%n)
-	}
-	for i := range n {
-		var total float64
-		weights := make([]float64, n)
-		for j := range n {
-			if d := min((j-i+n)%n, (i-j+n)%n); d > 1 {
-				weights[j] = 1 / float64(d)
-				total += weights[j]
-			}
-		}
-		for made, tries := 0, 0; total > 0 && made < long && tries < 100; tries++ {
-			x := rng.Float64() * total
-			j := 0
-			for ; j < n-1; j++ {
-				if x -= weights[j]; x < 0 && weights[j] > 0 {
-					break
-				}
-			}
-			if weights[j] > 0 && add(i, j) {
-				made++
-			}
-		}
-	}
-	return links
 }
 
 // hostileNode is a node built from the product's parts with test code between its router

@@ -36,17 +36,24 @@ func startTestnet(tb testing.TB, nodes int, edit func(i int, c *node.Config)) (*
 		if err := tn.Close(); err != nil {
 			tb.Errorf("stop the test network: %v", err)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				tb.Errorf("%d goroutines left running (%d before):\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		noGoroutinesLeft(tb, before, 5*time.Second)
 	})
 	return tn, ready
+}
+
+// noGoroutinesLeft waits up to within for the goroutines to fall back to before, the count
+// taken before a test started its nodes, and fails the test with their stacks if they do not.
+func noGoroutinesLeft(tb testing.TB, before int, within time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			tb.Errorf("%d goroutines left running (%d before):\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // client connects to a node's client protocol.
