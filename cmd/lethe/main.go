@@ -141,7 +141,13 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, errHelp
 			}
-			return nil, &cliError{code: exitUsage, err: err, hint: "`lethe " + strings.TrimPrefix(fs.Name(), "lethe ") + " -h` shows its flags"}
+			hint := "`lethe " + strings.TrimPrefix(fs.Name(), "lethe ") + " -h` shows its flags"
+			if len(positional) > 0 {
+				// IDs and keys are base64 and may start with "-": after "--" they are read
+				// as arguments, not flags.
+				hint += "; an argument that starts with - goes after --, as in `-- -C1GjV`"
+			}
+			return nil, &cliError{code: exitUsage, err: err, hint: hint}
 		}
 		args = fs.Args()
 		if len(args) == 0 {

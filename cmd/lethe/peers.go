@@ -14,7 +14,7 @@ import (
 func init() {
 	register(&command{
 		name: "peers",
-		args: "[list | add NODEREF-FILE|- | remove ID | ref] [--dir DIR]",
+		args: "[list | add NODEREF-FILE|- | remove [--] ID | ref] [--dir DIR]",
 		summary: `List, add or remove the node's friends (darknet peers), or print its own noderef.
 A friend is another node whose noderef you add and who adds yours. "add" reads noderefs from
 a file (or - for standard input); "remove" takes the start of a friend's ID, as "list" shows

@@ -39,7 +39,15 @@ func TestPeersAddListRemove(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
-	r := lethe(t, context.Background(), nil, nil, "peers", "remove", idB[:6], "--dir", a)
+	// An ID may start with "-"; without "--" it reads as an unknown flag, and the error says
+	// what to do.
+	dash := lethe(t, context.Background(), nil, nil, "peers", "remove", "-C1GjV", "--dir", a)
+	dash.wantCode(t, exitUsage)
+	if !strings.Contains(dash.stderr, "goes after --") {
+		t.Errorf("an ID starting with - without --: the error does not say to use --:\n%s", dash.stderr)
+	}
+	// "--": an ID may start with "-".
+	r := lethe(t, context.Background(), nil, nil, "peers", "remove", "--dir", a, "--", idB[:6])
 	r.wantCode(t, exitOK)
 	if refs, _ := node.ReadNodeRefs(node.FriendsFile(a)); len(refs) != 0 {
 		t.Errorf("%d friends left after remove", len(refs))
