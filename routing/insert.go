@@ -142,9 +142,11 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 	for ctx.Err() == nil {
 		p, out := r.nextHop(q, tried)
 		if p == nil {
-			if r.waitBackoff(ctx, tried) {
+			retry, busy := r.waitBackoff(ctx, tried, q.from == nil)
+			if retry {
 				continue
 			}
+			overloaded = overloaded || busy
 			break
 		}
 		tried[p.id] = true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -26,6 +27,11 @@ const (
 	// the same time; the slack lets those nearer the originator outwait those further on,
 	// for stems whose hops together take less than this.
 	stemSlack = 5 * time.Second
+	// awaitPoll is how often a search that waits for a peer with maxAwaiting unaccepted
+	// messages looks again.
+	awaitPoll = 50 * time.Millisecond
+	// relayWait is the longest a relay waits for a busy peer (waitBackoff).
+	relayWait = 250 * time.Millisecond
 )
 
 // budget is how long a node may spend on a message with the given HTL and timeout: the
@@ -174,9 +180,12 @@ func (r *Router) handleRequest(from crypto.NodeID, m *wire.Request) {
 		r.stats.Found++
 	default:
 		r.stats.NotFound++
-		// Only a search this node routed itself below the stem arms the quick answer.
+		// Only a search this node routed itself below the stem, and that ran out for want
+		// of the block rather than for busy peers or time, arms the quick answer: a key
+		// that failed because the network was busy would otherwise be answered "not found"
+		// for a while after the load had passed.
 		armed := q.htl
-		if armed >= MaxHTL {
+		if armed >= MaxHTL || res.err == ErrOverloaded || errors.Is(res.err, context.DeadlineExceeded) {
 			armed = 0
 		}
 		r.failed.record(failKey{q.kt, q.rk}, armed, &from, r.now())
@@ -307,10 +316,11 @@ func (r *Router) search(ctx context.Context, q query) result {
 		}
 		p, out := r.nextHop(q, tried)
 		if p == nil {
-			if r.waitBackoff(ctx, tried) {
+			retry, busy := r.waitBackoff(ctx, tried, q.from == nil)
+			if retry {
 				continue
 			}
-			if overloaded {
+			if overloaded || busy {
 				return result{err: ErrOverloaded}
 			}
 			return result{err: ErrRouteNotFound, htl: q.hops}
@@ -395,7 +405,7 @@ func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID
 	for ctx.Err() == nil {
 		p, out := r.nextHop(*q, tried)
 		if p == nil {
-			if r.waitBackoff(ctx, tried) {
+			if retry, _ := r.waitBackoff(ctx, tried, q.from == nil); retry {
 				continue
 			}
 			break
@@ -485,7 +495,7 @@ func (r *Router) stemPeerLocked(id uint64, excluded func(*peer) bool, now time.T
 	copy(buf[8:], r.stemSecret[:])
 	binary.BigEndian.PutUint64(buf[:8], id)
 	for _, p := range r.peers {
-		if !p.routable() || excluded(p) || now.Before(p.backoffUntil) {
+		if !p.routable() || excluded(p) || p.busy(now) {
 			continue
 		}
 		copy(buf[40:], p.id[:])
@@ -522,15 +532,30 @@ func (r *Router) exchange(ctx context.Context, to crypto.NodeID, m wire.Message)
 	if err := r.send(to, m); err != nil {
 		return x
 	}
-	accept := time.NewTimer(r.cfg.AcceptTimeout)
-	defer accept.Stop()
+	r.mu.Lock()
+	p := r.peers[to]
+	if p != nil {
+		p.awaiting++
+	}
+	r.mu.Unlock()
 	accepted := false
+	accept := func() {
+		if !accepted && p != nil {
+			r.mu.Lock()
+			p.awaiting--
+			r.mu.Unlock()
+		}
+		accepted = true
+	}
+	acceptTimer := time.NewTimer(r.cfg.AcceptTimeout)
+	defer acceptTimer.Stop()
+	defer accept()
 	for {
 		select {
 		case note := <-w.notes:
 			switch note := note.(type) {
 			case *wire.Accepted:
-				accepted = true
+				accept()
 			case *wire.NodeRefOffer:
 				x.early = note.Ref
 			}
@@ -539,7 +564,7 @@ func (r *Router) exchange(ctx context.Context, to crypto.NodeID, m wire.Message)
 				x.reply = reply
 			}
 			return x
-		case <-accept.C:
+		case <-acceptTimer.C:
 			if !accepted {
 				r.mu.Lock()
 				r.stats.Timeouts++
@@ -656,30 +681,49 @@ func (r *Router) refusesLocked(id crypto.NodeID) bool {
 	return ok
 }
 
-// waitBackoff waits, when every peer not yet tried is backed off, until the first of them may
-// be tried again, and reports whether there is one to try. Under load every peer may have
+// waitBackoff waits, when every peer not yet tried is busy, until the first of them may be
+// tried again, and reports whether there is one to try (retry) and whether any untried peer
+// was busy at all (busy: the search ran out for load, not for want of a route). Under load every peer may have
 // refused something a moment ago; failing the request then would turn a busy moment into a
-// lost block.
-func (r *Router) waitBackoff(ctx context.Context, tried map[crypto.NodeID]bool) bool {
+// lost block. A relay waits at most relayWait: whatever it waits, it waits holding its place
+// at every node before it, and if those places are what keeps its peers busy (a flood, say)
+// the waiting feeds itself; a relay that gives up frees them, and the node whose user asked
+// waits instead, holding nothing but its own request. A peer backed off for silence is not waited for: it did not answer the last
+// time, and waiting for it would hold the request, and its place at every node before
+// this one, for a backoff and then an AcceptTimeout more.
+func (r *Router) waitBackoff(ctx context.Context, tried map[crypto.NodeID]bool, own bool) (retry, busy bool) {
 	r.mu.Lock()
 	now := r.now()
 	var first time.Time
 	for _, p := range r.peers {
-		if p.routable() && !tried[p.id] && p.backoffUntil.After(now) && (first.IsZero() || p.backoffUntil.Before(first)) {
-			first = p.backoffUntil
+		if !p.routable() || tried[p.id] {
+			continue
+		}
+		until := time.Time{}
+		switch {
+		case p.awaiting >= maxAwaiting:
+			until = now.Add(awaitPoll)
+		case p.backoffUntil.After(now) && !p.silent:
+			until = p.backoffUntil
+		}
+		if !until.IsZero() && (first.IsZero() || until.Before(first)) {
+			first = until
 		}
 	}
 	r.mu.Unlock()
 	if first.IsZero() {
-		return false
+		return false, false
+	}
+	if !own && first.Sub(now) > relayWait {
+		return false, true
 	}
 	t := time.NewTimer(first.Sub(now))
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return true
+		return true, true
 	case <-ctx.Done():
-		return false
+		return false, true
 	}
 }
 
@@ -689,6 +733,7 @@ func (r *Router) backOff(p *peer, overload bool) {
 	r.mu.Lock()
 	now := r.now()
 	p.backOff(now)
+	p.silent = !overload
 	if overload {
 		r.congested = now.Add(congestionTime)
 	}

@@ -442,7 +442,7 @@ func (r *Router) admit(from crypto.NodeID, id uint64, key *failKey) bool {
 		r.mu.Unlock()
 		r.sendNow(from, &wire.RejectedLoop{ID: id})
 		return false
-	case r.active >= r.cfg.MaxActive || !p.bucket.take(now) || r.overShareLocked(p, now):
+	case r.active >= r.cfg.MaxActive || p.active >= r.peerShareLocked() || !p.bucket.take(now) || r.overShareLocked(p, now):
 		r.stats.RejectedOverload++
 		flooding := !p.refusals.take(now)
 		if flooding {
@@ -480,6 +480,18 @@ const (
 	// answered it RejectedOverload.
 	congestionTime = 2 * time.Second
 )
+
+// peerShareLocked is how many requests, inserts and announcements one peer may have in
+// progress here at once: an even split of half of MaxActive among the peers, and never
+// less than fairShare. The limit counts work in progress, not work started: a peer's
+// requests that end quickly make room for more at once, while one whose requests linger
+// (a flood of keys nobody has, walking their whole HTL) is held to its part of the node.
+// Without it a peer could fill MaxActive in one burst before the node saw any sign of
+// congestion, and every request so admitted is forwarded, so the burst would be multiplied
+// along each path.
+func (r *Router) peerShareLocked() int {
+	return max(fairShare, r.cfg.MaxActive/(2*max(1, len(r.peers))))
+}
 
 // overShareLocked reports whether p must be refused to keep the node fair: while the node is
 // congested (a peer refused its requests for overload lately, or half of MaxActive is in

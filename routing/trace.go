@@ -49,13 +49,16 @@ type Stats struct {
 	BadBlocks                         uint64 // blocks from peers that failed verification
 	PathFoldOffers, PathFoldConnected uint64
 	Swaps                             uint64
+	Active                            int // requests, inserts and announcements in progress here
 }
 
 // Stats returns a snapshot of the counters.
 func (r *Router) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.stats
+	st := r.stats
+	st.Active = r.active
+	return st
 }
 
 // PeerInfo describes a connected peer for the status page.

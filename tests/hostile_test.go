@@ -93,6 +93,28 @@ func TestHostilePeers(t *testing.T) {
 	start = time.Now()
 	var wg sync.WaitGroup
 	var served, failed atomic.Int64
+	// Every 5 s, what the honest nodes are doing: the log shows a flood rise and drain.
+	monitor := make(chan struct{})
+	wg.Go(func() {
+		tick := time.NewTicker(5 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-monitor:
+				return
+			case <-tick.C:
+			}
+			var active int
+			var over, tout uint64
+			for _, h := range good {
+				st := s.router(h).Stats()
+				active += st.Active
+				over += st.RejectedOverload
+				tout += st.Timeouts
+			}
+			t.Logf("%3.0fs: honest nodes have %d requests in progress, have sent %d overload rejections, waited out %d silent peers; honest blocks %d served, %d failed", time.Since(start).Seconds(), active, over, tout, served.Load(), failed.Load())
+		}
+	})
 	var trafficErr error
 	wg.Go(func() {
 		trafficErr = parallel(len(honestBlocks), 16, func(b int) error {
@@ -127,6 +149,7 @@ func TestHostilePeers(t *testing.T) {
 		return nil
 	})
 	fetchTime := time.Since(start)
+	close(monitor)
 	wg.Wait()
 	if err = errors.Join(fetchErr, trafficErr); err != nil {
 		t.Error(err) // and the figures below say what the network went through
