@@ -110,11 +110,15 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 			// failed. (In a network smaller than the stem, every node may receive the
 			// insert at HTL 17 or 18, where nothing is kept.)
 			if !h.ok {
+				if r.retryOwn(ctx, &q, tried) {
+					continue
+				}
 				return insertResult{err: fmt.Errorf("%w: no node kept the block", ErrRouteNotFound), htl: q.hops}
 			}
 			continue
 		}
 		q, tried = h.next, h.skip
+		q.waited = h.waited
 	}
 	stored := r.keepInserted(q, block)
 	if stored && !q.tail {
@@ -142,7 +146,7 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 	for ctx.Err() == nil {
 		p, out := r.nextHop(q, tried)
 		if p == nil {
-			retry, busy := r.waitBackoff(ctx, tried, q.from == nil)
+			retry, busy := r.waitBackoff(ctx, &q, tried)
 			if retry {
 				continue
 			}

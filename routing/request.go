@@ -30,7 +30,8 @@ const (
 	// awaitPoll is how often a search that waits for a peer with maxAwaiting unaccepted
 	// messages looks again.
 	awaitPoll = 50 * time.Millisecond
-	// relayWait is the longest a relay waits for a busy peer (waitBackoff).
+	// relayWait is the longest a relay waits for busy peers, in all, for one request or
+	// insert (waitBackoff).
 	relayWait = 250 * time.Millisecond
 )
 
@@ -69,6 +70,9 @@ type query struct {
 	insert bool           // an insert, not a request
 	tail   bool           // in the key's neighbourhood: routed by location (wire.Request.Tail, wire.Insert.Tail)
 	stem   uint64         // the stem tag (wire.Request.Stem), while at HTL 18
+	busy   bool           // a stem peer refused it for load or did not accept it in time
+	rounds int            // for the originator: how many times it went round its stem peers again
+	waited time.Duration  // for a relay: how long it has waited for busy peers (waitBackoff)
 }
 
 // result is how a search ended.
@@ -288,13 +292,18 @@ func (r *Router) search(ctx context.Context, q query) result {
 		}
 		if q.from == nil {
 			// The originator never searches below the stem itself: that would make it
-			// the sender of its own request at lower HTL. It tries another stem peer.
+			// the sender of its own request at lower HTL. It tries another stem peer, and
+			// with none left, if the network was busy, all of them again in a moment.
 			if !h.ok {
+				if r.retryOwn(ctx, &q, tried) {
+					continue
+				}
 				return result{err: ErrRouteNotFound, htl: q.hops}
 			}
 			continue
 		}
 		q, tried = h.next, h.skip
+		q.waited = h.waited
 	}
 	if q.from != nil {
 		if res, ok := r.lookLocal(q); ok {
@@ -316,7 +325,7 @@ func (r *Router) search(ctx context.Context, q query) result {
 		}
 		p, out := r.nextHop(q, tried)
 		if p == nil {
-			retry, busy := r.waitBackoff(ctx, tried, q.from == nil)
+			retry, busy := r.waitBackoff(ctx, &q, tried)
 			if retry {
 				continue
 			}
@@ -385,6 +394,8 @@ type stemHop struct {
 	// refused the stem's ID as a loop has never seen the fresh one and may be asked.
 	next query
 	skip map[crypto.NodeID]bool
+	// waited is how long the walk waited for busy peers, carried into next.
+	waited time.Duration
 }
 
 // walkStem forwards a request or insert that is at HTL 18 one hop along the stem (spec
@@ -405,7 +416,9 @@ func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID
 	for ctx.Err() == nil {
 		p, out := r.nextHop(*q, tried)
 		if p == nil {
-			if retry, _ := r.waitBackoff(ctx, tried, q.from == nil); retry {
+			retry, busy := r.waitBackoff(ctx, q, tried)
+			q.busy = q.busy || busy
+			if retry {
 				continue
 			}
 			break
@@ -429,14 +442,56 @@ func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID
 			x.done()
 			h.skip[p.id] = true
 			r.backOff(p, m != nil)
+			q.busy = true
 			continue
 		case *wire.RouteNotFound:
 			h.next.hops = min(h.next.hops, m.HTL)
 		}
-		h.x, h.p, h.ok = x, p, true
+		h.x, h.p, h.ok, h.waited = x, p, true, q.waited
 		return h
 	}
+	h.waited = q.waited
 	return h
+}
+
+// Retries of the node's own requests and inserts (retryOwn).
+const (
+	ownRetries    = 3
+	ownRetryPause = time.Second
+)
+
+// retryOwn decides, for the node's own request or insert once every stem peer has failed it,
+// whether to go round them again: only if one of them refused it for load or did not accept
+// it in time (a route that was not found is not found again a second later), at most
+// ownRetries times, after a pause that doubles each time, and only while the user's time
+// allows. The new round goes out under a fresh ID along the same stem, as a new request from
+// the fetcher would: a stem node sees nothing it would not see from the fetcher's own retry,
+// and from a relay as much as from the originator. Relays never go round again (waitBackoff):
+// the waiting is done here, where it holds nothing but the user's own request.
+func (r *Router) retryOwn(ctx context.Context, q *query, tried map[crypto.NodeID]bool) bool {
+	if q.from != nil || !q.busy || q.rounds >= ownRetries {
+		return false
+	}
+	pause := ownRetryPause << q.rounds
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < pause+minForwardTime {
+		return false
+	}
+	t := time.NewTimer(pause)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return false
+	}
+	r.mu.Lock()
+	q.id = r.newIDLocked()
+	r.seen.add(q.id, r.now())
+	r.mu.Unlock()
+	q.busy = false
+	q.rounds++
+	clear(tried)
+	r.trace(Event{Kind: EventOriginate, ID: q.id, Key: q.rk})
+	return true
 }
 
 // timeLeft is the timeout to give the next hop: what is left of ctx less this hop's margin,
@@ -683,15 +738,18 @@ func (r *Router) refusesLocked(id crypto.NodeID) bool {
 
 // waitBackoff waits, when every peer not yet tried is busy, until the first of them may be
 // tried again, and reports whether there is one to try (retry) and whether any untried peer
-// was busy at all (busy: the search ran out for load, not for want of a route). Under load every peer may have
-// refused something a moment ago; failing the request then would turn a busy moment into a
-// lost block. A relay waits at most relayWait: whatever it waits, it waits holding its place
-// at every node before it, and if those places are what keeps its peers busy (a flood, say)
-// the waiting feeds itself; a relay that gives up frees them, and the node whose user asked
-// waits instead, holding nothing but its own request. A peer backed off for silence is not waited for: it did not answer the last
-// time, and waiting for it would hold the request, and its place at every node before
-// this one, for a backoff and then an AcceptTimeout more.
-func (r *Router) waitBackoff(ctx context.Context, tried map[crypto.NodeID]bool, own bool) (retry, busy bool) {
+// was busy at all (busy: the search ran out for load, not for want of a route). Under load
+// every peer may have refused something a moment ago; failing the request then would turn a
+// busy moment into a lost block.
+//
+// Only the node whose user asked (own) waits as long as it takes, and for silent peers too:
+// it holds nothing but its own request. A relay waits at most relayWait in all, and never for a
+// peer backed off for silence: whatever it waits, it waits holding its place at every node
+// before it, and if those places are what keeps its peers busy (a flood, say) the waiting
+// feeds itself, while a silent peer would most likely cost a backoff and an AcceptTimeout
+// more. A relay that gives up frees its places and answers overloaded.
+func (r *Router) waitBackoff(ctx context.Context, q *query, tried map[crypto.NodeID]bool) (retry, busy bool) {
+	own := q.from == nil
 	r.mu.Lock()
 	now := r.now()
 	var first time.Time
@@ -703,7 +761,7 @@ func (r *Router) waitBackoff(ctx context.Context, tried map[crypto.NodeID]bool, 
 		switch {
 		case p.awaiting >= maxAwaiting:
 			until = now.Add(awaitPoll)
-		case p.backoffUntil.After(now) && !p.silent:
+		case p.backoffUntil.After(now) && (own || !p.silent):
 			until = p.backoffUntil
 		}
 		if !until.IsZero() && (first.IsZero() || until.Before(first)) {
@@ -714,8 +772,11 @@ func (r *Router) waitBackoff(ctx context.Context, tried map[crypto.NodeID]bool, 
 	if first.IsZero() {
 		return false, false
 	}
-	if !own && first.Sub(now) > relayWait {
-		return false, true
+	if !own {
+		if q.waited+first.Sub(now) > relayWait {
+			return false, true
+		}
+		q.waited += first.Sub(now)
 	}
 	t := time.NewTimer(first.Sub(now))
 	defer t.Stop()

@@ -482,15 +482,16 @@ const (
 )
 
 // peerShareLocked is how many requests, inserts and announcements one peer may have in
-// progress here at once: an even split of half of MaxActive among the peers, and never
-// less than fairShare. The limit counts work in progress, not work started: a peer's
-// requests that end quickly make room for more at once, while one whose requests linger
-// (a flood of keys nobody has, walking their whole HTL) is held to its part of the node.
-// Without it a peer could fill MaxActive in one burst before the node saw any sign of
-// congestion, and every request so admitted is forwarded, so the burst would be multiplied
-// along each path.
+// progress here at once: an eighth of MaxActive split evenly among the peers, and never less
+// than a download's window (2·fairShare), which a stem carries whole from node to node. The
+// limit counts work in progress, not work started: a peer's requests that end quickly make
+// room for more at once, while one whose requests linger (a flood of keys nobody has, each
+// walking its whole HTL) is held to its part of the node. Without it a peer could fill
+// MaxActive in one burst before the node saw any sign of congestion, and every request so
+// admitted is forwarded, so the burst would be multiplied along each path: what a flooder's
+// neighbours let in, the whole network carries, about HTL times over.
 func (r *Router) peerShareLocked() int {
-	return max(fairShare, r.cfg.MaxActive/(2*max(1, len(r.peers))))
+	return max(2*fairShare, r.cfg.MaxActive/(8*max(1, len(r.peers))))
 }
 
 // overShareLocked reports whether p must be refused to keep the node fair: while the node is
