@@ -93,7 +93,7 @@ func TestPeerShare(t *testing.T) {
 	})
 }
 
-// TestAwaitingCap: a peer that stops answering gets at most maxAwaiting messages before it
+// TestAwaitingCap: a peer that stops answering gets at most MaxAwaiting messages before it
 // has answered one; the requests a relay could send nowhere else wait relayWait at most and
 // are answered RejectedOverload, instead of each waiting out AcceptTimeout at the silent peer.
 func TestAwaitingCap(t *testing.T) {
@@ -109,8 +109,8 @@ func TestAwaitingCap(t *testing.T) {
 				sent++
 			}
 		}
-		if sent != maxAwaiting {
-			t.Errorf("the silent peer was sent %d requests before answering any, want %d", sent, maxAwaiting)
+		if sent != defaultMaxAwaiting {
+			t.Errorf("the silent peer was sent %d requests before answering any, want %d", sent, defaultMaxAwaiting)
 		}
 		time.Sleep(relayWait + 100*time.Millisecond)
 		settle()
@@ -120,7 +120,7 @@ func TestAwaitingCap(t *testing.T) {
 				refused++
 			}
 		}
-		if want := 20 - maxAwaiting; refused != want {
+		if want := 20 - defaultMaxAwaiting; refused != want {
 			t.Errorf("%d requests answered RejectedOverload after relayWait, want %d", refused, want)
 		}
 	})

@@ -70,7 +70,7 @@ func closestPeer(peers []*peer, target crypto.Location, excluded func(*peer) boo
 	var best *peer
 	bestD := math.Inf(1)
 	for _, p := range peers {
-		if !p.routable() || excluded(p) || p.busy(now) {
+		if !p.routable() || excluded(p) || now.Before(p.backoffUntil) {
 			continue
 		}
 		// Ties are common with friend-of-a-friend distances: a node near the target is a
@@ -101,19 +101,13 @@ const (
 	maxBackoff = 8 * time.Second
 )
 
-// maxAwaiting is how many requests and inserts may wait for a peer's Accepted at once. A
-// live peer accepts within a round trip, so only a peer that is silent or far behind
-// reaches it; without the cap, every request routed to a peer that has stopped answering
-// would wait out AcceptTimeout there before the first timeout backed it off, and under load
-// that is thousands of requests held for seconds, each holding its place at every node
-// before it.
-const maxAwaiting = 8
-
-// busy reports whether p is not to be chosen now: backed off, or with maxAwaiting messages
-// not yet accepted.
-func (p *peer) busy(now time.Time) bool {
-	return now.Before(p.backoffUntil) || p.awaiting >= maxAwaiting
-}
+// defaultMaxAwaiting is Config.MaxAwaiting's default: how many requests and inserts may wait
+// for a peer's Accepted at once. A live peer accepts within a round trip, so only a peer that
+// is silent or far behind reaches it; without the cap, every request routed to a peer that
+// has stopped answering would wait out AcceptTimeout there before the first timeout backed it
+// off, and under load that is thousands of requests held for seconds, each holding its place
+// at every node before it.
+const defaultMaxAwaiting = 8
 
 // backOff marks p busy: not chosen until now + its current step, which doubles up to the cap.
 func (p *peer) backOff(now time.Time) {

@@ -27,7 +27,7 @@ const (
 	// the same time; the slack lets those nearer the originator outwait those further on,
 	// for stems whose hops together take less than this.
 	stemSlack = 5 * time.Second
-	// awaitPoll is how often a search that waits for a peer with maxAwaiting unaccepted
+	// awaitPoll is how often a search that waits for a peer with MaxAwaiting unaccepted
 	// messages looks again.
 	awaitPoll = 50 * time.Millisecond
 	// relayWait is the longest a relay waits for busy peers, in all, for one request or
@@ -517,7 +517,9 @@ func (r *Router) nextHopExcluding(q query, skip func(crypto.NodeID) bool) (*peer
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	excluded := func(p *peer) bool { return skip(p.id) }
+	// A peer with MaxAwaiting messages not yet accepted is passed over like a backed-off
+	// one, until it answers.
+	excluded := func(p *peer) bool { return skip(p.id) || p.awaiting >= r.cfg.MaxAwaiting }
 	var p *peer
 	switch {
 	case htl >= MaxHTL:
@@ -550,7 +552,7 @@ func (r *Router) stemPeerLocked(id uint64, excluded func(*peer) bool, now time.T
 	copy(buf[8:], r.stemSecret[:])
 	binary.BigEndian.PutUint64(buf[:8], id)
 	for _, p := range r.peers {
-		if !p.routable() || excluded(p) || p.busy(now) {
+		if !p.routable() || excluded(p) || now.Before(p.backoffUntil) {
 			continue
 		}
 		copy(buf[40:], p.id[:])
@@ -759,7 +761,7 @@ func (r *Router) waitBackoff(ctx context.Context, q *query, tried map[crypto.Nod
 		}
 		until := time.Time{}
 		switch {
-		case p.awaiting >= maxAwaiting:
+		case p.awaiting >= r.cfg.MaxAwaiting:
 			until = now.Add(awaitPoll)
 		case p.backoffUntil.After(now) && (own || !p.silent):
 			until = p.backoffUntil

@@ -71,6 +71,10 @@ type Config struct {
 	// Past either, a peer is answered RejectedOverload.
 	PeerRate, PeerBurst float64
 	MaxActive           int
+	// MaxAwaiting is how many requests and inserts may wait for one peer's Accepted at
+	// once, default 8; past it the peer is not chosen until it answers (spec §18.5). The
+	// simulator, whose nodes are slow rather than silent, raises it.
+	MaxAwaiting int
 	// LocationUpdateDelay is how long location changes are gathered before peers are told,
 	// default 1 s; negative means at once (the simulator).
 	LocationUpdateDelay time.Duration
@@ -114,6 +118,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxActive <= 0 {
 		c.MaxActive = 4000
+	}
+	if c.MaxAwaiting <= 0 {
+		c.MaxAwaiting = defaultMaxAwaiting
 	}
 	if c.LocationUpdateDelay == 0 {
 		c.LocationUpdateDelay = time.Second

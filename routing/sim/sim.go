@@ -250,6 +250,7 @@ func (s *Sim) build() error {
 			PeerRate:            1e9,
 			PeerBurst:           1e9,
 			MaxActive:           1 << 20,
+			MaxAwaiting:         1 << 20, // slow, not silent
 			LocationUpdateDelay: 50 * time.Millisecond,
 			SwapInterval:        -1,
 			StemKeepProbability: keep,
