@@ -48,14 +48,14 @@ func TestAnonymity(t *testing.T) {
 	}
 	t.Log("\n" + rep.String())
 	for _, a := range rep.Anonymity {
-		if a.P > a.Bound {
-			t.Errorf("HTL %d: P(originator) = %.3f above the bound %.3f", a.HTL, a.P, a.Bound)
+		if AboveBound(a.FromOriginator, a.Arrivals, a.Bound) {
+			t.Errorf("HTL %d (%d arrivals): P(originator) = %.3f above the bound %.3f beyond sampling error", a.HTL, a.Arrivals, a.P, a.Bound)
 		}
 	}
 	bound := rep.Anonymity[0].Bound
 	for _, a := range rep.TimeoutAnonymity {
-		if a.P > bound {
-			t.Errorf("timeout %d hops below the request timeout (%d arrivals): P(originator) = %.3f above the bound %.3f", a.Hops, a.Arrivals, a.P, bound)
+		if AboveBound(a.FromOriginator, a.Arrivals, bound) {
+			t.Errorf("timeout %d hops below the request timeout (%d arrivals): P(originator) = %.3f above the bound %.3f beyond sampling error", a.Hops, a.Arrivals, a.P, bound)
 		}
 	}
 	if full || rep.Volume == nil {
@@ -71,5 +71,27 @@ func TestAnonymity(t *testing.T) {
 	}
 	if auc := v.Untagged.OneHop.AUC(); auc < 0.8 {
 		t.Errorf("single observer next to a downloader whose requests walk their own stems: AUC %.3f; the test should see the volume attack (≥ 0.8)", auc)
+	}
+}
+
+// TestAboveBound: a share over the bound by less than its sampling error passes; one clearly
+// over fails, at small and large samples alike.
+func TestAboveBound(t *testing.T) {
+	const bound = 1.0 / 7 // degree 12
+	for _, tc := range []struct {
+		k, n int
+		want bool
+	}{
+		{34, 206, false},   // 0.165: a small run's chance excursion
+		{60, 206, true},    // 0.291
+		{700, 5000, false}, // 0.140, below
+		{800, 5000, true},  // 0.160: at a large sample a small excess shows
+		{1000, 5000, true}, // 0.200
+		{0, 0, false},
+		{20, 200, false}, // 0.100, below
+	} {
+		if got := AboveBound(tc.k, tc.n, bound); got != tc.want {
+			t.Errorf("AboveBound(%d, %d, %.4f) = %v, want %v", tc.k, tc.n, bound, got, tc.want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -105,18 +106,15 @@ func (r *Report) String() string {
 	}
 	fmt.Fprintf(&b, "\nanonymity: P(the sender originated the request | HTL it arrived with); bound 1/(1+degree/2)\n")
 	for _, a := range r.Anonymity {
-		ok := "ok"
-		if a.P > a.Bound {
-			ok = "ABOVE BOUND"
-		}
+		ok := boundVerdict(a.FromOriginator, a.Arrivals, a.Bound)
 		fmt.Fprintf(&b, "  HTL %2d: %7d arrivals, %6d from the originator: P = %.4f (bound %.4f) %s\n", a.HTL, a.Arrivals, a.FromOriginator, a.P, a.Bound, ok)
 	}
 	if len(r.TimeoutAnonymity) > 0 {
 		fmt.Fprintf(&b, "\nanonymity: P(the sender originated the request | hops its timeout implies); every hop takes %v off\n", timeoutStep)
 		for _, a := range r.TimeoutAnonymity {
 			ok := "ok"
-			if len(r.Anonymity) > 0 && a.P > r.Anonymity[0].Bound {
-				ok = "ABOVE BOUND"
+			if len(r.Anonymity) > 0 {
+				ok = boundVerdict(a.FromOriginator, a.Arrivals, r.Anonymity[0].Bound)
 			}
 			more := " "
 			if a.Hops == maxTimeoutHops {
@@ -142,4 +140,33 @@ func failures(f map[string]int) string {
 	}
 	slices.Sort(parts)
 	return "; failed: " + strings.Join(parts, ", ")
+}
+
+// AboveBound reports whether k of n arrivals from the originator show P(originator) above
+// bound beyond sampling error: whether the one-sided 99% lower confidence limit of the
+// proportion (Wilson score interval) lies above it. A small network sees a few hundred
+// arrivals at HTL 17, where one standard deviation is about a fifth of the bound, so the raw
+// share crosses the bound by chance in one run in several while the rule holds; a share truly
+// above the bound still shows, and at the full-size runs' tens of thousands of arrivals the
+// limit is within a few thousandths of the share.
+func AboveBound(k, n int, bound float64) bool {
+	if n == 0 {
+		return false
+	}
+	const z = 2.326 // one-sided 99%
+	p, nf := float64(k)/float64(n), float64(n)
+	centre := p + z*z/(2*nf)
+	spread := z * math.Sqrt(p*(1-p)/nf+z*z/(4*nf*nf))
+	return (centre-spread)/(1+z*z/nf) > bound
+}
+
+// boundVerdict is how the report marks a share against its bound.
+func boundVerdict(k, n int, bound float64) string {
+	switch {
+	case AboveBound(k, n, bound):
+		return "ABOVE BOUND"
+	case n > 0 && float64(k)/float64(n) > bound:
+		return "ok (above by less than its sampling error)"
+	}
+	return "ok"
 }
