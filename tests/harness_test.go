@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -348,6 +349,24 @@ func (s *swarm) friendRefs(i int) []*wire.NodeRef {
 
 // peersOf returns the nodes that node i's router has as connected peers with a known
 // location (nil if i is not running). Safe from any goroutine.
+// peerState says how node i sees node j, for a link that should be up and is not: a peer
+// whose location it does not know yet, or no peer at all, and whether it refuses j.
+func (s *swarm) peerState(i, j int) string {
+	r := s.router(i)
+	if r == nil {
+		return "not running"
+	}
+	for _, p := range r.Peers() {
+		if p.ID == s.nodes[j].id {
+			return fmt.Sprintf("a peer at location %v", p.Location)
+		}
+	}
+	if r.Refuses(s.nodes[j].id) {
+		return "not a peer, refused"
+	}
+	return "not a peer"
+}
+
 func (s *swarm) peersOf(i int) []int {
 	r := s.router(i)
 	if r == nil {
@@ -405,7 +424,7 @@ func (s *swarm) waitLinked(limit time.Duration) {
 	s.tb.Helper()
 	deadline := time.Now().Add(limit)
 	for {
-		missing := 0
+		var missing []string
 		for i := range s.nodes {
 			if !s.alive(i) {
 				continue
@@ -413,15 +432,15 @@ func (s *swarm) waitLinked(limit time.Duration) {
 			have := s.peersOf(i)
 			for _, j := range s.friendsOf(i) {
 				if s.alive(j) && !slices.Contains(have, j) {
-					missing++
+					missing = append(missing, fmt.Sprintf("node %d (%v) lacks %d (%v): %s", i, s.nodes[i].role, j, s.nodes[j].role, s.peerState(i, j)))
 				}
 			}
 		}
-		if missing == 0 {
+		if len(missing) == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			s.tb.Fatalf("%d friendships not linked after %v", missing, limit)
+			s.tb.Fatalf("%d friendships not linked after %v:\n%s", len(missing), limit, strings.Join(missing, "\n"))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
