@@ -36,6 +36,9 @@ type Status struct {
 	Friends   int           `json:"friends"`
 	Store     AreaStatus    `json:"store"`
 	Cache     AreaStatus    `json:"cache"`
+	// Evictions counts the blocks the store and the cache evicted to stay within their
+	// bounds since the node started (spec §8.5, §8.6).
+	Evictions uint64 `json:"evictions"`
 	BytesIn   uint64        `json:"bytesIn"`
 	BytesOut  uint64        `json:"bytesOut"`
 	Inserts   int           `json:"inserts"`
@@ -116,6 +119,7 @@ func (n *Node) Status() Status {
 	ds := n.ds.Stats()
 	st.Store = AreaStatus{Blocks: ds.Store.Blocks, Bytes: ds.Store.Bytes, Bound: ds.Store.Bound}
 	st.Cache = AreaStatus{Blocks: ds.Cache.Blocks, Bytes: ds.Cache.Bytes, Bound: ds.Cache.Bound}
+	st.Evictions = ds.Evictions
 	st.Inserts, st.Fetches = n.backend.running()
 	st.CacheDropped = n.store.cacheDropped.Load()
 	st.DiskFull, st.DiskFullWrites = n.store.disk.full(now), n.store.disk.refused.Load()

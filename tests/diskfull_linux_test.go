@@ -160,14 +160,15 @@ func TestDiskFull(t *testing.T) {
 	if after.Cache.Bytes > cacheBytes {
 		t.Errorf("node %d's cache holds %d bytes in %d blocks, bound %d", full, after.Cache.Bytes, after.Cache.Blocks, cacheBytes)
 	}
+
 	if after.Store.Blocks < st.Store.Blocks {
 		t.Errorf("node %d's store went from %d to %d blocks on the full disk", full, st.Store.Blocks, after.Store.Blocks)
 	}
 	if !reportsDiskFull(after) {
 		t.Errorf("node %d no longer reports its full disk, which is still full", full)
 	}
-	t.Logf("after the disk filled, node %d routed %d requests of its peers (%d found); %d files fetched twice",
-		full, after.Routing.Requests-before.Requests, after.Routing.Found-before.Found, len(files))
+	t.Logf("after the disk filled, node %d routed %d requests of its peers (%d found) and its store and cache evicted %d blocks; %d files fetched twice",
+		full, after.Routing.Requests-before.Requests, after.Routing.Found-before.Found, after.Evictions-st.Evictions, len(files))
 
 	// Stopped, its store passes its check on the still-full disk and holds what it had.
 	if err := tn.Close(); err != nil {
