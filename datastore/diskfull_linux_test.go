@@ -49,8 +49,9 @@ func fill(t *testing.T, path string, n int) {
 	}
 }
 
-// A put that finds the disk full fails with ErrDiskFull and changes nothing; the store stays
-// consistent and readable, and takes puts again once there is room.
+// A put that finds the disk full first takes room from the cache; once the cache has nothing
+// left to give, it fails with ErrDiskFull and changes nothing. Every block put in the store
+// is kept; the store stays consistent and readable, and takes puts again once there is room.
 func TestDiskFullLeavesTheStoreUsable(t *testing.T) {
 	disk := smallDisk(t, "4m")
 	filler := filepath.Join(disk, "filler")
@@ -62,14 +63,16 @@ func TestDiskFullLeavesTheStoreUsable(t *testing.T) {
 	}
 	t.Cleanup(func() { s.Close() })
 
-	var held []testBlock
+	var stored []testBlock
 	var full testBlock
+	cached := 0
 	for i := 0; ; i++ {
 		if i == 400 {
 			t.Fatal("400 blocks fitted on a 4 MiB disk")
 		}
 		b := chkBlock(t, "full", i)
-		err := s.Put(b.kt, b.rk, b.block, []Area{AreaStore, AreaCache}[i%2])
+		area := []Area{AreaStore, AreaCache}[i%2]
+		err := s.Put(b.kt, b.rk, b.block, area)
 		if errors.Is(err, ErrDiskFull) {
 			full = b
 			break
@@ -77,21 +80,29 @@ func TestDiskFullLeavesTheStoreUsable(t *testing.T) {
 		if err != nil {
 			t.Fatalf("put %d: %v, want nil or ErrDiskFull", i, err)
 		}
-		held = append(held, b)
+		if area == AreaStore {
+			stored = append(stored, b)
+		} else {
+			cached++
+		}
 	}
-	t.Logf("disk full after %d blocks", len(held))
-	if len(held) == 0 {
+	st := s.Stats()
+	t.Logf("disk full after %d blocks stored and %d cached; the cache gave up %d for room and holds %d", len(stored), cached, st.Evictions, st.Cache.Blocks)
+	if len(stored) == 0 {
 		t.Fatal("no block fitted")
 	}
 	if s.Has(full.kt, full.rk) {
 		t.Error("the block whose put failed is held")
 	}
+	if st.Evictions == 0 {
+		t.Error("the cache gave up no room on the full disk")
+	}
 	mustCheck(t, s)
-	for _, b := range held {
+	for _, b := range stored {
 		mustGet(t, s, b)
 	}
-	if st := s.Stats(); st.Store.Blocks+st.Cache.Blocks != int64(len(held)) {
-		t.Errorf("stats count %d blocks, %d were put", st.Store.Blocks+st.Cache.Blocks, len(held))
+	if st.Store.Blocks != int64(len(stored)) || st.Cache.Blocks != int64(cached)-int64(st.Evictions) {
+		t.Errorf("stats count %d stored and %d cached blocks; %d were stored, %d cached, %d evicted", st.Store.Blocks, st.Cache.Blocks, len(stored), cached, st.Evictions)
 	}
 
 	if err := os.Remove(filler); err != nil {
@@ -103,9 +114,43 @@ func TestDiskFullLeavesTheStoreUsable(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = openAt(t, path, Options{})
-	for _, b := range append(held, full) {
+	for _, b := range append(stored, full) {
 		mustGet(t, s, b)
 	}
+}
+
+// On a full disk the cache goes on caching: each block passing through takes the place of an
+// older one, as if the cache's bound had come down to the room it holds. The store opened
+// with its reserve beside it, for an eviction that could not otherwise commit.
+func TestDiskFullCacheTurnsOver(t *testing.T) {
+	disk := smallDisk(t, "4m")
+	fill(t, filepath.Join(disk, "filler"), 1<<20)
+	path := filepath.Join(disk, "store.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if fi, err := os.Stat(reservePath(path)); err != nil || fi.Size() != DefaultReserveBytes {
+		t.Fatalf("reserve beside the store: %v, %v", fi, err)
+	}
+	const n = 300 // several times what fits
+	var last testBlock
+	for i := range n {
+		last = chkBlock(t, "turnover", i)
+		if err := s.Put(last.kt, last.rk, last.block, AreaCache); err != nil {
+			t.Fatalf("cache put %d on a full disk: %v, want the cache to make room", i, err)
+		}
+	}
+	st := s.Stats()
+	t.Logf("%d blocks cached on a 4 MiB disk: %d held, %d evicted", n, st.Cache.Blocks, st.Evictions)
+	if st.Evictions == 0 || st.Cache.Blocks+int64(st.Evictions) != n {
+		t.Errorf("%d blocks held and %d evicted of %d cached", st.Cache.Blocks, st.Evictions, n)
+	}
+	_, err = os.Stat(reservePath(path))
+	t.Logf("reserve given up: %v", errors.Is(err, os.ErrNotExist))
+	mustGet(t, s, last)
+	mustCheck(t, s)
 }
 
 func TestOpenOnAFullDisk(t *testing.T) {

@@ -218,11 +218,16 @@ func (f *farthest) next() (v victim, found bool, err error) {
 // stream of blocks that nobody requests again, however long, churns only probation and never
 // flushes the blocks that were wanted twice.
 func (s *Store) makeRoomInCache(tx *bolt.Tx, st *state, ev *events, n int64, limit int) error {
-	bound := max(s.bounds[AreaCache], 0)
+	return s.makeRoomInCacheWithin(tx, st, ev, n, max(s.bounds[AreaCache], 0), limit)
+}
+
+// makeRoomInCacheWithin is makeRoomInCache against bound instead of the cache's own: a full
+// disk (freeCacheForDisk) makes the room the cache already holds its bound for the moment.
+func (s *Store) makeRoomInCacheWithin(tx *bolt.Tx, st *state, ev *events, n, bound int64, limit int) error {
 	if st.cache.bytes+n <= bound {
 		return nil
 	}
-	capProtected := bound / protectedDen * protectedNum
+	capProtected := max(s.bounds[AreaCache], 0) / protectedDen * protectedNum
 	ring := tx.Bucket(bucketCache)
 	c := ring.Cursor()
 	k, v := c.Seek(seqKey(max(st.hand, 1)))

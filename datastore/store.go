@@ -65,6 +65,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Rand is the source of the salt and of nonces. Nil means crypto/rand.
 	Rand io.Reader
+	// ReserveBytes is the size of the reserve file kept beside the store for a full disk
+	// (reserve.go). Zero means DefaultReserveBytes; negative, none.
+	ReserveBytes int64
 
 	// noSync skips fsync on commit, for tests that exercise logic rather than durability.
 	// A crash of the process loses nothing even so (the kernel keeps the written pages);
@@ -116,6 +119,9 @@ type Store struct {
 	bounds [3]int64 // indexed by Area; -1 when the area is disabled
 	loc    atomic.Uint64
 	refs   *refBits
+	// reserve is the reserve file's path, "" once given up or if there is none; owned by the
+	// writer goroutine after Open.
+	reserve string
 
 	ops        chan *op
 	writerDone chan struct{}
@@ -131,6 +137,7 @@ type Store struct {
 
 	hits, misses, puts, evictions, rejected, damaged atomic.Uint64
 	commits                                          atomic.Uint64 // for the benchmarks' puts per commit
+	diskFullAt                                       atomic.Int64  // UnixNano of the last write that found the disk full
 }
 
 // Open opens the store at path, creating it on first run. It never starts empty over a file
@@ -196,6 +203,7 @@ func open(path string, opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
+	s.makeReserve(bound(opts.ReserveBytes, DefaultReserveBytes))
 	go s.write()
 	s.log.Info("datastore open", "path", path,
 		"store_blocks", s.st.store.blocks, "store_bytes", s.st.store.bytes, "store_bound", s.bounds[AreaStore],
@@ -417,6 +425,9 @@ type Stats struct {
 	// promoted a block, blocks evicted to make room, blocks not kept because a full store
 	// holds only closer ones, damaged records found and removed.
 	Hits, Misses, Puts, Evictions, Rejected, Damaged uint64
+	// DiskFullAt is when a write last found the disk full, whether the cache then made room
+	// for it or it failed with ErrDiskFull; zero if none has since Open.
+	DiskFullAt time.Time
 }
 
 // AreaStats describe one area.
@@ -442,6 +453,12 @@ func (s *Store) Stats() Stats {
 		Evictions: s.evictions.Load(),
 		Rejected:  s.rejected.Load(),
 		Damaged:   s.damaged.Load(),
+		DiskFullAt: func() time.Time {
+			if at := s.diskFullAt.Load(); at != 0 {
+				return time.Unix(0, at)
+			}
+			return time.Time{}
+		}(),
 	}
 }
 

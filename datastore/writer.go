@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -57,32 +58,22 @@ func (s *Store) write() {
 
 // commit applies a batch in one transaction and answers each op. An op that fails in a way
 // that spoils the transaction (damage found mid-way) makes the batch run again one op at a
-// time, so only that op fails. A failed commit (disk full) fails every op of the batch and
+// time, so only that op fails. A commit that finds the disk full makes room in the cache and
+// tries once more (freeCacheForDisk); failing that, it fails every op of the batch and
 // changes nothing, in the file or in memory.
 func (s *Store) commit(batch []*op) {
-	results := make([]error, len(batch))
-	var (
-		st     state
-		ev     events
-		broken = -1
-	)
-	err := s.update(func(tx *bolt.Tx) error {
-		st, ev = s.st, events{}
-		for i, o := range batch {
-			err := s.apply(tx, &st, &ev, o)
-			if err != nil && !errors.Is(err, crypto.ErrCollision) {
-				broken = i
-				return err
-			}
-			results[i] = err
-		}
-		return tx.Bucket(bucketMeta).Put(metaState, st.encode())
-	})
+	results, broken, err := s.tryCommit(batch)
 	if err != nil && broken >= 0 && len(batch) > 1 {
 		for _, o := range batch {
 			s.commit([]*op{o})
 		}
 		return
+	}
+	if errors.Is(err, ErrDiskFull) {
+		s.diskFullAt.Store(time.Now().UnixNano())
+	}
+	if errors.Is(err, ErrDiskFull) && s.freeCacheForDisk(putBytes(batch)) {
+		results, _, err = s.tryCommit(batch)
 	}
 	if err != nil {
 		if errors.Is(err, ErrDiskFull) {
@@ -95,11 +86,110 @@ func (s *Store) commit(batch []*op) {
 		}
 		return
 	}
-	s.publish(st, ev)
-	s.commits.Add(1)
 	for i, o := range batch {
 		o.done <- results[i]
 	}
+}
+
+// tryCommit applies a batch in one transaction and, if it commits, publishes the new state.
+// It returns each op's result, the index of the op that spoiled the transaction (-1 if none)
+// and the transaction's error.
+func (s *Store) tryCommit(batch []*op) (results []error, broken int, err error) {
+	results = make([]error, len(batch))
+	broken = -1
+	var (
+		st state
+		ev events
+	)
+	err = s.update(func(tx *bolt.Tx) error {
+		st, ev = s.st, events{}
+		for i, o := range batch {
+			err := s.apply(tx, &st, &ev, o)
+			if err != nil && !errors.Is(err, crypto.ErrCollision) {
+				broken = i
+				return err
+			}
+			results[i] = err
+		}
+		return tx.Bucket(bucketMeta).Put(metaState, st.encode())
+	})
+	if err == nil {
+		s.publish(st, ev)
+		s.commits.Add(1)
+	}
+	return results, broken, err
+}
+
+// putBytes is the room a batch's puts need.
+func putBytes(batch []*op) int64 {
+	var n int64
+	for _, o := range batch {
+		if o.put {
+			n += blockSize(o.kt)
+		}
+	}
+	return n
+}
+
+// freeCacheForDisk makes room on a full disk (spec §8.4): it evicts from the cache, by its
+// own CLOCK, what the write needs and at least diskFullEvict bytes of blocks (or half what it
+// holds, if that is less), as if its bound had come down that far below what it holds, and
+// commits that alone. The next transactions reuse the pages so freed: blocks passing through
+// take the places of older cached ones, and a block to be stored takes the place of cached
+// ones; the cache is what a node gives up first, and what the store holds is never evicted
+// for lack of disk.
+//
+// Evicting needs free pages too: bbolt copies on write, so deleting a record rewrites its leaf
+// and the pages above it, and with no free run long enough it grows the file into the full
+// disk. If the eviction cannot commit for that, or the cache is empty, the reserve file
+// (Options.ReserveBytes) is given up, once: its room lets the eviction commit, or the write
+// itself and the cache's first blocks, whose pages later evictions free. It reports whether
+// the write is worth trying again.
+func (s *Store) freeCacheForDisk(need int64) bool {
+	if need <= 0 {
+		return false
+	}
+	free := max(need, min(diskFullEvict, s.st.cache.bytes/2))
+	if s.st.cache.blocks > 0 {
+		ok, err := s.evictForDisk(free)
+		if ok || !errors.Is(err, ErrDiskFull) {
+			return ok
+		}
+	}
+	if !s.dropReserve() {
+		return false
+	}
+	if s.st.cache.blocks > 0 {
+		s.evictForDisk(free) // with the reserve's room; the write is worth trying either way
+	}
+	return true
+}
+
+// diskFullEvict is what a full disk makes a large cache give up at once: enough whole leaves
+// of records, which the cache ring frees in sequence, that the freed pages hold runs long
+// enough for the next writes and for the next eviction's own rewrites.
+const diskFullEvict = 1 << 20
+
+// evictForDisk evicts free bytes of cached blocks in one transaction.
+func (s *Store) evictForDisk(free int64) (bool, error) {
+	var (
+		st state
+		ev events
+	)
+	err := s.update(func(tx *bolt.Tx) error {
+		st, ev = s.st, events{}
+		if err := s.makeRoomInCacheWithin(tx, &st, &ev, min(free, st.cache.bytes), st.cache.bytes, 0); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(metaState, st.encode())
+	})
+	if err != nil || ev.evictions == 0 {
+		return false, err
+	}
+	s.publish(st, ev)
+	s.commits.Add(1)
+	s.log.Warn("datastore: disk full; evicted from the cache to make room", "path", s.path, "blocks", ev.evictions)
+	return true, nil
 }
 
 // update runs a write transaction and classifies its failure.

@@ -21,24 +21,24 @@ var ErrNotRunning = errors.New("no node is running on this data directory")
 // Status is a snapshot of a running node, for `lethe status`, the proxy's status page and
 // the status file (spec §19.2).
 type Status struct {
-	Time      time.Time     `json:"time"`
-	Started   time.Time     `json:"started"`
-	ID        string        `json:"id"`
-	Location  float64       `json:"location"`
-	Opennet   bool          `json:"opennet"`
-	Testnet   bool          `json:"testnet"`
-	Dir       string        `json:"dir"`
-	LinkAddr  string        `json:"linkAddr"`
-	FCPAddr   string        `json:"fcpAddr,omitempty"`
-	ProxyAddr string        `json:"proxyAddr,omitempty"`
-	NodeRef   string        `json:"noderef"`
-	Peers     []PeerStatus  `json:"peers"`
-	Friends   int           `json:"friends"`
-	Store     AreaStatus    `json:"store"`
-	Cache     AreaStatus    `json:"cache"`
+	Time      time.Time    `json:"time"`
+	Started   time.Time    `json:"started"`
+	ID        string       `json:"id"`
+	Location  float64      `json:"location"`
+	Opennet   bool         `json:"opennet"`
+	Testnet   bool         `json:"testnet"`
+	Dir       string       `json:"dir"`
+	LinkAddr  string       `json:"linkAddr"`
+	FCPAddr   string       `json:"fcpAddr,omitempty"`
+	ProxyAddr string       `json:"proxyAddr,omitempty"`
+	NodeRef   string       `json:"noderef"`
+	Peers     []PeerStatus `json:"peers"`
+	Friends   int          `json:"friends"`
+	Store     AreaStatus   `json:"store"`
+	Cache     AreaStatus   `json:"cache"`
 	// Evictions counts the blocks the store and the cache evicted to stay within their
 	// bounds since the node started (spec §8.5, §8.6).
-	Evictions uint64 `json:"evictions"`
+	Evictions uint64        `json:"evictions"`
 	BytesIn   uint64        `json:"bytesIn"`
 	BytesOut  uint64        `json:"bytesOut"`
 	Inserts   int           `json:"inserts"`
@@ -122,7 +122,10 @@ func (n *Node) Status() Status {
 	st.Evictions = ds.Evictions
 	st.Inserts, st.Fetches = n.backend.running()
 	st.CacheDropped = n.store.cacheDropped.Load()
-	st.DiskFull, st.DiskFullWrites = n.store.disk.full(now), n.store.disk.refused.Load()
+	// The disk is full while writes are refused for it, and while the store makes room for
+	// them by evicting from the cache: either way the store cannot grow.
+	st.DiskFull = n.store.disk.full(now) || !ds.DiskFullAt.IsZero() && now.Sub(ds.DiskFullAt) < diskFullFor
+	st.DiskFullWrites = n.store.disk.refused.Load()
 	st.Bandwidth = n.hist.bandwidth()
 	st.Errors = n.hist.recentErrors()
 	return st

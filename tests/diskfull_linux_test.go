@@ -154,20 +154,24 @@ func TestDiskFull(t *testing.T) {
 	if after.Routing.Requests == before.Requests {
 		t.Errorf("node %d routed no request of its peers after its disk filled", full)
 	}
-	// Far more blocks passed through than the cache holds: it stays within its bound.
-	// The full disk makes nothing else go: a write that finds no room is undone whole
-	// (spec §8.4), so no acknowledged block is evicted to make room for a newcomer.
+	// Far more blocks passed through than the cache holds: it stays within its bound, and
+	// on the full disk it goes on turning over, each write that finds no room taking it from
+	// the cache (spec §8.4). The store gives up nothing: no block it acknowledged is evicted
+	// to make room for a newcomer.
 	if after.Cache.Bytes > cacheBytes {
 		t.Errorf("node %d's cache holds %d bytes in %d blocks, bound %d", full, after.Cache.Bytes, after.Cache.Blocks, cacheBytes)
 	}
 
+	if after.Evictions <= st.Evictions {
+		t.Errorf("node %d's cache evicted nothing after its disk filled (%d evictions before, %d after): it no longer turns over", full, st.Evictions, after.Evictions)
+	}
 	if after.Store.Blocks < st.Store.Blocks {
 		t.Errorf("node %d's store went from %d to %d blocks on the full disk", full, st.Store.Blocks, after.Store.Blocks)
 	}
 	if !reportsDiskFull(after) {
 		t.Errorf("node %d no longer reports its full disk, which is still full", full)
 	}
-	t.Logf("after the disk filled, node %d routed %d requests of its peers (%d found) and its store and cache evicted %d blocks; %d files fetched twice",
+	t.Logf("after the disk filled, node %d routed %d requests of its peers (%d found) and its cache evicted %d blocks; %d files fetched twice",
 		full, after.Routing.Requests-before.Requests, after.Routing.Found-before.Found, after.Evictions-st.Evictions, len(files))
 
 	// Stopped, its store passes its check on the still-full disk and holds what it had.
