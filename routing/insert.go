@@ -118,7 +118,6 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 			continue
 		}
 		q, tried = h.next, h.skip
-		q.waited = h.waited
 	}
 	stored := r.keepInserted(q, block)
 	if stored && !q.tail {

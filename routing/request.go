@@ -303,7 +303,6 @@ func (r *Router) search(ctx context.Context, q query) result {
 			continue
 		}
 		q, tried = h.next, h.skip
-		q.waited = h.waited
 	}
 	if q.from != nil {
 		if res, ok := r.lookLocal(q); ok {
@@ -394,8 +393,6 @@ type stemHop struct {
 	// refused the stem's ID as a loop has never seen the fresh one and may be asked.
 	next query
 	skip map[crypto.NodeID]bool
-	// waited is how long the walk waited for busy peers, carried into next.
-	waited time.Duration
 }
 
 // walkStem forwards a request or insert that is at HTL 18 one hop along the stem (spec
@@ -447,10 +444,10 @@ func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID
 		case *wire.RouteNotFound:
 			h.next.hops = min(h.next.hops, m.HTL)
 		}
-		h.x, h.p, h.ok, h.waited = x, p, true, q.waited
+		h.x, h.p, h.ok, h.next.waited = x, p, true, q.waited
 		return h
 	}
-	h.waited = q.waited
+	h.next.waited = q.waited // what the walk waited for busy peers counts below the stem too
 	return h
 }
 
