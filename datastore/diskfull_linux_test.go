@@ -6,29 +6,11 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"lethe/crypto"
+	"lethe/datastore/disktest"
 )
-
-// smallDisk mounts a tmpfs of the given size and returns its path. Mounting needs root
-// (Lethe's CI and development machines run as root); elsewhere the test cannot make a full
-// disk and says so.
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "disk")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Skipf("cannot mount a %s tmpfs to fill up (mounting needs root): %v", size, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 // fill writes a file of n bytes, or until the disk is full if n is negative.
 func fill(t *testing.T, path string, n int) {
@@ -53,7 +35,7 @@ func fill(t *testing.T, path string, n int) {
 // left to give, it fails with ErrDiskFull and changes nothing. Every block put in the store
 // is kept; the store stays consistent and readable, and takes puts again once there is room.
 func TestDiskFullLeavesTheStoreUsable(t *testing.T) {
-	disk := smallDisk(t, "4m")
+	disk := disktest.Mount(t, 4<<20)
 	filler := filepath.Join(disk, "filler")
 	fill(t, filler, 1<<20)
 	path := filepath.Join(disk, "store.db")
@@ -97,6 +79,9 @@ func TestDiskFullLeavesTheStoreUsable(t *testing.T) {
 	if st.Evictions == 0 {
 		t.Error("the cache gave up no room on the full disk")
 	}
+	if st.DiskFullWrites != 1 || time.Since(st.DiskFullAt) > time.Minute {
+		t.Errorf("stats after one refused put: %d refused, disk last full at %v", st.DiskFullWrites, st.DiskFullAt)
+	}
 	mustCheck(t, s)
 	for _, b := range stored {
 		mustGet(t, s, b)
@@ -123,7 +108,7 @@ func TestDiskFullLeavesTheStoreUsable(t *testing.T) {
 // older one, as if the cache's bound had come down to the room it holds. The store opened
 // with its reserve beside it, for an eviction that could not otherwise commit.
 func TestDiskFullCacheTurnsOver(t *testing.T) {
-	disk := smallDisk(t, "4m")
+	disk := disktest.Mount(t, 4<<20)
 	fill(t, filepath.Join(disk, "filler"), 1<<20)
 	path := filepath.Join(disk, "store.db")
 	s, err := Open(path, Options{})
@@ -154,7 +139,7 @@ func TestDiskFullCacheTurnsOver(t *testing.T) {
 }
 
 func TestOpenOnAFullDisk(t *testing.T) {
-	disk := smallDisk(t, "1m")
+	disk := disktest.Mount(t, 1<<20)
 	fill(t, filepath.Join(disk, "filler"), -1)
 	_, err := Open(filepath.Join(disk, "store.db"), Options{StoreBytes: crypto.CHKBlockSize})
 	if !errors.Is(err, ErrDiskFull) {

@@ -138,6 +138,7 @@ type Store struct {
 	hits, misses, puts, evictions, rejected, damaged atomic.Uint64
 	commits                                          atomic.Uint64 // for the benchmarks' puts per commit
 	diskFullAt                                       atomic.Int64  // UnixNano of the last write that found the disk full
+	diskFullWrites                                   atomic.Uint64 // puts answered ErrDiskFull
 }
 
 // Open opens the store at path, creating it on first run. It never starts empty over a file
@@ -426,8 +427,10 @@ type Stats struct {
 	// holds only closer ones, damaged records found and removed.
 	Hits, Misses, Puts, Evictions, Rejected, Damaged uint64
 	// DiskFullAt is when a write last found the disk full, whether the cache then made room
-	// for it or it failed with ErrDiskFull; zero if none has since Open.
-	DiskFullAt time.Time
+	// for it or it failed with ErrDiskFull; zero if none has since Open. DiskFullWrites
+	// counts the puts that failed with ErrDiskFull since Open.
+	DiskFullAt     time.Time
+	DiskFullWrites uint64
 }
 
 // AreaStats describe one area.
@@ -459,6 +462,7 @@ func (s *Store) Stats() Stats {
 			}
 			return time.Time{}
 		}(),
+		DiskFullWrites: s.diskFullWrites.Load(),
 	}
 }
 

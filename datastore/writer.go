@@ -77,6 +77,11 @@ func (s *Store) commit(batch []*op) {
 	}
 	if err != nil {
 		if errors.Is(err, ErrDiskFull) {
+			for _, o := range batch {
+				if o.put {
+					s.diskFullWrites.Add(1)
+				}
+			}
 			s.log.Error("datastore: disk full; the write was undone", "path", s.path, "blocks", len(batch))
 		} else if errors.Is(err, ErrCorrupt) {
 			s.log.Error("datastore: damage found while writing; run Check", "path", s.path, "err", err)

@@ -5,36 +5,21 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"lethe/datastore"
 )
 
-// diskFullFor is how long after the last write refused for lack of space the node still
-// reports its disk full. Writes that fit in room the store freed (cache evictions) succeed in
-// between, so "the last write succeeded" would flap while the store can still not grow.
+// diskFullFor is how long after a write last found the disk full the node still reports it
+// full. Writes that fit in room the store freed (cache evictions) succeed in between, so
+// "the last write succeeded" would flap while the store can still not grow.
 const diskFullFor = time.Minute
 
-// diskWatch remembers the store's writes refused because the disk is full (spec §19.2).
-type diskWatch struct {
-	refused atomic.Uint64 // writes refused since start
-	last    atomic.Int64  // UnixNano of the last refusal; 0 if none
-}
-
-// note records a write's outcome.
-func (d *diskWatch) note(err error) {
-	if errors.Is(err, datastore.ErrDiskFull) {
-		d.refused.Add(1)
-		d.last.Store(time.Now().UnixNano())
-	}
-}
-
-// full reports whether a write was refused for lack of space within diskFullFor of now.
-func (d *diskWatch) full(now time.Time) bool {
-	last := d.last.Load()
-	return last != 0 && now.Sub(time.Unix(0, last)) < diskFullFor
+// diskFull reports, from the store's figures, whether a write found the disk full within
+// diskFullFor of now, whether the cache then made room for it or it was refused.
+func diskFull(ds datastore.Stats, now time.Time) bool {
+	return !ds.DiskFullAt.IsZero() && now.Sub(ds.DiskFullAt) < diskFullFor
 }
 
 // errNoRoom: the file is too small to take the data in place.

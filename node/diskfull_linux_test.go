@@ -2,7 +2,6 @@ package node
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,24 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"lethe/crypto"
 	"lethe/datastore"
+	"lethe/datastore/disktest"
 )
 
 // On a full disk the status file cannot be made anew, but it still tells what the node is
 // doing, and that its disk is full: `lethe status` shows the node rather than no node.
 func TestStatusFileOnAFullDisk(t *testing.T) {
-	disk := filepath.Join(t.TempDir(), "disk")
-	if err := os.Mkdir(disk, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", disk, "tmpfs", 0, "size=2m"); err != nil {
-		t.Skipf("cannot mount a tmpfs to fill up (mounting needs root): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(disk, 0); err != nil {
-			t.Errorf("unmount %s: %v", disk, err)
-		}
-	})
+	disk := disktest.Mount(t, 2<<20)
 	dir := filepath.Join(disk, "node")
 	n, err := New(Config{Dir: dir, ListenAddr: "127.0.0.1:0", FCPAddr: Off, ProxyAddr: Off, StoreBytes: 1 << 20, CacheBytes: 1 << 20})
 	if err != nil {
@@ -61,7 +51,13 @@ func TestStatusFileOnAFullDisk(t *testing.T) {
 	if err := writeFileAtomic(filepath.Join(dir, "probe"), make([]byte, 100), 0o600); !noSpace(err) {
 		t.Fatalf("a new file on the full disk: %v, want ENOSPC", err)
 	}
-	n.store.disk.note(fmt.Errorf("put: %w", datastore.ErrDiskFull))
+	block, key, err := crypto.EncodeCHKConvergent(make([]byte, crypto.CHKDataSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.store.Store(crypto.CHK, key.Routing, block); !errors.Is(err, datastore.ErrDiskFull) {
+		t.Fatalf("a block stored on the full disk: %v, want ErrDiskFull", err)
+	}
 	for range 25 { // more errors than the status keeps, each growing the status a little
 		n.log.Warn("a warning with a long message to make the status longer than it was at first")
 	}
@@ -83,22 +79,18 @@ func TestStatusFileOnAFullDisk(t *testing.T) {
 	}
 }
 
-func TestDiskWatch(t *testing.T) {
-	var d diskWatch
+// TestDiskFullFor: the node reports its disk full for diskFullFor after a write last found
+// it full, and not before any did.
+func TestDiskFullFor(t *testing.T) {
 	now := time.Now()
-	if d.full(now) {
-		t.Fatal("full before any write")
+	if diskFull(datastore.Stats{}, now) {
+		t.Error("full before any write found the disk full")
 	}
-	d.note(nil)
-	d.note(errors.New("some other failure"))
-	if d.full(now) || d.refused.Load() != 0 {
-		t.Fatal("full after writes that were not refused for lack of space")
+	at := datastore.Stats{DiskFullAt: now.Add(-time.Second)}
+	if !diskFull(at, now) {
+		t.Error("not full a second after a write found the disk full")
 	}
-	d.note(fmt.Errorf("commit: %w", datastore.ErrDiskFull))
-	if !d.full(time.Now()) || d.refused.Load() != 1 {
-		t.Fatal("not full after a refused write")
-	}
-	if d.full(time.Now().Add(diskFullFor)) {
-		t.Error("still full a minute after the last refused write")
+	if diskFull(at, now.Add(diskFullFor)) {
+		t.Error("still full a minute after the last write that found the disk full")
 	}
 }

@@ -122,10 +122,7 @@ func (n *Node) Status() Status {
 	st.Evictions = ds.Evictions
 	st.Inserts, st.Fetches = n.backend.running()
 	st.CacheDropped = n.store.cacheDropped.Load()
-	// The disk is full while writes are refused for it, and while the store makes room for
-	// them by evicting from the cache: either way the store cannot grow.
-	st.DiskFull = n.store.disk.full(now) || !ds.DiskFullAt.IsZero() && now.Sub(ds.DiskFullAt) < diskFullFor
-	st.DiskFullWrites = n.store.disk.refused.Load()
+	st.DiskFull, st.DiskFullWrites = diskFull(ds, now), ds.DiskFullWrites
 	st.Bandwidth = n.hist.bandwidth()
 	st.Errors = n.hist.recentErrors()
 	return st

@@ -37,7 +37,6 @@ type blockStore struct {
 
 	cacheDropped atomic.Uint64
 	writeErrors  atomic.Uint64
-	disk         diskWatch
 }
 
 func newBlockStore(ds *datastore.Store, log *slog.Logger) *blockStore {
@@ -78,9 +77,7 @@ func (s *blockStore) Has(kt crypto.KeyType, rk crypto.RoutingKey) bool {
 
 // Store implements routing.Store: the block is on disk when it returns.
 func (s *blockStore) Store(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
-	err := s.ds.Put(kt, rk, block, datastore.AreaStore)
-	s.disk.note(err)
-	return err
+	return s.ds.Put(kt, rk, block, datastore.AreaStore)
 }
 
 // Cache implements routing.Store: the write is queued and Cache returns at once.
@@ -108,7 +105,6 @@ func (s *blockStore) Cache(kt crypto.KeyType, rk crypto.RoutingKey, block []byte
 	go func() {
 		defer s.wg.Done()
 		if err := s.ds.Put(kt, rk, block, datastore.AreaCache); err != nil {
-			s.disk.note(err)
 			s.writeErrors.Add(1)
 			s.log.Debug("store: cache write failed", "err", err)
 		}

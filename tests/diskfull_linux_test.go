@@ -12,30 +12,10 @@ import (
 	"time"
 
 	"lethe/datastore"
+	"lethe/datastore/disktest"
 	"lethe/fcp"
 	"lethe/node"
 )
-
-// mountSmallDisk mounts a tmpfs of size bytes and returns its path; it is unmounted when the
-// test ends, after the nodes on it have stopped (cleanups run last first). Mounting needs
-// root, as Lethe's CI and development machines run; elsewhere the test cannot make a full
-// disk and says so.
-func mountSmallDisk(tb testing.TB, size int64) string {
-	tb.Helper()
-	dir := filepath.Join(tb.TempDir(), "disk")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		tb.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-		tb.Skipf("cannot mount a %d-byte tmpfs to fill up (mounting needs root): %v", size, err)
-	}
-	tb.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			tb.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 // fillDisk writes a file that leaves about room bytes free on the disk holding dir, as
 // another program filling the disk would.
@@ -91,7 +71,7 @@ func TestDiskFull(t *testing.T) {
 		maxFiles   = 200              // bound on the inserts until the disk is full
 		timeLimit  = 40 * time.Second // bound on the time until the disk is full
 	)
-	disk := mountSmallDisk(t, diskSize)
+	disk := disktest.Mount(t, diskSize)
 	dir := filepath.Join(disk, "node")
 	tn, _ := startTestnet(t, 6, func(i int, c *node.Config) {
 		if i == full {

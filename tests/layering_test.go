@@ -37,6 +37,7 @@ var layers = map[string]int{
 // testSupport are packages made for tests: only test files, and other test support, may
 // import them, so that no product path leans on a test double or a browser driver.
 var testSupport = map[string]bool{
+	"datastore/disktest":      true,
 	"proxy/browsertest":       true,
 	"proxy/filter/filtertest": true,
 }
