@@ -109,7 +109,7 @@ func TestMemoryDoesNotGrowWithBlocksStored(t *testing.T) {
 	if mem["mem.open.RssAnon"] == 0 {
 		t.Fatalf("child reported no memory figures:\n%s", out)
 	}
-	const idleTarget = 40 << 10 // KiB: DESIGN.md §8, an idle node with a 1 GiB store
+	const idleTarget = 40 << 10 // KiB: docs/design.md §5, an idle node with a 1 GiB store
 	if !raceEnabled && mem["mem.open.RssAnon"] > idleTarget {
 		t.Errorf("a process that opened the store holds %d KiB of anonymous memory", mem["mem.open.RssAnon"])
 	}

@@ -2,7 +2,7 @@ package fcp
 
 // The conformance tests replay, byte for byte, what Freenet's Python client (pyFreenet's fcp3
 // library and its fcpput, fcpget, fcpgenkey and freesitemgr scripts) sends, as written down in
-// fcp-subset.md and spec §16, and check every reply field those clients read. Where a
+// docs/fcp-clients.md and spec §16, and check every reply field those clients read. Where a
 // sequence uses a key the node handed out earlier (an SSK pair, a CHK), the test puts that
 // key in, as the client would.
 
@@ -17,10 +17,10 @@ import (
 const (
 	pyHello       = "ClientHello\nName=id2367922368008539\nExpectedVersion=2.0\nEndMessage\n"
 	pyGenerateSSK = "GenerateSSK\nIdentifier=id3120325956256922\nEndMessage\n"
-	helloText     = "Hello, Lethe!\n" // 14 bytes, as in fcp-subset.md §4
+	helloText     = "Hello, Lethe!\n" // 14 bytes, as in docs/fcp-clients.md §4
 )
 
-// pyPut is fcpput's ClientPut for 14 bytes of text/plain (fcp-subset.md §4).
+// pyPut is fcpput's ClientPut for 14 bytes of text/plain (docs/fcp-clients.md §4).
 func pyPut(id, data string) string {
 	return "ClientPut\n" +
 		"Persistence=connection\n" +
@@ -41,7 +41,7 @@ func pyPut(id, data string) string {
 		"Data\n" + data
 }
 
-// pyGet is fcpget's ClientGet (fcp-subset.md §5).
+// pyGet is fcpget's ClientGet (docs/fcp-clients.md §5).
 func pyGet(id, uri string) string {
 	return "ClientGet\n" +
 		"Persistence=connection\n" +
@@ -79,7 +79,7 @@ func sitePut(id, data string) string {
 var (
 	// Freenet's clients split CompressionCodecs as "<count> - NAME(num), NAME(num), …".
 	codecsShape = regexp.MustCompile(`^(\d+) - ([A-Z0-9_]+\(\d+\))(, [A-Z0-9_]+\(\d+\))*$`)
-	// SSK@<43 chars>,<43 chars>,<7 chars>/ in the URL-safe alphabet (fcp-subset.md §3).
+	// SSK@<43 chars>,<43 chars>,<7 chars>/ in the URL-safe alphabet (docs/fcp-clients.md §3).
 	bareSSKShape = regexp.MustCompile(`^SSK@[A-Za-z0-9~-]{43},[A-Za-z0-9~-]{43},[A-Za-z0-9~-]{7}/$`)
 	chkShape     = regexp.MustCompile(`^CHK@[A-Za-z0-9~-]{43},[A-Za-z0-9~-]{43},[A-Za-z0-9~-]{7}(/.*)?$`)
 )

@@ -205,7 +205,7 @@ func (c *rawConn) check(m rawMsg, name string, required []string) rawMsg {
 }
 
 // informational are the messages Freenet's clients accept and pass over while they wait for a
-// request's end (fcp-subset.md §4, §5).
+// request's end (docs/fcp-clients.md §4, §5).
 var informational = map[string]bool{
 	"SimpleProgress": true, "SendingToNetwork": true, "StartedCompression": true,
 	"FinishedCompression": true, "ExpectedHashes": true, "CompatibilityMode": true,

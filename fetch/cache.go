@@ -21,7 +21,7 @@ type BlockCache interface {
 
 // DirCache is a BlockCache in a directory of the user's choosing, one file per block. It is
 // for resuming the user's own downloads, and is kept apart from the node's shared store
-// (DESIGN.md §5): a download is not offered to the network from here.
+// (spec §8): a download is not offered to the network from here.
 type DirCache struct {
 	dir string
 }

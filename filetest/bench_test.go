@@ -15,7 +15,7 @@ const benchSize = 256 << 20
 // BenchmarkPipeline measures the local insert pipeline (compress test + split + Reed–Solomon
 // + CHK encryption into an in-memory store that does not hash blocks again) and the fetch pipeline (verify + decrypt +
 // join, streamed to io.Discard) on a 256 MiB file, beside SHA-256 of the same number of
-// bytes on one core, the raw limit the targets are stated against (DESIGN.md §8):
+// bytes on one core, the raw limit the targets are stated against (docs/design.md §5):
 //
 //	go test ./filetest -run '^$' -bench Pipeline -benchtime 3x
 //

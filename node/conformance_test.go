@@ -1,6 +1,6 @@
 package node
 
-// The conformance replay of fcp-subset.md against a real node: the byte sequences that
+// The conformance replay of docs/fcp-clients.md against a real node: the byte sequences that
 // Freenet's Python client (pyFreenet's fcpput, fcpget, fcpgenkey and putdir) sends, over a
 // plain TCP connection to a node of a test network, with the reply fields those clients
 // read checked. Package fcp replays the same against an in-memory backend; this shows the
@@ -179,7 +179,7 @@ func TestConformanceReplayOnNode(t *testing.T) {
 	wantValue(t, pe, "Identifier", "id-malformed")
 	wantValue(t, pe, "Fatal", "false")
 
-	// putdir with filebyfile=True (fcp-subset.md §6a): each page as a ClientPut, then a
+	// putdir with filebyfile=True (docs/fcp-clients.md §6a): each page as a ClientPut, then a
 	// manifest of redirects under a USK; then freesitemgr's form (§6b) with direct data.
 	pages := []struct{ name, body string }{
 		{"b.html", "<html><body>b</body></html>\n"},

@@ -41,7 +41,7 @@ func docCost(d *metadata.Document, depth int) int64 {
 
 // blockCache is the proxy's memory of the blocks it fetched, as they travel (encrypted), so
 // that a site's pages and images opened again are not asked of the network again: the node
-// keeps its own user's downloads out of its shared store (DESIGN.md §5). fetch verifies
+// keeps its own user's downloads out of its shared store (spec §8). fetch verifies
 // every block it loads from here again. It is a fetch.BlockCache.
 type blockCache struct {
 	l *lru[crypto.RoutingKey, []byte]

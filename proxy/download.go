@@ -21,7 +21,7 @@ const maxKeptDownloads = 4
 // download is a large file fetched in the background while the browser shows the progress
 // page (spec §20.3). Its blocks are kept, as they travel (encrypted), in a directory of the
 // proxy's, from which the file is then served at local speed, ranges included. The blocks
-// are the user's own download, kept apart from the node's shared store (DESIGN.md §5), and
+// are the user's own download, kept apart from the node's shared store (spec §8), and
 // removed when the download is evicted or the proxy closes.
 type download struct {
 	t     *transfer

@@ -16,7 +16,7 @@ import (
 	"lethe/insert"
 )
 
-// DefaultAddr is where the proxy is reached unless configured otherwise (DESIGN.md §7).
+// DefaultAddr is where the proxy is reached unless configured otherwise (spec §20).
 const DefaultAddr = "127.0.0.1:8888"
 
 // Tuning (not part of any format).

@@ -16,7 +16,7 @@ type Status struct {
 	Started  time.Time
 
 	Peers []PeerStatus
-	// Store is the long-term store, Cache the cache of recent blocks (DESIGN.md §5).
+	// Store is the long-term store, Cache the cache of recent blocks (spec §8).
 	Store, Cache AreaStatus
 	// Bandwidth is the traffic of the recent intervals, oldest first.
 	Bandwidth []BandwidthSample

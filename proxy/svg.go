@@ -11,7 +11,7 @@ import (
 	"lethe/crypto"
 )
 
-// The status page's pictures are SVG drawn on the server (DESIGN.md §7): no script, and
+// The status page's pictures are SVG drawn on the server (spec §20.5): no script, and
 // nothing in them but numbers the proxy formats itself and names it escapes.
 
 // circleSVG draws the routing circle: this node's location and its peers', each joined to

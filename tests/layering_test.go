@@ -1,4 +1,4 @@
-// Package tests holds Lethe's whole-system tests: the layering rules of DESIGN.md §2 and, as
+// Package tests holds Lethe's whole-system tests: the layering rules of docs/design.md §2 and, as
 // the node grows, tests across real nodes on loopback.
 package tests
 
@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-// layers is DESIGN.md §2: a package may import only packages of a strictly lower layer. A
+// layers is docs/design.md §2: a package may import only packages of a strictly lower layer. A
 // package of Lethe that is not listed here fails the test, so that each new package is placed
 // on purpose.
 var layers = map[string]int{
@@ -42,8 +42,9 @@ var testSupport = map[string]bool{
 	"proxy/filter/filtertest": true,
 }
 
-// owners lists the external modules only one package may import (STYLE.md "each dependency
-// has one importer"). A module not listed may be imported by anyone who needs it.
+// owners lists the external modules only one package may import (docs/design.md §2: each
+// outside module has one importing package). A module not listed may be imported by anyone who
+// needs it.
 var owners = map[string][]string{
 	"golang.org/x/crypto":              {"crypto"},
 	"github.com/cloudflare/circl":      {"crypto"},
@@ -114,7 +115,7 @@ func TestLayering(t *testing.T) {
 	for pkg, imps := range imports {
 		layer, ok := layerOf(pkg)
 		if !ok {
-			t.Errorf("package %s has no layer: add it to the table in tests/layering_test.go and DESIGN.md §2", pkg)
+			t.Errorf("package %s has no layer: add it to the table in tests/layering_test.go and docs/design.md §2", pkg)
 			continue
 		}
 		for imp := range imps {

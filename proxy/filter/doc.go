@@ -1,7 +1,7 @@
 // Package filter implements the proxy's content filter (docs/spec.md §17): it decides how each
 // response may reach the browser and rewrites what the browser would interpret so that nothing
 // a page contains can make the browser reach anything but the proxy, which would reveal the
-// user (DESIGN.md §7).
+// user (spec §17).
 //
 // HTML is tokenised with golang.org/x/net/html and re-serialised from an allow-list of elements
 // and attributes; CSS (files, <style> and style=) is tokenised by a CSS Syntax Level 3

@@ -6,7 +6,7 @@ import (
 )
 
 // AUCTarget is the largest area under the ROC curve of a single observer's volume test that
-// DESIGN.md allows: near chance.
+// docs/design.md §5 allows: near chance.
 const AUCTarget = 0.6
 
 // String formats the volume test's tables for a terminal and for docs/performance.md.
