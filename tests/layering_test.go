@@ -40,6 +40,10 @@ var testSupport = map[string]bool{
 	"datastore/disktest":      true,
 	"proxy/browsertest":       true,
 	"proxy/filter/filtertest": true,
+	// The network lab (layer 6 with tests): namespaces, NAT routers, the internet program.
+	"tests/lab":            true,
+	"tests/lab/netns":      true,
+	"tests/lab/cmd/labnet": true,
 }
 
 // owners lists the external modules only one package may import (docs/design.md §2: each
@@ -53,6 +57,7 @@ var owners = map[string][]string{
 	"github.com/klauspost/reedsolomon": {"insert", "fetch", "metadata"},
 	"github.com/klauspost/compress":    {"metadata"},
 	"golang.org/x/net/html":            {"proxy"},
+	"golang.org/x/sys":                 {"tests/lab/netns"},
 }
 
 func TestLayering(t *testing.T) {

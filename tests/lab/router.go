@@ -1,0 +1,121 @@
+package lab
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// NAT is how a home router maps its hosts' connections to its outside address.
+type NAT int
+
+const (
+	// EndpointIndependent keeps a connection's source port where it can (nftables
+	// masquerade), so one inside address and port has one outside port, whoever it talks
+	// to: most home routers. Unsolicited packets from outside are dropped unless they answer
+	// what went out (filtering by address and port), so two hosts behind such routers can
+	// reach each other by sending at once (hole punching).
+	EndpointIndependent NAT = iota
+	// Symmetric draws a new random outside port for every connection (masquerade
+	// fully-random), so each peer sees another port: carrier-grade NATs and some routers.
+	// Holes punched towards one peer are of no use to another.
+	Symmetric
+)
+
+func (n NAT) String() string {
+	switch n {
+	case EndpointIndependent:
+		return "endpoint-independent"
+	case Symmetric:
+		return "symmetric"
+	}
+	return fmt.Sprintf("NAT(%d)", int(n))
+}
+
+// RouterConfig says what kind of home router to make.
+type RouterConfig struct {
+	NAT  NAT
+	UPnP bool // run miniupnpd: UPnP IGD, NAT-PMP and PCP
+	Link Link // its uplink
+}
+
+// Router is a home router: a namespace with its outside on the internet (wan0) and its
+// inside a bridge (br0, 192.168.1.1/24) where its hosts hang.
+type Router struct {
+	Name   string
+	NS     string
+	Addr   netip.Addr // outside address
+	Config RouterConfig
+	UPnPd  *Proc // miniupnpd, when it runs
+
+	lab   *Lab
+	hosts int
+}
+
+// LAN is every home's inside network, as most home routers have it: the same in every home.
+var LAN = netip.MustParsePrefix("192.168.1.0/24")
+
+// AddRouter makes a home router.
+func (l *Lab) AddRouter(name string, cfg RouterConfig) *Router {
+	l.tb.Helper()
+	r := &Router{Name: name, NS: l.namespace(name), Addr: l.publicAddr(true), Config: cfg, lab: l}
+	l.attach(name, r.NS, []netip.Addr{r.Addr}, cfg.Link)
+	l.ip(r.NS, "link add br0 type bridge", "addr add 192.168.1.1/24 dev br0", "link set br0 up")
+	l.sysctl(r.NS, "net.ipv4.ip_forward=1")
+	l.nft(r.NS, natRuleset(cfg.NAT))
+	if cfg.UPnP {
+		r.UPnPd = l.startUPnP(r)
+	}
+	return r
+}
+
+// natRuleset is the router's firewall and NAT. Forwarding: the inside may go out; from
+// outside, only what answers it, or what a port mapping (miniupnpd's chain) lets in. The
+// chains miniupnpd fills are named in its configuration (upnp.go) and are empty otherwise.
+func natRuleset(kind NAT) string {
+	masq := "masquerade"
+	if kind == Symmetric {
+		masq = "masquerade fully-random"
+	}
+	return strings.NewReplacer("MASQ", masq).Replace(`
+table inet filter {
+	chain forward {
+		type filter hook forward priority filter; policy drop;
+		ct state established,related accept
+		iifname "br0" oifname "wan0" accept
+		jump miniupnpd
+	}
+	chain miniupnpd {
+	}
+}
+table inet nat {
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		jump miniupnpd
+	}
+	chain postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		jump miniupnpd-pcp-peer
+		oifname "wan0" MASQ
+	}
+	chain miniupnpd {
+	}
+	chain miniupnpd-pcp-peer {
+	}
+}
+`)
+}
+
+// AddHost makes a host inside the home, on the next LAN address (192.168.1.2 onwards).
+func (r *Router) AddHost(name string) *Host {
+	l := r.lab
+	l.tb.Helper()
+	r.hosts++
+	h := &Host{Name: name, NS: l.namespace(name), Router: r, lab: l,
+		Addr: netip.AddrFrom4([4]byte{192, 168, 1, byte(1 + r.hosts)})}
+	port := fmt.Sprintf("h%d", r.hosts)
+	l.ip(r.NS, fmt.Sprintf("link add %s type veth peer name eth0 netns %s", port, h.NS),
+		fmt.Sprintf("link set %s master br0", port), fmt.Sprintf("link set %s up", port))
+	l.ip(h.NS, fmt.Sprintf("addr add %s/24 dev eth0", h.Addr), "link set eth0 up", "route add default via 192.168.1.1")
+	return h
+}
