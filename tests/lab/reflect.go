@@ -101,4 +101,3 @@ func Punch(a, b *net.UDPConn, ao, bo netip.AddrPort, within time.Duration) (aHea
 	}
 	return gotA, gotB
 }
-
