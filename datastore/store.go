@@ -9,10 +9,8 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -389,14 +387,12 @@ func (s *Store) shrink(a Area) error {
 	return nil
 }
 
-// classify turns a write failure into ErrDiskFull when the disk is full. bbolt formats some
-// I/O errors with %s, which drops the errno from the chain, so the message is matched too.
+// classify turns a write failure into ErrDiskFull when the disk is full.
 func classify(err error) error {
 	if err == nil || errors.Is(err, ErrDiskFull) {
 		return err
 	}
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) ||
-		strings.Contains(err.Error(), syscall.ENOSPC.Error()) || strings.Contains(err.Error(), syscall.EDQUOT.Error()) {
+	if NoSpace(err) {
 		return fmt.Errorf("%w: %v", ErrDiskFull, err)
 	}
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {

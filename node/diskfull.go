@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"syscall"
 	"time"
 
 	"lethe/datastore"
@@ -64,10 +63,7 @@ func rewriteInPlace(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	room := fi.Size()
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		room = max(room, sys.Blocks*512) // st_blocks counts 512-byte units
-	}
+	room := max(fi.Size(), allocated(fi))
 	if int64(len(data)) > room {
 		return errNoRoom
 	}
@@ -76,9 +72,4 @@ func rewriteInPlace(path string, data []byte) error {
 		return err
 	}
 	return f.Sync()
-}
-
-// noSpace reports whether err is the disk's lack of space.
-func noSpace(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }

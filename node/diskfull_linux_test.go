@@ -48,7 +48,7 @@ func TestStatusFileOnAFullDisk(t *testing.T) {
 		}
 	}
 	f.Close()
-	if err := writeFileAtomic(filepath.Join(dir, "probe"), make([]byte, 100), 0o600); !noSpace(err) {
+	if err := writeFileAtomic(filepath.Join(dir, "probe"), make([]byte, 100), 0o600); !datastore.NoSpace(err) {
 		t.Fatalf("a new file on the full disk: %v, want ENOSPC", err)
 	}
 	block, key, err := crypto.EncodeCHKConvergent(make([]byte, crypto.CHKDataSize))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"lethe/crypto"
+	"lethe/datastore"
 	"lethe/routing"
 )
 
@@ -135,7 +136,7 @@ func (n *Node) writeStatus() {
 	if err == nil {
 		err = writeFileAtomic(n.path(statusFile), append(b, '\n'), 0o600)
 	}
-	if noSpace(err) {
+	if datastore.NoSpace(err) {
 		err = n.writeStatusFull(st)
 	}
 	if err != nil {

@@ -6,10 +6,10 @@ import (
 	"net"
 	"os"
 	"runtime/pprof"
-	"syscall"
 	"testing"
 	"time"
 
+	"lethe/cputime"
 	"lethe/node"
 	"lethe/routing"
 )
@@ -123,9 +123,9 @@ func loopbackCopy(tb testing.TB, data []byte) float64 {
 
 // cpuTime is the CPU time the process has used, user and system.
 func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	d, err := cputime.Process()
+	if err != nil {
 		tb.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return d
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -52,6 +53,38 @@ func TestGofmt(t *testing.T) {
 func TestVet(t *testing.T) {
 	if out, err := goCommand(t, "vet", "./...").CombinedOutput(); err != nil {
 		t.Errorf("go vet ./...: %v\n%s", err, out)
+	}
+}
+
+// platforms are the systems Lethe is built for (README "Platforms"). The one the tests run
+// on is checked by TestVet and by building the tests; the others are cross-compiled.
+var platforms = []struct{ goos, goarch string }{
+	{"linux", "amd64"}, {"linux", "arm64"}, {"darwin", "arm64"}, {"windows", "amd64"}, {"freebsd", "amd64"},
+}
+
+// TestPlatforms: every package, tests included, passes go vet on every platform, and the
+// lethe command builds for each, so that code only one system has stays behind build tags.
+// Cross-compiling needs no C toolchain (cgo off) and takes seconds once the build cache has
+// the standard library for the platform.
+func TestPlatforms(t *testing.T) {
+	for _, p := range platforms {
+		t.Run(p.goos+"-"+p.goarch, func(t *testing.T) {
+			if p.goos == runtime.GOOS && p.goarch == runtime.GOARCH {
+				t.Skip("the platform the tests run on: TestVet and the build of the tests cover it")
+			}
+			t.Parallel() // at most -parallel (GOMAXPROCS) at once
+			env := append(os.Environ(), "GOOS="+p.goos, "GOARCH="+p.goarch, "CGO_ENABLED=0")
+			vet := goCommand(t, "vet", "./...")
+			vet.Env = env
+			if out, err := vet.CombinedOutput(); err != nil {
+				t.Errorf("GOOS=%s GOARCH=%s go vet ./...: %v\n%s", p.goos, p.goarch, err, out)
+			}
+			build := goCommand(t, "build", "-o", filepath.Join(t.TempDir(), "lethe"), "./cmd/lethe")
+			build.Env = env
+			if out, err := build.CombinedOutput(); err != nil {
+				t.Errorf("GOOS=%s GOARCH=%s go build ./cmd/lethe: %v\n%s", p.goos, p.goarch, err, out)
+			}
+		})
 	}
 }
 

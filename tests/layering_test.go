@@ -16,6 +16,7 @@ import (
 // on purpose.
 var layers = map[string]int{
 	"crypto":    0,
+	"cputime":   0,
 	"wire":      1,
 	"datastore": 1,
 	"metadata":  1,

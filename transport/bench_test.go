@@ -9,10 +9,10 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"lethe/cputime"
 	"lethe/crypto"
 	"lethe/wire"
 )
@@ -54,9 +54,8 @@ func waitCount(b *testing.B, c *atomic.Int64, n int64) {
 type cpuMeter struct{ start time.Duration }
 
 func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	d, _ := cputime.Process()
+	return d
 }
 
 func startCPU() cpuMeter { return cpuMeter{processCPU()} }

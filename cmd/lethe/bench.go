@@ -20,9 +20,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"lethe/cputime"
 	"lethe/crypto"
 	"lethe/fcp"
 	"lethe/node"
@@ -303,11 +303,8 @@ func mbps(size int64, d time.Duration) float64 { return float64(size) / d.Second
 
 // cpuTime is the CPU time the process has used, user and system; 0 where it cannot tell.
 func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	d, _ := cputime.Process()
+	return d
 }
 
 func (b *bench) printTransferHead() {

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -45,15 +44,8 @@ func findChromium(tb testing.TB) string {
 	}
 	// Test binaries of several packages may get here at once (go test runs packages in
 	// parallel): one installs while the others wait, then finds what it installed.
-	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "lethe-chromium-install.lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		tb.Fatal(err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	unlock := lockInstall(tb, filepath.Join(os.TempDir(), "lethe-chromium-install.lock"))
+	defer unlock()
 	if p, ok := lookChromium(); ok {
 		return p
 	}
@@ -96,29 +88,13 @@ func startChromium(tb testing.TB, bin string) *chromium {
 		tb.Fatal(err)
 	}
 	cmd.Stdout, cmd.Stderr = stderr, stderr
-	// Its own process group, so that its helper processes (renderers, the zygote) end with
-	// it before the test removes the profile.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("start chromium: %v", err)
 	}
 	c := &chromium{cmd: cmd, dir: dir}
 	tb.Cleanup(func() {
-		pgid := cmd.Process.Pid
-		syscall.Kill(-pgid, syscall.SIGTERM)
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(-pgid, syscall.SIGKILL)
-			<-exited
-		}
-		// Helpers may outlive the browser by a moment; the group is gone when no member is.
-		for i := 0; i < 100 && syscall.Kill(-pgid, 0) == nil; i++ {
-			time.Sleep(20 * time.Millisecond)
-		}
-		syscall.Kill(-pgid, syscall.SIGKILL)
+		endGroup(cmd)
 		stderr.Close()
 	})
 	// Chromium writes its port and the browser's endpoint to DevToolsActivePort.
