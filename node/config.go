@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"lethe/crypto"
+	"lethe/routing"
 	"lethe/wire"
 )
 
@@ -82,6 +83,10 @@ type Config struct {
 	// InsertWindow and FetchWindow are the blocks one insert or fetch keeps in flight
 	// (insert.Config.Window, fetch.Config.Window); the libraries' defaults if zero.
 	InsertWindow, FetchWindow int
+
+	// Trace, if set, is called for every routing event of this node (routing.Config.Trace):
+	// `lethe bench` counts from it the links each block crosses. It must not block.
+	Trace func(routing.Event)
 
 	// Logger receives the node's log; nil discards it.
 	Logger *slog.Logger

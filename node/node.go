@@ -134,6 +134,7 @@ func New(cfg Config) (*Node, error) {
 		Seeds:    seeds,
 		SeedNode: cfg.SeedNode,
 		Logger:   n.log.With("part", "routing"),
+		Trace:    cfg.Trace,
 	}
 	if cfg.Location != 0 {
 		rcfg.SwapInterval = -1

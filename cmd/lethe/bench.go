@@ -16,6 +16,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,14 +33,17 @@ import (
 func init() {
 	register(&command{
 		name: "bench",
-		args: "[-nodes 12] [-sizes 1,64,256] [--dir DIR]",
+		args: "[-nodes 12] [-sizes 1,64,256] [--dir DIR] [-cpuprofile PREFIX]",
 		summary: `Measure a test network on this machine and print one table of the figures.
 It starts a test network as ` + "`lethe testnet`" + ` does, inserts a file of each size (in MiB) at one
 node through the client protocol and fetches it at the node farthest away, which keeps no
 store and no cache, so that every fetch is cold. Beside the insert and fetch speeds it
 measures, in the same run, the raw limits of this machine (SHA-256, AES-256-GCM, a loopback
-TCP copy), the time to the first byte of a file never fetched before through the browsing
-proxy, and the memory of the process that runs the nodes.`,
+TCP copy) and the CPU one link costs a block at least (TLS, SHA-256, the store), the time to
+the first byte of a file never fetched before through the browsing proxy, and the memory of
+the process that runs the nodes. Beside each transfer it prints the links each block crossed,
+counted from the nodes' routing events, and the CPU spent per MB per link. With -cpuprofile,
+each phase of each size writes a CPU profile (PREFIX-insert-64MiB.pprof, …) for go tool pprof.`,
 		run: runBench,
 	})
 }
@@ -55,6 +59,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		dir     = flags.String("dir", "", "keep the nodes' data directories here (default: a temporary directory, removed on exit)")
 		seed    = flags.Uint64("seed", 1, "picks the long links and the files' bytes")
 		verbose = flags.Bool("v", false, "log more")
+		profile = flags.String("cpuprofile", "", "write a CPU profile of each phase to files named PREFIX-PHASE-SIZE.pprof")
 	)
 	pos, err := parseFlags(flags, args)
 	if err != nil {
@@ -63,30 +68,40 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 0 {
 		return usageError("bench", "bench takes no arguments")
 	}
-	// The fetching node keeps nothing, so the keys nearest to it are kept by its neighbours
-	// alone; in four nodes or fewer, some blocks were then kept nowhere.
-	if *n < 5 || *n > 200 {
-		return usageError("bench", "-nodes must be between 5 and 200, not %d", *n)
+	if *n < 2 || *n > 200 {
+		return usageError("bench", "-nodes must be between 2 and 200, not %d", *n)
 	}
 	mib, err := parseSizes(*sizes)
 	if err != nil {
 		return usageError("bench", "-sizes: %v", err)
 	}
-	b := &bench{w: e.stdout, seed: *seed}
+	b := &bench{w: e.stdout, seed: *seed, profile: *profile}
 
 	fmt.Fprintln(e.stderr, "measuring this machine's raw limits…")
 	b.raw = measureRaw()
+	if b.floor, err = measureFloor(ctx, *dir); err != nil {
+		return fail(exitFailed, "", "measure a link's floor: %v", err)
+	}
 	fmt.Fprintf(e.stderr, "starting %d nodes…\n", *n)
 	b.mem.start()
 	defer b.mem.stop()
 	const fetcher = 0 // the node with the browsing proxy
+	// The fetching node keeps no cache, so that every block it fetches comes over the network;
+	// and no store from 5 nodes on. In fewer, its neighbours alone would be left to keep the
+	// keys nearest to it, and some blocks would be kept nowhere: there it keeps a store, and
+	// the fetch reads those blocks from its own disk (the header says so).
+	fetcherStores := *n < 5
 	tn, err := node.StartTestnet(ctx, node.TestnetConfig{
 		Nodes: *n, Dir: *dir, FCPAddr: "127.0.0.1:0", ProxyAddr: "127.0.0.1:0", Seed: *seed,
 		Logger: newLogger(e.stderr, *verbose),
 		Edit: func(i int, c *node.Config) {
 			if i == fetcher {
-				c.StoreBytes, c.CacheBytes = -1, -1 // every block it fetches comes over the network
+				c.CacheBytes = -1
+				if !fetcherStores {
+					c.StoreBytes = -1
+				}
 			}
+			c.Trace = b.links.event
 		},
 	})
 	if err != nil {
@@ -109,8 +124,12 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	}
 	defer fc.Close()
 	hops := tn.Hops(inserter)[fetcher]
-	fmt.Fprintf(b.w, "lethe bench: %d nodes on 127.0.0.1, %d links; insert at node %d, fetch at node %d, %d %s away, which keeps no store and no cache: every fetch is cold.\n",
-		len(tn.Nodes), len(tn.Links), inserter, fetcher, hops, map[bool]string{true: "link", false: "links"}[hops == 1])
+	keeps := "which keeps no store and no cache: every fetch is cold"
+	if fetcherStores {
+		keeps = "which keeps no cache but, in so few nodes, a store: the blocks nearest to it are read from its own disk"
+	}
+	fmt.Fprintf(b.w, "lethe bench: %d nodes on 127.0.0.1, %d links; insert at node %d, fetch at node %d, %d %s away, %s.\n",
+		len(tn.Nodes), len(tn.Links), inserter, fetcher, hops, map[bool]string{true: "link", false: "links"}[hops == 1], keeps)
 	b.printRaw()
 
 	b.printTransferHead()
@@ -132,13 +151,13 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// parseSizes reads "1,64,256": sizes in MiB, 1 to 1024 each.
+// parseSizes reads "1,64,256": sizes in MiB, 1 to 65536 each.
 func parseSizes(s string) ([]int64, error) {
 	var mib []int64
 	for f := range strings.SplitSeq(s, ",") {
 		m, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
-		if err != nil || m < 1 || m > 1024 {
-			return nil, fmt.Errorf("%q is not a size in MiB from 1 to 1024", f)
+		if err != nil || m < 1 || m > 65536 {
+			return nil, fmt.Errorf("%q is not a size in MiB from 1 to 65536", f)
 		}
 		mib = append(mib, m)
 	}
@@ -159,11 +178,14 @@ func dialBench(ctx context.Context, n *node.Node) (*fcp.Client, error) {
 
 // bench holds the figures of one run.
 type bench struct {
-	w    io.Writer
-	seed uint64
-	raw  rawLimits
-	mem  memSampler
-	idle memSample // just after the network started
+	w       io.Writer
+	seed    uint64
+	profile string // prefix of the CPU profiles' files; "" for none
+	raw     rawLimits
+	floor   linkFloor
+	links   linkCounter
+	mem     memSampler
+	idle    memSample // just after the network started
 }
 
 // rawLimits are what this machine does with each byte at best, in MB/s.
@@ -257,13 +279,20 @@ func (b *bench) printRaw() {
 	fmt.Fprintf(b.w, "  AES-256-GCM seal of 32 KiB blocks %8.1f MB/s\n", b.raw.aesGCM)
 	fmt.Fprintf(b.w, "  loopback TCP copy                 %8.1f MB/s\n", b.raw.loopback)
 	fmt.Fprintf(b.w, "  raw limit: all three, once a byte %8.1f MB/s   (the ratios below are to this)\n", b.raw.onePass())
+	fmt.Fprintf(b.w, "\nthe floor of one link, CPU milliseconds per MB of blocks (least of %d rounds):\n", floorRounds)
+	fmt.Fprintf(b.w, "  TLS 1.3 seal + open, over loopback %8.2f cpu-ms/MB\n", b.floor.tls)
+	fmt.Fprintf(b.w, "  SHA-256 verify                     %8.2f cpu-ms/MB\n", b.floor.sha)
+	fmt.Fprintf(b.w, "  store seal (HMAC key + AES-GCM)    %8.2f cpu-ms/MB\n", b.floor.seal)
+	fmt.Fprintf(b.w, "  store put: verify, seal, bbolt     %8.2f cpu-ms/MB   (batched, fsync per batch)\n", b.floor.store)
+	fmt.Fprintf(b.w, "  a link's floor: TLS + verify + put %8.2f cpu-ms/MB   (the ×floor columns below are to this)\n", b.floor.total())
 }
 
 // transfer is one file inserted and fetched.
 type transfer struct {
-	size                int64
-	insert, fetch       time.Duration
-	insertCPU, fetchCPU time.Duration // CPU time of the whole process: all nodes and clients
+	size                    int64
+	insert, fetch           time.Duration
+	insertCPU, fetchCPU     time.Duration // CPU time of the whole process: all nodes and clients
+	insertLinks, fetchLinks linkCount     // what the routing events counted in each phase
 }
 
 // transfer inserts size bytes, different for each n, at one client and fetches them at the
@@ -273,18 +302,29 @@ func (b *bench) transfer(ctx context.Context, ic, fc *fcp.Client, size int64, n 
 	src := func() io.Reader { return io.LimitReader(rand.NewChaCha8([32]byte{byte(b.seed), byte(n), 'b'}), size) }
 	want := sha256.New()
 	io.Copy(want, src())
+	stop, err := b.startProfile("insert", size)
+	if err != nil {
+		return t, err
+	}
+	b.links.reset()
 	start, cpu := time.Now(), cpuTime()
 	uri, err := ic.Put(ctx, fcp.PutRequest{URI: crypto.InsertURI{Type: crypto.CHK}, TargetFilename: fmt.Sprintf("bench-%dMiB.bin", size>>20), Data: src(), DataLength: size}, nil)
+	t.insert, t.insertCPU, t.insertLinks = time.Since(start), cpuTime()-cpu, b.links.take()
+	stop()
 	if err != nil {
 		return t, fail(exitFailed, "", "insert %d MiB: %v", size>>20, err)
 	}
-	t.insert, t.insertCPU = time.Since(start), cpuTime()-cpu
+	if stop, err = b.startProfile("fetch", size); err != nil {
+		return t, err
+	}
 	got := &countingHash{h: sha256.New()}
 	start, cpu = time.Now(), cpuTime()
-	if _, err := fc.Get(ctx, fcp.GetRequest{URI: uri, MaxSize: size}, got, nil); err != nil {
+	_, err = fc.Get(ctx, fcp.GetRequest{URI: uri, MaxSize: size}, got, nil)
+	t.fetch, t.fetchCPU, t.fetchLinks = time.Since(start), cpuTime()-cpu, b.links.take()
+	stop()
+	if err != nil {
 		return t, fail(exitFailed, "", "fetch %d MiB: %v", size>>20, err)
 	}
-	t.fetch, t.fetchCPU = time.Since(start), cpuTime()-cpu
 	if got.n != size || !bytes.Equal(got.h.Sum(nil), want.Sum(nil)) {
 		return t, fail(exitFailed, "", "fetch %d MiB: %d bytes came back that differ from those inserted", size>>20, got.n)
 	}
@@ -308,20 +348,50 @@ func cpuTime() time.Duration {
 }
 
 func (b *bench) printTransferHead() {
-	fmt.Fprintf(b.w, "\n%-8s %11s %6s %9s %9s   %11s %6s %9s %9s\n", "file", "insert", "ratio", "took", "MB/cpu-s", "fetch, cold", "ratio", "took", "MB/cpu-s")
+	fmt.Fprintf(b.w, "\n%-8s %-11s %11s %6s %9s %9s %12s %15s %7s\n", "file", "phase", "speed", "ratio", "took", "MB/cpu-s", "links/block", "cpu-ms/MB/link", "×floor")
 }
 
 func (b *bench) printTransfer(t transfer) {
-	limit := b.raw.onePass()
-	in, out := mbps(t.size, t.insert), mbps(t.size, t.fetch)
-	fmt.Fprintf(b.w, "%-8s %6.1f MB/s %6.3f %9s %9.1f   %6.1f MB/s %6.3f %9s %9.1f\n", fmt.Sprintf("%d MiB", t.size>>20),
-		in, in/limit, t.insert.Round(time.Millisecond), mbps(t.size, t.insertCPU),
-		out, out/limit, t.fetch.Round(time.Millisecond), mbps(t.size, t.fetchCPU))
+	b.printPhase(t.size, "insert", t.insert, t.insertCPU, t.insertLinks)
+	b.printPhase(t.size, "fetch, cold", t.fetch, t.fetchCPU, t.fetchLinks)
+}
+
+// printPhase prints one phase of one file: its speed and its ratio to the raw limit, its CPU,
+// the links each block crossed, and the CPU per MB per link beside a link's floor.
+func (b *bench) printPhase(size int64, phase string, took, cpu time.Duration, lc linkCount) {
+	speed := mbps(size, took)
+	perLink := lc.perBlock()
+	cpuPerMBLink := 0.0
+	if perLink > 0 {
+		cpuPerMBLink = cpu.Seconds() * 1e3 / (float64(size) / 1e6) / perLink
+	}
+	fmt.Fprintf(b.w, "%-8s %-11s %6.1f MB/s %6.3f %9s %9.1f %12.2f %15.2f %7.2f\n", fmt.Sprintf("%d MiB", size>>20), phase,
+		speed, speed/b.raw.onePass(), took.Round(time.Millisecond), mbps(size, cpu), perLink, cpuPerMBLink, cpuPerMBLink/b.floor.total())
 }
 
 func (b *bench) printTransferFoot() {
 	fmt.Fprintln(b.w, "(MB/cpu-s: MB per second of CPU that the whole process spent, all nodes and clients;")
-	fmt.Fprintln(b.w, "it varies less than MB/s with what else runs on the machine)")
+	fmt.Fprintln(b.w, "it varies less than MB/s with what else runs on the machine. links/block: the inserts or")
+	fmt.Fprintln(b.w, "requests that reached a node, over the blocks; cpu-ms/MB/link: the CPU of the phase per MB")
+	fmt.Fprintln(b.w, "of the file and per link, which the ×floor column compares with a link's floor above)")
+}
+
+// startProfile starts a CPU profile of one phase if -cpuprofile was given, and returns the
+// function that ends it.
+func (b *bench) startProfile(phase string, size int64) (func(), error) {
+	if b.profile == "" {
+		return func() {}, nil
+	}
+	name := fmt.Sprintf("%s-%s-%dMiB.pprof", b.profile, phase, size>>20)
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, fail(exitFile, "", "CPU profile: %v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fail(exitFailed, "", "CPU profile: %v", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // timeToFirstByte inserts benchTTFBFiles small files, each a video the proxy serves as it
