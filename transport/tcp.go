@@ -52,9 +52,14 @@ type Limits struct {
 	// MaxQueuedBytes bounds the encoded bytes waiting to be sent on one link (default
 	// 1 MiB): Send waits or fails with ErrQueueFull beyond it.
 	MaxQueuedBytes int
-	// MaxHandshakes bounds the inbound links being set up at once (default 32); further
-	// connections are closed at once.
-	MaxHandshakes int
+	// MaxHandshakes bounds the inbound links being set up at once (default 32), and
+	// MaxHandshakesPerSource those from one IPv4 address or IPv6 /64 (default 8): see
+	// HandshakeGate.
+	MaxHandshakes          int
+	MaxHandshakesPerSource int
+	// FirstBytesTimeout: an inbound connection that sends nothing for this long is closed
+	// (default 2 s).
+	FirstBytesTimeout time.Duration
 	// HandshakeTimeout bounds TCP connect, TLS handshake and Hello (default 10 s).
 	HandshakeTimeout time.Duration
 	// KeepaliveInterval: a link with nothing to send sends a keepalive this often
@@ -71,6 +76,8 @@ const (
 	defaultMessageBurst      = 10000
 	defaultMaxQueuedBytes    = 1 << 20
 	defaultMaxHandshakes     = 32
+	defaultPerSource         = 8
+	defaultFirstBytes        = 2 * time.Second
 	defaultHandshakeTimeout  = 10 * time.Second
 	defaultKeepalive         = 10 * time.Second
 
@@ -98,6 +105,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxHandshakes <= 0 {
 		l.MaxHandshakes = defaultMaxHandshakes
+	}
+	if l.MaxHandshakesPerSource <= 0 {
+		l.MaxHandshakesPerSource = defaultPerSource
+	}
+	if l.FirstBytesTimeout <= 0 {
+		l.FirstBytesTimeout = defaultFirstBytes
 	}
 	if l.HandshakeTimeout <= 0 {
 		l.HandshakeTimeout = defaultHandshakeTimeout
@@ -127,7 +140,7 @@ type TCP struct {
 	ctx        context.Context // ends at Close
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup // every goroutine the transport starts
-	handshakes chan struct{}  // semaphore of inbound handshakes
+	handshakes *HandshakeGate // inbound handshakes in progress
 
 	mu        sync.Mutex
 	ref       *wire.NodeRef                   // guarded by mu
@@ -173,7 +186,7 @@ func New(cfg Config) (*TCP, error) {
 		return nil, err
 	}
 	t.serverTLS = serverTLSConfig(t.cert, t.rand)
-	t.handshakes = make(chan struct{}, t.limits.MaxHandshakes)
+	t.handshakes = NewHandshakeGate(t.limits.MaxHandshakes, t.limits.MaxHandshakesPerSource)
 	if cfg.ListenAddr != "" {
 		if t.ln, err = net.Listen("tcp", cfg.ListenAddr); err != nil {
 			return nil, fmt.Errorf("transport: listen: %w", err)
@@ -255,19 +268,18 @@ func (t *TCP) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		select {
-		case t.handshakes <- struct{}{}:
-		default:
-			t.log.Warn("too many links being set up; refusing a connection", "limit", t.limits.MaxHandshakes)
+		h, ok := t.handshakes.Admit(remoteAddr(c), func() { c.Close() })
+		if !ok {
+			t.log.Warn("too many links being set up from one address; refusing a connection", "limit", t.limits.MaxHandshakesPerSource)
 			c.Close()
 			continue
 		}
 		if !t.spawn(func() {
-			defer func() { <-t.handshakes }()
+			defer h.Done()
 			t.acceptLink(c)
 		}) {
 			c.Close()
-			<-t.handshakes
+			h.Done()
 		}
 	}
 }
@@ -287,10 +299,22 @@ func (t *TCP) spawn(f func()) bool {
 	return true
 }
 
+// remoteAddr is the address c comes from, the zero Addr if it is not an IP address.
+func remoteAddr(c net.Conn) netip.Addr {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr()
+	}
+	return netip.Addr{}
+}
+
 func (t *TCP) acceptLink(c net.Conn) {
 	ctx, cancel := context.WithTimeout(t.ctx, t.limits.HandshakeTimeout)
 	defer cancel()
-	l, err := t.handshake(ctx, c, nil)
+	primed, err := awaitFirstBytes(c, min(t.limits.FirstBytesTimeout, t.limits.HandshakeTimeout))
+	var l *link
+	if err == nil {
+		l, err = t.handshake(ctx, primed, nil)
+	}
 	if err == nil {
 		err = t.register(l, inbound)
 	}
