@@ -149,15 +149,7 @@ func (s *Sim) advance(d time.Duration) { s.skew.Add(int64(d)) }
 // Run builds the network, forms its topology, measures it and returns the report.
 func Run(cfg Config) (*Report, error) {
 	cfg.defaults()
-	s := &Sim{
-		cfg:    cfg,
-		rng:    rand.New(rand.NewPCG(cfg.Seed, 0x1e7e)),
-		net:    transport.NewMemNetwork(),
-		tr:     newTracer(),
-		blocks: map[crypto.RoutingKey][]byte{},
-		probes: map[crypto.RoutingKey]bool{},
-		start:  time.Now(),
-	}
+	s := newSim(cfg)
 	defer s.close()
 	rep := &Report{Config: cfg}
 	if err := s.build(); err != nil {
@@ -200,6 +192,19 @@ func Run(cfg Config) (*Report, error) {
 	rep.Elapsed = time.Since(s.start)
 	rep.PeakRSS = peakRSS()
 	return rep, nil
+}
+
+// newSim makes a simulation of cfg, with defaults applied, before any node is built.
+func newSim(cfg Config) *Sim {
+	return &Sim{
+		cfg:    cfg,
+		rng:    rand.New(rand.NewPCG(cfg.Seed, 0x1e7e)),
+		net:    transport.NewMemNetwork(),
+		tr:     newTracer(),
+		blocks: map[crypto.RoutingKey][]byte{},
+		probes: map[crypto.RoutingKey]bool{},
+		start:  time.Now(),
+	}
 }
 
 func (s *Sim) logf(format string, args ...any) {
