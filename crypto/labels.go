@@ -20,4 +20,13 @@ const (
 	labelKSKCryptoKey = "lethe/v1/ksk-crypto-key"
 
 	labelNodeRef = "lethe/v1/noderef"
+
+	// Tunnels (§18.11): what an attestation's signature signs, the HPKE info of a hop's key
+	// exchange, and the export contexts of its four keys.
+	labelTunnelAttestation   = "lethe/v1/tunnel-attestation"
+	labelTunnelHop           = "lethe/v1/tunnel-hop"
+	labelTunnelForwardLayer  = "lethe/v1/tunnel-forward-layer"
+	labelTunnelBackwardLayer = "lethe/v1/tunnel-backward-layer"
+	labelTunnelForwardEnd    = "lethe/v1/tunnel-forward-end"
+	labelTunnelBackwardEnd   = "lethe/v1/tunnel-backward-end"
 )
