@@ -23,9 +23,11 @@ const (
 
 	// MaxMessageSize is the largest encoding of any message: an insert of a CHK block.
 	MaxMessageSize = 1 + 8 + 1 + 1 + 8 + crypto.KeySize + 4 + crypto.CHKBlockSize
-	// MaxSmallMessage is the largest encoding of any message that carries no block. Every
-	// such message fits one small frame (spec §11.2), so its type cannot be told by size.
-	MaxSmallMessage = 1 + 8 + 1 + 8 + 2 + MaxNodeRefSize
+	// MaxSmallMessage is the largest encoding of a message that fits one small frame (spec
+	// §11.2): a small tunnel cell. Every message without a block fits one but TunnelKey and
+	// TunnelCreate, so their types cannot be told by size; the longest after the cell is an
+	// Announcement, 1 + 8 + 1 + 8 + 2 + MaxNodeRefSize = 920 bytes.
+	MaxSmallMessage = TunnelCellSize
 )
 
 // flagTail is the flag bit for Request.Tail and Insert.Tail.

@@ -81,7 +81,7 @@ func sampleMessages(tb testing.TB) []Message {
 	tb.Helper()
 	ref := largestRef(tb)
 	key := crypto.RoutingKey(sha256.Sum256([]byte("key")))
-	return []Message{
+	return append([]Message{
 		&Hello{MinVersion: 1, MaxVersion: 1, Ref: ref},
 		&Keepalive{},
 		&Request{KeyType: crypto.CHK, ID: 1, HTL: MaxHTL, Stem: 77, Key: key, Timeout: 90 * time.Second},
@@ -106,7 +106,7 @@ func sampleMessages(tb testing.TB) []Message {
 		&LocationUpdate{Location: 0.999, PeerLocations: testLocations(MaxPeerLocations)},
 		&LocationUpdate{Location: 0.25},
 		&OfferKey{KeyType: crypto.SSK, Key: key},
-	}
+	}, tunnelSamples(tb)...)
 }
 
 func TestRoundTrip(t *testing.T) {
