@@ -26,6 +26,7 @@ type NodeHello struct {
 	Node                 string
 	Version              string
 	Build                int
+	Revision             string
 	Testnet              bool
 	CompressionCodecs    string
 	ConnectionIdentifier string
@@ -96,7 +97,7 @@ func (c *Client) Hello(ctx context.Context, name string) (NodeHello, error) {
 	c.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if err := c.write(NewMessage("ClientHello", "Name", name, "ExpectedVersion", "2.0"), nil); err != nil {
+	if err := c.write(NewMessage("ClientHello", "Name", name, "ExpectedVersion", ProtocolVersion), nil); err != nil {
 		return NodeHello{}, c.fail(err)
 	}
 	m, err := c.r.ReadMessage()
@@ -122,6 +123,7 @@ func (c *Client) Hello(ctx context.Context, name string) (NodeHello, error) {
 		Node:                 m.Value("Node"),
 		Version:              m.Value("Version"),
 		Build:                build,
+		Revision:             m.Value("Revision"),
 		Testnet:              isTrue(m.Value("Testnet")),
 		CompressionCodecs:    m.Value("CompressionCodecs"),
 		ConnectionIdentifier: m.Value("ConnectionIdentifier"),

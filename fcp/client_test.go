@@ -24,7 +24,7 @@ func testContext(tb testing.TB) context.Context {
 func chkInsert() crypto.InsertURI { return crypto.InsertURI{Type: crypto.CHK} }
 
 func TestClientHello(t *testing.T) {
-	_, addr := startServer(t, Config{Build: 42, Testnet: true})
+	_, addr := startServer(t, Config{Build: 42, Revision: "3b64ccbe59ea", Testnet: true})
 	ctx := testContext(t)
 	c, err := Dial(ctx, addr)
 	if err != nil {
@@ -38,7 +38,7 @@ func TestClientHello(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hello.FCPVersion != "2.0" || hello.Build != 42 || !hello.Testnet || hello.Node != "Lethe" || hello.ConnectionIdentifier == "" {
+	if hello.FCPVersion != "2.0" || hello.Build != 42 || hello.Revision != "3b64ccbe59ea" || !hello.Testnet || hello.Node != "Lethe" || hello.ConnectionIdentifier == "" {
 		t.Errorf("NodeHello %+v", hello)
 	}
 	if _, err := c.Hello(ctx, "again"); err == nil {

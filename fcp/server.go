@@ -17,6 +17,9 @@ import (
 // DefaultAddr is where Freenet's clients look for the client protocol.
 const DefaultAddr = "127.0.0.1:9481"
 
+// ProtocolVersion is the version of Freenet's client protocol the server speaks (spec §16).
+const ProtocolVersion = "2.0"
+
 // Tuning defaults (not part of the protocol).
 const (
 	DefaultMaxDataLength         = 1 << 30 // bytes of data in one message
@@ -55,6 +58,9 @@ type Config struct {
 	NodeName, Version string
 	// Build is the integer build number Freenet's clients read from NodeHello; 1 if zero.
 	Build int
+	// Revision is NodeHello's Revision, the source revision the node was built from;
+	// Version if empty.
+	Revision string
 	// Testnet says whether this node runs a test network (NodeHello's Testnet).
 	Testnet bool
 	// CompressionCodecs are the names NodeHello advertises; clients send them back in
@@ -128,6 +134,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.Build <= 0 {
 		cfg.Build = 1
+	}
+	if cfg.Revision == "" {
+		cfg.Revision = cfg.Version
 	}
 	if len(cfg.CompressionCodecs) == 0 {
 		cfg.CompressionCodecs = []string{"GZIP"}
@@ -319,11 +328,11 @@ func (s *Server) nodeHello(connID string) *Message {
 	}
 	build := strconv.Itoa(s.cfg.Build)
 	return NewMessage("NodeHello",
-		"FCPVersion", "2.0",
+		"FCPVersion", ProtocolVersion,
 		"Node", s.cfg.NodeName,
 		"Version", s.cfg.NodeName+","+s.cfg.Version+",2.0,"+build,
 		"Build", build,
-		"Revision", s.cfg.Version,
+		"Revision", s.cfg.Revision,
 		"ExtBuild", "0",
 		"ExtRevision", "0",
 		"Testnet", strconv.FormatBool(s.cfg.Testnet),

@@ -11,8 +11,13 @@ import (
 	"lethe/wire"
 )
 
-// Version is the node software's version, as the status page and FCP's NodeHello show it.
-const Version = "0.1.0"
+// Version is the node software's release, as the status page and FCP's NodeHello show it;
+// BuildNumber is the integer Freenet's clients read from NodeHello's Build, raised with each
+// release. Build() adds what the binary itself records.
+const (
+	Version     = "0.1.0"
+	BuildNumber = 1
+)
 
 // Defaults of a zero Config (spec §19.1).
 const (

@@ -125,8 +125,14 @@ func TestConformanceReplayOnNode(t *testing.T) {
 	hello, _ := c.expect("NodeHello", "FCPVersion", "Version", "Build", "CompressionCodecs", "ConnectionIdentifier", "Testnet")
 	wantValue(t, hello, "FCPVersion", "2.0")
 	wantValue(t, hello, "Testnet", "true")
-	if parts := strings.Split(hello.Value("Version"), ","); len(parts) < 4 {
-		t.Errorf("Version %q has fewer than 4 parts", hello.Value("Version"))
+	if parts := strings.Split(hello.Value("Version"), ","); len(parts) < 4 || parts[1] != Version || parts[3] != strconv.Itoa(BuildNumber) {
+		t.Errorf("Version %q is not Lethe,%s,2.0,%d", hello.Value("Version"), Version, BuildNumber)
+	}
+	wantValue(t, hello, "Build", strconv.Itoa(BuildNumber))
+	if b := Build(); b.Revision != "" {
+		wantValue(t, hello, "Revision", b.Revision)
+	} else {
+		wantValue(t, hello, "Revision", Version)
 	}
 
 	// Generate a key.

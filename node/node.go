@@ -314,6 +314,8 @@ func (n *Node) openFCP() error {
 		TempDir:  n.tmpDir(),
 		Testnet:  n.cfg.Testnet,
 		Version:  Version,
+		Build:    BuildNumber,
+		Revision: Build().Revision,
 		Logger:   n.log.With("part", "fcp"),
 	})
 	if err != nil {

@@ -47,7 +47,7 @@ func (n *Node) proxyStatus() proxy.Status {
 		NodeID:   n.ID(),
 		Location: crypto.Location(st.Location),
 		Opennet:  st.Opennet,
-		Version:  Version,
+		Version:  st.Build.compact(),
 		Started:  st.Started,
 		Store:    proxy.AreaStatus{Blocks: st.Store.Blocks, Bytes: st.Store.Bytes, Bound: max(st.Store.Bound, 0)},
 		Cache:    proxy.AreaStatus{Blocks: st.Cache.Blocks, Bytes: st.Cache.Bytes, Bound: max(st.Cache.Bound, 0)},

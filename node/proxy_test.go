@@ -50,4 +50,7 @@ func TestProxyServesThroughTheNetwork(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, first.ID().Short()) {
 		t.Errorf("status page: %d, does not name the node %s", code, first.ID().Short())
 	}
+	if want := Build().compact(); !strings.Contains(body, want) {
+		t.Errorf("status page does not show the build %q", want)
+	}
 }

@@ -22,6 +22,7 @@ var ErrNotRunning = errors.New("no node is running on this data directory")
 // Status is a snapshot of a running node, for `lethe status`, the proxy's status page and
 // the status file (spec §19.2).
 type Status struct {
+	Build     BuildInfo    `json:"build"`
 	Time      time.Time    `json:"time"`
 	Started   time.Time    `json:"started"`
 	ID        string       `json:"id"`
@@ -82,6 +83,7 @@ type AreaStatus struct {
 func (n *Node) Status() Status {
 	now := time.Now()
 	st := Status{
+		Build:     Build(),
 		Time:      now,
 		Started:   n.started,
 		ID:        n.ID().String(),

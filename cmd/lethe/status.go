@@ -62,6 +62,7 @@ func printStatus(w io.Writer, st node.Status) {
 		mode += ", test network"
 	}
 	fmt.Fprintf(w, "node %s (%s), location %.4f, up %s\n", short(st.ID), mode, st.Location, time.Since(st.Started).Round(time.Second))
+	fmt.Fprintf(w, "  version          %s\n", st.Build.String())
 	fmt.Fprintf(w, "  data directory   %s\n", st.Dir)
 	fmt.Fprintf(w, "  links            %s\n", st.LinkAddr)
 	if st.FCPAddr != "" {
