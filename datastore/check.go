@@ -41,11 +41,11 @@ func (s *Store) checkInTx(f *findings) (err error) {
 	}
 	defer tx.Rollback()
 	for err := range tx.Check() { // drain it all: bbolt's checker goroutine waits on us
-		f.add("bbolt: %v", err)
+		f.addBeyondRepair("bbolt: %v", err)
 	}
 	for _, name := range allBuckets {
 		if tx.Bucket(name) == nil {
-			f.add("bucket %q missing", name)
+			f.addBeyondRepair("bucket %q missing", name)
 			return nil
 		}
 	}
@@ -73,7 +73,7 @@ func (s *Store) checkTx(tx *bolt.Tx, f *findings) {
 		f.add("%v", err)
 	}
 	if salt := tx.Bucket(bucketMeta).Get(metaSalt); len(salt) != saltSize {
-		f.add("salt is %d bytes, want %d", len(salt), saltSize)
+		f.addBeyondRepair("salt is %d bytes, want %d", len(salt), saltSize)
 	}
 
 	// Records, each with a keys entry pointing back at it, tallied by the area it names.
@@ -175,7 +175,7 @@ func (s *Store) checkTx(tx *bolt.Tx, f *findings) {
 		if got.blocks != want.blocks || got.bytes != want.bytes {
 			f.add("%v accounts %d blocks (%d bytes), holds %d (%d bytes)", a, got.blocks, got.bytes, want.blocks, want.bytes)
 		}
-		if b := max(s.bounds[a], 0); got.bytes > b {
+		if b := max(s.bounds[a], 0); got.bytes > b && !s.inspect {
 			f.add("%v holds %d bytes, over its bound of %d", a, got.bytes, b)
 		}
 	}
@@ -209,6 +209,16 @@ func checkIndexed(tx *bolt.Tx, f *findings, a Area, sl slot, seq uint64) bool {
 type findings struct {
 	list  []string
 	total int
+	// beyondRepair is the first finding RepairFile cannot mend: damaged pages, a lost
+	// bucket or salt.
+	beyondRepair string
+}
+
+func (f *findings) addBeyondRepair(format string, args ...any) {
+	if f.beyondRepair == "" {
+		f.beyondRepair = fmt.Sprintf(format, args...)
+	}
+	f.add(format, args...)
 }
 
 func (f *findings) add(format string, args ...any) {

@@ -56,42 +56,31 @@ func damageFile(t *testing.T, path string, record []byte, off int) {
 	}
 }
 
+// recordDamage is a way a record's bytes are damaged in the tests: a byte flipped at off of
+// the record of the victim-th block that storeWithDamagedRecord puts.
+type recordDamage struct {
+	name   string
+	off    int
+	victim int // even: a stored block, odd: a cached one
+}
+
+var recordDamages = []recordDamage{
+	{"in the ciphertext of a cached block", recordHeaderSize + 1000, 1},
+	{"in the ciphertext of a stored block", recordHeaderSize + 1000, 2},
+	{"in the tag", -tagSize, 1},
+	{"in the nonce", recordOffNonce, 2},
+	{"in the database key", recordOffKey, 1},
+}
+
 // A damaged record is found by Check, never served by Get (which removes it), and the store
 // is whole again afterwards.
 func TestDamagedRecordIsNeverServed(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		off    int
-		victim int // even: a stored block, odd: a cached one
-	}{
-		{"in the ciphertext of a cached block", recordHeaderSize + 1000, 1},
-		{"in the ciphertext of a stored block", recordHeaderSize + 1000, 2},
-		{"in the tag", -tagSize, 1},
-		{"in the nonce", recordOffNonce, 2},
-		{"in the database key", recordOffKey, 1},
-	} {
+	for _, tc := range recordDamages {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "store.db")
-			s, err := Open(path, Options{noSync: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			blocks := chkBlocks(t, "damage", 4)
-			blocks = append(blocks, sskBlock(t, "damage", "payload"))
-			for i, b := range blocks {
-				mustPut(t, s, b, []Area{AreaStore, AreaCache}[i%2])
-			}
+			path, blocks := storeWithDamagedRecord(t, tc)
 			victim := blocks[tc.victim]
-			rec := recordBytes(t, s, victim)
-			s.Close()
-			off := tc.off
-			if off < 0 {
-				off += len(rec) - 48 + tagSize - 1
-			}
-			damageFile(t, path, rec, off)
-
-			s = openAt(t, path, Options{})
-			err = s.Check()
+			s := openAt(t, path, Options{})
+			err := s.Check()
 			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "CRC") && tc.off != recordOffKey {
 				t.Fatalf("Check of a damaged record: %v", err)
 			}
@@ -114,6 +103,30 @@ func TestDamagedRecordIsNeverServed(t *testing.T) {
 			mustGet(t, s, victim)
 		})
 	}
+}
+
+// storeWithDamagedRecord makes a closed store of four CHK blocks and an SSK block, in both
+// areas, with the record of one damaged as d says. It returns the file and the blocks.
+func storeWithDamagedRecord(t *testing.T, d recordDamage) (string, []testBlock) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "store.db")
+	s, err := Open(path, Options{noSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := chkBlocks(t, "damage", 4)
+	blocks = append(blocks, sskBlock(t, "damage", "payload"))
+	for i, b := range blocks {
+		mustPut(t, s, b, []Area{AreaStore, AreaCache}[i%2])
+	}
+	rec := recordBytes(t, s, blocks[d.victim])
+	s.Close()
+	off := d.off
+	if off < 0 {
+		off += len(rec) - 48 + tagSize - 1
+	}
+	damageFile(t, path, rec, off)
+	return path, blocks
 }
 
 // A damaged SSK record is replaced by a verified copy offered again, rather than reported as a
@@ -139,50 +152,49 @@ func TestDamagedSSKIsReplacedByAGoodCopy(t *testing.T) {
 
 // Check finds index damage that no Get would notice: a state that disagrees with the data, a
 // ring entry pointing nowhere, an entry listed in both areas.
+// indexDamage is damage to the indexes in the tests: damage changes, in one transaction, a
+// store that storeWithDamagedIndex filled, and Check says want of it.
+type indexDamage struct {
+	name   string
+	damage func(tx *bolt.Tx, s *Store, b testBlock) error
+	want   string
+}
+
+var indexDamages = []indexDamage{
+	{"state counts", func(tx *bolt.Tx, s *Store, b testBlock) error {
+		st := s.st
+		st.store.blocks++
+		return tx.Bucket(bucketMeta).Put(metaState, st.encode())
+	}, "store accounts"},
+	{"store index entry lost", func(tx *bolt.Tx, s *Store, b testBlock) error {
+		k, _ := tx.Bucket(bucketStore).Cursor().First()
+		return tx.Bucket(bucketStore).Delete(k)
+	}, "store index holds"},
+	{"cache ring entry duplicated into the store index", func(tx *bolt.Tx, s *Store, b testBlock) error {
+		k, v := tx.Bucket(bucketCache).Cursor().First()
+		return tx.Bucket(bucketStore).Put(indexKey(7, binaryBE(k)), v[1:])
+	}, "keys entry says cache"},
+	{"keys entry lost", func(tx *bolt.Tx, s *Store, b testBlock) error {
+		k, _ := tx.Bucket(bucketKeys).Cursor().Last()
+		return tx.Bucket(bucketKeys).Delete(k)
+	}, "no keys entry"},
+	{"record lost", func(tx *bolt.Tx, s *Store, b testBlock) error {
+		k, _ := tx.Bucket(bucketData).Cursor().First()
+		return tx.Bucket(bucketData).Delete(k)
+	}, "missing record"},
+	{"sequence behind", func(tx *bolt.Tx, s *Store, b testBlock) error {
+		st := s.st
+		st.nextSeq = 2
+		return tx.Bucket(bucketMeta).Put(metaState, st.encode())
+	}, "next sequence"},
+}
+
 func TestCheckFindsInconsistentIndexes(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		damage func(tx *bolt.Tx, s *Store, b testBlock) error
-		want   string
-	}{
-		{"state counts", func(tx *bolt.Tx, s *Store, b testBlock) error {
-			st := s.st
-			st.store.blocks++
-			return tx.Bucket(bucketMeta).Put(metaState, st.encode())
-		}, "store accounts"},
-		{"store index entry lost", func(tx *bolt.Tx, s *Store, b testBlock) error {
-			k, _ := tx.Bucket(bucketStore).Cursor().First()
-			return tx.Bucket(bucketStore).Delete(k)
-		}, "store index holds"},
-		{"cache ring entry duplicated into the store index", func(tx *bolt.Tx, s *Store, b testBlock) error {
-			k, v := tx.Bucket(bucketCache).Cursor().First()
-			return tx.Bucket(bucketStore).Put(indexKey(7, binaryBE(k)), v[1:])
-		}, "keys entry says cache"},
-		{"keys entry lost", func(tx *bolt.Tx, s *Store, b testBlock) error {
-			k, _ := tx.Bucket(bucketKeys).Cursor().Last()
-			return tx.Bucket(bucketKeys).Delete(k)
-		}, "no keys entry"},
-		{"record lost", func(tx *bolt.Tx, s *Store, b testBlock) error {
-			k, _ := tx.Bucket(bucketData).Cursor().First()
-			return tx.Bucket(bucketData).Delete(k)
-		}, "missing record"},
-		{"sequence behind", func(tx *bolt.Tx, s *Store, b testBlock) error {
-			st := s.st
-			st.nextSeq = 2
-			return tx.Bucket(bucketMeta).Put(metaState, st.encode())
-		}, "next sequence"},
-	} {
+	for _, tc := range indexDamages {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "store.db")
+			path, _ := storeWithDamagedIndex(t, tc)
 			s, err := Open(path, Options{noSync: true})
 			if err != nil {
-				t.Fatal(err)
-			}
-			blocks := chkBlocks(t, "index", 6)
-			for i, b := range blocks {
-				mustPut(t, s, b, []Area{AreaStore, AreaCache}[i%2])
-			}
-			if err := s.db.Update(func(tx *bolt.Tx) error { return tc.damage(tx, s, blocks[0]) }); err != nil {
 				t.Fatal(err)
 			}
 			err = s.Check()
@@ -192,6 +204,26 @@ func TestCheckFindsInconsistentIndexes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// storeWithDamagedIndex makes a closed store of six CHK blocks, in both areas, whose indexes
+// are damaged as d says. It returns the file and the blocks.
+func storeWithDamagedIndex(t *testing.T, d indexDamage) (string, []testBlock) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "store.db")
+	s, err := Open(path, Options{noSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := chkBlocks(t, "index", 6)
+	for i, b := range blocks {
+		mustPut(t, s, b, []Area{AreaStore, AreaCache}[i%2])
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error { return d.damage(tx, s, blocks[0]) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	return path, blocks
 }
 
 func binaryBE(k []byte) uint64 {

@@ -67,6 +67,10 @@ type Options struct {
 	// (reserve.go). Zero means DefaultReserveBytes; negative, none.
 	ReserveBytes int64
 
+	// inspect opens an existing store for CheckFile and RepairFile alone: a missing file is an
+	// error, and nothing is changed at Open (no eviction down to the bounds, no reserve).
+	inspect bool
+
 	// noSync skips fsync on commit, for tests that exercise logic rather than durability.
 	// A crash of the process loses nothing even so (the kernel keeps the written pages);
 	// only a crash of the machine could.
@@ -120,6 +124,7 @@ type Store struct {
 	// reserve is the reserve file's path, "" once given up or if there is none; owned by the
 	// writer goroutine after Open.
 	reserve string
+	inspect bool // opened by CheckFile or RepairFile: the bounds are not checked or enforced
 
 	ops        chan *op
 	writerDone chan struct{}
@@ -160,6 +165,7 @@ func open(path string, opts Options) (*Store, error) {
 		rand:       opts.Rand,
 		ops:        make(chan *op, maxBatchOps),
 		writerDone: make(chan struct{}),
+		inspect:    opts.inspect,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -174,6 +180,11 @@ func open(path string, opts Options) (*Store, error) {
 	s.loc.Store(math.Float64bits(float64(opts.Location)))
 	s.refs = newRefBits(s.bounds[AreaCache])
 
+	if opts.inspect {
+		if _, err := os.Stat(path); err != nil {
+			return nil, err
+		}
+	}
 	if err := checkMagic(path); err != nil {
 		return nil, err
 	}
@@ -196,13 +207,15 @@ func open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.pub = s.st
-	for _, a := range []Area{AreaStore, AreaCache} {
-		if err := s.shrink(a); err != nil {
-			db.Close()
-			return nil, err
+	if !s.inspect {
+		for _, a := range []Area{AreaStore, AreaCache} {
+			if err := s.shrink(a); err != nil {
+				db.Close()
+				return nil, err
+			}
 		}
+		s.makeReserve(bound(opts.ReserveBytes, DefaultReserveBytes))
 	}
-	s.makeReserve(bound(opts.ReserveBytes, DefaultReserveBytes))
 	go s.write()
 	s.log.Info("datastore open", "path", path,
 		"store_blocks", s.st.store.blocks, "store_bytes", s.st.store.bytes, "store_bound", s.bounds[AreaStore],
@@ -330,6 +343,9 @@ func (s *Store) load() error {
 	})
 	if err != nil || !fresh {
 		return err
+	}
+	if s.inspect {
+		return fmt.Errorf("%w: an empty bbolt file, never opened by a node", ErrNotStore)
 	}
 	if _, err := io.ReadFull(s.rand, s.keys.salt[:]); err != nil {
 		return fmt.Errorf("read salt: %w", err)

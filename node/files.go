@@ -30,6 +30,9 @@ const (
 // FriendsFile is the file in a data directory that lists the node's friends (darknet peers).
 func FriendsFile(dir string) string { return filepath.Join(dir, friendsFile) }
 
+// StorePath is the datastore's file in a data directory.
+func StorePath(dir string) string { return filepath.Join(dir, storeFile) }
+
 // SeedsFile is the file in a data directory that lists the opennet seed nodes.
 func SeedsFile(dir string) string { return filepath.Join(dir, seedsFile) }
 
