@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,7 @@ type Lab struct {
 	routers   int      // routers made; guarded by mu
 	stun      *Host    // the STUN server's host, made with the first UPnP router; guarded by mu
 	closers   []func() // run at Close, last first; guarded by mu
+	tcp       string   // congestion control of hosts made from now on; guarded by mu
 	closeOnce sync.Once
 }
 
@@ -54,11 +56,55 @@ func New(tb testing.TB) *Lab {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	l := &Lab{tb: tb, name: name, dir: dir}
+	l := &Lab{tb: tb, name: name, dir: dir, tcp: "cubic"}
+	if cc := os.Getenv("LAB_TCP"); cc != "" {
+		l.tcp = cc
+	}
 	tb.Cleanup(l.Close)
 	core := l.namespace("core")
 	l.internet = startInternet(tb, l, core)
 	return l
+}
+
+// SetTCP sets the TCP congestion control of the hosts made from now on. It is "cubic" by
+// default, what the systems of most users run (Linux, Windows and macOS alike), whatever this
+// machine's own setting; the environment variable LAB_TCP (like LAB_TCP=bbr) changes the
+// default.
+func (l *Lab) SetTCP(cc string) {
+	l.mu.Lock()
+	l.tcp = cc
+	l.mu.Unlock()
+}
+
+// hostNamespace makes the namespace of a host, with the lab's TCP.
+func (l *Lab) hostNamespace(short string) string {
+	l.tb.Helper()
+	ns := l.namespace(short)
+	l.mu.Lock()
+	cc := l.tcp
+	l.mu.Unlock()
+	allowTCP(l.tb, cc)
+	l.sysctl(ns, "net.ipv4.tcp_congestion_control="+cc)
+	return ns
+}
+
+// allowTCP lets namespaces other than the machine's own choose the congestion control cc:
+// Linux lets them choose only those in the machine's net.ipv4.tcp_allowed_congestion_control.
+// Adding one there changes nothing for the machine's own connections.
+func allowTCP(tb testing.TB, cc string) {
+	tb.Helper()
+	const path = "/proc/sys/net/ipv4/tcp_allowed_congestion_control"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	allowed := strings.Fields(string(b))
+	if slices.Contains(allowed, cc) {
+		return
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(append(allowed, cc), " ")), 0o644); err != nil {
+		tb.Fatalf("allow TCP congestion control %s in namespaces: %v", cc, err)
+	}
 }
 
 // Dir is the lab's directory, removed when the lab is closed.

@@ -111,7 +111,7 @@ func (r *Router) AddHost(name string) *Host {
 	l := r.lab
 	l.tb.Helper()
 	r.hosts++
-	h := &Host{Name: name, NS: l.namespace(name), Router: r, lab: l,
+	h := &Host{Name: name, NS: l.hostNamespace(name), Router: r, lab: l,
 		Addr: netip.AddrFrom4([4]byte{192, 168, 1, byte(1 + r.hosts)})}
 	port := fmt.Sprintf("h%d", r.hosts)
 	l.ip(r.NS, fmt.Sprintf("link add %s type veth peer name eth0 netns %s", port, h.NS),

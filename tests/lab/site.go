@@ -51,7 +51,7 @@ func (h *Host) Path() string { return nsPath(h.NS) }
 // as asked for, all on its one link).
 func (l *Lab) AddPublicHost(name string, link Link, extra ...int) *Host {
 	l.tb.Helper()
-	h := &Host{Name: name, NS: l.namespace(name), lab: l}
+	h := &Host{Name: name, NS: l.hostNamespace(name), lab: l}
 	h.Addr = l.publicAddr(false)
 	addrs := []netip.Addr{h.Addr}
 	for range extra {
