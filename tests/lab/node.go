@@ -30,9 +30,10 @@ type Node struct {
 	Dir  string
 	Proc *Proc // the last run
 
-	bin  string
-	args []string
-	runs int
+	bin   string
+	args  []string
+	runs  int
+	begun time.Time // when the last run was launched
 }
 
 // NewNode prepares a node on the host with the lethe program bin (lab.Binary(t,
@@ -45,17 +46,31 @@ func (h *Host) NewNode(bin string, args ...string) *Node {
 
 // Start runs the node and waits until it serves: its status file is written by this run.
 func (n *Node) Start() node.Status {
+	n.Host.lab.tb.Helper()
+	n.Launch()
+	return n.WaitServing()
+}
+
+// Launch runs the node without waiting for it; WaitServing waits. Many nodes start faster
+// launched together.
+func (n *Node) Launch() {
 	l := n.Host.lab
 	l.tb.Helper()
 	n.runs++
 	args := append([]string{n.bin, "node", "--dir", n.Dir, "--listen", fmt.Sprintf(":%d", LinkPort),
 		"--fcp", FCPAddr, "--proxy", ProxyAddr, "-v"}, n.args...)
-	begun := time.Now()
+	n.begun = time.Now()
 	n.Proc = l.start(n.Host.NS, n.Host.Name+"-node", args...)
-	deadline := begun.Add(30 * time.Second)
+}
+
+// WaitServing waits until the launched node serves: its status file is written by this run.
+func (n *Node) WaitServing() node.Status {
+	l := n.Host.lab
+	l.tb.Helper()
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		st, err := node.ReadStatus(n.Dir)
-		if err == nil && st.ID != "" && !st.Started.Before(begun.Add(-time.Second)) && st.Time.After(begun) {
+		if err == nil && st.ID != "" && !st.Started.Before(n.begun.Add(-time.Second)) && st.Time.After(n.begun) {
 			return st
 		}
 		select {
@@ -64,7 +79,7 @@ func (n *Node) Start() node.Status {
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			l.tb.Fatalf("lethe node on %s not serving after 30 s\n%s", n.Host.Name, n.Proc.Tail(4096))
+			l.tb.Fatalf("lethe node on %s not serving after 60 s\n%s", n.Host.Name, n.Proc.Tail(4096))
 		}
 	}
 }
