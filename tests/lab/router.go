@@ -72,6 +72,14 @@ func (l *Lab) AddRouter(name string, cfg RouterConfig) *Router {
 // natRuleset is the router's firewall and NAT. Forwarding: the inside may go out; from
 // outside, only what answers it, or what a port mapping (miniupnpd's chain) lets in. The
 // chains miniupnpd fills are named in its configuration (upnp.go) and are empty otherwise.
+//
+// The router itself takes nothing unsolicited from outside, as home routers' firewalls do.
+// This matters to hole punching: a packet from a peer that arrives before the host's own
+// packet to that peer has gone out would otherwise leave a connection-tracking entry for
+// the pair of outside addresses, and the host's packet, finding that pair taken, would be
+// given another port. Dropped in the input chain, the packet's entry is never confirmed. The
+// exception is the lab's STUN server (ports 3478 and 3479), whose answers from its other
+// address and port miniupnpd waits for when it tests the router's outside.
 func natRuleset(kind NAT) string {
 	masq := "masquerade"
 	if kind == Symmetric {
@@ -79,6 +87,12 @@ func natRuleset(kind NAT) string {
 	}
 	return strings.NewReplacer("MASQ", masq).Replace(`
 table inet filter {
+	chain input {
+		type filter hook input priority filter; policy accept;
+		iifname "wan0" ct state established,related accept
+		iifname "wan0" udp sport { 3478, 3479 } accept
+		iifname "wan0" drop
+	}
 	chain forward {
 		type filter hook forward priority filter; policy drop;
 		ct state established,related accept
