@@ -20,5 +20,7 @@
 // Everything the lab makes is named lab-PID-…: namespaces, the temporary directory, and the
 // processes inside them. A lab is taken down when its test ends; what a killed run left behind
 // (its PID no longer running) is removed when the next lab starts. A lab needs root; without it
-// New skips the test, saying so.
+// New skips the test, saying so. Namespaces, TUN devices and parent-death signals are Linux's:
+// every other file of the lab, labnet and netns builds on Linux only (//go:build linux), so that
+// the tree vets and builds on the other platforms (tests/checks_test.go TestPlatforms).
 package lab

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package netns runs code inside a Linux network namespace, for the network lab (tests/lab):
 // sockets and TUN devices made inside belong to the namespace and keep working from anywhere
 // in the process once made.

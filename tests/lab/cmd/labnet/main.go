@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command labnet is the lab's internet: one process that carries every packet between the
 // lab's sites (public hosts and home routers), each attached through a TUN device in its own
 // network namespace, and that delays and drops what each site sends as its link conditions
