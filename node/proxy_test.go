@@ -27,6 +27,7 @@ func TestProxyServesThroughTheNetwork(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		req.Header.Set("Sec-Fetch-Site", "none") // the user typed it
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -2,10 +2,13 @@ package proxy
 
 import (
 	"context"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"lethe/crypto"
+	"lethe/insert"
 	"lethe/proxy/browsertest"
 	"lethe/proxy/filter/filtertest"
 )
@@ -38,4 +41,31 @@ func TestBrowser(t *testing.T) {
 	// Screenshots of the home and status pages; those in docs/ come from a real node
 	// (tests/browser_test.go).
 	tabs[0].ProxyScreenshots(p.url, t.TempDir())
+
+	// Pages of other origins embed and open keys on the proxy: one the user has opened (in
+	// the proxy's memory) and one never opened. The node fetches nothing for them, the tab
+	// they navigate shows the page that asks first, and the user's own navigation works.
+	held := p.url + pathOf(key.WithPath("/"))
+	fresh := insertFile(t, p.st, []byte("<p>a page nobody opened</p>"), insert.Config{Name: "fresh.html"})
+	never := p.url + pathOf(fresh)
+	if err := tabs[0].Open(held); err != nil {
+		t.Fatal(err)
+	}
+	p.st.ResetCounts()
+	landed := b.NewOtherSites([]string{held, never}).Visit(tabs[0])
+	if n := p.st.TotalGets(); n != 0 {
+		t.Errorf("pages of other origins made the node fetch %d blocks", n)
+	}
+	if landed[never] != http.StatusOK || !strings.Contains(tabs[0].Text(), "Open this key?") {
+		t.Errorf("another origin's navigation to a key: documents %v, the tab shows:\n%s", landed, tabs[0].Text())
+	}
+	if err := tabs[0].Click("Open it"); err != nil {
+		t.Fatal(err)
+	}
+	if text := tabs[0].Text(); !strings.Contains(text, "a page nobody opened") || p.st.TotalGets() == 0 {
+		t.Errorf("the user opening the key from the page that asks: %d blocks fetched, the tab shows:\n%s", p.st.TotalGets(), text)
+	}
+	if err := tabs[1].Open(never); err != nil || !strings.Contains(tabs[1].Text(), "a page nobody opened") {
+		t.Errorf("the user's own navigation to the key: %v, the tab shows:\n%s", err, tabs[1].Text())
+	}
 }

@@ -92,7 +92,11 @@ func (s *Server) serveKey(w http.ResponseWriter, r *http.Request) {
 	}
 	d := filter.Decide(doc.MIMEType, name)
 	q := r.URL.Query()
-	if d.Action == filter.Warn && !s.guard.checkDownload(r.URL.Path, q.Get("download")) {
+	// Whatever the browser would save as a file passes the warning page first (spec §17.1):
+	// warned kinds always, audio and video when opened in a tab (a media element of a page
+	// plays them without saving).
+	saved := d.Action == filter.Warn || d.Action == filter.Download && opensInTab(r)
+	if saved && !s.guard.checkDownload(r.URL.Path, q.Get("download")) {
 		s.warnPage(w, r, uri, doc, d)
 		return
 	}

@@ -24,6 +24,7 @@ const (
 	// Labels of the tokens derived from the proxy's key (HMAC-SHA256, spec §20.2).
 	csrfLabel     = "lethe/v1/proxy-csrf"
 	downloadLabel = "lethe/v1/proxy-download"
+	openLabel     = "lethe/v1/proxy-open"
 	keyFile       = "proxy.key"
 )
 

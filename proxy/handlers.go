@@ -30,6 +30,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := r.URL.Path
+	if r.Method != http.MethodPost && askerOf(r) == askerOther {
+		refuseOther(w) // another origin's image, script, fetch or frame: nothing is served
+		return
+	}
 	if r.Method == http.MethodPost {
 		s.servePost(w, r, p)
 		return
@@ -57,7 +61,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case p == "/static/style.css":
 		s.serveStyle(w, r)
 	case isKeyPath(p):
-		s.serveKey(w, r)
+		if s.admitKey(w, r) {
+			s.serveKey(w, r)
+		}
 	default:
 		s.errorPage(w, r, http.StatusNotFound, "No such page",
 			"The proxy has no page here. Keys are opened as /CHK@…, /SSK@…, /USK@… or /KSK@….", "")

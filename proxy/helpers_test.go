@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"html"
 	"image"
 	"image/png"
 	"io"
@@ -116,19 +117,24 @@ func (p *testProxy) setHook(h func(ctx context.Context, rk crypto.RoutingKey) er
 	p.hook.Store(&h)
 }
 
-// do sends a request with the given headers ("Name: value") and returns the response with
-// its body read.
+// do sends a request with the given headers ("Name: value"; an empty value removes the
+// header) and returns the response with its body read. Requests say they come from the
+// proxy's own pages (Sec-Fetch-Site: same-origin) unless the headers say otherwise.
 func (p *testProxy) do(tb testing.TB, method, path string, body io.Reader, headers ...string) (*http.Response, string) {
 	tb.Helper()
 	req, err := http.NewRequest(method, p.url+path, body)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	for _, h := range headers {
 		k, v, _ := strings.Cut(h, ":")
-		if v = strings.TrimSpace(v); strings.EqualFold(k, "Host") {
+		switch v = strings.TrimSpace(v); {
+		case strings.EqualFold(k, "Host"):
 			req.Host = v // the client sends req.Host, not a Host header
-		} else {
+		case v == "":
+			req.Header.Del(k)
+		default:
 			req.Header.Set(k, v)
 		}
 	}
@@ -151,6 +157,20 @@ func (p *testProxy) get(tb testing.TB, path string, headers ...string) (*http.Re
 
 // navigate is how a browser tab asks for a page.
 const navigate = "Sec-Fetch-Mode: navigate"
+
+var downloadLink = regexp.MustCompile(`href="([^"]+\?download=[^"]+)"`)
+
+// pastWarning opens path in a tab, expects the warning page shown before a file is saved,
+// and returns the page's link to download it anyway.
+func (p *testProxy) pastWarning(tb testing.TB, path string) string {
+	tb.Helper()
+	resp, body := p.get(tb, path, navigate)
+	m := downloadLink.FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		tb.Fatalf("%s in a tab: %d, want the warning page with a download link\n%s", path, resp.StatusCode, body)
+	}
+	return html.UnescapeString(m[1])
+}
 
 var tokenPattern = regexp.MustCompile(`name="token" value="([^"]+)"`)
 

@@ -84,7 +84,7 @@ func TestCancelTransfer(t *testing.T) {
 	f := newBigFile(t, p, "film.mp4", 9<<20, 3)
 	release := f.hold(p, 1)
 	defer release()
-	if resp, _ := p.get(t, pathOf(f.uri), navigate); resp.StatusCode != http.StatusAccepted {
+	if resp, _ := p.get(t, p.pastWarning(t, pathOf(f.uri)), navigate); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("progress page: %d", resp.StatusCode)
 	}
 	running, _ := p.xfers.list()
@@ -117,12 +117,13 @@ func TestCloseEndsTransfers(t *testing.T) {
 	f := newBigFile(t, p, "film.mp4", 9<<20, 3)
 	release := f.hold(p, 0)
 	defer release()
-	if resp, _ := p.get(t, pathOf(f.uri), navigate); resp.StatusCode != http.StatusAccepted {
+	if resp, _ := p.get(t, p.pastWarning(t, pathOf(f.uri)), navigate); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("progress page: %d", resp.StatusCode)
 	}
 	streamed := make(chan error, 1)
 	go func() {
 		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, p.url+pathOf(f.uri), nil)
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
 		resp, err := p.client.Do(req)
 		if err == nil {
 			resp.Body.Close()

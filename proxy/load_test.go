@@ -90,6 +90,7 @@ func fetchOnce(ctx context.Context, client *http.Client, url string, size int64,
 	if err != nil {
 		return err
 	}
+	req.Header.Set("Sec-Fetch-Site", "same-origin") // a page of the proxy's asks
 	resp, err := client.Do(req)
 	if err != nil {
 		return err

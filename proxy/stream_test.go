@@ -156,6 +156,7 @@ func TestStreaming(t *testing.T) {
 	f := newBigFile(t, p, "film.mp4", 17<<20, 5)
 	release := f.hold(p, len(f.segs)-1)
 	req, _ := http.NewRequest(http.MethodGet, p.url+pathOf(f.uri), nil)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	resp, err := p.client.Do(req)
 	if err != nil {
 		release()
@@ -190,7 +191,8 @@ func TestProgressPage(t *testing.T) {
 	p := newTestProxy(t, Config{})
 	f := newBigFile(t, p, "film.mp4", 9<<20, 3)
 	release := f.hold(p, 2)
-	resp, body := p.get(t, pathOf(f.uri), navigate)
+	link := p.pastWarning(t, pathOf(f.uri))
+	resp, body := p.get(t, link, navigate)
 	if resp.StatusCode != http.StatusAccepted || !strings.Contains(body, `http-equiv="refresh"`) || !strings.Contains(body, "<progress") {
 		release()
 		t.Fatalf("large file in a tab: %d\n%s", resp.StatusCode, body)
@@ -204,7 +206,7 @@ func TestProgressPage(t *testing.T) {
 	release()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, body = p.get(t, pathOf(f.uri), navigate)
+		resp, body = p.get(t, link, navigate)
 		if resp.StatusCode == http.StatusOK || time.Now().After(deadline) {
 			break
 		}
@@ -215,7 +217,7 @@ func TestProgressPage(t *testing.T) {
 	}
 	// Served from the download's blocks: no request reaches the network.
 	p.st.ResetCounts()
-	resp, body = p.get(t, pathOf(f.uri), navigate, "Range: bytes=100-199")
+	resp, body = p.get(t, pathOf(f.uri), "Sec-Fetch-Mode: no-cors", "Sec-Fetch-Dest: video", "Range: bytes=100-199") // a <video> of a page
 	if resp.StatusCode != http.StatusPartialContent || body != string(f.data[100:200]) || p.st.TotalGets() != 0 {
 		t.Errorf("a range of the download: %d, %d requests to the network", resp.StatusCode, p.st.TotalGets())
 	}
@@ -229,12 +231,7 @@ func TestProgressOfWarnedFile(t *testing.T) {
 	f := newBigFile(t, p, "disk.img", 9<<20, 3)
 	release := f.hold(p, 2)
 	defer release()
-	_, warning := p.get(t, pathOf(f.uri), navigate)
-	m := regexp.MustCompile(`href="([^"]+\?download=[^"]+)"`).FindStringSubmatch(warning)
-	if m == nil {
-		t.Fatalf("no download link on the warning page:\n%s", warning)
-	}
-	resp, body := p.get(t, html.UnescapeString(m[1]), navigate)
+	resp, body := p.get(t, p.pastWarning(t, pathOf(f.uri)), navigate)
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("confirmed large file: %d", resp.StatusCode)
 	}

@@ -2,7 +2,9 @@ package tests
 
 import (
 	"context"
+	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,6 +58,27 @@ func TestBrowserOverTestnet(t *testing.T) {
 	t.Logf("node %d, %d links away, served %d pages (%d HTML and %d CSS attacks) in %v; %d requests: %d to the proxy, %d media-control icons of Chromium's own",
 		reader, tn.Hops(publisher)[reader], v.Opened, len(filtertest.HTML), len(filtertest.CSS), time.Since(start).Round(time.Millisecond),
 		v.Requests, v.ToProxy, v.OwnIcons)
+
+	// Pages of other origins embed and open keys on the proxy, one the user just opened and
+	// one never opened: the node sends no request into the network for them, the tab they
+	// navigate asks the user first, and the user's own navigation to the key works.
+	fresh := putSite(t, pc, crypto.InsertURI{Type: crypto.CHK}, map[string]string{"index.html": "<p>a page nobody opened</p>"})
+	held, never := proxy+filter.Path(uri.WithPath("/")), proxy+filter.Path(fresh.WithPath("/"))
+	if err := tabs[0].Open(held); err != nil {
+		t.Fatal(err)
+	}
+	localRequests := func() uint64 { return tn.Nodes[reader].Status().Routing.LocalRequests }
+	before := localRequests()
+	landed := b.NewOtherSites([]string{held, never}).Visit(tabs[0])
+	if n := localRequests() - before; n != 0 {
+		t.Errorf("pages of other origins made node %d send %d requests into the network", reader, n)
+	}
+	if landed[never] != http.StatusOK || !strings.Contains(tabs[0].Text(), "Open this key?") {
+		t.Errorf("another origin's navigation to a key: documents %v, the tab shows:\n%s", landed, tabs[0].Text())
+	}
+	if err := tabs[1].Open(never); err != nil || !strings.Contains(tabs[1].Text(), "a page nobody opened") || localRequests() == before {
+		t.Errorf("the user's own navigation to the key: %v, the tab shows:\n%s", err, tabs[1].Text())
+	}
 
 	dirs := []string{t.TempDir()}
 	if dir := os.Getenv("LETHE_SCREENSHOTS"); dir != "" {

@@ -444,6 +444,7 @@ func timedGet(ctx context.Context, client *http.Client, url string, want []byte)
 	if err != nil {
 		return 0, 0, err
 	}
+	req.Header.Set("Sec-Fetch-Site", "none") // the user asks, not another site (spec §20.2)
 	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {

@@ -81,7 +81,7 @@ func checkElement(n *html.Node, add func(string, ...any)) {
 			add("namespaced attribute %s:%s on <%s>", a.Namespace, a.Key, name)
 		case strings.HasPrefix(key, "on"):
 			add("event handler %s on <%s>", key, name)
-		case key == "http-equiv" || key == "charset" || key == "srcdoc":
+		case key == "http-equiv" || key == "charset" || key == "srcdoc" || key == "download":
 			add("attribute %s on <%s>", key, name)
 		case key == "usemap":
 			if !strings.HasPrefix(val, "#") {

@@ -72,9 +72,11 @@ type Decision struct {
 	// declared charset when it is one browsers know, else "utf-8".
 	Charset string
 	// Name is the file name for Content-Disposition: the last element of the name given to
-	// Decide, without control characters or quotes; "download" if nothing is left.
+	// Decide, without control characters or quotes ("download" if nothing is left), with an
+	// extension that names what the filter decided the content is (savedName).
 	Name string
-	// Reason says, for Warn, why the content is not shown, in words for the warning page.
+	// Reason says, for Warn and Download, why the content is not shown, in words for the
+	// warning page.
 	Reason string
 }
 
@@ -96,7 +98,7 @@ func Decide(mimeType, name string) Decision {
 	if canon, ok := aliases[typ]; ok {
 		typ = canon
 	}
-	d := Decision{Name: fileName(name)}
+	var d Decision
 	switch typ {
 	case "text/html", "application/xhtml+xml":
 		d.Action, d.Kind, d.ContentType = Render, KindHTML, "text/html; charset=utf-8"
@@ -127,8 +129,10 @@ func Decide(mimeType, name string) Decision {
 	case "audio/mpeg", "audio/ogg", "audio/wav", "audio/webm", "audio/flac", "audio/aac",
 		"audio/mp4", "audio/opus":
 		d.Action, d.Kind, d.ContentType = Download, KindAudio, typ
+		d.Reason = "Audio files are not played in the tab; this one is saved as a file, and the program that plays it opens it outside the browser."
 	case "video/mp4", "video/webm", "video/ogg":
 		d.Action, d.Kind, d.ContentType = Download, KindVideo, typ
+		d.Reason = "Videos are not played in the tab; this one is saved as a file, and the program that plays it opens it outside the browser."
 	case "image/svg+xml":
 		d.Action, d.Kind, d.ContentType = Warn, KindSVG, "application/octet-stream"
 		d.Reason = "SVG images can hold scripts and references to other sites; Lethe does not show them."
@@ -139,7 +143,48 @@ func Decide(mimeType, name string) Decision {
 		d.Action, d.Kind, d.ContentType = Warn, KindOther, "application/octet-stream"
 		d.Reason = "Lethe cannot check files of this type (" + reasonType(typ) + "); a program that opens it may reach the internet and reveal you."
 	}
+	d.Name = savedName(fileName(name), typ, d.Kind)
 	return d
+}
+
+// savedName makes a file name say what the filter decided the content is, whatever the site
+// called it: a browser, a file manager or a mail program that meets the saved file later goes
+// by its extension, and "readme.html" served as audio/mpeg would otherwise be opened as a web
+// page, outside the proxy and its policy. For a type the filter knows, an extension of that
+// type is kept and any other replaced by the type's own (readme.html as audio/mpeg is saved as
+// readme.mp3). For a type it does not know (KindOther), the name keeps its extension unless
+// that extension is one of a type the filter knows, which the content was decided not to be:
+// then it becomes .bin. (Such a file is saved only after the warning page, spec §17.1.)
+func savedName(name, typ string, k Kind) string {
+	ext := path.Ext(name) // fileName left no leading dot, so a name is never all extension
+	stem := strings.TrimSuffix(name, ext)
+	lower := strings.ToLower(ext)
+	if k == KindOther {
+		if _, known := byExtension[lower]; known {
+			return stem + ".bin"
+		}
+		return name
+	}
+	if byExtension[lower] == typ {
+		return name
+	}
+	if own, ok := ownExtension[typ]; ok {
+		return stem + own
+	}
+	return stem + ".bin" // a known type without an extension of its own: none is claimed
+}
+
+// ownExtension is the extension a file of each type the filter knows is saved with when its
+// name has none of that type's.
+var ownExtension = map[string]string{
+	"text/html": ".html", "application/xhtml+xml": ".xhtml", "text/css": ".css",
+	"text/plain": ".txt", "text/csv": ".csv", "text/markdown": ".md", "application/json": ".json",
+	"text/vtt": ".vtt", "image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif",
+	"image/webp": ".webp", "image/svg+xml": ".svg", "application/pdf": ".pdf",
+	"font/woff": ".woff", "font/woff2": ".woff2", "font/ttf": ".ttf", "font/otf": ".otf",
+	"audio/mpeg": ".mp3", "audio/ogg": ".ogg", "audio/opus": ".opus", "audio/wav": ".wav",
+	"audio/flac": ".flac", "audio/mp4": ".m4a", "audio/aac": ".aac", "audio/webm": ".weba",
+	"video/mp4": ".mp4", "video/webm": ".webm", "video/ogg": ".ogv",
 }
 
 func reasonType(typ string) string {

@@ -100,6 +100,42 @@ func TestHeader(t *testing.T) {
 	}
 }
 
+// A saved file's name says what the filter decided the content is, never what the site
+// claimed (issue 16, finding 2).
+func TestSavedName(t *testing.T) {
+	for _, tc := range []struct{ mime, name, want string }{
+		{"audio/mpeg", "readme.html", "readme.mp3"},
+		{"audio/mpeg", "song.mp3", "song.mp3"},
+		{"audio/mpeg", "song.MP3", "song.MP3"},
+		{"audio/mpeg", "setup.exe", "setup.mp3"},
+		{"audio/mpeg", "x.desktop", "x.mp3"},
+		{"audio/mpeg", "", "download.mp3"},
+		{"audio/mpeg", ".html", "html.mp3"},
+		{"video/mp4", "clip.pdf", "clip.mp4"},
+		{"video/mp4", "clip.m4v", "clip.m4v"},
+		{"application/pdf", "invoice.html", "invoice.pdf"},
+		{"application/pdf", "invoice", "invoice.pdf"},
+		{"image/svg+xml", "logo.html", "logo.svg"},
+		{"application/octet-stream", "x.svg", "x.svg"},
+		{"application/x-msdownload", "setup.exe", "setup.exe"},
+		{"application/zip", "a.tar.gz", "a.tar.gz"},
+		{"application/x-foo", "readme.html", "readme.bin"},
+		{"application/x-foo", "notes.TXT", "notes.bin"},
+		{"text/javascript", "x.pdf", "x.bin"},
+		{"", "noname", "noname"},
+	} {
+		if got := Decide(tc.mime, tc.name).Name; got != tc.want {
+			t.Errorf("Decide(%q, %q).Name = %q, want %q", tc.mime, tc.name, got, tc.want)
+		}
+	}
+	// Every type the filter knows has an extension of its own.
+	for ext, typ := range byExtension {
+		if _, ok := ownExtension[typ]; !ok {
+			t.Errorf("%s (%s) has no extension of its own", typ, ext)
+		}
+	}
+}
+
 func TestDecisionFilter(t *testing.T) {
 	var out bytes.Buffer
 	if err := Decide("text/plain", "").Filter(&out, strings.NewReader("<script>x</script>"), page); err != nil {

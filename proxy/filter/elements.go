@@ -58,9 +58,9 @@ var elements = func() map[string]*elemRule {
 	add("br", true, map[string]attrKind{"clear": attrText})
 	add("hr", true, map[string]attrKind{"noshade": attrText, "size": attrText})
 	add("a", false, map[string]attrKind{"href": attrLink, "name": attrText, "target": attrTarget,
-		"rel": attrText, "hreflang": attrText, "type": attrMIMEType, "download": attrText})
+		"rel": attrText, "hreflang": attrText, "type": attrMIMEType})
 	add("area", true, map[string]attrKind{"href": attrLink, "alt": attrText, "shape": attrText,
-		"coords": attrText, "target": attrTarget, "rel": attrText, "download": attrText})
+		"coords": attrText, "target": attrTarget, "rel": attrText})
 	add("map", false, map[string]attrKind{"name": attrText})
 	add("img", true, map[string]attrKind{"src": attrResource, "srcset": attrSrcset,
 		"sizes": attrText, "alt": attrText, "usemap": attrFragment, "ismap": attrText,
