@@ -138,15 +138,23 @@ func (t *Tab) Open(url string) error {
 	if nav.ErrorText != "" {
 		return fmt.Errorf("%s: %s", url, nav.ErrorText)
 	}
-	select {
-	case <-t.loaded:
-	case <-time.After(LoadTimeout):
-		return fmt.Errorf("%s: %w", url, ErrNoLoad)
-	case <-t.b.ctx.Done():
-		return t.b.ctx.Err()
+	if err := t.waitLoad(); err != nil {
+		return fmt.Errorf("%s: %w", url, err)
 	}
 	time.Sleep(10 * time.Millisecond)
 	return nil
+}
+
+// waitLoad waits for the tab's next load event, at most LoadTimeout.
+func (t *Tab) waitLoad() error {
+	select {
+	case <-t.loaded:
+		return nil
+	case <-time.After(LoadTimeout):
+		return ErrNoLoad
+	case <-t.b.ctx.Done():
+		return t.b.ctx.Err()
+	}
 }
 
 // Screenshot saves the page as a PNG, 1200 pixels wide and as tall as the page (600 to

@@ -7,7 +7,8 @@
 //
 // It also builds the site of attacks that such a test serves (AttackSite, from the content
 // filter's attack inputs in proxy/filter/filtertest), runs canary servers that the attacks
-// aim at and that must hear nothing (Canary), and takes screenshots. The proxy's own browser
+// aim at and that must hear nothing (Canary), serves pages of other origins that try to make
+// the proxy fetch keys for them (OtherSites), and takes screenshots. The proxy's own browser
 // test serves the site from an in-memory block store; the whole-system test in tests/ serves
 // it from a real test network.
 //

@@ -64,14 +64,10 @@ func (o *OtherSites) Visit(tab *Tab) map[string]int {
 		if err := tab.Open(page); err != nil {
 			o.b.tb.Fatalf("the other site's page: %v", err)
 		}
-		select {
-		case <-tab.loaded: // the page's own navigation to a key
-		case <-time.After(LoadTimeout):
+		if err := tab.waitLoad(); err != nil { // the page's own navigation to a key
 			rec := o.b.Record()
-			o.b.tb.Fatalf("%s did not navigate its tab to the key; documents %v, requests %v, console %v, violations %v",
-				page, rec.Documents, rec.Requests, rec.Console, rec.Violations)
-		case <-o.b.ctx.Done():
-			o.b.tb.Fatal(o.b.ctx.Err())
+			o.b.tb.Fatalf("%s did not navigate its tab to the key (%v); documents %v, console %v",
+				page, err, rec.Documents, rec.Console)
 		}
 		time.Sleep(200 * time.Millisecond) // whatever the page still does
 		for u, status := range o.b.Record().Documents {
@@ -110,12 +106,8 @@ func (t *Tab) Click(text string) error {
 	if !res.Result.Value {
 		return fmt.Errorf("no link %q on the page", text)
 	}
-	select {
-	case <-t.loaded:
-	case <-time.After(LoadTimeout):
-		return fmt.Errorf("link %q: %w", text, ErrNoLoad)
-	case <-t.b.ctx.Done():
-		return t.b.ctx.Err()
+	if err := t.waitLoad(); err != nil {
+		return fmt.Errorf("link %q: %w", text, err)
 	}
 	return nil
 }
