@@ -129,3 +129,32 @@ func TestCHKMalformed(t *testing.T) {
 }
 
 func sizeName(n int) string { return fmt.Sprintf("size=%d", n) }
+
+// TestBlockRoutingKey: the key a block names is the one it verifies against, for both kinds,
+// and a block of the wrong size has none.
+func TestBlockRoutingKey(t *testing.T) {
+	chk, key, err := EncodeCHK(fixedReader("brk"), testPayload(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ik := SSKInsertKey{Private: NewSSKPrivateKey(seedFor("brk")), Crypto: seedFor("brk c"), DocName: "d"}
+	ssk, srk, err := ik.Encode(testPayload(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		kt    KeyType
+		block []byte
+		want  RoutingKey
+	}{{CHK, chk, key.Routing}, {SSK, ssk, srk}} {
+		if got, err := BlockRoutingKey(c.kt, c.block); err != nil || got != c.want {
+			t.Errorf("%v: %v, %v; want %v", c.kt, got, err, c.want)
+		}
+	}
+	if _, err := BlockRoutingKey(SSK, chk); !errors.Is(err, ErrMalformed) {
+		t.Errorf("a CHK block as SSK: %v", err)
+	}
+	if _, err := BlockRoutingKey(CHK, chk[1:]); !errors.Is(err, ErrMalformed) {
+		t.Errorf("a short block: %v", err)
+	}
+}

@@ -3,6 +3,7 @@ package crypto
 import (
 	"bytes"
 	"crypto/cipher"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
@@ -58,6 +59,26 @@ func (k SSKKey) encryptedDocName() [KeySize]byte {
 func (k SSKKey) RoutingKey() RoutingKey {
 	eh := k.encryptedDocName()
 	return sskRoutingKey(k.PubKeyHash[:], eh[:])
+}
+
+// sskBlockRoutingKey is the routing key an SSK block of the right size names: from the public
+// key and encrypted document name it carries.
+func sskBlockRoutingKey(block []byte) RoutingKey {
+	pubHash := labelledHash(labelSSKPublicKey, block[sskOffPub:sskOffDocName])
+	return sskRoutingKey(pubHash[:], block[sskOffDocName:sskOffNonce])
+}
+
+// BlockRoutingKey is the routing key a block of type kt is stored under: a CHK block's hash,
+// or what an SSK block's public key and document name give (spec §3.1, §4.2). It checks only
+// the size; VerifyCHK and VerifySSK check the rest against the key.
+func BlockRoutingKey(kt KeyType, block []byte) (RoutingKey, error) {
+	switch {
+	case kt == CHK && len(block) == CHKBlockSize:
+		return sha256.Sum256(block), nil
+	case kt == SSK && len(block) == SSKBlockSize:
+		return sskBlockRoutingKey(block), nil
+	}
+	return RoutingKey{}, fmt.Errorf("%w: %v block of %d bytes", ErrMalformed, kt, len(block))
 }
 
 func sskRoutingKey(pubKeyHash, ehDocName []byte) RoutingKey {
@@ -123,8 +144,7 @@ func VerifySSK(rk RoutingKey, block []byte) error {
 	}
 	// The routing key is checked before the public key is parsed or a signature verified, so
 	// a peer cannot make us do expensive work for a block that is not even the one asked for.
-	pubHash := labelledHash(labelSSKPublicKey, block[sskOffPub:sskOffDocName])
-	got := sskRoutingKey(pubHash[:], block[sskOffDocName:sskOffNonce])
+	got := sskBlockRoutingKey(block)
 	if subtle.ConstantTimeCompare(got[:], rk[:]) != 1 {
 		return ErrVerify
 	}

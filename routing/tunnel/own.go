@@ -1,0 +1,495 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"lethe/crypto"
+	"lethe/wire"
+)
+
+// The originator's side (spec §18.11.2, §18.11.3): the node's own tunnels, grouped by
+// session, and the requests and inserts of its user that travel through them.
+
+// tunnel is one of this node's own tunnels.
+type tunnel struct {
+	t     *Tunnels
+	guard crypto.NodeID
+	first link // the circuit on the link to the guard
+
+	mu       sync.Mutex
+	hops     []ownHop                         // guard first; guarded by mu
+	nextSeq  uint64                           // guarded by mu
+	pending  map[uint64]chan wire.TunnelInner // answers awaited, by the sequence number asked with; guarded by mu
+	inflight int                              // guarded by mu
+	err      error                            // why it failed, once it has; guarded by mu
+	dead     chan struct{}                    // closed when it fails or is closed
+}
+
+// ownHop is what the originator holds for one hop of its tunnel.
+type ownHop struct {
+	id         crypto.NodeID
+	fwd, bwd   *crypto.TunnelLayer
+	endF, endB *crypto.TunnelEnd
+	peers      []*crypto.TunnelAttestation // the hop's list, from its Created
+}
+
+func newOwnHop(id crypto.NodeID, k crypto.TunnelHopKeys) ownHop {
+	return ownHop{id: id, fwd: crypto.NewTunnelLayer(k.ForwardLayer), bwd: crypto.NewTunnelLayer(k.BackwardLayer),
+		endF: crypto.NewTunnelEnd(k.ForwardEnd), endB: crypto.NewTunnelEnd(k.BackwardEnd)}
+}
+
+// hopIDs lists the tunnel's hops, guard first.
+func (tu *tunnel) hopIDs() []crypto.NodeID {
+	tu.mu.Lock()
+	defer tu.mu.Unlock()
+	ids := make([]crypto.NodeID, len(tu.hops))
+	for i, h := range tu.hops {
+		ids[i] = h.id
+	}
+	return ids
+}
+
+// open starts a tunnel at its guard: a TunnelCreate, answered by the guard's Created.
+func (t *Tunnels) open(ctx context.Context, guard crypto.NodeID) (*tunnel, error) {
+	att := t.attestation(guard)
+	if att == nil {
+		return nil, fmt.Errorf("%w: guard %v has not attested a tunnel key", ErrNoTunnel, guard.Short())
+	}
+	enc, keys, err := crypto.EncapsulateTunnelHop(att.Key)
+	if err != nil {
+		return nil, err
+	}
+	seq := t.randomUint64() >> 1 // 63 bits: room to count up
+	tu := &tunnel{t: t, guard: guard, nextSeq: seq + 1, pending: map[uint64]chan wire.TunnelInner{}, dead: make(chan struct{}),
+		hops: []ownHop{newOwnHop(guard, keys)}}
+	ch := make(chan wire.TunnelInner, 1)
+	tu.pending[seq] = ch
+	t.circuits.Lock()
+	tu.first = link{guard, t.newCircuitLocked(guard)}
+	t.circuits.out[tu.first] = outbound{own: tu}
+	t.circuits.Unlock()
+	t.send(guard, &wire.TunnelCreate{Circuit: tu.first.circuit, Seq: seq, Enc: enc})
+	if err := tu.created(ctx, seq, ch); err != nil {
+		tu.fail(err)
+		return nil, err
+	}
+	return tu, nil
+}
+
+// extend adds a hop at the tunnel's end: the node of attestation a, a peer of the end.
+func (tu *tunnel) extend(ctx context.Context, a *crypto.TunnelAttestation) error {
+	enc, keys, err := crypto.EncapsulateTunnelHop(a.Key)
+	if err != nil {
+		return err
+	}
+	content, err := wire.EncodeTunnelInner(&wire.TunnelExtend{Node: a.Signer, Enc: enc})
+	if err != nil {
+		return err
+	}
+	tu.mu.Lock()
+	seq, ch, err := tu.sendLocked(content)
+	// Added before the answer can come: the new hop's Created is sealed with its keys.
+	tu.hops = append(tu.hops, newOwnHop(a.Signer, keys))
+	tu.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return tu.created(ctx, seq, ch)
+}
+
+// created waits for the newest hop's Created and keeps its peer list.
+func (tu *tunnel) created(ctx context.Context, seq uint64, ch chan wire.TunnelInner) error {
+	ctx, cancel := context.WithTimeout(ctx, tu.t.cfg.StepTimeout)
+	defer cancel()
+	in, err := tu.await(ctx, seq, ch)
+	if err != nil {
+		return err
+	}
+	c, ok := in.(*wire.TunnelCreated)
+	if !ok {
+		return tu.fail(fmt.Errorf("%w: a hop answered %T to its creation", ErrNoTunnel, in))
+	}
+	tu.mu.Lock()
+	tu.hops[len(tu.hops)-1].peers = c.Peers
+	tu.mu.Unlock()
+	return nil
+}
+
+// sendLocked sends content, sealed for the tunnel's end and wrapped in every hop's layer, in
+// the next cell, and registers for its answer. Callers hold mu.
+func (tu *tunnel) sendLocked(content []byte) (uint64, chan wire.TunnelInner, error) {
+	if tu.err != nil {
+		return 0, nil, tu.err
+	}
+	seq := tu.nextSeq
+	tu.nextSeq++
+	end := tu.hops[len(tu.hops)-1]
+	body := end.endF.Seal(make([]byte, 0, len(content)+crypto.TunnelEndOverhead), seq, content)
+	for i := len(tu.hops) - 1; i >= 0; i-- {
+		tu.hops[i].fwd.XOR(seq, body)
+	}
+	ch := make(chan wire.TunnelInner, 1)
+	tu.pending[seq] = ch
+	tu.t.send(tu.guard, &wire.TunnelCell{Circuit: tu.first.circuit, Seq: seq, Body: body})
+	return seq, ch, nil
+}
+
+// await waits for the answer to the cell numbered seq.
+func (tu *tunnel) await(ctx context.Context, seq uint64, ch chan wire.TunnelInner) (wire.TunnelInner, error) {
+	defer func() {
+		tu.mu.Lock()
+		delete(tu.pending, seq)
+		tu.mu.Unlock()
+	}()
+	select {
+	case in := <-ch:
+		return in, nil
+	case <-tu.dead:
+		tu.mu.Lock()
+		defer tu.mu.Unlock()
+		return nil, tu.err
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// A step of the build, or a request, that the tunnel never answered: the
+			// tunnel is not to be trusted with more.
+			return nil, tu.fail(fmt.Errorf("%w: no answer in time", ErrNoTunnel))
+		}
+		return nil, ctx.Err()
+	}
+}
+
+// exchange sends one request or insert through the tunnel and waits for its answer.
+func (tu *tunnel) exchange(ctx context.Context, m wire.TunnelInner) (wire.TunnelInner, error) {
+	content, err := wire.EncodeTunnelInner(m)
+	if err != nil {
+		return nil, err
+	}
+	tu.mu.Lock()
+	tu.inflight++
+	seq, ch, err := tu.sendLocked(content)
+	tu.mu.Unlock()
+	defer func() {
+		tu.mu.Lock()
+		tu.inflight--
+		tu.mu.Unlock()
+	}()
+	if err != nil {
+		return nil, err
+	}
+	return tu.await(ctx, seq, ch)
+}
+
+// receive takes a cell that came back: every layer off, then the end's seal.
+func (tu *tunnel) receive(seq uint64, body []byte) {
+	tu.mu.Lock()
+	ch := tu.pending[seq]
+	if ch == nil || tu.err != nil {
+		tu.mu.Unlock()
+		return // not asked for, or answered already: a replay or a late answer
+	}
+	delete(tu.pending, seq)
+	for _, h := range tu.hops {
+		h.bwd.XOR(seq, body)
+	}
+	content, err := tu.hops[len(tu.hops)-1].endB.Open(seq, body)
+	tu.mu.Unlock()
+	var in wire.TunnelInner
+	if err == nil {
+		in, err = wire.DecodeTunnelInner(content, true)
+	}
+	if err != nil {
+		tu.fail(fmt.Errorf("%w: a cell came back that does not open: %v", ErrNoTunnel, err))
+		return
+	}
+	ch <- in
+}
+
+// fail marks the tunnel failed, destroys it, and returns err (or the first reason it failed).
+func (tu *tunnel) fail(err error) error { return tu.end(err, wire.DestroyFailed) }
+
+// close destroys a tunnel that is no longer wanted.
+func (tu *tunnel) close() { tu.end(fmt.Errorf("%w: tunnel closed", ErrClosed), wire.DestroyClosed) }
+
+// end ends the tunnel for err, telling its guard why unless the guard told this node.
+func (tu *tunnel) end(err error, reason wire.DestroyReason) error {
+	tu.mu.Lock()
+	if tu.err != nil {
+		err = tu.err
+		tu.mu.Unlock()
+		return err
+	}
+	tu.err = err
+	close(tu.dead)
+	tu.mu.Unlock()
+	tu.t.circuits.Lock()
+	o, mine := tu.t.circuits.out[tu.first]
+	mine = mine && o.own == tu
+	if mine {
+		delete(tu.t.circuits.out, tu.first)
+	}
+	tu.t.circuits.Unlock()
+	if mine {
+		tu.t.send(tu.guard, &wire.TunnelDestroy{Circuit: tu.first.circuit, Reason: reason})
+	}
+	return err
+}
+
+// failed reports whether the tunnel can no longer be used.
+func (tu *tunnel) failed() bool {
+	select {
+	case <-tu.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+func destroyError(r wire.DestroyReason) error {
+	switch r {
+	case wire.DestroyRefused:
+		return fmt.Errorf("%w: a hop refused it", ErrNoTunnel)
+	case wire.DestroyLinkLost:
+		return fmt.Errorf("%w: a link along it went down", ErrNoTunnel)
+	case wire.DestroyFailed:
+		return fmt.Errorf("%w: it failed along the way", ErrNoTunnel)
+	}
+	return fmt.Errorf("%w: a hop closed it", ErrNoTunnel)
+}
+
+// session is the tunnels of one download or upload (spec §18.11.3): one at first, one more
+// for every blocksPerTunnel blocks, each through its own guard.
+type session struct {
+	mu        sync.Mutex
+	tunnels   []*tunnel // index i goes through guard i; guarded by mu
+	building  []bool    // a build of tunnel i is under way; guarded by mu
+	requested int       // blocks asked for; guarded by mu
+	last      time.Time // last use; guarded by mu
+}
+
+func (s *session) close() {
+	s.mu.Lock()
+	tunnels := s.tunnels
+	s.tunnels = nil
+	s.mu.Unlock()
+	for _, tu := range tunnels {
+		if tu != nil {
+			tu.close()
+		}
+	}
+}
+
+// sweepSessions closes the sessions unused for sessionIdle.
+func (t *Tunnels) sweepSessions(now time.Time) {
+	t.own.Lock()
+	var idle []*session
+	for id, s := range t.own.sessions {
+		s.mu.Lock()
+		if now.Sub(s.last) > sessionIdle {
+			idle = append(idle, s)
+			delete(t.own.sessions, id)
+		}
+		s.mu.Unlock()
+	}
+	t.own.Unlock()
+	for _, s := range idle {
+		s.close()
+	}
+}
+
+// Get fetches a block for this node's user through one of the session's tunnels. Errors are
+// wire's outcomes (wire.ErrDataNotFound, wire.ErrRouteNotFound, wire.ErrOverloaded),
+// ErrNoTunnel, or the context's. The block is not verified here.
+func (t *Tunnels) Get(ctx context.Context, sessionID uint64, kt crypto.KeyType, rk crypto.RoutingKey) ([]byte, error) {
+	in, err := t.use(ctx, sessionID, rk, func(id uint64) wire.TunnelInner {
+		return &wire.TunnelRequest{ID: id, KeyType: kt, Key: rk}
+	})
+	if err != nil {
+		return nil, err
+	}
+	switch in := in.(type) {
+	case *wire.TunnelData:
+		if in.KeyType != kt {
+			return nil, fmt.Errorf("%w: the end answered a %v request with a %v block", wire.ErrDataNotFound, kt, in.KeyType)
+		}
+		return in.Block, nil
+	case *wire.TunnelResult:
+		if err := resultError(in.Code); err != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("%w: the end answered a request with %T", wire.ErrDataNotFound, in)
+}
+
+// Put inserts a block for this node's user through one of the session's tunnels: nil once
+// the network holds it, a *wire.CollisionError for an SSK slot that holds another block, or
+// as Get.
+func (t *Tunnels) Put(ctx context.Context, sessionID uint64, kt crypto.KeyType, block []byte) error {
+	rk, err := crypto.BlockRoutingKey(kt, block)
+	if err != nil {
+		return err
+	}
+	in, err := t.use(ctx, sessionID, rk, func(id uint64) wire.TunnelInner {
+		return &wire.TunnelInsert{ID: id, KeyType: kt, Block: block}
+	})
+	if err != nil {
+		return err
+	}
+	switch in := in.(type) {
+	case *wire.TunnelCollision:
+		return &wire.CollisionError{Existing: in.Block}
+	case *wire.TunnelResult:
+		return resultError(in.Code)
+	}
+	return fmt.Errorf("%w: the end answered an insert with %T", wire.ErrRouteNotFound, in)
+}
+
+// useAttempts is how many tunnels one request may be sent through: a tunnel that fails under
+// it (a hop gone, a link lost) is replaced and the request sent again.
+const useAttempts = 3
+
+// use sends a request or insert through the session's least busy tunnel and returns the
+// answer, building tunnels as the session needs them.
+func (t *Tunnels) use(ctx context.Context, sessionID uint64, rk crypto.RoutingKey, msg func(id uint64) wire.TunnelInner) (wire.TunnelInner, error) {
+	s, err := t.session(sessionID)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.requested++
+	want := min(t.cfg.MaxTunnels, 1+(s.requested-1)/blocksPerTunnel)
+	s.mu.Unlock()
+	var lastErr error
+	for range useAttempts {
+		tu, err := t.pick(ctx, s, want)
+		if err != nil {
+			return nil, err
+		}
+		t.trace(Event{Kind: EventRequest, Hops: tu.hopIDs(), Key: rk, Session: sessionID})
+		in, err := tu.exchange(ctx, msg(t.randomUint64()))
+		if err == nil {
+			return in, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		lastErr = err
+	}
+	return nil, lastErr
+}
+
+// session returns the session's tunnels, making the session if it is new.
+func (t *Tunnels) session(id uint64) (*session, error) {
+	t.own.Lock()
+	defer t.own.Unlock()
+	if t.own.closed {
+		return nil, ErrClosed
+	}
+	s := t.own.sessions[id]
+	if s == nil {
+		s = &session{}
+		t.own.sessions[id] = s
+	}
+	s.mu.Lock()
+	s.last = t.cfg.Now()
+	s.mu.Unlock()
+	return s, nil
+}
+
+// pick returns the least busy of the session's tunnels, building the first if there is none
+// and starting builds in the background of those it should have beyond.
+func (t *Tunnels) pick(ctx context.Context, s *session, want int) (*tunnel, error) {
+	s.mu.Lock()
+	for len(s.tunnels) < want {
+		s.tunnels = append(s.tunnels, nil)
+		s.building = append(s.building, false)
+	}
+	var best *tunnel
+	bestLoad := 0
+	for i, tu := range s.tunnels {
+		if tu != nil && tu.failed() {
+			s.tunnels[i], tu = nil, nil
+		}
+		if tu == nil {
+			if !s.building[i] && (i > 0 || best != nil) {
+				s.building[i] = true
+				t.wg.Add(1)
+				go func() {
+					defer t.wg.Done()
+					tu, _ := t.build(t.ctx, i)
+					t.install(s, i, tu)
+				}()
+			}
+			continue
+		}
+		tu.mu.Lock()
+		load := tu.inflight
+		tu.mu.Unlock()
+		if best == nil || load < bestLoad {
+			best, bestLoad = tu, load
+		}
+	}
+	if best != nil || s.building[0] {
+		s.mu.Unlock()
+		if best != nil {
+			return best, nil
+		}
+		return t.waitFirst(ctx, s)
+	}
+	s.building[0] = true
+	s.mu.Unlock()
+	tu, err := t.build(ctx, 0)
+	t.install(s, 0, tu)
+	if err != nil {
+		return nil, err
+	}
+	return tu, nil
+}
+
+// install puts a built tunnel in its place in the session (nothing if the build failed, or
+// the session closed meanwhile, in which case the tunnel is closed).
+func (t *Tunnels) install(s *session, i int, tu *tunnel) {
+	s.mu.Lock()
+	closed := s.tunnels == nil
+	if !closed && i < len(s.tunnels) {
+		s.building[i] = false
+		if tu != nil {
+			s.tunnels[i] = tu
+		}
+	}
+	s.mu.Unlock()
+	if closed && tu != nil {
+		tu.close()
+	}
+}
+
+// waitFirst waits for the session's first tunnel, which another request is building.
+func (t *Tunnels) waitFirst(ctx context.Context, s *session) (*tunnel, error) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.ctx.Done():
+			return nil, ErrClosed
+		case <-tick.C:
+		}
+		s.mu.Lock()
+		var tu *tunnel
+		if len(s.tunnels) > 0 {
+			tu = s.tunnels[0]
+		}
+		building := len(s.building) > 0 && s.building[0]
+		s.mu.Unlock()
+		if tu != nil && !tu.failed() {
+			return tu, nil
+		}
+		if !building {
+			return t.pick(ctx, s, 1)
+		}
+	}
+}
