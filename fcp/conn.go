@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // conn is one client connection: a read loop in serve and writes from any goroutine.
@@ -27,6 +28,9 @@ type conn struct {
 
 	watchGlobal atomic.Bool
 
+	idleMu    sync.Mutex // serialises setting the read deadline between messages; guards idleArmed
+	idleArmed bool       // the idle deadline is set: the connection waits for nothing
+
 	mu   sync.Mutex // guards name and reqs
 	name string     // from ClientHello
 	reqs map[string]*request
@@ -40,13 +44,51 @@ func newConn(s *Server, nc net.Conn, n uint64) *conn {
 	c := &conn{
 		srv:  s,
 		nc:   nc,
-		r:    NewReader(nc, s.cfg.MaxDataLength),
 		w:    bufio.NewWriterSize(nc, 64<<10),
 		id:   hex.EncodeToString(idb[:]),
 		reqs: map[string]*request{},
 	}
+	c.r = NewReader(activityReader{c}, s.cfg.MaxDataLength)
 	c.ctx, c.cancel = context.WithCancelCause(s.ctx)
 	return c
+}
+
+// Deadlines (spec §16.1). A connection must send its whole first message within
+// FirstMessageTimeout of being accepted; after that, a connection that waits for nothing is
+// closed when no byte has arrived from it for IdleTimeout. Connections that wait for a
+// request's end, or watch a queue, are never closed for silence.
+
+// activityReader reads from the connection and extends the idle deadline whenever bytes
+// arrive, so that a client sending a long message's data is never idle.
+type activityReader struct{ c *conn }
+
+func (a activityReader) Read(p []byte) (int, error) {
+	n, err := a.c.nc.Read(p)
+	if n > 0 {
+		a.c.idleMu.Lock()
+		if a.c.idleArmed {
+			a.c.nc.SetReadDeadline(time.Now().Add(a.c.srv.cfg.IdleTimeout))
+		}
+		a.c.idleMu.Unlock()
+	}
+	return n, err
+}
+
+// armIdle sets the deadline of the wait for the client's next bytes: IdleTimeout from now if
+// the connection waits for nothing, none if it does. It is called before each message is
+// read and when a request of the connection ends.
+func (c *conn) armIdle() {
+	c.idleMu.Lock()
+	defer c.idleMu.Unlock()
+	c.mu.Lock()
+	running, name := len(c.reqs), c.name
+	c.mu.Unlock()
+	c.idleArmed = running == 0 && !c.watchGlobal.Load() && !c.srv.queue.waiting(owner{name: name})
+	if c.idleArmed {
+		c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
+	} else {
+		c.nc.SetReadDeadline(time.Time{})
+	}
 }
 
 func (c *conn) clientName() string {
@@ -107,6 +149,7 @@ func (c *conn) serve() {
 		c.wg.Wait()
 	}()
 	log := c.srv.log
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.FirstMessageTimeout))
 	m, err := c.r.ReadMessage()
 	if err != nil && (m == nil || isFatal(err)) {
 		c.readFailed(m, err)
@@ -129,6 +172,7 @@ func (c *conn) serve() {
 		return
 	}
 	for {
+		c.armIdle()
 		m, err := c.r.ReadMessage()
 		var pe *ParseError
 		switch {
@@ -162,6 +206,20 @@ func isFatal(err error) bool {
 // message if it was read.
 func (c *conn) readFailed(m *Message, err error) {
 	var pe *ParseError
+	var ne net.Error
+	switch {
+	case errors.Is(err, ErrHTTPRequest):
+		// A web page's request: an answer it cannot read (no CORS) that names nothing.
+		c.wmu.Lock()
+		io.WriteString(c.w, refusedHTTP)
+		c.w.Flush()
+		c.wmu.Unlock()
+		c.srv.log.Debug("fcp: refused an HTTP request")
+		return
+	case errors.As(err, &ne) && ne.Timeout():
+		c.srv.log.Debug("fcp: connection closed: nothing arrived in time")
+		return
+	}
 	if errors.As(err, &pe) {
 		var id string
 		if m != nil {
@@ -174,6 +232,9 @@ func (c *conn) readFailed(m *Message, err error) {
 		c.srv.log.Debug("fcp: connection ended", "err", err)
 	}
 }
+
+// refusedHTTP answers an HTTP request sent to the client protocol's port.
+const refusedHTTP = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 // handle acts on one message; false ends the connection.
 func (c *conn) handle(m *Message) bool {

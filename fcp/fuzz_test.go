@@ -24,6 +24,7 @@ func FuzzReadMessage(f *testing.F) {
 		"M\nbroken\nK=v\nEndMessage\n",
 		"M\nDataLength=99999999999\nData\n",
 		"M\nK=\xff\nEndMessage\n",
+		"GET / HTTP/1.1\r\nHost: 127.0.0.1:9481\r\n\r\n",
 	} {
 		f.Add([]byte(seed))
 	}

@@ -160,6 +160,29 @@ func (m *Message) String() string {
 	return string(b)
 }
 
+// ErrHTTPRequest: the peer sent an HTTP request line ("GET / HTTP/1.1") where a message name
+// belongs. A web page's fetch, image or WebSocket aimed at the client protocol's port does
+// this; the server refuses it at once instead of waiting for an end marker that never comes.
+var ErrHTTPRequest = errors.New("fcp: an HTTP request, not a client-protocol message")
+
+// looksLikeHTTP reports whether a message-name line is an HTTP request line: a method, a
+// space, a target, a space and HTTP/ with a version (RFC 9112 §3). No FCP message name has a
+// space in it.
+func looksLikeHTTP(line []byte) bool {
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	method, rest, ok := bytes.Cut(line, []byte(" "))
+	if !ok || len(method) == 0 {
+		return false
+	}
+	for _, b := range method {
+		if b < 'A' || b > 'Z' {
+			return false
+		}
+	}
+	i := bytes.LastIndexByte(rest, ' ')
+	return i > 0 && bytes.HasPrefix(rest[i+1:], []byte("HTTP/"))
+}
+
 // ParseError is a message the peer sent that breaks the protocol. Code is the ProtocolError
 // code to answer with. Fatal means the framing is lost (or the limits were broken) and the
 // connection must close; a message that was framed correctly but has a bad line is not fatal,
@@ -229,6 +252,9 @@ func (r *Reader) ReadMessage() (*Message, error) {
 			return nil, err // io.EOF at a clean end
 		}
 		if len(line) > 0 {
+			if looksLikeHTTP(line) {
+				return nil, ErrHTTPRequest
+			}
 			name = line
 			break
 		}

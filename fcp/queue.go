@@ -222,6 +222,24 @@ func (q *queue) remove(r *request) {
 	q.save()
 }
 
+// waiting reports whether any request of o's queue has not ended: a connection of o's
+// client waits for its end.
+func (q *queue) waiting(o owner) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, r := range q.order {
+		if r.owner == o {
+			r.mu.Lock()
+			done := r.done
+			r.mu.Unlock()
+			if !done {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // start runs a queued request on the server's context, so that it outlives its connection.
 func (q *queue) start(r *request) {
 	ctx, cancel := r.begin(q.srv.ctx)

@@ -317,6 +317,9 @@ func (r *request) end(msgs []*Message, data *spool) {
 		r.srv.queue.save() // before the input goes, so that a crash in between loses nothing
 		input.remove()
 		r.emit(msgs...)
+		if c != nil {
+			c.armIdle() // its connection may now wait for nothing
+		}
 		return
 	}
 	input.remove()
@@ -325,6 +328,7 @@ func (r *request) end(msgs []*Message, data *spool) {
 		delete(c.reqs, r.name())
 	}
 	c.mu.Unlock()
+	c.armIdle()
 	if data == nil {
 		c.sendAll(msgs...)
 		return

@@ -26,6 +26,12 @@ const (
 	DefaultMaxConns              = 128
 	DefaultMaxRequestsPerConn    = 256
 	DefaultMaxPersistentRequests = 1000
+	// DefaultFirstMessageTimeout bounds the wait for a connection's ClientHello, which a
+	// client sends as soon as it connects.
+	DefaultFirstMessageTimeout = 10 * time.Second
+	// DefaultIdleTimeout: a connection that waits for nothing and sends nothing for this
+	// long is closed.
+	DefaultIdleTimeout = 10 * time.Minute
 	// memorySpoolLimit is the largest data the server holds in memory rather than in a
 	// temporary file: a site's files, a fetched file waiting to be sent.
 	memorySpoolLimit = 4 << 20
@@ -48,6 +54,13 @@ type Config struct {
 	MaxRequestsPerConn int
 	// MaxPersistentRequests bounds the requests kept on the persistent queues together.
 	MaxPersistentRequests int
+	// FirstMessageTimeout: a connection whose first message (ClientHello) has not arrived
+	// whole this long after it was accepted is closed. DefaultFirstMessageTimeout if zero.
+	FirstMessageTimeout time.Duration
+	// IdleTimeout: a connection on which no byte arrives for this long, while it waits for
+	// nothing (no request of its own running, not watching the global queue, nothing
+	// running on its client's queue), is closed. DefaultIdleTimeout if zero.
+	IdleTimeout time.Duration
 	// StateDir, if set, is a directory where the persistent queue (Persistence=forever) is
 	// kept, with the data of its inserts and the results of its fetches, so that it
 	// survives a restart. If empty, the queue lives only as long as the server.
@@ -125,6 +138,12 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxPersistentRequests <= 0 {
 		cfg.MaxPersistentRequests = DefaultMaxPersistentRequests
+	}
+	if cfg.FirstMessageTimeout <= 0 {
+		cfg.FirstMessageTimeout = DefaultFirstMessageTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	if cfg.NodeName == "" {
 		cfg.NodeName = "Lethe"
