@@ -48,6 +48,15 @@ func TestLinkConditions(t *testing.T) {
 			}
 			lost := packets - got
 			t.Logf("%v: ping %v; one way: %d of %d lost (%.2f%%)", link, ping, lost, packets, 100*float64(lost)/float64(packets))
+			if long() {
+				// What one TCP connection carries over such a path: the raw limit of a
+				// transfer over one link.
+				rate, err := a.Throughput(b, 5002, 4<<20, 5*time.Minute)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("%v: one TCP connection (%s) carried 4 MiB at %.2f MB/s", link, l.TCP(), rate/1e6)
+			}
 			// The fastest probe shows the delay set; the others wait besides for a busy
 			// machine's scheduler.
 			want := 2 * link.Delay

@@ -78,6 +78,13 @@ func (l *Lab) SetTCP(cc string) {
 	l.mu.Unlock()
 }
 
+// TCP is the congestion control of the hosts made from now on.
+func (l *Lab) TCP() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.tcp
+}
+
 // hostNamespace makes the namespace of a host, with the lab's TCP.
 func (l *Lab) hostNamespace(short string) string {
 	l.tb.Helper()
