@@ -36,6 +36,23 @@ type reachView struct {
 	} `json:"peers"`
 }
 
+// requireReach skips the test if the node's status says nothing of its reachability: the
+// node of before issue 14, which these scenarios wait for.
+func requireReach(t *testing.T, n *lab.Node) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(n.Dir, "status.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fields["reach"]; !ok {
+		t.Skip("the node does not report its reachability yet (issue 14)")
+	}
+}
+
 func readReach(n *lab.Node) (reachView, error) {
 	var v reachView
 	b, err := os.ReadFile(filepath.Join(n.Dir, "status.json"))
@@ -71,12 +88,14 @@ func statusText(t *testing.T, bin string, n *lab.Node) string {
 
 // TestHolePunch: two friends at home behind endpoint-independent NATs without UPnP, and a
 // mutual friend with a public address: the two hold a direct link within 10 s of both
-// running, through a hole punched with the mutual friend's help.
+// running, through a hole punched with the mutual friend's help. CI allows a busy machine
+// 60 s; LETHE_LONG=1 holds it to the 10 s.
 //
-//	go test ./tests/lab -run TestHolePunch -v
+//	LETHE_LONG=1 go test ./tests/lab -run TestHolePunch -v
 func TestHolePunch(t *testing.T) {
-	if !long() {
-		t.Skip("runs with LETHE_LONG=1 until the node punches holes (issue 14)")
+	within := 60 * time.Second
+	if long() {
+		within = 10 * time.Second
 	}
 	l := lab.New(t)
 	bin := lab.Binary(t, "lethe/cmd/lethe")
@@ -86,6 +105,7 @@ func TestHolePunch(t *testing.T) {
 	for _, n := range []*lab.Node{c, a, b} {
 		n.Start() // the first run makes each node's identity and noderef
 	}
+	requireReach(t, a)
 	lab.Befriend(t, a, b, c)
 	a.Stop()
 	b.Stop()
@@ -95,12 +115,12 @@ func TestHolePunch(t *testing.T) {
 	a.WaitServing()
 	b.WaitServing()
 	aID, bID := a.Ref().ID(), b.Ref().ID()
-	_, ok := waitFor(10*time.Second-time.Since(start), func() bool { return a.Linked(bID) && b.Linked(aID) })
+	_, ok := waitFor(within-time.Since(start), func() bool { return a.Linked(bID) && b.Linked(aID) })
 	took := time.Since(start)
 	va, _ := readReach(a)
 	vb, _ := readReach(b)
 	if !ok {
-		t.Fatalf("a and b hold no direct link 10 s after both started (a: %+v; b: %+v)\n%s\n%s", va, vb, a.Proc.Tail(3000), b.Proc.Tail(3000))
+		t.Fatalf("a and b hold no direct link %v after both started (a: %+v; b: %+v)\na:\n%s\nb:\n%s\nc:\n%s", within, va, vb, a.Proc.Tail(3000), b.Proc.Tail(3000), c.Proc.Tail(3000))
 	}
 	t.Logf("a and b linked directly (%sa link) %v after both started; a is %q, b is %q", linkKind(a, bID), took.Round(time.Millisecond), va.Reach.State, vb.Reach.State)
 }
@@ -111,9 +131,6 @@ func TestHolePunch(t *testing.T) {
 //
 //	go test ./tests/lab -run TestUPnPFriends -v
 func TestUPnPFriends(t *testing.T) {
-	if !long() {
-		t.Skip("runs with LETHE_LONG=1 until the node maps ports (issue 14)")
-	}
 	l := lab.New(t)
 	bin := lab.Binary(t, "lethe/cmd/lethe")
 	ra := l.AddRouter("home-a", lab.RouterConfig{NAT: lab.EndpointIndependent, UPnP: true, Link: wan})
@@ -121,6 +138,7 @@ func TestUPnPFriends(t *testing.T) {
 	a, b := ra.AddHost("a").NewNode(bin), rb.AddHost("b").NewNode(bin)
 	a.Start()
 	b.Start()
+	requireReach(t, a)
 	for _, n := range []*lab.Node{a, b} {
 		if _, ok := waitFor(30*time.Second, func() bool { v, err := readReach(n); return err == nil && v.Reach.State == "mapped" }); !ok {
 			v, _ := readReach(n)
@@ -154,10 +172,10 @@ func TestUPnPFriends(t *testing.T) {
 // public nodes: they hold no direct link, `lethe status` says so plainly, and each fetches
 // what the other inserted, through the other nodes.
 //
-//	go test ./tests/lab -run TestSymmetricFriends -v
+//	LETHE_LONG=1 go test ./tests/lab -run TestSymmetricFriends -v
 func TestSymmetricFriends(t *testing.T) {
 	if !long() {
-		t.Skip("runs with LETHE_LONG=1 until the node reports its reachability (issue 14)")
+		t.Skip("a minute long: runs with LETHE_LONG=1")
 	}
 	l := lab.New(t)
 	bin := lab.Binary(t, "lethe/cmd/lethe")
@@ -170,6 +188,7 @@ func TestSymmetricFriends(t *testing.T) {
 		l.AddRouter("home-b", lab.RouterConfig{NAT: lab.Symmetric, Link: wan}).AddHost("b"))
 	nodes := startNodes(t, bin, hosts)
 	public, a, b := nodes[:4], nodes[4], nodes[5]
+	requireReach(t, a)
 	ringFriends(t, public)
 	lab.Befriend(t, a, b)
 	for i := range 2 {
