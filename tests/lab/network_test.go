@@ -172,6 +172,7 @@ func TestWANFetch(t *testing.T) {
 			ins := time.Since(start)
 			suri := insertTyped(t, a, small, "first-byte.webm", "video/webm")
 			setLinks(link)
+			before, _ := l.Stats()
 			d, err := fetch(t, b, uri, data, 30*time.Minute)
 			if err != nil {
 				t.Fatalf("fetch at b: %v", err)
@@ -181,7 +182,7 @@ func TestWANFetch(t *testing.T) {
 				link, size>>20, ins.Round(time.Millisecond), d.Round(time.Millisecond), rate)
 			first := firstByte(t, b, suri, small)
 			t.Logf("%v: first byte of a 1 MiB file through b's proxy after %v", link, first.Round(time.Millisecond))
-			logStats(t, l)
+			logStats(t, l, before)
 			if size == 64<<20 && uplink == 0 {
 				if rate < 20 {
 					t.Errorf("cold fetch of %d MiB at %.1f MB/s, want ≥ 20 MB/s", size>>20, rate)
@@ -194,8 +195,9 @@ func TestWANFetch(t *testing.T) {
 	}
 }
 
-// logStats logs what the internet carried and dropped at each site.
-func logStats(t *testing.T, l *lab.Lab) {
+// logStats logs what the internet carried and dropped at each site since before (nil: since
+// the lab started).
+func logStats(t *testing.T, l *lab.Lab, before map[string]lab.SiteStats) {
 	t.Helper()
 	st, err := l.Stats()
 	if err != nil {
@@ -203,7 +205,8 @@ func logStats(t *testing.T, l *lab.Lab) {
 		return
 	}
 	for _, name := range slices.Sorted(maps.Keys(st)) {
-		s := st[name]
+		s, b := st[name], before[name]
+		s.Sent, s.Delivered, s.Lost, s.Overflow, s.Unroutable = s.Sent-b.Sent, s.Delivered-b.Delivered, s.Lost-b.Lost, s.Overflow-b.Overflow, s.Unroutable-b.Unroutable
 		t.Logf("  %-8s sent %d packets: %d delivered, %d lost to the link, %d to a full queue, %d to no one", name, s.Sent, s.Delivered, s.Lost, s.Overflow, s.Unroutable)
 	}
 }

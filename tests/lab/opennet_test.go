@@ -151,7 +151,7 @@ func TestOpennet(t *testing.T) {
 	for _, f := range failed {
 		t.Error(f)
 	}
-	logStats(t, l)
+	logStats(t, l, nil)
 }
 
 // insertAndFetch inserts data through one client and fetches it through another, checking
