@@ -19,7 +19,7 @@ import (
 // TestUPnPRouter checks the lab's UPnP router on its own, with the protocols' plainest
 // clients: it answers SSDP discovery for an Internet Gateway Device, tells its outside
 // address and maps a port by NAT-PMP, forwards a connection from outside through the
-// mapping, and removes the mapping from its table when asked.
+// mapping, and removes the mapping from its table when asked; the same for a mapping by PCP.
 //
 //	go test ./tests/lab -run TestUPnPRouter -v
 func TestUPnPRouter(t *testing.T) {
@@ -86,6 +86,52 @@ func TestUPnPRouter(t *testing.T) {
 	if mappings, err := r.Mappings(); err != nil || len(mappings) != 0 {
 		t.Errorf("after removing the mapping the router's table holds %q (%v)", mappings, err)
 	}
+
+	// PCP (RFC 6887), on the same port: a MAP of UDP 41001, then its removal.
+	pcpExt, pcpAddr := pcpMap(t, c, gw, h.Addr, 41001, 120)
+	mappings, err = r.Mappings()
+	t.Logf("PCP mapped UDP port %d at %v; the router's table: %q", pcpExt, pcpAddr, mappings)
+	if pcpAddr != r.Addr || len(mappings) != 1 || !strings.Contains(mappings[0], "192.168.1.2:41001") {
+		t.Errorf("PCP mapped at %v and the router's table holds %q (%v), want one mapping to 192.168.1.2:41001 at %v", pcpAddr, mappings, err, r.Addr)
+	}
+	pcpMap(t, c, gw, h.Addr, 41001, 0)
+	if mappings, err := r.Mappings(); err != nil || len(mappings) != 0 {
+		t.Errorf("after removing the PCP mapping the router's table holds %q (%v)", mappings, err)
+	}
+}
+
+// pcpMap sends a PCP MAP request for UDP port from the host at client and returns the
+// external port and address of the answer, which must succeed.
+func pcpMap(t *testing.T, c *net.UDPConn, gw netip.AddrPort, client netip.Addr, port uint16, lifetime uint32) (uint16, netip.Addr) {
+	t.Helper()
+	req := []byte{2, 1, 0, 0}
+	req = binary.BigEndian.AppendUint32(req, lifetime)
+	ip := netip.AddrFrom16(client.As16()).As16() // the IPv4-mapped IPv6 form
+	req = append(req, ip[:]...)
+	req = append(req, []byte("lethe-lab-01")...) // nonce, 12 bytes
+	req = append(req, 17, 0, 0, 0)               // UDP
+	req = binary.BigEndian.AppendUint16(req, port)
+	req = binary.BigEndian.AppendUint16(req, port)
+	req = append(req, make([]byte, 16)...) // no suggested external address
+	buf := make([]byte, 1100)
+	for range 5 {
+		c.WriteToUDPAddrPort(req, gw)
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		n, _, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			continue
+		}
+		if n < 60 || buf[0] != 2 || buf[1] != 0x81 {
+			t.Fatalf("PCP answer % x", buf[:n])
+		}
+		if buf[3] != 0 {
+			t.Fatalf("PCP refused the MAP of port %d (lifetime %d): result %d", port, lifetime, buf[3])
+		}
+		ext := binary.BigEndian.Uint16(buf[42:])
+		return ext, netip.AddrFrom16([16]byte(buf[44:60])).Unmap()
+	}
+	t.Fatalf("no PCP answer to a MAP of port %d", port)
+	return 0, netip.Addr{}
 }
 
 // natpmp sends a NAT-PMP request and returns an answer of size bytes with result 0.
