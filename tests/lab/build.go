@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -51,6 +52,7 @@ func Binary(tb testing.TB, pkg string) string {
 	}
 	bin := filepath.Join(binaries.dir, filepath.Base(pkg))
 	cmd := exec.Command("go", "build", "-o", bin, pkg)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // a killed test leaves no build behind
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
