@@ -93,7 +93,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	fetcherStores := *n < 5
 	tn, err := node.StartTestnet(ctx, node.TestnetConfig{
 		Nodes: *n, Dir: *dir, FCPAddr: "127.0.0.1:0", ProxyAddr: "127.0.0.1:0", Seed: *seed,
-		Logger: newLogger(e.stderr, *verbose),
+		Logger: textLogger(e.stderr, *verbose),
 		Edit: func(i int, c *node.Config) {
 			if i == fetcher {
 				c.CacheBytes = -1

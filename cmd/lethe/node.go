@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,6 +46,7 @@ func runNode(ctx context.Context, e *env, args []string) error {
 		opennet    = flags.Bool("opennet", false, "take strangers as peers, found through seed nodes")
 		seedNode   = flags.Bool("seed-node", false, "with --opennet: be a seed that newcomers announce themselves through")
 		verbose    = flags.Bool("v", false, "log more (links, peers, requests)")
+		logFormat  = flags.String("log-format", logAuto, "how logs are written: text, journal (<N> priority prefix, no time: for systemd), json, or auto (journal when standard error is the journal)")
 		passFile   = flags.String("passphrase-file", "", "read the passphrase that seals the identity file from `FILE`")
 		addresses  stringList
 		seedFiles  stringList
@@ -95,7 +95,9 @@ func runNode(ctx context.Context, e *env, args []string) error {
 		SeedNode:       *seedNode,
 		FCPAddr:        *fcpAddr,
 		ProxyAddr:      *proxyAddr,
-		Logger:         newLogger(e.stderr, *verbose),
+	}
+	if cfg.Logger, err = newLogger(e.stderr, *verbose, *logFormat, e.getenv); err != nil {
+		return usageError("node", "--log-format: %v", err)
 	}
 	if *seedNode && !*opennet {
 		return usageError("node", "--seed-node needs --opennet")
@@ -178,14 +180,4 @@ func printStart(w io.Writer, n *node.Node, cfg node.Config) {
 `)
 	}
 	fmt.Fprintln(w, "Press Ctrl-C to stop.")
-}
-
-// newLogger writes the node's log as text lines to w: warnings and errors, and information
-// with -v.
-func newLogger(w io.Writer, verbose bool) *slog.Logger {
-	level := slog.LevelWarn
-	if verbose {
-		level = slog.LevelInfo
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }

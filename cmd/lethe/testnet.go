@@ -54,7 +54,7 @@ func runTestnet(ctx context.Context, e *env, args []string) error {
 		ProxyAddr: *proxy,
 		MaxPeers:  *maxPeers,
 		Seed:      *seed,
-		Logger:    newLogger(e.stderr, *verbose),
+		Logger:    textLogger(e.stderr, *verbose),
 	})
 	if err != nil {
 		if ctx.Err() != nil {
