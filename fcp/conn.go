@@ -265,6 +265,9 @@ func (c *conn) handle(m *Message) bool {
 		return false
 	case "Void":
 	default:
+		if isAdminMessage(m.Name) {
+			return c.adminMessage(m)
+		}
 		c.protocolError(CodeInvalidMessage, "unknown message "+truncate(m.Name, 64), id, false, isTrue(m.Value("Global")))
 	}
 	return true

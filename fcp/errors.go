@@ -45,6 +45,11 @@ var protocolDescriptions = map[int]string{
 	CodeDiskAccessDenied:       "Direct disk access denied",
 	CodeTooManyFiles:           "Too many files in a directory insert",
 	CodeBadMIMEType:            "Bad MIME type",
+	CodeShuttingDown:           "Node is shutting down",
+	CodeNoSuchNode:             "No such node identifier",
+	CodeRefParse:               "Error parsing the noderef",
+	CodeCannotPeerWithSelf:     "Cannot peer with self",
+	CodeDuplicatePeer:          "Node already has a peer with that identity",
 }
 
 // Sentinel errors a Backend wraps (fmt.Errorf("…: %w", fcp.ErrDataNotFound)) so that the

@@ -79,6 +79,9 @@ type Config struct {
 	// CompressionCodecs are the names NodeHello advertises; clients send them back in
 	// Codecs, which Lethe accepts and leaves to the Backend. {"GZIP"} if empty.
 	CompressionCodecs []string
+	// Admin answers the node-management messages (GetNode, ListPeers, AddPeer, ModifyPeer,
+	// RemovePeer, GetConfig, ModifyConfig, Shutdown); without it they are ProtocolError 16.
+	Admin Admin
 	// Logger receives the server's logs; none if nil.
 	Logger *slog.Logger
 	// Rand is the randomness for GenerateSSK and connection identifiers; crypto/rand if nil.

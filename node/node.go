@@ -316,6 +316,7 @@ func (n *Node) openFCP() error {
 		Version:  Version,
 		Build:    BuildNumber,
 		Revision: Build().Revision,
+		Admin:    admin{n},
 		Logger:   n.log.With("part", "fcp"),
 	})
 	if err != nil {

@@ -1,0 +1,80 @@
+package node
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestNodeManagementOnNode: the management messages, as pyFreenet sends them, against a
+// running test network's node: it describes itself and its friends, drops a friend and takes
+// it back from its noderef, lists its settings and refuses to change one it reads at start,
+// and stops when told to.
+func TestNodeManagementOnNode(t *testing.T) {
+	tn := startTestnet(t, 3, nil)
+	n := tn.Nodes[0]
+	c := dialRaw(t, n.FCPAddr())
+	c.send(pyHello)
+	c.expect("NodeHello")
+
+	c.send("GetNode\nWithPrivate=False\nWithVolatile=True\nGiveOpennetRef=False\nIdentifier=__global\nEndMessage\n")
+	nd, _ := c.expect("NodeData", "identity", "location", "version", "volatile.numberOfConnected", "Identifier")
+	wantValue(t, nd, "identity", n.ID().String())
+	wantValue(t, nd, "testnet", "true")
+
+	// Friends: node 0 of three is linked to both others.
+	var friend string
+	c.send("ListPeers\nWithMetadata=True\nWithVolatile=True\nIdentifier=__global\nEndMessage\n")
+	for range 2 {
+		p, _ := c.expect("Peer", "identity", "volatile.status", "Identifier")
+		wantValue(t, p, "metadata.friend", "true")
+		friend = p.Value("identity")
+	}
+	c.expect("EndListPeers")
+
+	ref := ""
+	for _, r := range n.friends.list() {
+		if r.ID().String() == friend {
+			ref = r.Text()
+		}
+	}
+	c.send("RemovePeer\nNodeIdentifier=" + friend[:10] + "\nIdentifier=__global\nEndMessage\n")
+	rm, _ := c.expect("PeerRemoved", "Identity")
+	wantValue(t, rm, "Identity", friend)
+	if _, err := ReadNodeRefs(FriendsFile(n.Dir())); err != nil || len(n.friends.list()) != 1 {
+		t.Errorf("after RemovePeer the node has %d friends, want 1 (%v)", len(n.friends.list()), err)
+	}
+	c.send("AddPeer\nNodeRef=" + strings.ReplaceAll(strings.TrimSuffix(ref, "\n"), "\n", `\n`) + "\nTrust=NORMAL\nVisibility=NO\nIdentifier=__global\nEndMessage\n")
+	add, _ := c.expect("Peer", "identity")
+	wantValue(t, add, "identity", friend)
+	deadline := time.Now().Add(time.Minute)
+	for len(n.router.Peers()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := len(n.router.Peers()); got != 2 {
+		t.Errorf("%d peers a minute after AddPeer, want 2", got)
+	}
+
+	c.send("GetConfig\nWithCurrent=True\nWithDefaults=True\nIdentifier=__global\nEndMessage\n")
+	cfg, _ := c.expect("ConfigData", "current.node.storeSize", "current.node.outputBandwidthLimit", "default.node.maxPeers")
+	wantValue(t, cfg, "current.fcp.address", n.FCPAddr())
+	c.send("ModifyConfig\nnode.storeSize=1\nIdentifier=__global\nEndMessage\n")
+	pe, _ := c.expect("ProtocolError", "Code")
+	wantValue(t, pe, "Code", "8")
+
+	c.send("Shutdown\nIdentifier=__global\nEndMessage\n")
+	sd, _ := c.expect("ProtocolError", "Code")
+	wantValue(t, sd, "Code", "18")
+	select {
+	case <-n.stopped():
+	case <-time.After(time.Minute):
+		t.Fatal("the node still runs a minute after Shutdown")
+	}
+}
+
+// stopped is closed when Run has returned.
+func (n *Node) stopped() <-chan struct{} {
+	n.runMu.Lock()
+	defer n.runMu.Unlock()
+	return n.running
+}
