@@ -79,6 +79,7 @@ func firstByte(t *testing.T, n *lab.Node, uri crypto.RequestURI, want []byte) ti
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Sec-Fetch-Site", "none") // the user asks, not another site (spec §20.2)
 	start := time.Now()
 	resp, err := n.HTTPClient().Do(req)
 	if err != nil {
