@@ -259,6 +259,8 @@ func (c *conn) handle(m *Message) bool {
 		c.requestStatus(m)
 	case "RemovePersistentRequest", "RemoveRequest":
 		c.removeRequest(m)
+	case "ModifyPersistentRequest":
+		c.modifyRequest(m)
 	case "TestDDARequest":
 		c.protocolError(CodeDiskAccessDenied, "Lethe's client protocol does not read or write the client's files; send data directly", id, false, false)
 	case "Disconnect":

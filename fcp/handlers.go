@@ -212,3 +212,54 @@ func (c *conn) removeRequest(m *Message) {
 	}
 	c.send(removed, nil)
 }
+
+// modifyRequest answers ModifyPersistentRequest (spec §16.8): a request's ClientToken and
+// PriorityClass change, as its Persistent* message and the saved queue show them, and
+// PersistentRequestModified confirms it to the sender and the queue's watchers. The change
+// does not reach a transfer already running: Lethe's transfers have no priorities yet.
+func (c *conn) modifyRequest(m *Message) {
+	r := c.lookupField(m)
+	if r == nil {
+		return
+	}
+	if !r.persistent() {
+		c.protocolError(CodeNoSuchIdentifier, "ModifyPersistentRequest: "+r.name()+" is not on a persistent queue", r.name(), false, r.common.global)
+		return
+	}
+	r.mu.Lock()
+	current := r.msg
+	r.mu.Unlock()
+	old, _ := boundedInt(current, "PriorityClass", 2, 0, 6)
+	priority, err := boundedInt(m, "PriorityClass", old, 0, 6)
+	if err != nil {
+		c.fieldError(m, err)
+		return
+	}
+	token, hasToken := m.Get("ClientToken")
+	changed := &Message{Name: current.Name, HasData: current.HasData}
+	for _, f := range current.Fields {
+		if f.Key != "PriorityClass" && !(hasToken && f.Key == "ClientToken") {
+			changed.Fields = append(changed.Fields, f)
+		}
+	}
+	changed.SetInt("PriorityClass", priority)
+	if hasToken {
+		changed.Set("ClientToken", token)
+	}
+	r.mu.Lock()
+	r.msg = changed
+	r.mu.Unlock()
+	if r.durable() {
+		c.srv.queue.save()
+	}
+	reply := r.header("PersistentRequestModified").SetInt("PriorityClass", priority)
+	if t, ok := changed.Get("ClientToken"); ok {
+		reply.Set("ClientToken", t)
+	}
+	for _, t := range r.targets() {
+		if t != c {
+			t.send(reply, nil)
+		}
+	}
+	c.send(reply, nil)
+}

@@ -39,7 +39,7 @@ type request struct {
 	kind   kind
 	common commonFields
 	owner  owner
-	msg    *Message // as received, without its data: for Persistent* and for resuming
+	msg    *Message // as received, without its data: for Persistent* and for resuming; guarded by mu once queued
 	// run does the work and reports through finishPut or finishGet. The parser sets it.
 	run func(ctx context.Context, r *request)
 
@@ -365,9 +365,12 @@ func oneLine(s string) string {
 func (r *request) persistentMessage() *Message {
 	name := map[kind]string{kindPut: "PersistentPut", kindPutDir: "PersistentPutDir", kindGet: "PersistentGet"}[r.kind]
 	m := NewMessage(name)
+	r.mu.Lock()
+	msg := r.msg // replaced whole by ModifyPersistentRequest
+	r.mu.Unlock()
 	seen := map[string]bool{"Persistence": true, "Global": true, "Identifier": true, "Started": true, "PersistenceType": true, "DataLength": r.kind == kindPut}
-	for i := len(r.msg.Fields) - 1; i >= 0; i-- { // last value wins, as in Get
-		f := r.msg.Fields[i]
+	for i := len(msg.Fields) - 1; i >= 0; i-- { // last value wins, as in Get
+		f := msg.Fields[i]
 		if !seen[f.Key] {
 			seen[f.Key] = true
 			m.Fields = append(m.Fields, f)
@@ -377,7 +380,7 @@ func (r *request) persistentMessage() *Message {
 		m.Fields[i], m.Fields[j] = m.Fields[j], m.Fields[i]
 	}
 	if r.kind == kindGet {
-		if _, ok := r.msg.Get("ReturnType"); !ok {
+		if _, ok := msg.Get("ReturnType"); !ok {
 			m.Set("ReturnType", r.returnType)
 		}
 	}

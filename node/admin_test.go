@@ -62,6 +62,21 @@ func TestNodeManagementOnNode(t *testing.T) {
 	pe, _ := c.expect("ProtocolError", "Code")
 	wantValue(t, pe, "Code", "8")
 
+	// A request on the global queue gets a new priority and token (ModifyPersistentRequest).
+	c.send("WatchGlobal\nEnabled=true\nIdentifier=None\nEndMessage\n")
+	c.send("ClientPut\nIdentifier=keep\nURI=CHK@\nPersistence=forever\nGlobal=true\nPriorityClass=4\nUploadFrom=direct\nDataLength=5\nData\nhello")
+	c.expect("URIGenerated", "URI")
+	c.expect("PutSuccessful", "URI")
+	c.send("ModifyPersistentRequest\nIdentifier=keep\nGlobal=True\nClientToken=mine\nPriorityClass=1\nEndMessage\n")
+	mod, _ := c.expect("PersistentRequestModified", "ClientToken", "PriorityClass")
+	wantValue(t, mod, "PriorityClass", "1")
+	c.send("ListPersistentRequests\nIdentifier=__global\nEndMessage\n")
+	pp, _ := c.expect("PersistentPut", "ClientToken")
+	wantValue(t, pp, "ClientToken", "mine")
+	c.expect("URIGenerated")
+	c.expect("PutSuccessful")
+	c.expect("EndListPersistentRequests")
+
 	c.send("Shutdown\nIdentifier=__global\nEndMessage\n")
 	sd, _ := c.expect("ProtocolError", "Code")
 	wantValue(t, sd, "Code", "18")
