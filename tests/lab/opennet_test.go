@@ -98,6 +98,16 @@ func TestOpennet(t *testing.T) {
 		counts[kind] = append(counts[kind], n.Peers())
 	}
 	t.Logf("peers after %v: %v", took.Round(time.Second), counts)
+	states, links := map[string]int{}, map[string]int{}
+	for _, n := range all {
+		if v, err := readReach(n); err == nil {
+			states[v.Reach.State]++
+			for _, p := range v.Peers {
+				links[p.Link]++
+			}
+		}
+	}
+	t.Logf("reachability the nodes report: %v; links by kind (each counted at both ends): %v", states, links)
 	if !ok {
 		for _, n := range all {
 			if c := n.Peers(); c < 5 {
