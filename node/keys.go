@@ -12,8 +12,9 @@ import (
 	"io"
 	"io/fs"
 	mrand "math/rand/v2"
-	"os"
 	"path/filepath"
+
+	"lethe/private"
 )
 
 // labelInsertRand keys the randomness of the node's inserts (spec §19.5).
@@ -35,7 +36,7 @@ type insertKeys struct {
 // loadInsertKeys reads the node's insert secret, making it on the first run.
 func loadInsertKeys(path string, random io.Reader) (*insertKeys, error) {
 	k := &insertKeys{}
-	b, err := os.ReadFile(path)
+	b, err := private.ReadSecretFile(path, len(k.secret))
 	switch {
 	case err == nil:
 		if len(b) != len(k.secret) {
@@ -102,7 +103,7 @@ const memorySpool = 4 << 20
 type spooled struct {
 	sum  [32]byte
 	mem  []byte
-	file *os.File
+	file *private.File
 	size int64
 }
 
@@ -118,13 +119,18 @@ func (n *Node) spool(r io.Reader, size int64) (*spooled, error) {
 		h.Write(buf)
 		sp.mem = buf
 	} else {
-		f, err := os.CreateTemp(n.tmpDir(), "insert-*")
+		// Sealed under a key in memory, under a random name (package private): the disk
+		// shows nothing of it, and what a crash leaves is removed at the next start.
+		f, err := n.tmp.Create()
 		if err != nil {
 			return nil, err
 		}
-		os.Remove(f.Name()) // unlinked: nothing is left behind, whatever happens
-		if _, err := io.CopyN(io.MultiWriter(f, h), r, size); err != nil {
-			f.Close()
+		_, err = io.CopyN(io.MultiWriter(f, h), r, size)
+		if err == nil {
+			err = f.Finish()
+		}
+		if err != nil {
+			f.Remove()
 			return nil, err
 		}
 		sp.file = f
@@ -136,14 +142,14 @@ func (n *Node) spool(r io.Reader, size int64) (*spooled, error) {
 // Reader reads the data from its start.
 func (s *spooled) Reader() io.Reader {
 	if s.file != nil {
-		return io.NewSectionReader(s.file, 0, s.size)
+		return s.file.Reader()
 	}
 	return bytes.NewReader(s.mem)
 }
 
 func (s *spooled) Close() error {
 	if s.file != nil {
-		return s.file.Close()
+		return s.file.Remove()
 	}
 	return nil
 }

@@ -2,9 +2,13 @@ package node
 
 import (
 	"bytes"
+	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"testing"
+
+	"lethe/private"
 )
 
 func TestInsertKeys(t *testing.T) {
@@ -35,5 +39,24 @@ func TestInsertKeys(t *testing.T) {
 		if bytes.Equal(a, read(k.stream("put", sum, parts...))) {
 			t.Errorf("parts %q drew the same keys as CHK@, text/plain", parts)
 		}
+	}
+}
+
+// Issue 16, finding 6: the insert secret is refused while other users may read it, as the
+// identity file is; it is used again once its mode is fixed.
+func TestInsertSecretPermissions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), secretFile)
+	if _, err := loadInsertKeys(path, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadInsertKeys(path, nil); !errors.Is(err, private.ErrSecretPermissions) {
+		t.Fatalf("an insert secret of mode 0644: %v, want ErrSecretPermissions", err)
+	}
+	os.Chmod(path, 0o600)
+	if _, err := loadInsertKeys(path, nil); err != nil {
+		t.Fatalf("after chmod 600: %v", err)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"lethe/datastore"
 	"lethe/fcp"
 	"lethe/fetch"
+	"lethe/private"
 	"lethe/proxy"
 	"lethe/routing"
 	"lethe/transport"
@@ -39,6 +40,7 @@ type Node struct {
 	id       *crypto.NodeIdentity
 	created  bool // this run made the identity: a first run
 	keys     *insertKeys
+	tmp      *private.Spool // insert data being hashed (tmp/)
 	ds       *datastore.Store
 	store    *blockStore
 	router   *routing.Router
@@ -90,8 +92,9 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data directory: %w", err)
 	}
-	os.RemoveAll(n.tmpDir()) // spooled data of an earlier run that stopped abruptly
-	if err := os.MkdirAll(n.tmpDir(), 0o700); err != nil {
+	// Emptied of what an earlier run that stopped abruptly spooled there (which nobody can
+	// read: its keys went with that run).
+	if n.tmp, err = private.OpenSpool(n.tmpDir()); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.id, n.created, err = transport.LoadOrCreateIdentity(n.path(identityFile), cfg.Passphrase, cfg.Rand)

@@ -4,13 +4,13 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"os"
 	"slices"
 	"time"
 
 	"lethe/crypto"
 	"lethe/fetch"
 	"lethe/metadata"
+	"lethe/private"
 	"lethe/proxy/filter"
 )
 
@@ -25,7 +25,7 @@ const maxKeptDownloads = 4
 // removed when the download is evicted or the proxy closes.
 type download struct {
 	t     *transfer
-	cache *fetch.DirCache
+	cache spooledBlocks
 	done  chan struct{} // closed when the fetch has ended
 	err   error         // why it failed; written before done is closed
 	used  time.Time     // last served; guarded by transfers.mu
@@ -75,17 +75,12 @@ func (s *Server) download(uri crypto.RequestURI, doc *metadata.Document) (*downl
 	if !s.begin() {
 		return nil, ErrClosed
 	}
-	dir, err := os.MkdirTemp(s.tempDir, "dl-")
+	dir, err := s.spool.Sub()
 	if err != nil {
 		s.wg.Done()
 		return nil, err
 	}
-	cache, err := fetch.NewDirCache(dir)
-	if err != nil {
-		os.RemoveAll(dir)
-		s.wg.Done()
-		return nil, err
-	}
+	cache := spooledBlocks{dir}
 	ctx, cancel := context.WithCancel(s.ctx)
 	dl := &download{cache: cache, done: make(chan struct{}), used: s.cfg.Now()}
 	t := ts.startLocked(kindDownload, key, filter.Path(uri), doc.Size, cancel)
@@ -101,6 +96,20 @@ func (s *Server) download(uri crypto.RequestURI, doc *metadata.Document) (*downl
 	}()
 	return dl, nil
 }
+
+// spooledBlocks keeps a download's blocks in a spool directory of its own (package private):
+// files named by a keyed hash of the routing key and sealed under keys in memory, so that the
+// disk shows neither which blocks they are nor, by hashing their contents, their routing keys.
+type spooledBlocks struct{ dir *private.Spool }
+
+func (b spooledBlocks) Load(rk crypto.RoutingKey) ([]byte, bool) { return b.dir.GetBlock(rk[:]) }
+
+func (b spooledBlocks) Store(rk crypto.RoutingKey, block []byte) error {
+	return b.dir.PutBlock(rk[:], block)
+}
+
+// Remove deletes the download's blocks.
+func (b spooledBlocks) Remove() error { return b.dir.Remove() }
 
 // fetchInto fetches the whole file doc describes, keeping its blocks in cache.
 func (s *Server) fetchInto(ctx context.Context, doc *metadata.Document, cache fetch.BlockCache, t *transfer) error {

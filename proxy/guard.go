@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"lethe/private"
 )
 
 // The proxy's own defences (spec §20.2).
@@ -55,7 +57,7 @@ func newGuard(addr, stateDir string) (*guard, error) {
 		return g, nil
 	}
 	path := filepath.Join(stateDir, keyFile)
-	b, err := os.ReadFile(path)
+	b, err := private.ReadSecretFile(path, len(g.key))
 	switch {
 	case err == nil && len(b) == len(g.key):
 		copy(g.key[:], b)

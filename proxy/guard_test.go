@@ -1,13 +1,17 @@
 package proxy
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"lethe/insert"
+	"lethe/private"
 )
 
 // TestHostCheck: a request that names another host — a page whose DNS name was rebound to
@@ -143,5 +147,22 @@ func TestOwnPages(t *testing.T) {
 	_, body := p.get(t, "/external?url="+url.QueryEscape(`http://example.com/"><b>x`))
 	if !strings.Contains(body, "http://example.com/&#34;&gt;&lt;b&gt;x") || strings.Contains(body, `href="http://example.com`) {
 		t.Errorf("the external page must show the address as text, escaped:\n%s", body)
+	}
+}
+
+// Issue 16, finding 6: the proxy's key is refused while other users may read it (whoever
+// read it can make the tokens of every form), as the node's identity file is.
+func TestKeyFilePermissions(t *testing.T) {
+	dir := t.TempDir()
+	s, err := New(Config{StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := os.Chmod(filepath.Join(dir, keyFile), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{StateDir: dir}); !errors.Is(err, private.ErrSecretPermissions) {
+		t.Fatalf("a proxy key of mode 0640: %v, want ErrSecretPermissions", err)
 	}
 }

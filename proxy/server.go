@@ -14,6 +14,7 @@ import (
 
 	"lethe/fetch"
 	"lethe/insert"
+	"lethe/private"
 )
 
 // DefaultAddr is where the proxy is reached unless configured otherwise (spec §20).
@@ -97,7 +98,7 @@ type Server struct {
 	pages    *pages
 	marks    *bookmarks
 	xfers    *transfers
-	tempDir  string // where downloads keep their blocks
+	spool    *private.Spool // where downloads keep their blocks and uploads their files
 
 	ctx    context.Context // cancelled by Close; every fetch and insert derives from it
 	cancel context.CancelFunc
@@ -134,13 +135,13 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	tempDir, err := downloadDir(cfg.StateDir)
+	sp, err := openSpool(cfg.StateDir)
 	if err != nil {
 		return nil, err
 	}
 	marks, err := loadBookmarks(cfg.StateDir)
 	if err != nil {
-		os.RemoveAll(tempDir)
+		sp.Remove()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -155,7 +156,7 @@ func New(cfg Config) (*Server, error) {
 		pages:    newPages(),
 		marks:    marks,
 		xfers:    newTransfers(cfg.Now),
-		tempDir:  tempDir,
+		spool:    sp,
 		ctx:      ctx,
 		cancel:   cancel,
 	}
@@ -165,25 +166,26 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// downloadDir makes the directory where large downloads keep their blocks until they are
-// served: "downloads" in the state directory (emptied of what a crash left), or a fresh
-// directory in the system's temporary directory.
-func downloadDir(stateDir string) (string, error) {
+// openSpool opens the directory where large downloads keep their blocks until they are
+// served and uploaded sites their files until they are inserted (spec §20): "spool" in the
+// state directory, emptied of what a crash left (and "downloads", where earlier versions kept
+// blocks under their routing keys), or a fresh directory in the system's temporary directory.
+func openSpool(stateDir string) (*private.Spool, error) {
+	dir := filepath.Join(stateDir, "spool")
 	if stateDir == "" {
-		dir, err := os.MkdirTemp("", "lethe-proxy-")
+		tmp, err := os.MkdirTemp("", "lethe-proxy-")
 		if err != nil {
-			return "", fmt.Errorf("proxy: download directory: %w", err)
+			return nil, fmt.Errorf("proxy: spool directory: %w", err)
 		}
-		return dir, nil
+		dir = tmp
+	} else if err := os.RemoveAll(filepath.Join(stateDir, "downloads")); err != nil {
+		return nil, fmt.Errorf("proxy: clear the old download directory: %w", err)
 	}
-	dir := filepath.Join(stateDir, "downloads")
-	if err := os.RemoveAll(dir); err != nil {
-		return "", fmt.Errorf("proxy: clear download directory: %w", err)
+	sp, err := private.OpenSpool(dir)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		return "", fmt.Errorf("proxy: download directory: %w", err)
-	}
-	return dir, nil
+	return sp, nil
 }
 
 // Serve answers HTTP requests on ln until Close, then returns nil; after Close it closes ln
@@ -254,7 +256,7 @@ func (s *Server) Close() error {
 		}
 		s.wg.Wait()
 		s.xfers.closeDownloads()
-		os.RemoveAll(s.tempDir)
+		s.spool.Remove()
 	})
 	return nil
 }

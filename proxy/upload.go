@@ -7,17 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"mime/multipart"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"lethe/crypto"
 	"lethe/fetch"
 	"lethe/insert"
 	"lethe/metadata"
+	"lethe/private"
 	"lethe/proxy/filter"
 )
 
@@ -241,19 +239,18 @@ func (l *sizeLimit) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// insertSite spools the uploaded files of a site (several files, or one zip archive) into a
-// temporary directory and inserts them as a site.
+// insertSite spools the uploaded files of a site (several files, or one zip archive) and
+// inserts them as a site. The spool is a directory of its own in the proxy's spool (package
+// spool): each file sealed under a key in memory, under a random name, and all of it removed
+// when the insert ends, so that the disk shows neither the files nor their names, during the
+// insert or after a crash.
 func (s *Server) insertSite(ctx context.Context, target crypto.InsertURI, mr *multipart.Reader, part *multipart.Part, cfg insert.Config) (crypto.RequestURI, error) {
-	dir, err := os.MkdirTemp(s.tempDir, "up-")
+	dir, err := s.spool.Sub()
 	if err != nil {
 		return crypto.RequestURI{}, err
 	}
-	defer os.RemoveAll(dir)
-	files := filepath.Join(dir, "files")
-	if err := os.Mkdir(files, 0o700); err != nil {
-		return crypto.RequestURI{}, err
-	}
-	sp := &siteSpool{dir: dir, files: files, left: s.cfg.MaxSize}
+	defer dir.Remove()
+	sp := &siteSpool{dir: dir, files: map[string]*private.File{}, left: s.cfg.MaxSize}
 	for part != nil {
 		err := sp.take(part)
 		part.Close()
@@ -264,23 +261,23 @@ func (s *Server) insertSite(ctx context.Context, target crypto.InsertURI, mr *mu
 			return crypto.RequestURI{}, err
 		}
 	}
-	zipPath, count := sp.zip, sp.count
 	var site insert.Dir
 	switch {
-	case zipPath != "" && count > 0:
+	case sp.zip != nil && len(sp.files) > 0:
 		return crypto.RequestURI{}, fmt.Errorf("%w: choose files or a zip archive, not both", errUpload)
-	case zipPath != "":
-		zr, err := zip.OpenReader(zipPath)
+	case sp.zip != nil:
+		zr, err := zip.NewReader(sp.zip, sp.zip.Size())
 		if err != nil {
 			return crypto.RequestURI{}, fmt.Errorf("%w: the zip archive: %w", errUpload, err)
 		}
-		defer zr.Close()
-		if site, err = zipDir(&zr.Reader, s.cfg.MaxSize); err != nil {
+		if site, err = zipDir(zr, s.cfg.MaxSize); err != nil {
 			return crypto.RequestURI{}, err
 		}
-	case count > 0:
-		if site, err = insert.DirFS(os.DirFS(files)); err != nil {
-			return crypto.RequestURI{}, fmt.Errorf("%w: %w", errUpload, err)
+	case len(sp.files) > 0:
+		for name, f := range sp.files {
+			site.Entries = append(site.Entries, insert.Entry{Path: name, Open: func() (io.ReadCloser, error) {
+				return io.NopCloser(f.Reader()), nil
+			}})
 		}
 	default:
 		return crypto.RequestURI{}, fmt.Errorf("%w: no files were chosen", errUpload)
@@ -288,12 +285,12 @@ func (s *Server) insertSite(ctx context.Context, target crypto.InsertURI, mr *mu
 	return insert.Directory(ctx, s.cfg.Putter, target, site, cfg)
 }
 
-// siteSpool keeps the files of a site's upload on disk.
+// siteSpool keeps the files of a site's upload, sealed, until the site is inserted.
 type siteSpool struct {
-	dir, files string // the temporary directory, and its folder of single files
-	left       int64  // bytes the upload may still hold
-	zip        string // the zip archive's path, once there is one
-	count      int    // single files
+	dir   *private.Spool
+	files map[string]*private.File // single files by name
+	zip   *private.File            // the zip archive, once there is one
+	left  int64                    // bytes the upload may still hold
 }
 
 // take spools one file part: one of several files ("files"), or a zip archive ("zip").
@@ -303,28 +300,51 @@ func (sp *siteSpool) take(part *multipart.Part) error {
 	if name == "" {
 		return nil
 	}
-	var dst string
 	switch part.FormName() {
 	case "files":
 		if err := metadata.CheckName(name); err != nil {
 			return fmt.Errorf("%w: file name %q: %w", errUpload, name, err)
 		}
-		if sp.count++; sp.count > maxSiteFiles {
+		if _, dup := sp.files[name]; dup {
+			return fmt.Errorf("%w: two files called %q", errUpload, name)
+		}
+		if len(sp.files) == maxSiteFiles {
 			return fmt.Errorf("%w: more than %d files", errUpload, maxSiteFiles)
 		}
-		dst = filepath.Join(sp.files, name)
+		f, err := sp.copy(part)
+		if err != nil {
+			return err
+		}
+		sp.files[name] = f
 	case "zip":
-		if sp.zip != "" {
+		if sp.zip != nil {
 			return fmt.Errorf("%w: one zip archive at a time", errUpload)
 		}
-		sp.zip = filepath.Join(sp.dir, "site.zip")
-		dst = sp.zip
-	default:
-		return nil
+		f, err := sp.copy(part)
+		if err != nil {
+			return err
+		}
+		sp.zip = f
 	}
-	n, err := spool(dst, part, sp.left)
+	return nil
+}
+
+// copy spools r into a new sealed file, within the bytes the upload may still hold.
+func (sp *siteSpool) copy(r io.Reader) (*private.File, error) {
+	f, err := sp.dir.Create()
+	if err != nil {
+		return nil, err
+	}
+	n, err := io.Copy(f, &sizeLimit{r: r, left: sp.left})
 	sp.left -= n
-	return err
+	if err == nil {
+		err = f.Finish()
+	}
+	if err != nil {
+		f.Remove()
+		return nil, err
+	}
+	return f, nil
 }
 
 func nextPart(mr *multipart.Reader) (*multipart.Part, error) {
@@ -336,23 +356,6 @@ func nextPart(mr *multipart.Reader) (*multipart.Part, error) {
 		return nil, fmt.Errorf("%w: %w", errUpload, err)
 	}
 	return p, nil
-}
-
-// spool copies an uploaded file to path, at most max bytes, refusing one that already
-// exists (two files of the same name).
-func spool(path string, r io.Reader, max int64) (int64, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return 0, fmt.Errorf("%w: two files called %q", errUpload, filepath.Base(path))
-	}
-	if err != nil {
-		return 0, err
-	}
-	n, err := io.Copy(f, &sizeLimit{r: r, left: max})
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return n, err
 }
 
 // zipDir lists the files of a zip archive as a site (spec §20.4): every name must be a path

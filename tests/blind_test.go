@@ -5,13 +5,18 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"mime/multipart"
 	"net"
+	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"sync"
@@ -338,6 +343,12 @@ func TestOperatorBlindness(t *testing.T) {
 	needles = append(needles, keyNeedles("site private seed", site.Seed)...)
 	carried += len(page)
 
+	// A site uploaded through node 0's proxy and interrupted half-way: while its files are
+	// spooled, and after the browser gave up, node 0's data directory must show none of
+	// them; nor may what a crash at that moment would leave (a copy of the directory then).
+	upload := uploadInterrupted(t, tn.Nodes[0], r, secret)
+	needles = append(needles, upload.needles...)
+
 	// The scanner finds what is there: every needle, planted in a control file of several
 	// chunks at random places, is found.
 	control := filepath.Join(t.TempDir(), "control")
@@ -362,6 +373,8 @@ func TestOperatorBlindness(t *testing.T) {
 			t.Errorf("%s: %s found in %q", where, w, found[w])
 		}
 	}
+	found, _ := scanTree(t, upload.during, needles)
+	report("node 0's data directory while a site was uploaded through its proxy (as a crash would leave it)", found)
 	// While the nodes run (status files, queues, stores mid-life) and after they stop.
 	start := time.Now()
 	found, dirBytes := scanTree(t, tn.Dir, needles)
@@ -379,4 +392,110 @@ func TestOperatorBlindness(t *testing.T) {
 	}
 	t.Logf("%d needles from %d files and a site (%.1f MiB) not found in %.1f MiB of data directories (running) and %.1f MiB (stopped), nor in %.1f MiB of link bytes; scanned in %v",
 		len(needles), len(sizes), float64(carried)/(1<<20), float64(dirBytes)/(1<<20), float64(stopped)/(1<<20), float64(wire)/(1<<20), time.Since(start).Round(time.Millisecond))
+}
+
+// interruptedUpload is what uploadInterrupted leaves for the scan: the needles of the files it
+// uploaded, and a copy of the node's data directory made while they were spooled.
+type interruptedUpload struct {
+	needles []needle
+	during  string
+}
+
+var formToken = regexp.MustCompile(`name="token" value="([^"]+)"`)
+
+// uploadInterrupted sends the insert form of n's proxy a site of two files, the first whole
+// and the second half, waits until the proxy has spooled the first, copies n's data
+// directory, and then breaks the upload off, as a browser closed mid-way would.
+func uploadInterrupted(t *testing.T, n *node.Node, r *rand.Rand, secret func(string) []byte) interruptedUpload {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: time.Minute}
+	base := "http://" + n.ProxyAddr()
+	get, err := http.NewRequest(http.MethodGet, base+"/insert", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get.Header.Set("Sec-Fetch-Site", "none")
+	resp, err := browser.Do(get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := formToken.FindSubmatch(page)
+	if m == nil {
+		t.Fatalf("no token on the insert page:\n%s", page)
+	}
+
+	var up interruptedUpload
+	var files [2][]byte
+	var names [2]string
+	for i := range files {
+		marker := secret(fmt.Sprintf("upload-marker-%d", i))
+		files[i] = markedFile(400<<10, byte(70+i), marker)
+		names[i] = string(secret(fmt.Sprintf("upload-name-%d", i))) + ".html"
+		up.needles = append(up.needles, contentNeedles(fmt.Sprintf("uploaded file %d", i), files[i][:200<<10], marker, r)...)
+		up.needles = append(up.needles, needle{fmt.Sprintf("uploaded file %d name", i), []byte(names[i])})
+	}
+	proxyDir := filepath.Join(n.Dir(), "proxy")
+	before := spooledBytes(proxyDir)
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	post, err := http.NewRequest(http.MethodPost, base+"/insert", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post.Header.Set("Content-Type", mw.FormDataContentType())
+	post.Header.Set("Sec-Fetch-Site", "same-origin")
+	done := make(chan error, 1)
+	go func() {
+		resp, err := browser.Do(post)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	go func() {
+		for _, f := range [][2]string{{"token", string(m[1])}, {"what", "site"}, {"target", "chk"}} {
+			mw.WriteField(f[0], f[1])
+		}
+		w, _ := mw.CreateFormFile("files", names[0])
+		w.Write(files[0])
+		w, _ = mw.CreateFormFile("files", names[1])
+		w.Write(files[1][:len(files[1])/2]) // and no more: the upload stops here
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for spooledBytes(proxyDir)-before < int64(len(files[0])) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the proxy spooled %d bytes of a %d-byte file in a minute", spooledBytes(proxyDir)-before, len(files[0]))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	up.during = t.TempDir()
+	if err := os.CopyFS(up.during, os.DirFS(n.Dir())); err != nil {
+		t.Fatal(err)
+	}
+	pw.CloseWithError(errors.New("the browser was closed"))
+	<-done
+	for time.Now().Before(deadline) && spooledBytes(proxyDir) > before {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if b := spooledBytes(proxyDir) - before; b > 0 {
+		t.Errorf("%d bytes still spooled after the upload was broken off", b)
+	}
+	return up
+}
+
+// spooledBytes is the size of the files under dir.
+func spooledBytes(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }

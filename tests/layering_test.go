@@ -17,6 +17,7 @@ import (
 var layers = map[string]int{
 	"crypto":    0,
 	"cputime":   0,
+	"private":   0,
 	"wire":      1,
 	"datastore": 1,
 	"metadata":  1,
