@@ -23,7 +23,9 @@ import (
 type Backend interface {
 	// Put inserts req.DataLength bytes read from req.Data under req.URI and returns the URI
 	// readers fetch with, without req.TargetFilename (the server appends it to CHK URIs).
-	// With req.GetCHKOnly it computes that URI and inserts nothing.
+	// With req.GetCHKOnly it computes that URI and inserts nothing. With req.RedirectTo set
+	// (ClientPut's UploadFrom=redirect) it inserts, instead of data, a redirect to that URI:
+	// a reader of req.URI gets what RedirectTo holds.
 	Put(ctx context.Context, req PutRequest, progress func(Progress)) (crypto.RequestURI, error)
 	// PutDir inserts a site: its files, then a manifest naming them, under req.URI, and
 	// returns the site's request URI (for a USK, the edition inserted).
@@ -47,6 +49,9 @@ type PutRequest struct {
 	DontCompress   bool
 	PriorityClass  int // 0 (highest) … 6; Freenet's default is 2 for FCP
 	MaxRetries     int // -1: retry for ever
+	// RedirectTo, when its Type is set, makes the insert a redirect to content already in
+	// the network (UploadFrom=redirect); Data is then empty.
+	RedirectTo crypto.RequestURI
 }
 
 // PutDirRequest is a site insert: what ClientPutComplexDir carries.

@@ -404,3 +404,52 @@ func TestConformanceSiteManager(t *testing.T) {
 		}
 	}
 }
+
+// pyRedirect is what fcpredirect (pyFreenet's FCPNode.redirect) sends: a ClientPut of no
+// data, UploadFrom=redirect with the target.
+func pyRedirect(id, from, to string) string {
+	return "ClientPut\n" +
+		"Persistence=connection\n" +
+		"Global=false\n" +
+		"URI=" + from + "\n" +
+		"Identifier=" + id + "\n" +
+		"Verbosity=0\n" +
+		"MaxRetries=-1\n" +
+		"PriorityClass=3\n" +
+		"RealTimeFlag=false\n" +
+		"GetCHKOnly=false\n" +
+		"Codecs=GZIP, BZIP2, LZMA, LZMA_NEW\n" +
+		"LocalRequestOnly=False\n" +
+		"UploadFrom=redirect\n" +
+		"TargetURI=" + to + "\n" +
+		"EndMessage\n"
+}
+
+// TestConformanceRedirect: fcpredirect's insert of a KSK that points at a CHK: the put
+// succeeds with the KSK's URI, and fetching the KSK gives the CHK's content.
+func TestConformanceRedirect(t *testing.T) {
+	_, addr := startServer(t, Config{})
+	c := dialRaw(t, addr)
+	c.hello()
+	c.send(pyPut("id1", helloText))
+	chk := c.expectPast("PutSuccessful", "URI").fields["URI"]
+	c.send(pyRedirect("id2", "KSK@lethe-redirect-test", chk))
+	wantField(t, c.expectPast("PutSuccessful", "URI"), "URI", "KSK@lethe-redirect-test")
+	c.send(pyGet("id3", "KSK@lethe-redirect-test"))
+	c.expectPast("DataFound")
+	all := c.expect("AllData", "DataLength")
+	if string(all.data) != helloText {
+		t.Errorf("the redirect gave %q, want %q", all.data, helloText)
+	}
+
+	// No target, a bad one, or data beside a redirect are refused, naming the request.
+	for _, tc := range []struct{ msg, code string }{
+		{strings.Replace(pyRedirect("id4", "KSK@x", chk), "TargetURI="+chk+"\n", "", 1), "5"},
+		{pyRedirect("id5", "KSK@x", "CHK@nonsense"), "4"},
+		{"ClientPut\nIdentifier=id6\nURI=KSK@x\nUploadFrom=redirect\nTargetURI=" + chk + "\nDataLength=1\nData\nx", "8"},
+	} {
+		c.send(tc.msg)
+		pe := c.expect("ProtocolError", "Code", "Identifier")
+		wantField(t, pe, "Code", tc.code)
+	}
+}

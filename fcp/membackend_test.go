@@ -74,7 +74,11 @@ func (b *memBackend) Put(ctx context.Context, req PutRequest, progress func(Prog
 		return crypto.RequestURI{}, fmt.Errorf("got %d bytes, DataLength %d", len(data), req.DataLength)
 	}
 	progress(Progress{Total: 1, Required: 1})
-	uri, err := b.name(ctx, req.URI, data, progress)
+	content := data
+	if req.RedirectTo.Type != 0 {
+		content = []byte("redirect to " + req.RedirectTo.String())
+	}
+	uri, err := b.name(ctx, req.URI, content, progress)
 	if err != nil || req.GetCHKOnly {
 		return uri, err
 	}
@@ -84,7 +88,7 @@ func (b *memBackend) Put(ctx context.Context, req PutRequest, progress func(Prog
 	if old, ok := b.files[key]; ok && uri.Type != crypto.CHK && !bytes.Equal(old.data, data) {
 		return crypto.RequestURI{}, fmt.Errorf("insert %s: %w", key, ErrCollision)
 	}
-	b.files[key] = memFile{data: data, contentType: req.ContentType, name: req.TargetFilename}
+	b.files[key] = memFile{data: data, contentType: req.ContentType, name: req.TargetFilename, redirect: req.RedirectTo}
 	b.puts++
 	progress(Progress{Total: 1, Required: 1, Succeeded: 1, FinalizedTotal: true})
 	return uri, nil

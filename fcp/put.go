@@ -71,15 +71,20 @@ func (s *Server) parsePut(m *Message) (*request, error) {
 	if err != nil {
 		return nil, err
 	}
-	if from == uploadRedirect {
-		return nil, &fieldError{CodeNotSupported, "ClientPut: UploadFrom=redirect is not supported; insert a site with ClientPutComplexDir"}
-	}
-	if !m.HasData {
+	var redirect crypto.RequestURI
+	switch {
+	case from == uploadRedirect && m.HasData:
+		return nil, invalid(m, "UploadFrom", "a redirect carries no data")
+	case from == uploadRedirect:
+		if redirect, err = requestURIField(m, "TargetURI"); err != nil {
+			return nil, err
+		}
+	case !m.HasData:
 		return nil, missing(m, "DataLength (and the data, after a Data line)")
 	}
 	length, _ := m.dataLength()
 	req := PutRequest{URI: uri, DataLength: length, PriorityClass: common.priority, MaxRetries: common.maxRetries,
-		GetCHKOnly: f.getCHKOnly, DontCompress: f.dontCompress}
+		GetCHKOnly: f.getCHKOnly, DontCompress: f.dontCompress, RedirectTo: redirect}
 	if req.ContentType, err = contentTypeField(m, "Metadata.ContentType"); err != nil {
 		return nil, err
 	}
@@ -101,9 +106,12 @@ func (s *Server) parsePut(m *Message) (*request, error) {
 	r.run = func(ctx context.Context, r *request) {
 		req := req
 		r.mu.Lock()
-		if r.input != nil {
+		switch {
+		case req.RedirectTo.Type != 0:
+			req.Data = strings.NewReader("")
+		case r.input != nil:
 			req.Data = r.input.reader()
-		} else {
+		default:
 			req.Data = r.body
 		}
 		r.mu.Unlock()

@@ -151,9 +151,16 @@ func (b *backend) Put(ctx context.Context, req fcp.PutRequest, progress func(fcp
 			progress(fcp.Progress{URI: u})
 		}
 	}
-	rand := b.n.keys.stream("put", sp.sum[:], req.URI.String(), req.ContentType, req.TargetFilename, fmt.Sprint(req.DontCompress))
-	cfg := b.insertConfig(req.TargetFilename, req.ContentType, req.DontCompress, rand, progress)
-	uri, err := insert.File(ctx, b.putter(req.GetCHKOnly), req.URI, sp.Reader(), cfg)
+	var uri crypto.RequestURI
+	if req.RedirectTo.Type != 0 {
+		rand := b.n.keys.stream("redirect", sp.sum[:], req.URI.String(), req.ContentType, req.RedirectTo.String())
+		cfg := b.insertConfig("", req.ContentType, req.DontCompress, rand, progress)
+		uri, err = insert.Redirect(ctx, b.putter(req.GetCHKOnly), req.URI, req.RedirectTo, cfg)
+	} else {
+		rand := b.n.keys.stream("put", sp.sum[:], req.URI.String(), req.ContentType, req.TargetFilename, fmt.Sprint(req.DontCompress))
+		cfg := b.insertConfig(req.TargetFilename, req.ContentType, req.DontCompress, rand, progress)
+		uri, err = insert.File(ctx, b.putter(req.GetCHKOnly), req.URI, sp.Reader(), cfg)
+	}
 	if err != nil {
 		return crypto.RequestURI{}, result(ctx, err)
 	}

@@ -234,3 +234,32 @@ func TestConformanceReplayOnNode(t *testing.T) {
 		}
 	}
 }
+
+// TestConformanceRedirectOnNode: fcpredirect's redirect insert through one node of a test
+// network, and a fetch of the redirect through the farthest node, which gets the content.
+func TestConformanceRedirectOnNode(t *testing.T) {
+	tn := startTestnet(t, 6, nil)
+	c := dialRaw(t, tn.Nodes[0].FCPAddr())
+	c.send(pyHello)
+	c.expect("NodeHello")
+	c.send(pyPut("id1", "text/plain", "the redirect's target\n"))
+	c.expect("URIGenerated")
+	chk, _ := c.expect("PutSuccessful", "URI")
+	c.send("ClientPut\nPersistence=connection\nGlobal=false\nURI=KSK@lethe-redirect-on-node\nIdentifier=id2\n" +
+		"Verbosity=0\nMaxRetries=-1\nPriorityClass=3\nRealTimeFlag=false\nGetCHKOnly=false\n" +
+		"Codecs=GZIP, BZIP2, LZMA, LZMA_NEW\nLocalRequestOnly=False\nUploadFrom=redirect\nTargetURI=" + chk.Value("URI") + "\nEndMessage\n")
+	c.expect("URIGenerated")
+	done, _ := c.expect("PutSuccessful", "URI")
+	wantValue(t, done, "URI", "KSK@lethe-redirect-on-node")
+
+	far := dialRaw(t, tn.Nodes[tn.Farthest(0)].FCPAddr())
+	far.send(pyHello)
+	far.expect("NodeHello")
+	far.send(pyGet("id3", "KSK@lethe-redirect-on-node"))
+	found, _ := far.expect("DataFound", "Metadata.ContentType")
+	wantValue(t, found, "Metadata.ContentType", "text/plain")
+	_, data := far.expect("AllData")
+	if string(data) != "the redirect's target\n" {
+		t.Errorf("the redirect gave %q", data)
+	}
+}
