@@ -78,6 +78,10 @@ var decoders = [256]func(d *decoder) Message{
 		return m
 	},
 	TypeKeepalive:         func(d *decoder) Message { return &Keepalive{} },
+	TypeObservedAddress:   func(d *decoder) Message { return &ObservedAddress{Addr: d.addr()} },
+	TypeNodeRefUpdate:     func(d *decoder) Message { return &NodeRefUpdate{Ref: d.ref()} },
+	TypePunchRequest:      func(d *decoder) Message { return &PunchRequest{Peer: d.bytes32()} },
+	TypePunchIntro:        func(d *decoder) Message { return &PunchIntro{Peer: d.bytes32(), Addr: d.addr()} },
 	TypeCHKRequest:        func(d *decoder) Message { return d.request(crypto.CHK) },
 	TypeSSKRequest:        func(d *decoder) Message { return d.request(crypto.SSK) },
 	TypeCHKInsert:         func(d *decoder) Message { return d.insert(crypto.CHK) },

@@ -40,6 +40,10 @@ type Type uint8
 const (
 	TypeHello             Type = 0x01
 	TypeKeepalive         Type = 0x02
+	TypeObservedAddress   Type = 0x03
+	TypeNodeRefUpdate     Type = 0x04
+	TypePunchRequest      Type = 0x05
+	TypePunchIntro        Type = 0x06
 	TypeCHKRequest        Type = 0x10
 	TypeSSKRequest        Type = 0x11
 	TypeCHKInsert         Type = 0x12
@@ -65,6 +69,8 @@ const (
 
 var typeNames = map[Type]string{
 	TypeHello: "Hello", TypeKeepalive: "Keepalive",
+	TypeObservedAddress: "ObservedAddress", TypeNodeRefUpdate: "NodeRefUpdate",
+	TypePunchRequest: "PunchRequest", TypePunchIntro: "PunchIntro",
 	TypeCHKRequest: "CHKRequest", TypeSSKRequest: "SSKRequest",
 	TypeCHKInsert: "CHKInsert", TypeSSKInsert: "SSKInsert",
 	TypeCHKDataReply: "CHKDataReply", TypeSSKDataReply: "SSKDataReply",

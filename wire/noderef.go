@@ -50,6 +50,7 @@ type NodeRef struct {
 	minVersion  uint8
 	maxVersion  uint8
 	addresses   []string
+	quic        []string
 	location    crypto.Location
 	hasLocation bool
 	text        []byte // canonical signed text, signature line included
@@ -57,9 +58,13 @@ type NodeRef struct {
 
 // NodeRefInfo is what a node says about itself in its noderef.
 type NodeRefInfo struct {
-	// Addresses where the node listens, as host:port: an IP address in its canonical form
-	// or a lower-case DNS name. At most MaxAddresses; none for a node that only dials out.
+	// Addresses where the node accepts TCP links, as host:port: an IP address in its
+	// canonical form or a lower-case DNS name. At most MaxAddresses; none for a node that
+	// only dials out.
 	Addresses []string
+	// QUICAddresses where the node accepts QUIC links (UDP), in the same form; at most
+	// MaxAddresses. Diallers try them before Addresses.
+	QUICAddresses []string
 	// Location is included only when WithLocation is set: friends need it for swapping and
 	// routing, strangers (opennet) learn it from the location messages of the link.
 	Location     crypto.Location
@@ -74,6 +79,7 @@ func NewNodeRef(id *crypto.NodeIdentity, info NodeRefInfo) (*NodeRef, error) {
 		minVersion:  MinVersion,
 		maxVersion:  MaxVersion,
 		addresses:   slices.Clone(info.Addresses),
+		quic:        slices.Clone(info.QUICAddresses),
 		location:    info.Location,
 		hasLocation: info.WithLocation,
 	}
@@ -92,8 +98,11 @@ func NewNodeRef(id *crypto.NodeIdentity, info NodeRefInfo) (*NodeRef, error) {
 // ID is the node the noderef describes; its signature was made by this identity.
 func (r *NodeRef) ID() crypto.NodeID { return r.id }
 
-// Addresses lists where the node listens (host:port).
+// Addresses lists where the node accepts TCP links (host:port).
 func (r *NodeRef) Addresses() []string { return slices.Clone(r.addresses) }
+
+// QUICAddresses lists where the node accepts QUIC links (host:port, UDP).
+func (r *NodeRef) QUICAddresses() []string { return slices.Clone(r.quic) }
 
 // Location is the node's location, if the noderef carries one.
 func (r *NodeRef) Location() (crypto.Location, bool) { return r.location, r.hasLocation }
@@ -120,6 +129,9 @@ func (r *NodeRef) body() []byte {
 	for _, a := range r.addresses {
 		b.WriteString("address " + a + "\n")
 	}
+	for _, a := range r.quic {
+		b.WriteString("quic " + a + "\n")
+	}
 	if r.hasLocation {
 		b.WriteString("location " + formatLocation(r.location) + "\n")
 	}
@@ -130,19 +142,31 @@ func (r *NodeRef) validate() error {
 	if r.minVersion == 0 || r.minVersion > r.maxVersion {
 		return fmt.Errorf("%w: protocol versions %d to %d", ErrNodeRef, r.minVersion, r.maxVersion)
 	}
-	if len(r.addresses) > MaxAddresses {
-		return fmt.Errorf("%w: %d addresses, at most %d", ErrNodeRef, len(r.addresses), MaxAddresses)
+	if err := checkAddresses("address", r.addresses); err != nil {
+		return err
 	}
-	for i, a := range r.addresses {
-		if err := checkAddress(a); err != nil {
-			return fmt.Errorf("%w: address %q: %v", ErrNodeRef, a, err)
-		}
-		if slices.Contains(r.addresses[:i], a) {
-			return fmt.Errorf("%w: address %q listed twice", ErrNodeRef, a)
-		}
+	if err := checkAddresses("quic", r.quic); err != nil {
+		return err
 	}
 	if r.hasLocation && !validLocation(r.location) {
 		return fmt.Errorf("%w: location %v is not in [0,1)", ErrNodeRef, float64(r.location))
+	}
+	return nil
+}
+
+// checkAddresses checks one kind of address line: at most MaxAddresses, each well formed,
+// none twice.
+func checkAddresses(kind string, addrs []string) error {
+	if len(addrs) > MaxAddresses {
+		return fmt.Errorf("%w: %d %s lines, at most %d", ErrNodeRef, len(addrs), kind, MaxAddresses)
+	}
+	for i, a := range addrs {
+		if err := checkAddress(a); err != nil {
+			return fmt.Errorf("%w: %s %q: %v", ErrNodeRef, kind, a, err)
+		}
+		if slices.Contains(addrs[:i], a) {
+			return fmt.Errorf("%w: %s %q listed twice", ErrNodeRef, kind, a)
+		}
 	}
 	return nil
 }
@@ -200,8 +224,11 @@ func parseNewNodeRef(b []byte) (*NodeRef, error) {
 	if r.maxVersion, err = parseVersion(hi); err != nil {
 		return nil, err
 	}
-	for p.peekField("address") {
+	for p.peekField("address") && len(r.addresses) <= MaxAddresses {
 		r.addresses = append(r.addresses, p.field("address"))
+	}
+	for p.peekField("quic") && len(r.quic) <= MaxAddresses {
+		r.quic = append(r.quic, p.field("quic"))
 	}
 	if p.peekField("location") {
 		s := p.field("location")

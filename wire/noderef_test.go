@@ -11,9 +11,10 @@ import (
 func TestNodeRefText(t *testing.T) {
 	id := testIdentity(t, "friend")
 	r, err := NewNodeRef(id, NodeRefInfo{
-		Addresses:    []string{"192.0.2.7:41000", "[2001:db8::7]:41000", "node.example.org:41000"},
-		Location:     0.3183098861837907,
-		WithLocation: true,
+		Addresses:     []string{"192.0.2.7:41000", "[2001:db8::7]:41000", "node.example.org:41000"},
+		QUICAddresses: []string{"192.0.2.7:41000", "198.51.100.9:5000"},
+		Location:      0.3183098861837907,
+		WithLocation:  true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -24,6 +25,8 @@ func TestNodeRefText(t *testing.T) {
 		"address 192.0.2.7:41000\n" +
 		"address [2001:db8::7]:41000\n" +
 		"address node.example.org:41000\n" +
+		"quic 192.0.2.7:41000\n" +
+		"quic 198.51.100.9:5000\n" +
 		"location 0.3183098861837907\n" +
 		"signature "
 	if !strings.HasPrefix(r.Text(), want) {
@@ -44,6 +47,9 @@ func TestNodeRefText(t *testing.T) {
 	}
 	if a := got.Addresses(); len(a) != 3 || a[2] != "node.example.org:41000" {
 		t.Errorf("addresses %q", a)
+	}
+	if a := got.QUICAddresses(); len(a) != 2 || a[1] != "198.51.100.9:5000" {
+		t.Errorf("QUIC addresses %q", a)
 	}
 
 	// What mail and chat do to pasted text is tolerated.
@@ -118,10 +124,16 @@ func TestNodeRefAddresses(t *testing.T) {
 		if _, err := NewNodeRef(id, NodeRefInfo{Addresses: []string{a}}); !errors.Is(err, ErrNodeRef) {
 			t.Errorf("address %q accepted (err %v)", a, err)
 		}
+		if _, err := NewNodeRef(id, NodeRefInfo{QUICAddresses: []string{a}}); !errors.Is(err, ErrNodeRef) {
+			t.Errorf("QUIC address %q accepted (err %v)", a, err)
+		}
 	}
 	five := []string{"192.0.2.1:1", "192.0.2.2:1", "192.0.2.3:1", "192.0.2.4:1", "192.0.2.5:1"}
 	if _, err := NewNodeRef(id, NodeRefInfo{Addresses: five}); !errors.Is(err, ErrNodeRef) {
 		t.Errorf("five addresses accepted (err %v)", err)
+	}
+	if _, err := NewNodeRef(id, NodeRefInfo{QUICAddresses: five}); !errors.Is(err, ErrNodeRef) {
+		t.Errorf("five QUIC addresses accepted (err %v)", err)
 	}
 	if _, err := NewNodeRef(id, NodeRefInfo{Addresses: []string{"192.0.2.1:1", "192.0.2.1:1"}}); !errors.Is(err, ErrNodeRef) {
 		t.Errorf("a repeated address accepted (err %v)", err)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"math"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -106,6 +107,11 @@ func sampleMessages(tb testing.TB) []Message {
 		&LocationUpdate{Location: 0.999, PeerLocations: testLocations(MaxPeerLocations)},
 		&LocationUpdate{Location: 0.25},
 		&OfferKey{KeyType: crypto.SSK, Key: key},
+		&ObservedAddress{Addr: netip.MustParseAddrPort("198.51.100.7:41000")},
+		&ObservedAddress{Addr: netip.MustParseAddrPort("[2001:db8::1]:1")},
+		&NodeRefUpdate{Ref: ref},
+		&PunchRequest{Peer: crypto.NodeID(key)},
+		&PunchIntro{Peer: crypto.NodeID(key), Addr: netip.MustParseAddrPort("[2001:db8:ffff:ffff:ffff:ffff:ffff:ffff]:65535")},
 	}, tunnelSamples(tb)...)
 }
 
@@ -214,6 +220,12 @@ func TestDecodeRefusesMalformed(t *testing.T) {
 		"offer key type 3":    {byte(TypeOfferKey), 3, 31: 0, 32: 0, 33: 0},
 		"hello versions 2..1": patch(mustEncode(t, &Hello{MinVersion: 1, MaxVersion: 1, Ref: testRef(t, "h", NodeRefInfo{})}), 1, 2),
 		"keepalive with body": {byte(TypeKeepalive), 0},
+		"address family 5":    {byte(TypeObservedAddress), 5, 1, 2, 3, 4, 0, 1},
+		"address port 0":      {byte(TypeObservedAddress), 4, 1, 2, 3, 4, 0, 0},
+		"address unspecified": {byte(TypeObservedAddress), 4, 0, 0, 0, 0, 0, 1},
+		"address v4 in v6":    {byte(TypeObservedAddress), 6, 10: 0xff, 11: 0xff, 12: 1, 13: 2, 14: 3, 15: 4, 16: 0, 17: 1},
+		"address truncated":   {byte(TypeObservedAddress), 6, 1, 2, 3, 4, 0, 1},
+		"punch request short": {byte(TypePunchRequest), 1, 2, 3},
 	} {
 		if m, err := Decode(b); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: Decode = %+v, %v; want ErrMalformed", name, m, err)
