@@ -60,6 +60,7 @@ var owners = map[string][]string{
 	"github.com/klauspost/compress":    {"metadata"},
 	"golang.org/x/net/html":            {"proxy"},
 	"golang.org/x/sys":                 {"tests/lab/netns"},
+	"github.com/quic-go/quic-go":       {"transport"},
 }
 
 func TestLayering(t *testing.T) {

@@ -153,18 +153,19 @@ func (q *sendQueue) push(b []byte) {
 
 func (q *sendQueue) empty() bool { return len(q.small) == 0 && len(q.large) == 0 }
 
-// next appends frames to dst until it holds at least limit bytes or the queue is empty,
-// taking at most one large frame between small messages.
-func (q *sendQueue) next(dst []byte, limit int) []byte {
+// next appends frames of the given classes (laneSmall, laneLarge) to dst until it holds at
+// least limit bytes or the queue has none left, taking at most one large frame between small
+// messages.
+func (q *sendQueue) next(dst []byte, limit int, classes int) []byte {
 	for len(dst) < limit {
 		switch {
-		case len(q.small) > 0:
+		case len(q.small) > 0 && classes&laneSmall != 0:
 			m := q.small[0]
 			q.small[0] = nil
 			q.small = q.small[1:]
 			dst, _ = m.nextFrame(dst)
 			q.bytes -= len(m.b)
-		case len(q.large) > 0:
+		case len(q.large) > 0 && classes&laneLarge != 0:
 			m := q.large[0]
 			var done bool
 			dst, done = m.nextFrame(dst)

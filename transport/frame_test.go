@@ -22,7 +22,7 @@ func TestFramedSizes(t *testing.T) {
 	} {
 		var q sendQueue
 		q.push(make([]byte, tc.msg))
-		out := q.next(nil, 1<<20)
+		out := q.next(nil, 1<<20, laneSmall|laneLarge)
 		if len(out) != tc.framed || framedSize(tc.msg) != tc.framed {
 			t.Errorf("a %d-byte message takes %d bytes of frames (framedSize %d), want %d", tc.msg, len(out), framedSize(tc.msg), tc.framed)
 		}
@@ -33,7 +33,7 @@ func TestFrameReaderRefuses(t *testing.T) {
 	whole := appendFrame(nil, kindWhole, []byte{byte(wire.TypeKeepalive)})
 	var q sendQueue
 	q.push(bytes.Repeat([]byte{1}, 20000))
-	split := q.next(nil, 1<<20)
+	split := q.next(nil, 1<<20, laneSmall|laneLarge)
 	patch := func(b []byte, i int, v ...byte) []byte {
 		b = bytes.Clone(b)
 		copy(b[i:], v)
@@ -70,7 +70,7 @@ func FuzzFrameReader(f *testing.F) {
 	q.push([]byte{byte(wire.TypeKeepalive)})
 	q.push(bytes.Repeat([]byte{7}, 20000))
 	q.push(bytes.Repeat([]byte{9}, 2000))
-	f.Add(q.next(nil, 1<<20), []byte("abc"))
+	f.Add(q.next(nil, 1<<20, laneSmall|laneLarge), []byte("abc"))
 	f.Add(appendFrame(nil, kindWhole, []byte{1, 2, 3}), []byte{})
 	f.Fuzz(func(t *testing.T, stream, msg []byte) {
 		fr := newFrameReader(bytes.NewReader(stream))
@@ -88,7 +88,7 @@ func FuzzFrameReader(f *testing.F) {
 		}
 		var q sendQueue
 		q.push(msg)
-		fr = newFrameReader(bytes.NewReader(q.next(nil, 1<<20)))
+		fr = newFrameReader(bytes.NewReader(q.next(nil, 1<<20, laneSmall|laneLarge)))
 		got, _, err := fr.next()
 		if err != nil || !bytes.Equal(got, msg) {
 			t.Fatalf("round trip of %d bytes: %d bytes, %v", len(msg), len(got), err)

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"log/slog"
@@ -126,6 +127,8 @@ type node struct {
 
 // nodeOptions adjust a test node.
 type nodeOptions struct {
+	quic   bool   // also accept and dial QUIC links
+	host   string // the loopback address to listen on; 127.0.0.1 if empty
 	limits Limits
 	accept func(Peer) error
 	reply  func(n *node, from crypto.NodeID, m wire.Message) // runs on the handler goroutine
@@ -145,9 +148,15 @@ func newTCPNode(tb testing.TB, name string, opt nodeOptions) *node {
 	id := testIdentity(tb, name)
 	n := &node{id: id.ID(), log: &logBuffer{}}
 	n.rec = opt.recorder(n)
+	host := cmp.Or(opt.host, "127.0.0.1")
+	quicAddr := ""
+	if opt.quic {
+		quicAddr = host + ":0"
+	}
 	tr, err := New(Config{
 		Identity:   id,
-		ListenAddr: "127.0.0.1:0",
+		ListenAddr: host + ":0",
+		QUICAddr:   quicAddr,
 		Handler:    n.rec,
 		AcceptPeer: opt.accept,
 		Limits:     opt.limits,
@@ -193,10 +202,27 @@ func newMemNode(tb testing.TB, network *MemNetwork, name string, opt nodeOptions
 func pair(tb testing.TB, real bool, optA, optB nodeOptions) (a, b *node) {
 	tb.Helper()
 	if real {
-		a, b = newTCPNode(tb, "a", optA), newTCPNode(tb, "b", optB)
-	} else {
+		return pairOver(tb, "tcp", optA, optB)
+	}
+	return pairOver(tb, "mem", optA, optB)
+}
+
+// linkKinds are the kinds of links the transport's tests run over.
+var linkKinds = []string{"mem", "tcp", "quic"}
+
+// pairOver makes two nodes whose link is of the given kind ("mem", "tcp" or "quic") and links
+// a to b.
+func pairOver(tb testing.TB, kind string, optA, optB nodeOptions) (a, b *node) {
+	tb.Helper()
+	switch kind {
+	case "mem":
 		network := NewMemNetwork()
 		a, b = newMemNode(tb, network, "a", optA), newMemNode(tb, network, "b", optB)
+	case "tcp", "quic":
+		optA.quic, optB.quic = kind == "quic", kind == "quic"
+		a, b = newTCPNode(tb, "a", optA), newTCPNode(tb, "b", optB)
+	default:
+		tb.Fatalf("link kind %q", kind)
 	}
 	if err := a.Connect(context.Background(), b.ref); err != nil {
 		tb.Fatal(err)
@@ -206,6 +232,11 @@ func pair(tb testing.TB, real bool, optA, optB nodeOptions) (a, b *node) {
 	}
 	if up := b.rec.next(tb, "up"); up.from != a.id || up.peer.Outbound || !up.peer.Ref.Equal(a.ref) {
 		tb.Fatalf("b: PeerUp(%+v)", up.peer)
+	}
+	if a.tcp != nil {
+		if got := linkOf(tb, a, b).kind.String(); got != kind {
+			tb.Fatalf("link over %s, want %s", got, kind)
+		}
 	}
 	return a, b
 }

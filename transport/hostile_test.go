@@ -49,6 +49,19 @@ func dialTLS(tb testing.TB, target *node, name string) *tls.Conn {
 func dialLink(tb testing.TB, target *node, name string) *tls.Conn {
 	tb.Helper()
 	c := dialTLS(tb, target, name)
+	if _, err := c.Write(helloFrame(tb, name)); err != nil {
+		tb.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := newFrameReader(c).next(); err != nil {
+		tb.Fatalf("no Hello from the node: %v", err)
+	}
+	return c
+}
+
+// helloFrame is the frame of the Hello of the node called name.
+func helloFrame(tb testing.TB, name string) []byte {
+	tb.Helper()
 	ref, err := wire.NewNodeRef(testIdentity(tb, name), wire.NodeRefInfo{})
 	if err != nil {
 		tb.Fatal(err)
@@ -57,14 +70,7 @@ func dialLink(tb testing.TB, target *node, name string) *tls.Conn {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := c.Write(appendFrame(nil, kindWhole, hello)); err != nil {
-		tb.Fatal(err)
-	}
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, _, err := newFrameReader(c).next(); err != nil {
-		tb.Fatalf("no Hello from the node: %v", err)
-	}
-	return c
+	return appendFrame(nil, kindWhole, hello)
 }
 
 // cutOff checks that the node closes c within d, reading and dropping whatever it sends
@@ -78,23 +84,26 @@ func cutOff(tb testing.TB, c net.Conn, d time.Duration) {
 	}
 }
 
-// A hostile peer, whatever it sends or withholds, is cut off, and the node keeps serving its
-// good peer throughout.
-func TestHostilePeers(t *testing.T) {
-	checkLeaks(t)
+// hostileTarget is a node under attack, b, with a good peer linked to it over QUIC or TCP,
+// and roundTrip, which checks that b still serves the good peer.
+func hostileTarget(t *testing.T, quic bool) (b, good *node, roundTrip func()) {
+	t.Helper()
 	echo := func(n *node, from crypto.NodeID, m wire.Message) {
 		if req, ok := m.(*wire.Request); ok {
 			n.Send(context.Background(), from, &wire.DataNotFound{ID: req.ID})
 		}
 	}
-	b := newTCPNode(t, "b", nodeOptions{limits: hostileLimits, reply: echo})
-	good := newTCPNode(t, "good", nodeOptions{limits: hostileLimits})
+	b = newTCPNode(t, "b", nodeOptions{quic: quic, limits: hostileLimits, reply: echo})
+	good = newTCPNode(t, "good", nodeOptions{quic: quic, limits: hostileLimits})
 	if err := good.Connect(ctxTimeout(t, 5*time.Second), b.ref); err != nil {
 		t.Fatal(err)
 	}
 	good.rec.next(t, "up")
+	if k := linkOf(t, good, b).kind; (k == overQUIC) != quic {
+		t.Fatalf("good peer linked over %v", k)
+	}
 	var id uint64
-	roundTrip := func() {
+	roundTrip = func() {
 		t.Helper()
 		id++
 		req := &wire.Request{KeyType: crypto.CHK, ID: id, HTL: 5, Key: crypto.RoutingKey{1}, Timeout: time.Second}
@@ -107,13 +116,37 @@ func TestHostilePeers(t *testing.T) {
 		}
 	}
 	roundTrip()
+	return b, good, roundTrip
+}
 
-	frame := func(class, kind byte, n uint16, size int) []byte {
-		f := make([]byte, size)
-		f[0], f[1] = class, kind
-		binary.BigEndian.PutUint16(f[2:], n)
-		return f
+// rawFrame is a frame header with the given fields, zero-padded to size bytes.
+func rawFrame(class, kind byte, n uint16, size int) []byte {
+	f := make([]byte, size)
+	f[0], f[1] = class, kind
+	binary.BigEndian.PutUint16(f[2:], n)
+	return f
+}
+
+// checkSurvived checks, after the attacks, that b logged each kind of cut-off and kept only
+// the good peer.
+func checkSurvived(t *testing.T, b, good *node, roundTrip func()) {
+	t.Helper()
+	waitLog(t, b.log, "exceeded its message rate")
+	waitLog(t, b.log, "broke the link protocol")
+	waitLog(t, b.log, "silent for too long")
+	good.rec.none(t, "down", 10*time.Millisecond)
+	if len(b.Links()) != 1 {
+		t.Errorf("b has %d links after the attacks, want only the good peer's", len(b.Links()))
 	}
+	roundTrip()
+}
+
+// A hostile peer, whatever it sends or withholds, is cut off, and the node keeps serving its
+// good peer throughout.
+func TestHostilePeers(t *testing.T) {
+	checkLeaks(t)
+	b, good, roundTrip := hostileTarget(t, false)
+	frame := rawFrame
 	cases := []struct {
 		name string
 		run  func(t *testing.T) net.Conn
@@ -155,14 +188,7 @@ func TestHostilePeers(t *testing.T) {
 		}},
 		{"message flood", func(t *testing.T) net.Conn {
 			c := dialLink(t, b, "flood")
-			ka := appendFrame(nil, kindWhole, []byte{byte(wire.TypeKeepalive)})
-			go func() {
-				for range 2000 {
-					if _, err := c.Write(ka); err != nil {
-						return
-					}
-				}
-			}()
+			go floodKeepalives(c)
 			return c
 		}},
 	}
@@ -173,14 +199,17 @@ func TestHostilePeers(t *testing.T) {
 			roundTrip()
 		})
 	}
-	waitLog(t, b.log, "exceeded its message rate")
-	waitLog(t, b.log, "broke the link protocol")
-	waitLog(t, b.log, "silent for too long")
-	good.rec.none(t, "down", 10*time.Millisecond)
-	if len(b.Links()) != 1 {
-		t.Errorf("b has %d links after the attacks, want only the good peer's", len(b.Links()))
+	checkSurvived(t, b, good, roundTrip)
+}
+
+// floodKeepalives writes 2000 keepalives to w as fast as it takes them.
+func floodKeepalives(w io.Writer) {
+	ka := appendFrame(nil, kindWhole, []byte{byte(wire.TypeKeepalive)})
+	for range 2000 {
+		if _, err := w.Write(ka); err != nil {
+			return
+		}
 	}
-	roundTrip()
 }
 
 func rawDial(tb testing.TB, target *node) net.Conn {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -16,21 +17,27 @@ import (
 	"lethe/wire"
 )
 
-// link is one authenticated TLS connection to a peer, with its reader and writer goroutines
-// (spec §11.3). The reader decodes and delivers; the writer frames the send queue.
+// link is one authenticated connection to a peer, TLS over TCP or QUIC, with a reader and a
+// writer goroutine for each of its lanes (spec §11.3). Readers decode and deliver; writers
+// frame the send queue.
 type link struct {
-	t        *TCP
-	conn     *tls.Conn
-	peer     Peer
-	id       crypto.NodeID
-	since    time.Time
-	frames   *frameReader
-	maxQueue int
+	t         *TCP
+	tls       tls.ConnectionState // of the handshake, for tests
+	lanes     []*lane
+	closeConn func()         // closes the connection, which unblocks every lane
+	remote    netip.AddrPort // where the peer's packets come from, as this node sees it
+	kind      linkKind
+	peer      Peer
+	id        crypto.NodeID
+	since     time.Time
+	maxQueue  int
 
-	wake    chan struct{} // a message was queued; capacity 1
 	closing chan struct{} // closed when the link starts closing
-	written chan struct{} // closed when the writer has exited
+	written chan struct{} // closed when every writer has exited
 	done    chan struct{} // closed after PeerDown has returned
+
+	deliver sync.Mutex   // serialises the lanes' deliveries to the handler
+	bucket  *tokenBucket // the peer's message rate; guarded by deliver
 
 	mu      sync.Mutex
 	queue   sendQueue     // guarded by mu
@@ -41,24 +48,87 @@ type link struct {
 	bytesIn, bytesOut, msgsIn, msgsOut atomic.Uint64
 }
 
-func newLink(t *TCP, conn *tls.Conn, fr *frameReader, peer Peer) *link {
+// linkKind is what carries a link.
+type linkKind uint8
+
+const (
+	overTCP linkKind = iota
+	overQUIC
+)
+
+func (k linkKind) String() string {
+	if k == overQUIC {
+		return "quic"
+	}
+	return "tcp"
+}
+
+// Which classes of frames a lane carries.
+const (
+	laneSmall = 1 << iota
+	laneLarge
+)
+
+// lane is one ordered stream of frames in each direction. A TCP link has one lane for both
+// frame classes, scheduled as spec §11.3 says; a QUIC link has a lane for small frames and
+// one for large, each a pair of unidirectional streams, so that a request never waits behind
+// a block at all (spec §11.2).
+type lane struct {
+	w       laneWriter
+	r       *frameReader
+	rd      laneReader
+	classes int           // laneSmall, laneLarge or both
+	idle    bool          // the lane carries keepalives: nothing arriving on it for IdleTimeout closes the link
+	wake    chan struct{} // a message of its classes was queued; capacity 1
+}
+
+type laneWriter interface {
+	io.Writer
+	SetWriteDeadline(time.Time) error
+}
+
+type laneReader interface {
+	io.Reader
+	SetReadDeadline(time.Time) error
+}
+
+func newLane(w laneWriter, rd laneReader, fr *frameReader, classes int) *lane {
+	if fr == nil {
+		fr = newFrameReader(rd)
+	}
+	return &lane{w: w, r: fr, rd: rd, classes: classes, idle: classes&laneSmall != 0, wake: make(chan struct{}, 1)}
+}
+
+func newLink(t *TCP, kind linkKind, lanes []*lane, closeConn func(), remote netip.AddrPort, peer Peer) *link {
 	return &link{
-		t:        t,
-		conn:     conn,
-		peer:     peer,
-		id:       peer.Ref.ID(),
-		since:    time.Now(),
-		frames:   fr,
-		maxQueue: t.limits.MaxQueuedBytes,
-		wake:     make(chan struct{}, 1),
-		closing:  make(chan struct{}),
-		written:  make(chan struct{}),
-		done:     make(chan struct{}),
+		t:         t,
+		lanes:     lanes,
+		closeConn: closeConn,
+		remote:    remote,
+		kind:      kind,
+		peer:      peer,
+		id:        peer.Ref.ID(),
+		since:     time.Now(),
+		maxQueue:  t.limits.MaxQueuedBytes,
+		closing:   make(chan struct{}),
+		written:   make(chan struct{}),
+		done:      make(chan struct{}),
+		bucket:    newTokenBucket(t.limits.MessagesPerSecond, t.limits.MessageBurst, time.Now()),
 	}
 }
 
 // enqueue adds an encoded message to the send queue, waiting for room while ctx allows.
 func (l *link) enqueue(ctx context.Context, b []byte) error {
+	if err := l.enqueueUncounted(ctx, b); err != nil {
+		return err
+	}
+	l.msgsOut.Add(1)
+	return nil
+}
+
+// enqueueUncounted is enqueue for the transport's own messages, which, like keepalives, the
+// link's counters leave out.
+func (l *link) enqueueUncounted(ctx context.Context, b []byte) error {
 	for {
 		l.mu.Lock()
 		if l.closed {
@@ -70,7 +140,6 @@ func (l *link) enqueue(ctx context.Context, b []byte) error {
 		if l.queue.bytes == 0 || l.queue.bytes+len(b) <= l.maxQueue {
 			l.queue.push(b)
 			l.mu.Unlock()
-			l.msgsOut.Add(1)
 			l.signal()
 			return nil
 		}
@@ -92,9 +161,11 @@ func (l *link) enqueue(ctx context.Context, b []byte) error {
 }
 
 func (l *link) signal() {
-	select {
-	case l.wake <- struct{}{}:
-	default:
+	for _, ln := range l.lanes {
+		select {
+		case ln.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -114,7 +185,7 @@ func (l *link) close(err error) {
 	}
 	l.mu.Unlock()
 	close(l.closing)
-	l.conn.NetConn().Close()
+	l.closeConn()
 }
 
 func (l *link) err() error {
@@ -123,10 +194,21 @@ func (l *link) err() error {
 	return l.downErr
 }
 
-// writeLoop frames the send queue onto the connection until the link closes, and sends a
-// keepalive when nothing else has gone out for a keepalive interval.
-func (l *link) writeLoop() {
+// writeLoops runs a writer for each lane and returns when all have exited.
+func (l *link) writeLoops() {
 	defer close(l.written)
+	var wg sync.WaitGroup
+	for _, ln := range l.lanes[1:] {
+		wg.Go(func() { l.writeLoop(ln) })
+	}
+	l.writeLoop(l.lanes[0])
+	wg.Wait()
+}
+
+// writeLoop frames the lane's part of the send queue onto it until the link closes. The lane
+// that carries small frames sends a keepalive when nothing else has gone out on it for a
+// keepalive interval.
+func (l *link) writeLoop(ln *lane) {
 	lim := l.t.limits
 	tick := time.NewTicker(lim.KeepaliveInterval / 2)
 	defer tick.Stop()
@@ -135,7 +217,7 @@ func (l *link) writeLoop() {
 	for {
 		l.mu.Lock()
 		before := l.queue.bytes
-		buf = l.queue.next(buf[:0], largeFrameSize)
+		buf = l.queue.next(buf[:0], largeFrameSize, ln.classes)
 		// Wake waiting senders once the queue is down to half, not after every frame, so
 		// that a sender filling the queue sleeps and wakes once per batch.
 		if l.space != nil && l.queue.bytes < before && l.queue.bytes <= l.maxQueue/2 {
@@ -145,9 +227,9 @@ func (l *link) writeLoop() {
 		l.mu.Unlock()
 		if len(buf) > 0 {
 			now := time.Now()
-			l.conn.SetWriteDeadline(now.Add(lim.IdleTimeout))
+			ln.w.SetWriteDeadline(now.Add(lim.IdleTimeout))
 			l.bytesOut.Add(uint64(len(buf)))
-			if _, err := l.conn.Write(buf); err != nil {
+			if _, err := ln.w.Write(buf); err != nil {
 				l.close(linkError(err, "write"))
 				return
 			}
@@ -155,11 +237,11 @@ func (l *link) writeLoop() {
 			continue
 		}
 		select {
-		case <-l.wake:
+		case <-ln.wake:
 		case <-l.closing:
 			return
 		case now := <-tick.C:
-			if now.Sub(lastWrite) >= lim.KeepaliveInterval {
+			if ln.idle && now.Sub(lastWrite) >= lim.KeepaliveInterval {
 				l.mu.Lock()
 				l.queue.push(keepaliveBytes)
 				l.mu.Unlock()
@@ -170,49 +252,85 @@ func (l *link) writeLoop() {
 
 var keepaliveBytes = []byte{byte(wire.TypeKeepalive)}
 
-// readLoop delivers the peer's messages until the link fails, enforcing the per-peer limits
-// before decoding: frame sizes in the frame reader, then the message rate.
+// readLoop delivers the peer's messages until the link fails, reading every lane, and
+// returns why it failed. The per-peer limits are enforced before decoding: frame sizes in the
+// frame readers, then the message rate.
 func (l *link) readLoop(h Handler) error {
+	if len(l.lanes) == 1 {
+		return l.readLane(l.lanes[0], h)
+	}
+	errs := make(chan error, len(l.lanes)-1)
+	for _, ln := range l.lanes[1:] {
+		go func() {
+			err := l.readLane(ln, h)
+			l.close(err) // ends the other lanes too
+			errs <- err
+		}()
+	}
+	err := l.readLane(l.lanes[0], h)
+	l.close(err)
+	for range len(l.lanes) - 1 {
+		<-errs
+	}
+	return err
+}
+
+// readLane reads one lane's frames and delivers its messages.
+func (l *link) readLane(ln *lane, h Handler) error {
 	lim := l.t.limits
-	bucket := newTokenBucket(lim.MessagesPerSecond, lim.MessageBurst, time.Now())
 	var deadlineSet time.Time
 	for {
 		// Moving the deadline costs a timer update; doing it every few messages is enough
 		// to cut a silent peer within IdleTimeout plus a quarter.
-		if now := time.Now(); now.Sub(deadlineSet) > lim.IdleTimeout/4 {
-			l.conn.SetReadDeadline(now.Add(lim.IdleTimeout))
+		if now := time.Now(); ln.idle && now.Sub(deadlineSet) > lim.IdleTimeout/4 {
+			ln.rd.SetReadDeadline(now.Add(lim.IdleTimeout))
 			deadlineSet = now
 		}
-		before := l.frames.bytes
-		b, owned, err := l.frames.next()
-		l.bytesIn.Add(l.frames.bytes - before)
+		before := ln.r.bytes
+		b, owned, err := ln.r.next()
+		l.bytesIn.Add(ln.r.bytes - before)
 		if err != nil {
 			return linkError(err, "read")
 		}
-		if !bucket.take(time.Now()) {
-			return fmt.Errorf("%w: more than %v messages a second", ErrFlood, lim.MessagesPerSecond)
+		if err := l.receive(b, owned, h); err != nil {
+			return err
 		}
-		var m wire.Message
-		if owned {
-			m, err = wire.DecodeShared(b) // the reassembled buffer becomes the message's
-		} else {
-			m, err = wire.Decode(b)
-		}
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrProtocol, err)
-		}
-		switch m.(type) {
-		case *wire.Keepalive:
-			continue
-		case *wire.Hello:
-			return protocolError("a second Hello")
-		}
-		l.msgsIn.Add(1)
-		h.Receive(l.id, m)
 	}
 }
 
-// linkError names what a socket error means for the link.
+// receive checks the peer's rate, decodes one message and delivers it, or consumes it if it
+// is the transport's own. The lanes' deliveries take turns, so the handler sees one message
+// of a peer at a time, as Handler promises.
+func (l *link) receive(b []byte, owned bool, h Handler) error {
+	l.deliver.Lock()
+	defer l.deliver.Unlock()
+	if !l.bucket.take(time.Now()) {
+		return fmt.Errorf("%w: more than %v messages a second", ErrFlood, l.t.limits.MessagesPerSecond)
+	}
+	var m wire.Message
+	var err error
+	if owned {
+		m, err = wire.DecodeShared(b) // the reassembled buffer becomes the message's
+	} else {
+		m, err = wire.Decode(b)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	switch m := m.(type) {
+	case *wire.Keepalive:
+		return nil
+	case *wire.Hello:
+		return protocolError("a second Hello")
+	case *wire.ObservedAddress, *wire.NodeRefUpdate, *wire.PunchRequest, *wire.PunchIntro:
+		return l.t.linkMessage(l, m)
+	}
+	l.msgsIn.Add(1)
+	h.Receive(l.id, m)
+	return nil
+}
+
+// linkError names what a socket or stream error means for the link.
 func linkError(err error, op string) error {
 	var ne net.Error
 	switch {
@@ -220,7 +338,7 @@ func linkError(err error, op string) error {
 		return fmt.Errorf("%w: %s: %w", ErrIdle, op, err)
 	case errors.Is(err, ErrProtocol):
 		return err
-	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
+	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || closedByPeer(err):
 		return fmt.Errorf("%w: %w", ErrPeerClosed, err)
 	}
 	return fmt.Errorf("link %s: %w", op, err)
@@ -233,6 +351,8 @@ func (l *link) stats() LinkStats {
 	return LinkStats{
 		ID:          l.id,
 		Outbound:    l.peer.Outbound,
+		Kind:        l.kind.String(),
+		Remote:      l.remote,
 		Since:       l.since,
 		BytesIn:     l.bytesIn.Load(),
 		BytesOut:    l.bytesOut.Load(),

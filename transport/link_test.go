@@ -186,7 +186,7 @@ func TestSendQueueOrder(t *testing.T) {
 	q.push(big)
 	var frames [][]byte
 	take := func() {
-		out := q.next(nil, 1) // one frame
+		out := q.next(nil, 1, laneSmall|laneLarge) // one frame
 		frames = append(frames, out)
 	}
 	take()

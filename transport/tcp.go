@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,6 +26,9 @@ type Config struct {
 	// ListenAddr is where to accept links ("127.0.0.1:0", ":41000"). Empty: no listener, the
 	// node only dials out.
 	ListenAddr string
+	// QUICAddr is the UDP address where QUIC links are accepted and from which QUIC links
+	// are dialled (spec §11.1). Empty: the transport speaks TCP only.
+	QUICAddr string
 	// Ref is the noderef this node presents in its Hello. Nil: one made from Identity and
 	// the listening address, without location. SetRef replaces it later.
 	Ref *wire.NodeRef
@@ -33,6 +37,12 @@ type Config struct {
 	// AcceptPeer decides whether an authenticated peer that dialled in may stay; an error
 	// refuses it (ErrRefused). Nil: every authenticated peer is accepted.
 	AcceptPeer func(p Peer) error
+	// PeerRefUpdated is called with a peer's new noderef when the peer announces one on its
+	// link (its addresses changed). Nil: the transport alone uses it, to redial the peer.
+	PeerRefUpdated func(ref *wire.NodeRef)
+	// WantsPunch decides whether this node helps a node it has no link to punch through
+	// its NAT towards it, when a peer introduces them. Nil: always.
+	WantsPunch func(id crypto.NodeID) bool
 	// Limits bound what each peer may make this node do; zero fields take the defaults.
 	Limits Limits
 	// Logger receives link events; peers appear by their short ID, addresses only at debug
@@ -127,15 +137,19 @@ func (l Limits) withDefaults() Limits {
 // TCP is the real transport: TLS 1.3 links over TCP (spec §11). New binds the listener, Run
 // accepts links, Close ends everything.
 type TCP struct {
-	identity  *crypto.NodeIdentity
-	cert      tls.Certificate
-	serverTLS *tls.Config
-	rand      io.Reader
-	limits    Limits
-	handler   Handler
-	accept    func(Peer) error
-	log       *slog.Logger
-	ln        net.Listener // nil if not listening
+	identity   *crypto.NodeIdentity
+	cert       tls.Certificate
+	serverTLS  *tls.Config
+	rand       io.Reader
+	limits     Limits
+	handler    Handler
+	accept     func(Peer) error
+	log        *slog.Logger
+	ln         net.Listener // nil if not listening
+	reach      *reach
+	refUpdated func(*wire.NodeRef)
+	wantsPunch func(crypto.NodeID) bool
+	quic       *quicEndpoint // nil if the transport speaks TCP only
 
 	ctx        context.Context // ends at Close
 	cancel     context.CancelFunc
@@ -159,15 +173,18 @@ func New(cfg Config) (*TCP, error) {
 		return nil, errors.New("transport: no identity")
 	}
 	t := &TCP{
-		identity:  cfg.Identity,
-		rand:      cfg.Rand,
-		limits:    cfg.Limits.withDefaults(),
-		handler:   cfg.Handler,
-		accept:    cfg.AcceptPeer,
-		log:       cfg.Logger,
-		links:     map[crypto.NodeID]*link{},
-		kept:      map[crypto.NodeID]*wire.NodeRef{},
-		redialing: map[crypto.NodeID]bool{},
+		identity:   cfg.Identity,
+		rand:       cfg.Rand,
+		limits:     cfg.Limits.withDefaults(),
+		handler:    cfg.Handler,
+		accept:     cfg.AcceptPeer,
+		log:        cfg.Logger,
+		reach:      newReach(),
+		refUpdated: cfg.PeerRefUpdated,
+		wantsPunch: cfg.WantsPunch,
+		links:      map[crypto.NodeID]*link{},
+		kept:       map[crypto.NodeID]*wire.NodeRef{},
+		redialing:  map[crypto.NodeID]bool{},
 	}
 	if t.rand == nil {
 		t.rand = rand.Reader
@@ -192,11 +209,20 @@ func New(cfg Config) (*TCP, error) {
 			return nil, fmt.Errorf("transport: listen: %w", err)
 		}
 	}
+	if cfg.QUICAddr != "" {
+		if t.quic, err = t.listenQUIC(cfg.QUICAddr); err != nil {
+			t.closeListener()
+			return nil, fmt.Errorf("transport: listen: %w", err)
+		}
+	}
 	t.ref = cfg.Ref
 	if t.ref == nil {
 		var info wire.NodeRefInfo
 		if ap, err := netip.ParseAddrPort(t.Addr()); err == nil && !ap.Addr().IsUnspecified() {
 			info.Addresses = []string{ap.String()}
+		}
+		if ap, err := netip.ParseAddrPort(t.QUICAddr()); err == nil && !ap.Addr().IsUnspecified() {
+			info.QUICAddresses = []string{ap.String()}
 		}
 		if t.ref, err = wire.NewNodeRef(cfg.Identity, info); err != nil {
 			t.closeListener()
@@ -215,6 +241,9 @@ func (t *TCP) closeListener() {
 	if t.ln != nil {
 		t.ln.Close()
 	}
+	if t.quic != nil {
+		t.quic.close()
+	}
 }
 
 // Addr is the listening address, or "" if the transport does not listen.
@@ -225,6 +254,14 @@ func (t *TCP) Addr() string {
 	return t.ln.Addr().String()
 }
 
+// QUICAddr is the UDP address of QUIC links, or "" if the transport speaks TCP only.
+func (t *TCP) QUICAddr() string {
+	if t.quic == nil {
+		return ""
+	}
+	return t.quic.addr()
+}
+
 // Ref is the noderef the transport presents.
 func (t *TCP) Ref() *wire.NodeRef {
 	t.mu.Lock()
@@ -233,14 +270,25 @@ func (t *TCP) Ref() *wire.NodeRef {
 }
 
 // SetRef replaces the noderef presented to peers from now on (new addresses, a new location
-// after a swap). It must be this node's.
+// after a swap). It must be this node's. If its addresses changed, every linked peer is sent
+// it (NodeRefUpdate), so that peers redial the node where it now is.
 func (t *TCP) SetRef(ref *wire.NodeRef) error {
 	if ref.ID() != t.identity.ID() {
 		return errors.New("transport: SetRef with another node's noderef")
 	}
 	t.mu.Lock()
+	old := t.ref
 	t.ref = ref
+	var links []*link
+	if old != nil && (!slices.Equal(old.Addresses(), ref.Addresses()) || !slices.Equal(old.QUICAddresses(), ref.QUICAddresses())) {
+		for _, l := range t.links {
+			links = append(links, l)
+		}
+	}
 	t.mu.Unlock()
+	for _, l := range links {
+		t.sendLink(context.Background(), l, &wire.NodeRefUpdate{Ref: ref})
+	}
 	return nil
 }
 
@@ -249,6 +297,9 @@ func (t *TCP) SetRef(ref *wire.NodeRef) error {
 func (t *TCP) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { t.Close() })
 	defer stop()
+	if t.quic != nil {
+		t.spawn(t.acceptQUIC)
+	}
 	if t.ln == nil {
 		<-t.ctx.Done()
 		return nil
@@ -341,7 +392,14 @@ func (t *TCP) Connect(ctx context.Context, ref *wire.NodeRef) error {
 		return nil
 	}
 	t.mu.Unlock()
-	return t.dial(ctx, ref, keep)
+	// A peer behind a NAT may be reachable only through hole punching: if the direct dial
+	// has not succeeded within punchAfter, peers are asked to introduce it as well.
+	asked := time.AfterFunc(punchAfter, func() { t.wantPunch(ref) })
+	err := t.dial(ctx, ref, keep)
+	if asked.Stop() && err != nil {
+		t.wantPunch(ref)
+	}
+	return err
 }
 
 // How register treats the peer of a new link.
@@ -356,37 +414,79 @@ const (
 // errNotKept: a redial finished after Disconnect; its link is dropped.
 var errNotKept = errors.New("peer no longer kept")
 
-// dial tries ref's addresses in order and registers the first link that comes up.
+// dial tries ref's QUIC addresses, then its TCP addresses, in order, and registers the
+// first link that comes up. QUIC attempts get half the time when there are TCP addresses to
+// fall back on, so that a network that drops UDP costs a few seconds, not the link.
 func (t *TCP) dial(ctx context.Context, ref *wire.NodeRef, mode registerMode) error {
 	ctx, cancel := context.WithTimeout(ctx, t.limits.HandshakeTimeout)
 	defer cancel()
-	addrs := ref.Addresses()
-	if len(addrs) == 0 {
+	quicAddrs, tcpAddrs := ref.QUICAddresses(), ref.Addresses()
+	if t.quic == nil {
+		quicAddrs = nil
+	}
+	if len(quicAddrs)+len(tcpAddrs) == 0 {
 		return fmt.Errorf("connect to %v: its noderef lists no address", ref.ID().Short())
 	}
 	var errs []error
-	for _, addr := range addrs {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+	// try reports whether a link is up, and whether to give up (the transport closed, or
+	// the peer is no longer wanted).
+	try := func(ctx context.Context, kind linkKind, addr string) (up, stop bool) {
+		var l *link
+		var err error
+		if kind == overQUIC {
+			l, err = t.dialQUIC(ctx, addr, ref)
+		} else {
+			l, err = t.dialTCP(ctx, addr, ref)
 		}
-		l, err := t.handshake(ctx, c, ref)
 		if err == nil {
-			err = t.register(l, mode)
+			if err = t.register(l, mode); err != nil {
+				l.closeConn()
+			}
 		}
 		if err == nil {
+			return true, false
+		}
+		t.log.Debug("dial failed", "peer", ref.ID(), "addr", addr, "over", kind, "err", err)
+		errs = append(errs, fmt.Errorf("%v %s: %w", kind, addr, err))
+		return false, errors.Is(err, ErrClosed) || errors.Is(err, errNotKept)
+	}
+	quicCtx := ctx
+	if len(tcpAddrs) > 0 && len(quicAddrs) > 0 {
+		var cancelQUIC context.CancelFunc
+		quicCtx, cancelQUIC = context.WithTimeout(ctx, t.limits.HandshakeTimeout/2)
+		defer cancelQUIC()
+	}
+	attempts := make([]func() (bool, bool), 0, len(quicAddrs)+len(tcpAddrs))
+	for _, addr := range quicAddrs {
+		attempts = append(attempts, func() (bool, bool) { return try(quicCtx, overQUIC, addr) })
+	}
+	for _, addr := range tcpAddrs {
+		attempts = append(attempts, func() (bool, bool) { return try(ctx, overTCP, addr) })
+	}
+	for _, attempt := range attempts {
+		up, stop := attempt()
+		if up {
 			return nil
 		}
-		c.Close()
-		t.log.Debug("dial failed", "peer", ref.ID(), "addr", addr, "err", err)
-		errs = append(errs, err)
-		if errors.Is(err, ErrClosed) || errors.Is(err, errNotKept) {
+		if stop {
 			break
 		}
 	}
 	return fmt.Errorf("connect to %v: %w", ref.ID().Short(), errors.Join(errs...))
+}
+
+// dialTCP connects to addr over TCP and runs the handshake.
+func (t *TCP) dialTCP(ctx context.Context, addr string, ref *wire.NodeRef) (*link, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	l, err := t.handshake(ctx, c, ref)
+	if err != nil {
+		c.Close()
+	}
+	return l, err
 }
 
 // handshake runs TLS and the Hello exchange (spec §11.1) on c. want is the noderef dialled,
@@ -404,58 +504,75 @@ func (t *TCP) handshake(ctx context.Context, c net.Conn, want *wire.NodeRef) (*l
 	if err := conn.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("TLS handshake: %w", err)
 	}
-	id, err := peerIdentity(conn.ConnectionState())
+	fr := newFrameReader(conn)
+	peer, err := t.exchangeHellos(conn.ConnectionState(), conn, fr, want)
 	if err != nil {
 		return nil, err
 	}
-	// The dialler speaks first; the listener answers only after checking the dialler's
-	// Hello, so a refused dialler never sees a link come up.
-	fr := newFrameReader(conn)
+	c.SetDeadline(time.Time{})
+	var remote netip.AddrPort
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		remote = a.AddrPort()
+	}
+	lanes := []*lane{newLane(conn, conn, fr, laneSmall|laneLarge)}
+	l := newLink(t, overTCP, lanes, func() { conn.NetConn().Close() }, remote, peer)
+	l.tls = conn.ConnectionState()
+	return l, nil
+}
+
+// exchangeHellos runs the Hello exchange on a link whose TLS handshake cs has completed:
+// the dialler (want not nil) speaks first; the listener answers only after checking the
+// dialler's Hello, so a refused dialler never sees a link come up. w and fr are the link's
+// first lane.
+func (t *TCP) exchangeHellos(cs tls.ConnectionState, w io.Writer, fr *frameReader, want *wire.NodeRef) (Peer, error) {
+	id, err := peerIdentity(cs)
+	if err != nil {
+		return Peer{}, err
+	}
 	if want != nil {
-		if err := t.sendHello(conn); err != nil {
-			return nil, err
+		if err := t.sendHello(w); err != nil {
+			return Peer{}, err
 		}
 	}
 	b, _, err := fr.next()
 	if err != nil {
-		return nil, fmt.Errorf("read Hello: %w", err)
+		return Peer{}, fmt.Errorf("read Hello: %w", err)
 	}
 	m, err := wire.Decode(b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+		return Peer{}, fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	h, ok := m.(*wire.Hello)
 	if !ok {
-		return nil, protocolError("first message is %v, want Hello", m.Type())
+		return Peer{}, protocolError("first message is %v, want Hello", m.Type())
 	}
 	if h.Ref.ID() != id {
-		return nil, fmt.Errorf("%w: the certificate is %v, the noderef %v", ErrIdentityMismatch, id.Short(), h.Ref.ID().Short())
+		return Peer{}, fmt.Errorf("%w: the certificate is %v, the noderef %v", ErrIdentityMismatch, id.Short(), h.Ref.ID().Short())
 	}
 	version := min(h.MaxVersion, wire.MaxVersion)
 	if version < max(h.MinVersion, wire.MinVersion) {
-		return nil, fmt.Errorf("%w: peer speaks %d to %d, this node %d to %d", ErrVersion, h.MinVersion, h.MaxVersion, wire.MinVersion, wire.MaxVersion)
+		return Peer{}, fmt.Errorf("%w: peer speaks %d to %d, this node %d to %d", ErrVersion, h.MinVersion, h.MaxVersion, wire.MinVersion, wire.MaxVersion)
 	}
 	peer := Peer{Ref: h.Ref, Outbound: want != nil, Version: version}
 	if want == nil && t.accept != nil {
 		if err := t.accept(peer); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrRefused, err)
+			return Peer{}, fmt.Errorf("%w: %w", ErrRefused, err)
 		}
 	}
 	if want == nil {
-		if err := t.sendHello(conn); err != nil {
-			return nil, err
+		if err := t.sendHello(w); err != nil {
+			return Peer{}, err
 		}
 	}
-	c.SetDeadline(time.Time{})
-	return newLink(t, conn, fr, peer), nil
+	return peer, nil
 }
 
-func (t *TCP) sendHello(conn *tls.Conn) error {
+func (t *TCP) sendHello(w io.Writer) error {
 	hello, err := wire.Encode(&wire.Hello{MinVersion: wire.MinVersion, MaxVersion: wire.MaxVersion, Ref: t.Ref()})
 	if err != nil {
 		return err
 	}
-	if _, err := conn.Write(appendFrame(nil, kindWhole, hello)); err != nil {
+	if _, err := w.Write(appendFrame(nil, kindWhole, hello)); err != nil {
 		return fmt.Errorf("send Hello: %w", err)
 	}
 	return nil
@@ -482,7 +599,7 @@ func (t *TCP) register(l *link, mode registerMode) error {
 			t.kept[l.id] = l.peer.Ref
 		}
 		t.mu.Unlock()
-		l.conn.NetConn().Close()
+		l.closeConn()
 		return nil
 	}
 	t.links[l.id] = l
@@ -494,10 +611,11 @@ func (t *TCP) register(l *link, mode registerMode) error {
 	if old != nil {
 		old.close(ErrReplaced)
 	}
-	t.log.Info("link up", "peer", l.id, "outbound", l.peer.Outbound)
+	t.linkUp(l)
+	t.log.Info("link up", "peer", l.id, "outbound", l.peer.Outbound, "over", l.kind)
 	go func() {
 		defer t.wg.Done()
-		l.writeLoop()
+		l.writeLoops()
 	}()
 	go func() {
 		defer t.wg.Done()
@@ -541,6 +659,7 @@ func (t *TCP) runLink(l *link, old *link) {
 		t.wg.Add(1)
 	}
 	t.mu.Unlock()
+	t.linkDown(l.id)
 	t.handler.PeerDown(l.id, err)
 	close(l.done)
 	if redial {

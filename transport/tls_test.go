@@ -30,7 +30,7 @@ func TestKeyExchangeIsHybridPostQuantum(t *testing.T) {
 	checkLeaks(t)
 	a, b := pair(t, true, nodeOptions{}, nodeOptions{})
 	for _, l := range []*link{linkOf(t, a, b), linkOf(t, b, a)} {
-		cs := l.conn.ConnectionState()
+		cs := l.tls
 		if cs.CurveID != tls.X25519MLKEM768 {
 			t.Errorf("negotiated key exchange %v, want X25519MLKEM768", cs.CurveID)
 		}

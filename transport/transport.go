@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"time"
 
 	"lethe/crypto"
@@ -65,6 +66,8 @@ type Peer struct {
 type LinkStats struct {
 	ID          crypto.NodeID
 	Outbound    bool
+	Kind        string         // "quic" or "tcp"; "" for in-memory links
+	Remote      netip.AddrPort // the peer's address as this node sees it; zero for in-memory links
 	Since       time.Time
 	BytesIn     uint64
 	BytesOut    uint64

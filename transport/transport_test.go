@@ -3,7 +3,6 @@ package transport
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -14,12 +13,12 @@ import (
 // Both transports behave alike for the routing layer: links come up with the peer's noderef,
 // messages arrive intact and counted, and Disconnect takes the link down at both ends.
 func TestLinkExchange(t *testing.T) {
-	for _, real := range []bool{false, true} {
-		t.Run(fmt.Sprintf("real=%v", real), func(t *testing.T) {
+	for _, kind := range linkKinds {
+		t.Run(kind, func(t *testing.T) {
 			checkLeaks(t)
 			block := chkBlock("block ")
 			key := crypto.RoutingKey{7}
-			a, b := pair(t, real, nodeOptions{}, nodeOptions{reply: func(b *node, from crypto.NodeID, m wire.Message) {
+			a, b := pairOver(t, kind, nodeOptions{}, nodeOptions{reply: func(b *node, from crypto.NodeID, m wire.Message) {
 				if req, ok := m.(*wire.Request); ok {
 					b.Send(context.Background(), from, &wire.DataReply{KeyType: crypto.CHK, ID: req.ID, Block: block})
 				}
