@@ -46,6 +46,13 @@ type Config struct {
 	Dir string
 	// ListenAddr is where links from other nodes are accepted; DefaultListenAddr if empty.
 	ListenAddr string
+	// PortMapping asks the router to forward the node's ports (UPnP IGD, NAT-PMP) while it
+	// runs and removes the mappings when it stops (spec §19.9). Off in a zero Config (tests,
+	// test networks); `lethe node` turns it on unless told not to.
+	PortMapping bool
+	// QUICAddr is the UDP address where QUIC links are accepted and dialled from; empty:
+	// ListenAddr's host and port over UDP; Off: TCP links only.
+	QUICAddr string
 	// Addresses are what the noderef tells other nodes to dial (host:port, at most 4). If
 	// empty: the listening address if its host is given, else this machine's global unicast
 	// addresses with the listening port.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"lethe/datastore"
 	"lethe/fcp"
 	"lethe/fetch"
+	"lethe/portmap"
 	"lethe/private"
 	"lethe/proxy"
 	"lethe/routing"
@@ -55,10 +57,13 @@ type Node struct {
 	started  time.Time
 	hist     *history
 
-	refMu   sync.Mutex
-	ref     *wire.NodeRef   // guarded by refMu
-	refLoc  crypto.Location // the location ref carries (darknet); guarded by refMu
-	friends *friendList
+	refMu      sync.Mutex
+	ref        *wire.NodeRef   // guarded by refMu
+	refLoc     crypto.Location // the location ref carries (darknet); guarded by refMu
+	outside    []string        // QUIC addresses learnt from peers or mapped, listed first in ref; guarded by refMu
+	outsideTCP []string        // TCP addresses mapped on the router, listed first in ref; guarded by refMu
+	mapper     *portmap.Mapper // nil when port mapping is off
+	friends    *friendList
 
 	cancelInserts, cancelFetches context.CancelFunc
 
@@ -157,8 +162,10 @@ func New(cfg Config) (*Node, error) {
 	n.tr, err = transport.New(transport.Config{
 		Identity:   n.id,
 		ListenAddr: cfg.ListenAddr,
+		QUICAddr:   quicListenAddr(cfg),
 		Handler:    n.router,
 		AcceptPeer: n.acceptPeer,
+		WantsPunch: n.wantsPunch,
 		Logger:     n.log.With("part", "transport"),
 	})
 	if err != nil {
@@ -167,6 +174,7 @@ func New(cfg Config) (*Node, error) {
 	if err := n.makeRef(loc); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	n.mapper = n.newMapper()
 	n.router.Start(n.tr)
 
 	insertCtx, cancelInserts := context.WithCancel(context.Background())
@@ -216,7 +224,10 @@ func (n *Node) makeRef(loc crypto.Location) error {
 	if err != nil {
 		return err
 	}
-	info := wire.NodeRefInfo{Addresses: addrs}
+	n.refMu.Lock()
+	tcp := firstDistinct(append(slices.Clone(n.outsideTCP), addrs...), wire.MaxAddresses)
+	n.refMu.Unlock()
+	info := wire.NodeRefInfo{Addresses: tcp, QUICAddresses: n.quicAddresses(addrs)}
 	if !n.cfg.Opennet {
 		info.Location, info.WithLocation = loc, true
 	}
@@ -354,6 +365,15 @@ func (n *Node) acceptPeer(p transport.Peer) error {
 	return transport.ErrRefused
 }
 
+// wantsPunch is the transport's policy for introductions: the node helps a node punch
+// through towards it when it would accept its link.
+func (n *Node) wantsPunch(id crypto.NodeID) bool {
+	if n.router.Refuses(id) {
+		return false
+	}
+	return n.friends.has(id) || n.cfg.Opennet && n.router.WantsPeer(id)
+}
+
 // Run serves until ctx ends or Close is called, then stops the node in order (spec §19.3)
 // and returns. It may be called once.
 func (n *Node) Run(ctx context.Context) error {
@@ -382,6 +402,17 @@ func (n *Node) Run(ctx context.Context) error {
 				n.log.Error("client protocol stopped", "err", err)
 			}
 		})
+	}
+	if n.mapper != nil {
+		// The mapper talks to the router beside the node; when Run returns it removes the
+		// router's mappings (bounded: 2 s each).
+		mapCtx, stopMapping := context.WithCancel(context.Background())
+		mapped := make(chan struct{})
+		go func() {
+			defer close(mapped)
+			n.mapper.Run(mapCtx)
+		}()
+		defer func() { stopMapping(); <-mapped }()
 	}
 	n.writeStatus()
 	close(n.ready)

@@ -126,6 +126,12 @@ func TestAddFriendLinksNodes(t *testing.T) {
 		if p.ID == c.ID().String() {
 			t.Error("a darknet node kept a link from a node that is not its friend")
 		}
+		if p.Link != "quic" {
+			t.Errorf("friends linked over %q, want QUIC, which nodes prefer", p.Link)
+		}
+	}
+	if r := a.Status().Reach; r.State != ReachUnknown || r.Advice == "" {
+		t.Errorf("with one peer, reachability %+v; want unknown, with advice", r)
 	}
 	if err := a.AddFriend(ctx, a.Ref()); !errors.Is(err, ErrSelf) {
 		t.Errorf("a node befriending itself: %v", err)

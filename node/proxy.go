@@ -52,6 +52,7 @@ func (n *Node) proxyStatus() proxy.Status {
 		Store:    proxy.AreaStatus{Blocks: st.Store.Blocks, Bytes: st.Store.Bytes, Bound: max(st.Store.Bound, 0)},
 		Cache:    proxy.AreaStatus{Blocks: st.Cache.Blocks, Bytes: st.Cache.Bytes, Bound: max(st.Cache.Bound, 0)},
 		Errors:   st.Errors,
+		Reach:    st.Reach.State, ReachAdvice: st.Reach.Advice,
 	}
 	for _, p := range st.Peers {
 		id, err := crypto.ParseNodeID(p.ID)

@@ -56,6 +56,8 @@ type Status struct {
 	DiskFullWrites uint64 `json:"diskFullWrites"`
 	// Bandwidth is the traffic of the recent status rounds, oldest first.
 	Bandwidth []BandwidthSample `json:"bandwidth,omitempty"`
+	// Reach is how other nodes reach this one (spec §19.9).
+	Reach ReachStatus `json:"reach"`
 	// Errors are the node's recent warnings and errors, oldest first.
 	Errors []string `json:"errors,omitempty"`
 }
@@ -66,6 +68,7 @@ type PeerStatus struct {
 	Location float64   `json:"location"` // -1 while unknown
 	Friend   bool      `json:"friend"`
 	Outbound bool      `json:"outbound"`
+	Link     string    `json:"link"` // "quic" or "tcp"
 	Since    time.Time `json:"since"`
 	BytesIn  uint64    `json:"bytesIn"`
 	BytesOut uint64    `json:"bytesOut"`
@@ -100,7 +103,7 @@ func (n *Node) Status() Status {
 	}
 	links := map[crypto.NodeID]PeerStatus{}
 	for _, l := range n.tr.Links() {
-		links[l.ID] = PeerStatus{Outbound: l.Outbound, Since: l.Since, BytesIn: l.BytesIn, BytesOut: l.BytesOut}
+		links[l.ID] = PeerStatus{Outbound: l.Outbound, Link: l.Kind, Since: l.Since, BytesIn: l.BytesIn, BytesOut: l.BytesOut}
 		st.BytesIn += l.BytesIn
 		st.BytesOut += l.BytesOut
 	}
@@ -128,6 +131,7 @@ func (n *Node) Status() Status {
 	st.DiskFull, st.DiskFullWrites = diskFull(ds, now), ds.DiskFullWrites
 	st.Bandwidth = n.hist.bandwidth()
 	st.Errors = n.hist.recentErrors()
+	st.Reach = n.reachStatus()
 	return st
 }
 
@@ -207,6 +211,7 @@ func (n *Node) maintain(ctx context.Context) {
 			n.router.Maintain(ctx)
 		}
 		n.followLocation()
+		n.followReachability()
 		n.sampleTraffic(now)
 		n.writeStatus()
 	}

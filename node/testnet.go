@@ -100,8 +100,12 @@ func StartTestnet(ctx context.Context, cfg TestnetConfig) (_ *Testnet, err error
 
 	for i := range cfg.Nodes {
 		c := Config{
-			Dir:          filepath.Join(tn.Dir, fmt.Sprintf("node-%02d", i)),
-			ListenAddr:   "127.0.0.1:0",
+			Dir:        filepath.Join(tn.Dir, fmt.Sprintf("node-%02d", i)),
+			ListenAddr: "127.0.0.1:0",
+			// One process on loopback has no NAT to cross, and a QUIC link costs about
+			// 3.5 times the CPU of a TCP one per byte here (docs/performance.md): the test
+			// network's links are TCP.
+			QUICAddr:     Off,
 			Location:     testnetLocation(i, cfg.Nodes),
 			MaxPeers:     cfg.MaxPeers,
 			StoreBytes:   cfg.StoreBytes,

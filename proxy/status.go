@@ -22,6 +22,9 @@ type Status struct {
 	Bandwidth []BandwidthSample
 	// Errors are recent errors, explained in plain words, oldest first.
 	Errors []string
+	// Reach is how other nodes reach this one: a word ("public", "mapped", "punchable",
+	// "unreachable", "unknown") and a sentence saying what the user can do about it.
+	Reach, ReachAdvice string
 }
 
 // PeerStatus is one connected peer.

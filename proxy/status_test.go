@@ -29,6 +29,7 @@ func sampleStatusAt(now time.Time) Status {
 		Store:  AreaStatus{Blocks: 16000, Bytes: 512 << 20, Bound: 1 << 30},
 		Cache:  AreaStatus{Blocks: 3000, Bytes: 96 << 20, Bound: 256 << 20},
 		Errors: []string{"Peer 7fQ2… closed the link: it runs an older version of Lethe."},
+		Reach:  "punchable", ReachAdvice: "to be reached directly, turn on UPnP or NAT-PMP on the router",
 	}
 	for i, l := range []crypto.Location{0.30, 0.33, 0.35, 0.41, 0.62, 0.95} {
 		st.Peers = append(st.Peers, PeerStatus{
@@ -59,6 +60,7 @@ func TestStatusPage(t *testing.T) {
 		`<svg xmlns="http://www.w3.org/2000/svg" class="circle"`, `<svg xmlns="http://www.w3.org/2000/svg" class="bandwidth"`,
 		"512.0 MiB of 1.0 GiB", `<meter min="0" max="100" value="50">`, "96.0 MiB of 256.0 MiB",
 		"older version of Lethe", "0.9500", "<polyline",
+		"behind a NAT, reached through hole punching", "turn on UPnP or NAT-PMP on the router",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the status page lacks %q", want)

@@ -21,6 +21,7 @@ type statusView struct {
 	RateIn, RateOut   string
 	Store, Cache      areaView
 	Errors            []string
+	Reach, Advice     string
 }
 
 type peerView struct {
@@ -32,6 +33,15 @@ type peerView struct {
 type areaView struct {
 	Blocks, Bytes, Bound int64
 	Percent              int
+}
+
+// reachWords says each reachability state in words.
+var reachWords = map[string]string{
+	"public":      "public: peers reach this node directly",
+	"mapped":      "mapped: the router forwards a port to this node",
+	"punchable":   "behind a NAT, reached through hole punching",
+	"unreachable": "behind a NAT no peer can punch through: traffic goes through peers",
+	"unknown":     "not known yet",
 }
 
 func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
@@ -56,6 +66,11 @@ func (s *Server) statusView(st Status) statusView {
 		Store:     area(st.Store),
 		Cache:     area(st.Cache),
 		Errors:    st.Errors,
+		Reach:     reachWords[st.Reach],
+		Advice:    st.ReachAdvice,
+	}
+	if v.Reach == "" && st.Reach != "" {
+		v.Reach = st.Reach
 	}
 	if !st.Started.IsZero() {
 		v.Uptime = roundDuration(now.Sub(st.Started))

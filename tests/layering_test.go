@@ -23,6 +23,7 @@ var layers = map[string]int{
 	"metadata":  1,
 	"session":   1,
 	"transport": 2,
+	"portmap":   2,
 	"insert":    2,
 	"fetch":     2,
 	"routing":   3,
@@ -61,6 +62,8 @@ var owners = map[string][]string{
 	"golang.org/x/net/html":            {"proxy"},
 	"golang.org/x/sys":                 {"tests/lab/netns"},
 	"github.com/quic-go/quic-go":       {"transport"},
+	"github.com/huin/goupnp":           {"portmap"},
+	"github.com/jackpal/go-nat-pmp":    {"portmap"},
 }
 
 func TestLayering(t *testing.T) {

@@ -20,12 +20,16 @@ import (
 // benchLimits lift the per-peer rate limit so that the link's own speed is measured.
 var benchLimits = Limits{MessagesPerSecond: 1e12, MessageBurst: 1 << 30}
 
-// benchPair links two real nodes; the receiver only counts.
-func benchPair(b *testing.B) (a, recv *TCP, got *counter) {
+// benchPair links two real nodes over TCP or QUIC; the receiver only counts.
+func benchPair(b *testing.B, overQUIC bool) (a, recv *TCP, got *counter) {
 	b.Helper()
 	got = &counter{}
+	quicAddr := ""
+	if overQUIC {
+		quicAddr = "127.0.0.1:0"
+	}
 	mk := func(name string, h Handler) *TCP {
-		tr, err := New(Config{Identity: testIdentity(b, name), ListenAddr: "127.0.0.1:0", Handler: h, Limits: benchLimits})
+		tr, err := New(Config{Identity: testIdentity(b, name), ListenAddr: "127.0.0.1:0", QUICAddr: quicAddr, Handler: h, Limits: benchLimits})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -68,10 +72,16 @@ func (m cpuMeter) report(b *testing.B, ops int64, bytesPerOp int) {
 	}
 }
 
-// BenchmarkLinkThroughput: 32 KiB blocks (CHK DataReply messages) through one TLS link on
-// loopback, from Send to the receiver's Handler. Compare BenchmarkLoopbackTCP.
+// BenchmarkLinkThroughput: 32 KiB blocks (CHK DataReply messages) through one link on
+// loopback, TLS over TCP or QUIC, from Send to the receiver's Handler. Compare
+// BenchmarkLoopbackTCP.
 func BenchmarkLinkThroughput(b *testing.B) {
-	a, recv, got := benchPair(b)
+	b.Run("tcp", func(b *testing.B) { benchThroughput(b, false) })
+	b.Run("quic", func(b *testing.B) { benchThroughput(b, true) })
+}
+
+func benchThroughput(b *testing.B, overQUIC bool) {
+	a, recv, got := benchPair(b, overQUIC)
 	m := &wire.DataReply{KeyType: crypto.CHK, Block: chkBlock("payload")}
 	b.SetBytes(crypto.CHKBlockSize)
 	n := int64(0)
@@ -86,10 +96,15 @@ func BenchmarkLinkThroughput(b *testing.B) {
 	cpu.report(b, n, crypto.CHKBlockSize)
 }
 
-// BenchmarkLinkMessages: small messages (requests) through one link; reports messages per
-// second.
+// BenchmarkLinkMessages: small messages (requests) through one link, TLS over TCP or QUIC;
+// reports messages per second.
 func BenchmarkLinkMessages(b *testing.B) {
-	a, recv, got := benchPair(b)
+	b.Run("tcp", func(b *testing.B) { benchMessages(b, false) })
+	b.Run("quic", func(b *testing.B) { benchMessages(b, true) })
+}
+
+func benchMessages(b *testing.B, overQUIC bool) {
+	a, recv, got := benchPair(b, overQUIC)
 	m := &wire.Request{KeyType: crypto.CHK, HTL: 10, Key: crypto.RoutingKey{1}, Timeout: time.Minute}
 	n := int64(0)
 	start := time.Now()

@@ -36,9 +36,10 @@ const (
 	punchRate  = 1.0
 	punchBurst = 8
 	// maxWanted bounds the peers waiting for an introduction; punchAfter is how long a
-	// direct dial may take before introductions are asked for beside it.
+	// direct dial may take before introductions are asked for beside it (a dial to a
+	// private address of another network fails only at its timeout).
 	maxWanted  = 64
-	punchAfter = time.Second
+	punchAfter = 3 * time.Second
 	// punchPacketSize: a punch packet is this many zero bytes. A first byte of zero is not a
 	// QUIC packet, so the receiving QUIC stack drops it.
 	punchPacketSize = 16
@@ -278,7 +279,7 @@ func (t *TCP) punch(via *link, peer crypto.NodeID, addr netip.AddrPort) {
 	r := t.reach
 	r.mu.Lock()
 	w, wanted := r.wanted[peer]
-	if r.punching[peer] || len(r.punching) >= maxPunches || (!wanted && t.linkOf(peer) != nil) {
+	if r.punching[peer] || len(r.punching) >= maxPunches || t.linkOf(peer) != nil {
 		r.mu.Unlock()
 		return
 	}

@@ -37,6 +37,8 @@ func runNode(ctx context.Context, e *env, args []string) error {
 		dir        = flags.String("dir", "", "data directory (default $LETHE_DIR or ~/.local/share/lethe)")
 		config     = flags.String("config", "", "config `FILE` (default: lethe.conf in the data directory, if there)")
 		listen     = flags.String("listen", node.DefaultListenAddr, "where other nodes link to this one (`host:port`)")
+		quicAddr   = flags.String("quic", "", "where QUIC links are taken over UDP (`host:port`; default: --listen's, over UDP), or off")
+		portMap    = flags.Bool("port-mapping", true, "ask the router to forward the node's ports (UPnP IGD, NAT-PMP) while it runs")
 		fcpAddr    = flags.String("fcp", node.DefaultFCPAddr, "where the client protocol listens, or off")
 		proxyAddr  = flags.String("proxy", node.DefaultProxyAddr, "where the browsing proxy listens, or off")
 		storeSize  = byteSize(datastore.DefaultStoreBytes)
@@ -86,6 +88,8 @@ func runNode(ctx context.Context, e *env, args []string) error {
 	cfg := node.Config{
 		Dir:            *dir,
 		ListenAddr:     *listen,
+		QUICAddr:       *quicAddr,
+		PortMapping:    *portMap,
 		Addresses:      addresses,
 		StoreBytes:     int64(storeSize),
 		CacheBytes:     int64(cacheSize),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"lethe/node"
@@ -82,6 +83,7 @@ func printStatus(w io.Writer, st node.Status) {
 	if st.Inserts+st.Fetches > 0 {
 		fmt.Fprintf(w, "  running now      %d inserts, %d fetches\n", st.Inserts, st.Fetches)
 	}
+	printReach(w, st.Reach)
 	fmt.Fprintf(w, "peers: %d connected, %d friends\n", len(st.Peers), st.Friends)
 	for _, p := range st.Peers {
 		kind := "stranger"
@@ -103,6 +105,24 @@ func printStatus(w io.Writer, st node.Status) {
 		for _, e := range st.Errors[max(0, n-5):] {
 			fmt.Fprintf(w, "  %s\n", e)
 		}
+	}
+}
+
+// printReach says how other nodes reach this one, and what the user can do about it.
+func printReach(w io.Writer, r node.ReachStatus) {
+	line := r.State
+	if r.Outside != "" {
+		line += ", seen from outside at " + r.Outside
+	}
+	if len(r.Mapped) > 0 {
+		line += ", " + r.Mapper + " mapped " + strings.Join(r.Mapped, ", ")
+	}
+	if r.PunchesTried > 0 {
+		line += fmt.Sprintf(", %d of %d hole punches linked", r.PunchesLinked, r.PunchesTried)
+	}
+	fmt.Fprintf(w, "  reachability     %s\n", line)
+	if r.Advice != "" {
+		fmt.Fprintf(w, "                   %s\n", r.Advice)
 	}
 }
 
