@@ -91,6 +91,22 @@ func TestFriendsFile(t *testing.T) {
 	}
 }
 
+// The seed list built into the binary parses, and every seed in it can be dialled.
+func TestDefaultSeedsParse(t *testing.T) {
+	refs, err := ParseNodeRefs(defaultSeedList)
+	if err != nil {
+		t.Fatalf("the built-in seed list: %v", err)
+	}
+	for _, r := range refs {
+		if len(r.Addresses())+len(r.QUICAddresses()) == 0 {
+			t.Errorf("built-in seed %v lists no address", r.ID().Short())
+		}
+	}
+	if len(DefaultSeeds()) != len(refs) {
+		t.Error("DefaultSeeds differs from the list")
+	}
+}
+
 func FuzzParseNodeRefs(f *testing.F) {
 	refs := testRefs(f, 2)
 	f.Add(FormatNodeRefs(refs))

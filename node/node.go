@@ -132,6 +132,9 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: seeds: %w", err)
 	}
 	seeds = append(seeds, cfg.Seeds...)
+	if len(seeds) == 0 && cfg.Opennet {
+		seeds = DefaultSeeds()
+	}
 
 	rcfg := routing.Config{
 		Store:    n.store,
