@@ -41,7 +41,8 @@ func packageGoroutines() []string {
 	buf = buf[:runtime.Stack(buf, true)]
 	var out []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "created by lethe/transport.") {
+		// The transport's own goroutines, and those of the QUIC stack it runs.
+		if strings.Contains(g, "created by lethe/transport.") || strings.Contains(g, "created by github.com/quic-go/") {
 			out = append(out, g)
 		}
 	}

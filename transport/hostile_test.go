@@ -93,8 +93,14 @@ func hostileTarget(t *testing.T, quic bool) (b, good *node, roundTrip func()) {
 			n.Send(context.Background(), from, &wire.DataNotFound{ID: req.ID})
 		}
 	}
-	b = newTCPNode(t, "b", nodeOptions{quic: quic, limits: hostileLimits, reply: echo})
-	good = newTCPNode(t, "good", nodeOptions{quic: quic, limits: hostileLimits})
+	lim := hostileLimits
+	if quic {
+		// A QUIC handshake is a few more round trips of one core's work: on a loaded
+		// machine under the race detector one second is not always enough.
+		lim.HandshakeTimeout = 3 * time.Second
+	}
+	b = newTCPNode(t, "b", nodeOptions{quic: quic, limits: lim, reply: echo})
+	good = newTCPNode(t, "good", nodeOptions{quic: quic, limits: lim})
 	if err := good.Connect(ctxTimeout(t, 5*time.Second), b.ref); err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func quicDial(tb testing.TB, target *node, name string, curves ...tls.CurveID) (
 	}
 	tr := &quic.Transport{Conn: udp}
 	tb.Cleanup(func() { tr.Close(); udp.Close() })
-	return tr.Dial(ctxTimeout(tb, 5*time.Second), ua, cfg, &quic.Config{HandshakeIdleTimeout: 3 * time.Second})
+	return tr.Dial(ctxTimeout(tb, 10*time.Second), ua, cfg, &quic.Config{HandshakeIdleTimeout: 5 * time.Second})
 }
 
 // A QUIC client offering only classical X25519 is refused; the same client offering
@@ -188,7 +188,7 @@ func TestQUICHostilePeers(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if c := tc.run(t); c != nil {
-				quicCutOff(t, c, 3*time.Second)
+				quicCutOff(t, c, 6*time.Second)
 			}
 			roundTrip()
 		})

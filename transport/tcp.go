@@ -698,6 +698,7 @@ func (t *TCP) redial(id crypto.NodeID) {
 			return
 		}
 		t.log.Info("redial failed", "peer", id, "retry in", wait, "err", err)
+		t.wantPunch(ref) // behind a NAT, the peer may be reached only by punching again
 		wait = min(2*wait, redialMax)
 	}
 }
