@@ -111,17 +111,20 @@ func (t *TCP) acceptQUIC() {
 			}
 			continue
 		}
-		release, ok := t.admitHandshake(udpAddrPort(c.RemoteAddr()).Addr(), func() { c.CloseWithError(0, "") })
+		// The same gate as TCP connections' (spec §11.4), keyed by the address the
+		// packets come from; an eviction closes the QUIC connection.
+		h, ok := t.handshakes.Admit(udpAddrPort(c.RemoteAddr()).Addr(), func() { c.CloseWithError(0, "") })
 		if !ok {
+			t.log.Warn("too many links being set up from one address; refusing a QUIC connection", "limit", t.limits.MaxHandshakesPerSource)
 			c.CloseWithError(0, "")
 			continue
 		}
 		if !t.spawn(func() {
-			defer release()
+			defer h.Done()
 			t.acceptQUICLink(c)
 		}) {
 			c.CloseWithError(0, "")
-			release()
+			h.Done()
 		}
 	}
 }
@@ -179,6 +182,13 @@ func (t *TCP) quicHandshake(ctx context.Context, c *quic.Conn, want *wire.NodeRe
 	}
 	smallOut.SetWriteDeadline(deadline)
 	in := &quicInbound{c: c, handshake: ctx, deadline: deadline}
+	if want == nil {
+		// A client that completed TLS and says nothing gives its place back soon, as a TCP
+		// connection that sends no first bytes does.
+		first, cancel := context.WithTimeout(ctx, t.limits.FirstBytesTimeout)
+		defer cancel()
+		in.handshake = first
+	}
 	fr := newFrameReader(in.lane(0))
 	// The dialler's Hello opens its stream, which the listener then accepts.
 	peer, err := t.exchangeHellos(c.ConnectionState().TLS, smallOut, fr, want)
@@ -278,17 +288,5 @@ func udpAddrPort(a net.Addr) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// admitHandshake takes a place for an inbound handshake from addr among the limited places of
-// spec §11.4, or reports that there is none. release gives it back.
-func (t *TCP) admitHandshake(addr netip.Addr, evict func()) (release func(), ok bool) {
-	select {
-	case t.handshakes <- struct{}{}:
-		return func() { <-t.handshakes }, true
-	default:
-		t.log.Warn("too many links being set up; refusing a connection", "limit", t.limits.MaxHandshakes)
-		return nil, false
-	}
-}
-
 // pendingHandshakes is the number of inbound handshakes in progress.
-func (t *TCP) pendingHandshakes() int { return len(t.handshakes) }
+func (t *TCP) pendingHandshakes() int { return t.handshakes.Pending() }

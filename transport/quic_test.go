@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -358,5 +359,31 @@ func TestNodeRefUpdateReachesPeers(t *testing.T) {
 			t.Fatal("a never learnt b's new noderef")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// QUIC handshakes take places in the same gate as TCP ones: one address cannot hold more than
+// its share, a client that completes TLS and opens no stream is closed after
+// FirstBytesTimeout, and a peer at another address links all the while.
+func TestQUICHandshakesShareTheGate(t *testing.T) {
+	checkLeaks(t)
+	lim := Limits{MaxHandshakes: 8, MaxHandshakesPerSource: 2, FirstBytesTimeout: time.Second, HandshakeTimeout: 5 * time.Second}
+	b := newTCPNode(t, "b", nodeOptions{quic: true, limits: lim, host: "127.0.0.1"})
+	var mute []*quic.Conn
+	for i := range 3 {
+		c, err := quicDial(t, b, fmt.Sprintf("mute %d", i), tls.X25519MLKEM768)
+		if err != nil {
+			continue // refused during the handshake: also a refusal
+		}
+		t.Cleanup(func() { c.CloseWithError(0, "") })
+		mute = append(mute, c)
+	}
+	waitLog(t, b.log, "too many links being set up from one address")
+	good := newTCPNode(t, "good", nodeOptions{quic: true, limits: lim, host: "127.0.0.2"})
+	if err := good.Connect(ctxTimeout(t, 10*time.Second), b.ref); err != nil {
+		t.Fatalf("a peer at another address while one address holds its share: %v", err)
+	}
+	for _, c := range mute {
+		quicCutOff(t, c, 4*time.Second) // FirstBytesTimeout, with room for a loaded machine
 	}
 }
