@@ -39,3 +39,26 @@ func TestStatusShowsAFullDisk(t *testing.T) {
 		t.Errorf("status of a node with room:\n%s", b.String())
 	}
 }
+
+// lethe status says how other nodes reach the node, and what the user can do about it.
+func TestStatusShowsReachability(t *testing.T) {
+	for _, tc := range []struct {
+		reach node.ReachStatus
+		want  []string
+	}{
+		{node.ReachStatus{State: node.ReachMapped, Mapper: "NAT-PMP", Mapped: []string{"udp 198.51.100.4:41000"}, Advice: "nothing to do"},
+			[]string{"reachability     mapped", "NAT-PMP mapped udp 198.51.100.4:41000", "nothing to do"}},
+		{node.ReachStatus{State: node.ReachUnreachable, NAT: "symmetric", PunchesTried: 2, Advice: "no direct link from other NATed nodes is possible"},
+			[]string{"reachability     unreachable", "0 of 2 hole punches linked", "no direct link"}},
+		{node.ReachStatus{State: node.ReachPunchable, Outside: "198.51.100.9:41000", Advice: "forward UDP and TCP port 41000"},
+			[]string{"punchable, seen from outside at 198.51.100.9:41000", "forward UDP and TCP port 41000"}},
+	} {
+		var b strings.Builder
+		printStatus(&b, node.Status{ID: "id", Reach: tc.reach})
+		for _, w := range tc.want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("status lacks %q:\n%s", w, b.String())
+			}
+		}
+	}
+}
