@@ -47,7 +47,7 @@ type Config struct {
 	// ListenAddr is where links from other nodes are accepted; DefaultListenAddr if empty.
 	ListenAddr string
 	// PortMapping asks the router to forward the node's ports (UPnP IGD, NAT-PMP) while it
-	// runs and removes the mappings when it stops (spec §19.10). Off in a zero Config (tests,
+	// runs and removes the mappings when it stops (spec §19.11). Off in a zero Config (tests,
 	// test networks); `lethe node` turns it on unless told not to.
 	PortMapping bool
 	// QUICAddr is the UDP address where QUIC links are accepted and dialled from; empty:

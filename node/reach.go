@@ -12,7 +12,7 @@ import (
 	"lethe/wire"
 )
 
-// Reachability of the node (spec §19.10): where peers can link to it, what its NAT does, and
+// Reachability of the node (spec §19.11): where peers can link to it, what its NAT does, and
 // what its user can do about it.
 
 // Reachability states, from best to worst.

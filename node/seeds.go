@@ -6,7 +6,7 @@ import (
 	"lethe/wire"
 )
 
-// defaultSeedList is the seed list built into the binary (seeds.txt, spec §19.11).
+// defaultSeedList is the seed list built into the binary (seeds.txt, spec §19.12).
 //
 //go:embed seeds.txt
 var defaultSeedList string

@@ -56,7 +56,7 @@ type Status struct {
 	DiskFullWrites uint64 `json:"diskFullWrites"`
 	// Bandwidth is the traffic of the recent status rounds, oldest first.
 	Bandwidth []BandwidthSample `json:"bandwidth,omitempty"`
-	// Reach is how other nodes reach this one (spec §19.10).
+	// Reach is how other nodes reach this one (spec §19.11).
 	Reach ReachStatus `json:"reach"`
 	// Errors are the node's recent warnings and errors, oldest first.
 	Errors []string `json:"errors,omitempty"`

@@ -1,6 +1,6 @@
 // Package portmap asks the home router to forward the node's ports to it, through UPnP IGD
 // (huin/goupnp) or NAT-PMP (jackpal/go-nat-pmp), keeps the mappings renewed while the node
-// runs and removes them when it stops (docs/spec.md §19.10). Every conversation with the
+// runs and removes them when it stops (docs/spec.md §19.11). Every conversation with the
 // router is bounded in time and runs beside the node, so a router that never answers costs
 // nothing the user sees.
 package portmap

@@ -16,7 +16,7 @@ import (
 	"lethe/tests/lab"
 )
 
-// The scenarios of a node's reachability (spec §19.10): direct links through hole punching and
+// The scenarios of a node's reachability (spec §19.11): direct links through hole punching and
 // port mappings, and what a node behind a symmetric NAT still does.
 
 // reachView is the part of a node's status file that tells its reachability and how each
