@@ -2,7 +2,6 @@ package tunnel
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -103,9 +102,7 @@ func (tu *tunnel) extend(ctx context.Context, a *crypto.TunnelAttestation) error
 
 // created waits for the newest hop's Created and keeps its peer list.
 func (tu *tunnel) created(ctx context.Context, seq uint64, ch chan wire.TunnelInner) error {
-	ctx, cancel := context.WithTimeout(ctx, tu.t.cfg.StepTimeout)
-	defer cancel()
-	in, err := tu.await(ctx, seq, ch)
+	in, err := tu.await(ctx, seq, ch, tu.t.cfg.StepTimeout)
 	if err != nil {
 		return err
 	}
@@ -138,13 +135,17 @@ func (tu *tunnel) sendLocked(content []byte) (uint64, chan wire.TunnelInner, err
 	return seq, ch, nil
 }
 
-// await waits for the answer to the cell numbered seq.
-func (tu *tunnel) await(ctx context.Context, seq uint64, ch chan wire.TunnelInner) (wire.TunnelInner, error) {
+// await waits for the answer to the cell numbered seq. If none comes within limit the tunnel
+// has failed somewhere along it (a hop gone without a word): it is destroyed. If ctx ends
+// first, the caller gave up, and the tunnel is fine.
+func (tu *tunnel) await(ctx context.Context, seq uint64, ch chan wire.TunnelInner, limit time.Duration) (wire.TunnelInner, error) {
 	defer func() {
 		tu.mu.Lock()
 		delete(tu.pending, seq)
 		tu.mu.Unlock()
 	}()
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
 	select {
 	case in := <-ch:
 		return in, nil
@@ -152,12 +153,9 @@ func (tu *tunnel) await(ctx context.Context, seq uint64, ch chan wire.TunnelInne
 		tu.mu.Lock()
 		defer tu.mu.Unlock()
 		return nil, tu.err
+	case <-timer.C:
+		return nil, tu.fail(fmt.Errorf("%w: no answer in %v", ErrNoTunnel, limit))
 	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			// A step of the build, or a request, that the tunnel never answered: the
-			// tunnel is not to be trusted with more.
-			return nil, tu.fail(fmt.Errorf("%w: no answer in time", ErrNoTunnel))
-		}
 		return nil, ctx.Err()
 	}
 }
@@ -180,7 +178,7 @@ func (tu *tunnel) exchange(ctx context.Context, m wire.TunnelInner) (wire.Tunnel
 	if err != nil {
 		return nil, err
 	}
-	return tu.await(ctx, seq, ch)
+	return tu.await(ctx, seq, ch, tu.t.cfg.AnswerTimeout)
 }
 
 // receive takes a cell that came back: every layer off, then the end's seal.

@@ -32,8 +32,10 @@ const (
 	DefaultMaxTunnels = 4
 	// blocksPerTunnel: a session takes one more tunnel for every this many blocks it asked for.
 	blocksPerTunnel = 64
-	// stepTimeout bounds each step of a build (a TunnelCreate or an Extend answered).
-	stepTimeout = 10 * time.Second
+	// stepTimeout bounds each step of a build (a TunnelCreate or an Extend answered);
+	// answerTimeout the wait for a request's answer: the end's search time and some.
+	stepTimeout   = 10 * time.Second
+	answerTimeout = 70 * time.Second
 	// circuitIdle: a circuit no cell has crossed for this long is destroyed.
 	circuitIdle = 2 * time.Minute
 	// sessionIdle: a session's tunnels are closed after this long unused.
@@ -72,8 +74,11 @@ type Config struct {
 
 	// MaxTunnels is how many tunnels a session may use at once, default DefaultMaxTunnels.
 	MaxTunnels int
-	// StepTimeout bounds each step of a build, default 10 s (a busy simulation raises it).
-	StepTimeout time.Duration
+	// StepTimeout bounds each step of a build, default 10 s; AnswerTimeout the wait for the
+	// answer to a request or insert, default 70 s (the end's search may take the request
+	// timeout, 60 s). A tunnel that does not answer in time is destroyed. A busy simulation
+	// raises both.
+	StepTimeout, AnswerTimeout time.Duration
 
 	// Rand is the source of tunnel keys, circuit IDs and sequence numbers, default
 	// crypto/rand; Seed makes the choice of hops repeatable (tests, simulation).
@@ -178,6 +183,9 @@ func New(cfg Config) *Tunnels {
 	}
 	if cfg.StepTimeout <= 0 {
 		cfg.StepTimeout = stepTimeout
+	}
+	if cfg.AnswerTimeout <= 0 {
+		cfg.AnswerTimeout = answerTimeout
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
