@@ -78,7 +78,16 @@ func (t *Tunnels) create(from crypto.NodeID, m *wire.TunnelCreate, now time.Time
 	replay := t.keys.used[sum]
 	t.keys.used[sum] = true
 	key := t.keys.cur
+	worn := len(t.keys.used) >= maxKeyUses
+	if worn {
+		// The table of encapsulations seen is bounded: a key that has taken this many is
+		// replaced, which empties it (and is announced to the peers).
+		t.rotateKeyLocked(now)
+	}
 	t.keys.Unlock()
+	if worn {
+		t.announceKey()
+	}
 	if replay {
 		return false
 	}

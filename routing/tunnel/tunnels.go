@@ -43,6 +43,9 @@ const (
 	// keyLifetime is how long a tunnel key is used; attestations say so plus keyGrace.
 	keyLifetime = 3 * time.Hour
 	keyGrace    = time.Hour
+	// maxKeyUses bounds the encapsulations one tunnel key takes (and so the table that
+	// catches replays): at this many it is replaced early.
+	maxKeyUses = 100_000
 	// Limits a hop checks before any cryptography.
 	maxCircuitsPerPeer = 64
 	maxCircuits        = 4000
@@ -244,15 +247,20 @@ func (t *Tunnels) Sweep() {
 	}
 	t.keys.Unlock()
 	if renew {
-		t.peers.Lock()
-		ids := make([]crypto.NodeID, 0, len(t.peers.m))
-		for id := range t.peers.m {
-			ids = append(ids, id)
-		}
-		t.peers.Unlock()
-		for _, id := range ids {
-			t.sendKey(id)
-		}
+		t.announceKey()
+	}
+}
+
+// announceKey sends every peer the attestation of the current tunnel key.
+func (t *Tunnels) announceKey() {
+	t.peers.Lock()
+	ids := make([]crypto.NodeID, 0, len(t.peers.m))
+	for id := range t.peers.m {
+		ids = append(ids, id)
+	}
+	t.peers.Unlock()
+	for _, id := range ids {
+		t.sendKey(id)
 	}
 }
 
