@@ -78,13 +78,13 @@ func (t *Tunnels) buildThrough(ctx context.Context, g crypto.NodeID, last bool) 
 			onTunnel[i] = h.id
 		}
 		tu.mu.Unlock()
-		all, preferred := t.candidates(at, onTunnel, mine)
-		if len(all) < need && !last {
+		listed, all, preferred := t.candidates(at, onTunnel, mine)
+		if listed < need && !last {
 			tu.close()
 			if len(onTunnel) == 1 {
 				t.markShort(g)
 			}
-			return nil, fmt.Errorf("%w: %v shows %d usable peers, want %d", errShortList, at.id.Short(), len(all), need)
+			return nil, fmt.Errorf("%w: %v lists %d peers, want %d", errShortList, at.id.Short(), listed, need)
 		}
 		pool := preferred
 		if len(pool) == 0 {
@@ -106,21 +106,26 @@ func (t *Tunnels) buildThrough(ctx context.Context, g crypto.NodeID, last bool) 
 
 // candidates are the attestations in hop at's list that may be the next hop: valid, naming
 // at as the peer, and signed by a node not on the tunnel and not this node. preferred leaves
-// out this node's own peers too.
-func (t *Tunnels) candidates(at ownHop, onTunnel, mine []crypto.NodeID) (all, preferred []*crypto.TunnelAttestation) {
+// out this node's own peers too. listed counts the distinct valid attestations in the list,
+// this node's own included: the length of the list, by which a hop is judged.
+func (t *Tunnels) candidates(at ownHop, onTunnel, mine []crypto.NodeID) (listed int, all, preferred []*crypto.TunnelAttestation) {
 	now := t.cfg.Now()
 	seen := map[crypto.NodeID]bool{}
 	for _, a := range at.peers {
-		if a.Peer != at.id || !now.Before(a.NotAfter) || a.Signer == t.me || slices.Contains(onTunnel, a.Signer) || seen[a.Signer] {
+		if a.Peer != at.id || !now.Before(a.NotAfter) || seen[a.Signer] {
 			continue
 		}
 		seen[a.Signer] = true
+		listed++
+		if a.Signer == t.me || slices.Contains(onTunnel, a.Signer) {
+			continue
+		}
 		all = append(all, a)
 		if !slices.Contains(mine, a.Signer) {
 			preferred = append(preferred, a)
 		}
 	}
-	return all, preferred
+	return listed, all, preferred
 }
 
 // guardFor returns the guard of a session's index-th tunnel, choosing guards as needed among

@@ -160,21 +160,16 @@ func (tu *tunnel) await(ctx context.Context, seq uint64, ch chan wire.TunnelInne
 	}
 }
 
-// exchange sends one request or insert through the tunnel and waits for its answer.
+// exchange sends one request or insert through the tunnel and waits for its answer. The
+// caller holds a place in the tunnel's inflight count (pick).
 func (tu *tunnel) exchange(ctx context.Context, m wire.TunnelInner) (wire.TunnelInner, error) {
 	content, err := wire.EncodeTunnelInner(m)
 	if err != nil {
 		return nil, err
 	}
 	tu.mu.Lock()
-	tu.inflight++
 	seq, ch, err := tu.sendLocked(content)
 	tu.mu.Unlock()
-	defer func() {
-		tu.mu.Lock()
-		tu.inflight--
-		tu.mu.Unlock()
-	}()
 	if err != nil {
 		return nil, err
 	}
@@ -368,6 +363,9 @@ func (t *Tunnels) use(ctx context.Context, sessionID uint64, rk crypto.RoutingKe
 		}
 		t.trace(Event{Kind: EventRequest, Hops: tu.hopIDs(), Key: rk, Session: sessionID})
 		in, err := tu.exchange(ctx, msg(t.randomUint64()))
+		tu.mu.Lock()
+		tu.inflight--
+		tu.mu.Unlock()
 		if err == nil {
 			return in, nil
 		}
@@ -430,11 +428,21 @@ func (t *Tunnels) pick(ctx context.Context, s *session, want int) (*tunnel, erro
 			best, bestLoad = tu, load
 		}
 	}
-	if best != nil || s.building[0] {
+	if best != nil && bestLoad >= maxEndInFlight {
+		// Every tunnel carries as many requests as its end takes (spec §18.11.6): wait
+		// for one to finish.
 		s.mu.Unlock()
-		if best != nil {
-			return best, nil
-		}
+		return t.waitRoom(ctx, s, want)
+	}
+	if best != nil {
+		best.mu.Lock()
+		best.inflight++ // the place is taken while s.mu is held: no other pick sees it free
+		best.mu.Unlock()
+		s.mu.Unlock()
+		return best, nil
+	}
+	if s.building[0] {
+		s.mu.Unlock()
 		return t.waitFirst(ctx, s)
 	}
 	s.building[0] = true
@@ -444,7 +452,7 @@ func (t *Tunnels) pick(ctx context.Context, s *session, want int) (*tunnel, erro
 	if err != nil {
 		return nil, err
 	}
-	return tu, nil
+	return t.pick(ctx, s, want)
 }
 
 // install puts a built tunnel in its place in the session (nothing if the build failed, or
@@ -483,11 +491,37 @@ func (t *Tunnels) waitFirst(ctx context.Context, s *session) (*tunnel, error) {
 		}
 		building := len(s.building) > 0 && s.building[0]
 		s.mu.Unlock()
-		if tu != nil && !tu.failed() {
-			return tu, nil
-		}
-		if !building {
+		if tu != nil && !tu.failed() || !building {
 			return t.pick(ctx, s, 1)
 		}
+	}
+}
+
+// waitRoom waits until one of the session's tunnels has room for another request.
+func (t *Tunnels) waitRoom(ctx context.Context, s *session, want int) (*tunnel, error) {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.ctx.Done():
+			return nil, ErrClosed
+		case <-tick.C:
+		}
+		s.mu.Lock()
+		for _, tu := range s.tunnels {
+			if tu == nil || tu.failed() {
+				continue
+			}
+			tu.mu.Lock()
+			room := tu.inflight < maxEndInFlight
+			tu.mu.Unlock()
+			if room {
+				s.mu.Unlock()
+				return t.pick(ctx, s, want)
+			}
+		}
+		s.mu.Unlock()
 	}
 }

@@ -380,3 +380,54 @@ func TestSmallNetwork(t *testing.T) {
 		t.Errorf("served by %v, want node 2", s)
 	}
 }
+
+// TestTunnelWindow: an originator never has more requests in flight through one tunnel than
+// its end takes (maxEndInFlight); those beyond wait their turn instead of being refused.
+func TestTunnelWindow(t *testing.T) {
+	tn := newTestNet(t, 30)
+	tn.randomGraph(8, 9)
+	o := tn.nodes[0]
+	o.tu.cfg.MaxTunnels = 1
+	release := make(chan struct{})
+	var mu sync.Mutex
+	inEnd, most := 0, 0
+	tn.mu.Lock()
+	tn.onEnd = func(n *testNode, rk crypto.RoutingKey) {
+		mu.Lock()
+		inEnd++
+		most = max(most, inEnd)
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		inEnd--
+		mu.Unlock()
+	}
+	tn.mu.Unlock()
+	const n = 2*maxEndInFlight + 10
+	keys := make([]crypto.RoutingKey, n)
+	for i := range keys {
+		keys[i], _ = tn.newBlock(100 + i)
+	}
+	errs := make(chan error, n)
+	ctx := testCtx(t)
+	for _, k := range keys {
+		go func() {
+			_, err := o.tu.Get(ctx, 1, crypto.CHK, k)
+			errs <- err
+		}()
+	}
+	waitFor(t, "the end to be full", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return inEnd == maxEndInFlight
+	})
+	close(release)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("a request failed: %v", err)
+		}
+	}
+	if most > maxEndInFlight {
+		t.Errorf("%d requests at the end at once, at most %d allowed", most, maxEndInFlight)
+	}
+}
