@@ -431,3 +431,40 @@ func TestTunnelWindow(t *testing.T) {
 		t.Errorf("%d requests at the end at once, at most %d allowed", most, maxEndInFlight)
 	}
 }
+
+// TestColludingGuardList: a guard that shows only some of its peers (ShowPeers, as the
+// simulator's active colluders do) gets its tunnels' middles among those it shows, while the
+// list is long enough to be taken.
+func TestColludingGuardList(t *testing.T) {
+	tn := newTestNet(t, 40)
+	tn.randomGraph(16, 10)
+	o := tn.nodes[0]
+	key, _ := tn.newBlock(1)
+	built := traceTunnels(o)
+	if _, err := o.tu.Get(testCtx(t), 1, crypto.CHK, key); err != nil {
+		t.Fatal(err)
+	}
+	g := tn.nodes[tn.index(built()[0][0])]
+	shown := map[crypto.NodeID]bool{}
+	g.tu.cfg.ShowPeers = func(list []*crypto.TunnelAttestation) []*crypto.TunnelAttestation {
+		var out []*crypto.TunnelAttestation
+		for _, a := range list {
+			if a.Signer == o.id || len(out) < minPeerList {
+				out = append(out, a)
+				shown[a.Signer] = true
+			}
+		}
+		return out
+	}
+	for s := range uint64(6) {
+		k, _ := tn.newBlock(int(10 + s))
+		if _, err := o.tu.Get(testCtx(t), 10+s, crypto.CHK, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, hops := range built()[1:] {
+		if hops[0] == g.id && !shown[hops[1]] {
+			t.Errorf("middle %v is not among the peers the guard showed", hops[1].Short())
+		}
+	}
+}

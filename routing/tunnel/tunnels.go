@@ -93,6 +93,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Trace, if set, is called for what the simulator measures (Event).
 	Trace func(Event)
+	// ShowPeers, if set, changes the peer list this node shows in its Created: the
+	// simulator's active colluders show only colluders. A node leaves it nil.
+	ShowPeers func([]*crypto.TunnelAttestation) []*crypto.TunnelAttestation
 }
 
 // EventKind says what an Event records.
@@ -424,6 +427,9 @@ func (t *Tunnels) peerList() []*crypto.TunnelAttestation {
 		}
 	}
 	t.peers.Unlock()
+	if t.cfg.ShowPeers != nil {
+		out = t.cfg.ShowPeers(out)
+	}
 	if len(out) > wire.MaxTunnelPeers {
 		t.own.Lock()
 		t.own.rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
