@@ -34,6 +34,7 @@ type conn struct {
 	mu   sync.Mutex // guards name and reqs
 	name string     // from ClientHello
 	reqs map[string]*request
+	subs subscriptions // SubscribeUSK's, by Identifier
 }
 
 func newConn(s *Server, nc net.Conn, n uint64) *conn {
@@ -83,7 +84,7 @@ func (c *conn) armIdle() {
 	c.mu.Lock()
 	running, name := len(c.reqs), c.name
 	c.mu.Unlock()
-	c.idleArmed = running == 0 && !c.watchGlobal.Load() && !c.srv.queue.waiting(owner{name: name})
+	c.idleArmed = running == 0 && !c.watchGlobal.Load() && !c.srv.queue.waiting(owner{name: name}) && !c.subs.any()
 	if c.idleArmed {
 		c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
 	} else {
@@ -261,6 +262,10 @@ func (c *conn) handle(m *Message) bool {
 		c.removeRequest(m)
 	case "ModifyPersistentRequest":
 		c.modifyRequest(m)
+	case "SubscribeUSK":
+		c.subscribeUSK(m)
+	case "UnsubscribeUSK":
+		c.unsubscribeUSK(m)
 	case "TestDDARequest":
 		c.protocolError(CodeDiskAccessDenied, "Lethe's client protocol does not read or write the client's files; send data directly", id, false, false)
 	case "Disconnect":

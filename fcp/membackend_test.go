@@ -192,3 +192,15 @@ func (b *memBackend) lookup(u crypto.RequestURI) (memFile, error) {
 	}
 	return f, nil
 }
+
+// LatestEdition finds the newest site inserted at u's edition or up to 64 past it.
+func (b *memBackend) LatestEdition(ctx context.Context, u crypto.RequestURI, poll bool) (crypto.RequestURI, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for n := u.Edition + 64; n >= u.Edition; n-- {
+		if _, ok := b.sites[u.WithPath("").WithEdition(n).String()]; ok {
+			return u.WithEdition(n), nil
+		}
+	}
+	return crypto.RequestURI{}, fmt.Errorf("%v: %w", u, ErrDataNotFound)
+}

@@ -79,6 +79,9 @@ type Config struct {
 	// CompressionCodecs are the names NodeHello advertises; clients send them back in
 	// Codecs, which Lethe accepts and leaves to the Backend. {"GZIP"} if empty.
 	CompressionCodecs []string
+	// USKPollInterval is how often a USK subscription looks for a newer edition;
+	// DefaultUSKPollInterval if zero.
+	USKPollInterval time.Duration
 	// Admin answers the node-management messages (GetNode, ListPeers, AddPeer, ModifyPeer,
 	// RemovePeer, GetConfig, ModifyConfig, Shutdown); without it they are ProtocolError 16.
 	Admin Admin
@@ -156,6 +159,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.Build <= 0 {
 		cfg.Build = 1
+	}
+	if cfg.USKPollInterval <= 0 {
+		cfg.USKPollInterval = DefaultUSKPollInterval
 	}
 	if cfg.Revision == "" {
 		cfg.Revision = cfg.Version

@@ -300,3 +300,26 @@ func drainWait(idle <-chan struct{}, d time.Duration) bool {
 		return false
 	}
 }
+
+// LatestEdition serves FCP's USK subscriptions (fcp.EditionFinder): the newest edition of u's
+// site from u's edition on, searched in the network when poll is set, else as far as this
+// node already knows from its fetches.
+func (b *backend) LatestEdition(ctx context.Context, u crypto.RequestURI, poll bool) (crypto.RequestURI, error) {
+	if !poll {
+		if n, ok := b.n.editions.Latest(u); ok && n >= u.Edition {
+			return u.WithEdition(n), nil
+		}
+		return crypto.RequestURI{}, fmt.Errorf("%w: no edition of %v known here", fcp.ErrDataNotFound, u.WithPath(""))
+	}
+	ctx, end, err := b.begin(ctx, false)
+	if err != nil {
+		return crypto.RequestURI{}, clientError(err)
+	}
+	defer end()
+	f := fetch.New(b.n.net, fetch.Config{Editions: b.n.editions, Logger: b.n.log})
+	latest, err := f.LatestEdition(ctx, u)
+	if errors.Is(err, fetch.ErrEditionNotFound) || errors.Is(err, fetch.ErrBlockNotFound) {
+		return crypto.RequestURI{}, fmt.Errorf("%w: %v", fcp.ErrDataNotFound, err)
+	}
+	return latest, err
+}

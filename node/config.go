@@ -96,6 +96,10 @@ type Config struct {
 	// (insert.Config.Window, fetch.Config.Window); the libraries' defaults if zero.
 	InsertWindow, FetchWindow int
 
+	// USKPollInterval is how often FCP's USK subscriptions look for a newer edition
+	// (fcp.Config.USKPollInterval); fcp.DefaultUSKPollInterval if zero.
+	USKPollInterval time.Duration
+
 	// Trace, if set, is called for every routing event of this node (routing.Config.Trace):
 	// `lethe bench` counts from it the links each block crosses. It must not block.
 	Trace func(routing.Event)

@@ -8,6 +8,7 @@ package node
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"regexp"
@@ -262,4 +263,47 @@ func TestConformanceRedirectOnNode(t *testing.T) {
 	if string(data) != "the redirect's target\n" {
 		t.Errorf("the redirect gave %q", data)
 	}
+}
+
+// TestConformanceSubscribeUSKOnNode: a client of the farthest node subscribes to a site that
+// node 0 inserts, and is told of edition 0 and then of edition 1, found in the network.
+func TestConformanceSubscribeUSKOnNode(t *testing.T) {
+	tn := startTestnet(t, 6, func(i int, c *Config) { c.USKPollInterval = 200 * time.Millisecond })
+	c := dialRaw(t, tn.Nodes[0].FCPAddr())
+	c.send(pyHello)
+	c.expect("NodeHello")
+	c.send(pyGenerateSSK)
+	kp, _ := c.expect("SSKKeypair", "InsertURI", "RequestURI")
+	insert := "USK@" + strings.TrimPrefix(kp.Value("InsertURI"), "SSK@") + "blog/"
+	request := "USK@" + strings.TrimPrefix(kp.Value("RequestURI"), "SSK@") + "blog/"
+	putEdition := func(n int) {
+		t.Helper()
+		page := fmt.Sprintf("<p>edition %d</p>", n)
+		c.send(fmt.Sprintf("ClientPutComplexDir\nIdentifier=e%d\nURI=%s%d\nPersistence=connection\nGlobal=false\n"+
+			"DefaultName=index.html\nFiles.0.Name=index.html\nFiles.0.UploadFrom=direct\nFiles.0.DataLength=%d\n"+
+			"DataLength=%d\nData\n%s", n, insert, n, len(page), len(page), page))
+		c.expect("URIGenerated")
+		c.expect("PutSuccessful")
+	}
+	putEdition(0)
+
+	far := dialRaw(t, tn.Nodes[tn.Farthest(0)].FCPAddr())
+	far.send(pyHello)
+	far.expect("NodeHello")
+	far.send("SubscribeUSK\nURI=" + request + "0\nDontPoll=False\nIdentifier=sub\nEndMessage\n")
+	far.expect("SubscribedUSK", "URI")
+	nextUpdate := func() *fcp.Message {
+		t.Helper()
+		for {
+			m, _ := far.read()
+			if m.Name == "SubscribedUSKUpdate" {
+				return m
+			}
+		}
+	}
+	wantValue(t, nextUpdate(), "Edition", "0")
+	putEdition(1)
+	u := nextUpdate()
+	wantValue(t, u, "Edition", "1")
+	wantValue(t, u, "URI", request+"1")
 }

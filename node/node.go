@@ -325,16 +325,17 @@ func (n *Node) openFCP() error {
 		n.log.Warn("the client protocol listens beyond this machine; it has no authentication", "addr", a.String())
 	}
 	srv, err := fcp.NewServer(fcp.Config{
-		Backend:  n.backend,
-		Addr:     ln.Addr().String(),
-		StateDir: n.path(fcpDir),
-		TempDir:  n.tmpDir(),
-		Testnet:  n.cfg.Testnet,
-		Version:  Version,
-		Build:    BuildNumber,
-		Revision: Build().Revision,
-		Admin:    admin{n},
-		Logger:   n.log.With("part", "fcp"),
+		Backend:         n.backend,
+		Addr:            ln.Addr().String(),
+		StateDir:        n.path(fcpDir),
+		TempDir:         n.tmpDir(),
+		Testnet:         n.cfg.Testnet,
+		Version:         Version,
+		Build:           BuildNumber,
+		Revision:        Build().Revision,
+		Admin:           admin{n},
+		USKPollInterval: n.cfg.USKPollInterval,
+		Logger:          n.log.With("part", "fcp"),
 	})
 	if err != nil {
 		ln.Close()
