@@ -225,7 +225,7 @@ func TestConformancePutGet(t *testing.T) {
 	wantField(t, pe, "Identifier", "id-baduri")
 
 	// A message this node does not know.
-	c.send("SubscribeUSK\nIdentifier=id-unknown\nURI=" + uri + "\nEndMessage\n")
+	c.send("ProbeRequest\nIdentifier=id-unknown\nType=BANDWIDTH\nEndMessage\n")
 	pe = c.expect("ProtocolError", "Code", "CodeDescription", "Fatal", "Global", "Identifier")
 	wantField(t, pe, "Code", "7")
 	wantField(t, pe, "Identifier", "id-unknown")
