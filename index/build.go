@@ -1,0 +1,555 @@
+package index
+
+import (
+	"bufio"
+	"cmp"
+	"container/heap"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"lethe/crypto"
+)
+
+// Doc is a document to index: where it is, its title and its text.
+type Doc struct {
+	URI   crypto.RequestURI
+	Title string
+	Text  string
+}
+
+// Tuning of the builder (not part of the format).
+const (
+	// DefaultRunPostings is how many postings the builder holds in memory before it sorts
+	// them and writes them to a run file: about 48 MiB.
+	DefaultRunPostings = 1 << 20
+	// inlineLimit is the largest word entry kept in its leaf; a longer list of postings
+	// goes into postings nodes of its own, so that a leaf holds many words.
+	inlineLimit = MaxNode / 4
+	snippetWant = 160 // bytes a snippet is cut to, at a word boundary
+	runBuffer   = 32 << 10
+)
+
+// builder makes one segment from documents added in order, in memory bounded by
+// runPostings whatever the number of documents: postings are sorted in runs spilled to
+// files and merged once at the end (an external sort), documents stream to a file.
+type builder struct {
+	dir         string
+	runPostings int
+
+	buf   []spill  // postings not yet in a run
+	runs  []string // run files, in the order written
+	docs  *os.File // the documents' entries, encoded, in order
+	docsW *bufio.Writer
+	n     uint32 // documents added
+	words uint64 // their words, repeats counted
+
+	stats BuildStats
+}
+
+// BuildStats counts what a build made.
+type BuildStats struct {
+	Docs     int
+	Postings int64
+	Nodes    int // nodes inserted
+	Bytes    int64
+	Runs     int // run files spilled
+}
+
+type spill struct {
+	word          string
+	doc, tf, size uint32
+}
+
+func newBuilder(dir string, runPostings int) (*builder, error) {
+	if runPostings <= 0 {
+		runPostings = DefaultRunPostings
+	}
+	d, err := os.MkdirTemp(dir, "lethe-index-")
+	if err != nil {
+		return nil, fmt.Errorf("index: temporary directory: %w", err)
+	}
+	f, err := os.Create(d + "/docs")
+	if err != nil {
+		os.RemoveAll(d)
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	return &builder{dir: d, runPostings: runPostings, docs: f, docsW: bufio.NewWriterSize(f, runBuffer)}, nil
+}
+
+// close removes the builder's files.
+func (b *builder) close() {
+	b.docs.Close()
+	os.RemoveAll(b.dir)
+}
+
+// DocText is the text of a document as it is indexed: its title, then its text.
+func DocText(d Doc) string { return d.Title + "\n" + d.Text }
+
+// docHash is what says that a document changed (spec §21.4).
+func docHash(d Doc) [8]byte {
+	h := sha256.New()
+	h.Write([]byte(d.Title))
+	h.Write([]byte{0})
+	h.Write([]byte(d.Text))
+	var out [8]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+// Counts returns the words of text and how often each occurs, and the number of words.
+func Counts(text string) (map[string]uint32, int) {
+	counts := map[string]uint32{}
+	n := 0
+	eachWord(Normalize(text), func(w string) { counts[w]++; n++ })
+	return counts, n
+}
+
+// add indexes one document. A document without a word is not added (false): no query
+// could find it.
+func (b *builder) add(d Doc) (bool, error) {
+	if b.n >= MaxSegmentDocs {
+		return false, fmt.Errorf("index: a segment holds at most %d documents", MaxSegmentDocs)
+	}
+	counts, n := Counts(DocText(d))
+	if n == 0 {
+		return false, nil
+	}
+	if n > 1<<32-1 {
+		return false, fmt.Errorf("index: %v has too many words", d.URI)
+	}
+	info := DocInfo{URI: d.URI.String(), Title: cut(clean(d.Title), MaxTitle), Snippet: cut(clean(d.Text), snippetWant),
+		Length: uint32(n), Hash: docHash(d)}
+	enc := appendDoc(nil, &info)
+	if _, err := b.docsW.Write(binary.AppendUvarint(nil, uint64(len(enc)))); err != nil {
+		return false, fmt.Errorf("index: %w", err)
+	}
+	if _, err := b.docsW.Write(enc); err != nil {
+		return false, fmt.Errorf("index: %w", err)
+	}
+	for w, tf := range counts {
+		b.buf = append(b.buf, spill{word: w, doc: b.n, tf: tf, size: uint32(n)})
+	}
+	b.n++
+	b.words += uint64(n)
+	b.stats.Docs++
+	b.stats.Postings += int64(len(counts))
+	if len(b.buf) >= b.runPostings {
+		return true, b.spillRun()
+	}
+	return true, nil
+}
+
+// spillRun sorts the postings held and writes them to a run file.
+func (b *builder) spillRun() error {
+	if len(b.buf) == 0 {
+		return nil
+	}
+	slices.SortFunc(b.buf, func(x, y spill) int {
+		if c := strings.Compare(x.word, y.word); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.doc, y.doc)
+	})
+	name := fmt.Sprintf("%s/run%06d", b.dir, len(b.runs))
+	f, err := os.Create(name)
+	if err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	w := bufio.NewWriterSize(f, runBuffer)
+	var rec []byte
+	for _, s := range b.buf {
+		rec = binary.AppendUvarint(rec[:0], uint64(len(s.word)))
+		rec = append(rec, s.word...)
+		rec = binary.AppendUvarint(rec, uint64(s.doc))
+		rec = binary.AppendUvarint(rec, uint64(s.tf))
+		rec = binary.AppendUvarint(rec, uint64(s.size))
+		w.Write(rec)
+	}
+	err = w.Flush()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("index: write run: %w", err)
+	}
+	b.runs = append(b.runs, name)
+	b.stats.Runs++
+	clear(b.buf)
+	b.buf = b.buf[:0]
+	return nil
+}
+
+// runReader reads a run file record by record.
+type runReader struct {
+	r   *bufio.Reader
+	f   *os.File
+	idx int
+	cur spill
+}
+
+func (rr *runReader) next() (bool, error) {
+	n, err := binary.ReadUvarint(rr.r)
+	if err == io.EOF {
+		return false, nil
+	}
+	if err != nil || n > MaxWord {
+		return false, fmt.Errorf("index: run file damaged: %v", err)
+	}
+	word := make([]byte, n)
+	if _, err := io.ReadFull(rr.r, word); err != nil {
+		return false, fmt.Errorf("index: run file damaged: %w", err)
+	}
+	var v [3]uint64
+	for i := range v {
+		if v[i], err = binary.ReadUvarint(rr.r); err != nil {
+			return false, fmt.Errorf("index: run file damaged: %w", err)
+		}
+	}
+	rr.cur = spill{word: string(word), doc: uint32(v[0]), tf: uint32(v[1]), size: uint32(v[2])}
+	return true, nil
+}
+
+type runHeap []*runReader
+
+func (h runHeap) Len() int { return len(h) }
+func (h runHeap) Less(i, j int) bool {
+	if h[i].cur.word != h[j].cur.word {
+		return h[i].cur.word < h[j].cur.word
+	}
+	return h[i].idx < h[j].idx // runs hold increasing documents
+}
+func (h runHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *runHeap) Push(x any)   { *h = append(*h, x.(*runReader)) }
+func (h *runHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// finish merges the runs into the word tree, writes the document tree and the segment's
+// first node, and returns the segment.
+func (b *builder) finish(ctx context.Context, p Putter) (Segment, error) {
+	if b.n == 0 {
+		return Segment{}, errors.New("index: no documents to index")
+	}
+	if err := b.spillRun(); err != nil {
+		return Segment{}, err
+	}
+	b.buf = nil
+	put := func(ctx context.Context, data []byte) (Ref, error) {
+		if len(data) > MaxNode {
+			panic(fmt.Sprintf("index: node of %d bytes", len(data)))
+		}
+		u, err := p.Put(ctx, data)
+		if err != nil {
+			return Ref{}, fmt.Errorf("index: insert node: %w", err)
+		}
+		b.stats.Nodes++
+		b.stats.Bytes += int64(len(data))
+		return RefOf(u.WithPath(""))
+	}
+	words, err := b.wordTree(ctx, put)
+	if err != nil {
+		return Segment{}, err
+	}
+	table, err := b.docTree(ctx, put)
+	if err != nil {
+		return Segment{}, err
+	}
+	top := &segmentTop{Docs: b.n, Words: words, Table: table}
+	for len(encodeSegment(top)) > MaxNode {
+		t := &top.Words
+		if treeSize(top.Table) > treeSize(top.Words) {
+			t = &top.Table
+		}
+		if *t, err = raise(ctx, put, *t); err != nil {
+			return Segment{}, err
+		}
+	}
+	ref, err := put(ctx, encodeSegment(top))
+	if err != nil {
+		return Segment{}, err
+	}
+	return Segment{Top: ref, Docs: uint64(b.n)}, nil
+}
+
+// wordTree merges the runs, word by word, into leaves and the levels above them.
+func (b *builder) wordTree(ctx context.Context, put func(context.Context, []byte) (Ref, error)) (tree, error) {
+	h := runHeap{}
+	for i, name := range b.runs {
+		f, err := os.Open(name)
+		if err != nil {
+			return tree{}, fmt.Errorf("index: %w", err)
+		}
+		defer f.Close()
+		rr := &runReader{r: bufio.NewReaderSize(f, runBuffer), f: f, idx: i}
+		ok, err := rr.next()
+		if err != nil {
+			return tree{}, err
+		}
+		if ok {
+			h = append(h, rr)
+		}
+	}
+	heap.Init(&h)
+	lv := &levels{put: put}
+	leaf := &leafWriter{put: put, up: lv}
+	var w *wordWriter
+	for h.Len() > 0 {
+		rr := h[0]
+		s := rr.cur
+		if w == nil || w.word != s.word {
+			if w != nil {
+				if err := leaf.add(ctx, w); err != nil {
+					return tree{}, err
+				}
+			}
+			w = &wordWriter{word: s.word, put: put}
+		}
+		if err := w.add(ctx, Posting{Doc: s.doc, TF: s.tf, Len: s.size}); err != nil {
+			return tree{}, err
+		}
+		ok, err := rr.next()
+		if err != nil {
+			return tree{}, err
+		}
+		if ok {
+			heap.Fix(&h, 0)
+		} else {
+			heap.Pop(&h)
+		}
+	}
+	if w != nil {
+		if err := leaf.add(ctx, w); err != nil {
+			return tree{}, err
+		}
+	}
+	if err := leaf.flush(ctx); err != nil {
+		return tree{}, err
+	}
+	return lv.finish(ctx)
+}
+
+// wordWriter collects one word's postings: inline while they are few, then in postings
+// nodes as they come, so that a word in every document costs no more memory than one node.
+type wordWriter struct {
+	word   string
+	put    func(context.Context, []byte) (Ref, error)
+	df     uint32
+	cur    []Posting // postings not yet in a node (all of them while inline)
+	size   int       // encoded size of cur
+	blocks []postingsRef
+	long   bool
+}
+
+func postingSize(p Posting, prev uint32, first bool) int {
+	d := uint64(p.Doc)
+	if !first {
+		d = uint64(p.Doc - prev - 1)
+	}
+	return uvarintLen(d) + uvarintLen(uint64(p.TF-1)) + uvarintLen(uint64(p.Len-p.TF))
+}
+
+func (w *wordWriter) add(ctx context.Context, p Posting) error {
+	w.df++
+	var ps int
+	if len(w.cur) == 0 {
+		ps = postingSize(p, 0, true)
+	} else {
+		ps = postingSize(p, w.cur[len(w.cur)-1].Doc, false)
+	}
+	limit := inlineLimit
+	if w.long {
+		limit = MaxNode - 2 - 5
+	}
+	if w.size+ps > limit {
+		if !w.long {
+			w.long = true // from here on the postings go to nodes of their own
+			return w.refill(ctx, p)
+		}
+		if err := w.flush(ctx); err != nil {
+			return err
+		}
+		ps = postingSize(p, 0, true)
+	}
+	w.cur = append(w.cur, p)
+	w.size += ps
+	return nil
+}
+
+// refill moves the postings held inline into postings nodes, then adds p.
+func (w *wordWriter) refill(ctx context.Context, p Posting) error {
+	held := append(w.cur, p)
+	w.cur, w.size, w.df = nil, 0, w.df-uint32(len(held))
+	for _, q := range held {
+		if err := w.add(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flush inserts the postings node being filled.
+func (w *wordWriter) flush(ctx context.Context) error {
+	if len(w.cur) == 0 {
+		return nil
+	}
+	ref, err := w.put(ctx, encodePostings(w.cur))
+	if err != nil {
+		return err
+	}
+	w.blocks = append(w.blocks, postingsRef{First: w.cur[0].Doc, Count: uint32(len(w.cur)), Ref: ref})
+	w.cur, w.size = nil, 0
+	return nil
+}
+
+// entry ends the word and returns its leaf entry.
+func (w *wordWriter) entry(ctx context.Context) (wordEntry, error) {
+	if !w.long {
+		return wordEntry{Word: w.word, DF: w.df, Postings: w.cur}, nil
+	}
+	if err := w.flush(ctx); err != nil {
+		return wordEntry{}, err
+	}
+	return wordEntry{Word: w.word, DF: w.df, Blocks: w.blocks}, nil
+}
+
+// leafWriter packs word entries into leaves.
+type leafWriter struct {
+	put     func(context.Context, []byte) (Ref, error)
+	up      *levels
+	entries []wordEntry
+	size    int
+}
+
+func (l *leafWriter) add(ctx context.Context, w *wordWriter) error {
+	e, err := w.entry(ctx)
+	if err != nil {
+		return err
+	}
+	es := len(appendWordEntry(nil, &e))
+	if len(l.entries) > 0 && l.size+es > MaxNode-2-3 {
+		if err := l.flush(ctx); err != nil {
+			return err
+		}
+	}
+	l.entries = append(l.entries, e)
+	l.size += es
+	return nil
+}
+
+func (l *leafWriter) flush(ctx context.Context) error {
+	if len(l.entries) == 0 {
+		return nil
+	}
+	ref, err := l.put(ctx, encodeWords(l.entries))
+	if err != nil {
+		return err
+	}
+	first := l.entries[0].Word
+	l.entries, l.size = nil, 0
+	return l.up.add(ctx, 0, entry{Key: first, Ref: ref})
+}
+
+// docTree writes the documents' entries into leaves and the levels above them.
+func (b *builder) docTree(ctx context.Context, put func(context.Context, []byte) (Ref, error)) (tree, error) {
+	if err := b.docsW.Flush(); err != nil {
+		return tree{}, fmt.Errorf("index: %w", err)
+	}
+	if _, err := b.docs.Seek(0, io.SeekStart); err != nil {
+		return tree{}, fmt.Errorf("index: %w", err)
+	}
+	r := bufio.NewReaderSize(b.docs, runBuffer)
+	lv := &levels{put: put}
+	var (
+		cur   []DocInfo
+		first uint32
+		size  int
+	)
+	flush := func() error {
+		if len(cur) == 0 {
+			return nil
+		}
+		ref, err := put(ctx, encodeDocs(first, cur))
+		if err != nil {
+			return err
+		}
+		key := binary.BigEndian.AppendUint32(nil, first)
+		first += uint32(len(cur))
+		cur, size = nil, 0
+		return lv.add(ctx, 0, entry{Key: string(key), Ref: ref})
+	}
+	for range b.n {
+		n, err := binary.ReadUvarint(r)
+		if err != nil {
+			return tree{}, fmt.Errorf("index: documents file damaged: %w", err)
+		}
+		enc := make([]byte, n)
+		if _, err := io.ReadFull(r, enc); err != nil {
+			return tree{}, fmt.Errorf("index: documents file damaged: %w", err)
+		}
+		rd := &reader{b: enc}
+		ds := []DocInfo{{URI: rd.text("URI", crypto.MaxURILength), Title: rd.text("title", MaxTitle),
+			Snippet: rd.text("snippet", MaxSnippet), Length: rd.u32("length")}}
+		copy(ds[0].Hash[:], rd.take(8, "hash"))
+		if rd.err != nil {
+			return tree{}, rd.err
+		}
+		if len(cur) > 0 && 2+5+5+size+len(enc) > MaxNode {
+			if err := flush(); err != nil {
+				return tree{}, err
+			}
+		}
+		cur = append(cur, ds[0])
+		size += len(enc)
+	}
+	if err := flush(); err != nil {
+		return tree{}, err
+	}
+	return lv.finish(ctx)
+}
+
+// clean makes text one line: runs of spaces and control characters become one space.
+func clean(s string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError {
+			space = b.Len() > 0
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// cut shortens s to at most max bytes, at a space if there is one in the last third, and
+// marks the cut with an ellipsis.
+func cut(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	const ell = "…"
+	end := max - len(ell)
+	for end > 0 && !utf8.RuneStart(s[end]) {
+		end--
+	}
+	if i := strings.LastIndexByte(s[:end], ' '); i > end*2/3 {
+		end = i
+	}
+	return s[:end] + ell
+}
