@@ -258,12 +258,26 @@ func (b *builder) finish(ctx context.Context, p Putter) (Segment, error) {
 		b.stats.Bytes += int64(len(data))
 		return RefOf(u.WithPath(""))
 	}
-	words, err := b.wordTree(ctx, put)
+	lw, words, err := b.wordTree(ctx, put)
 	if err != nil {
 		return Segment{}, err
 	}
-	table, err := b.docTree(ctx, put)
+	dw, table, err := b.docTree(ctx, put)
 	if err != nil {
+		return Segment{}, err
+	}
+	if lw.held && dw.held {
+		// One leaf of each: if they fit one node together, the segment is that node.
+		small := &segmentTop{Docs: b.n, Small: true, WordList: lw.entries, DocList: dw.docs}
+		if enc := encodeSmall(small); len(enc) <= MaxNode {
+			ref, err := put(ctx, enc)
+			return Segment{Top: ref, Docs: uint64(b.n)}, err
+		}
+	}
+	if words, err = lw.release(ctx, words); err != nil {
+		return Segment{}, err
+	}
+	if table, err = dw.release(ctx, table); err != nil {
 		return Segment{}, err
 	}
 	top := &segmentTop{Docs: b.n, Words: words, Table: table}
@@ -284,18 +298,18 @@ func (b *builder) finish(ctx context.Context, p Putter) (Segment, error) {
 }
 
 // wordTree merges the runs, word by word, into leaves and the levels above them.
-func (b *builder) wordTree(ctx context.Context, put func(context.Context, []byte) (Ref, error)) (tree, error) {
+func (b *builder) wordTree(ctx context.Context, put func(context.Context, []byte) (Ref, error)) (*leafWriter, tree, error) {
 	h := runHeap{}
 	for i, name := range b.runs {
 		f, err := os.Open(name)
 		if err != nil {
-			return tree{}, fmt.Errorf("index: %w", err)
+			return nil, tree{}, fmt.Errorf("index: %w", err)
 		}
 		defer f.Close()
 		rr := &runReader{r: bufio.NewReaderSize(f, runBuffer), f: f, idx: i}
 		ok, err := rr.next()
 		if err != nil {
-			return tree{}, err
+			return nil, tree{}, err
 		}
 		if ok {
 			h = append(h, rr)
@@ -311,17 +325,17 @@ func (b *builder) wordTree(ctx context.Context, put func(context.Context, []byte
 		if w == nil || w.word != s.word {
 			if w != nil {
 				if err := leaf.add(ctx, w); err != nil {
-					return tree{}, err
+					return nil, tree{}, err
 				}
 			}
 			w = &wordWriter{word: s.word, put: put}
 		}
 		if err := w.add(ctx, Posting{Doc: s.doc, TF: s.tf, Len: s.size}); err != nil {
-			return tree{}, err
+			return nil, tree{}, err
 		}
 		ok, err := rr.next()
 		if err != nil {
-			return tree{}, err
+			return nil, tree{}, err
 		}
 		if ok {
 			heap.Fix(&h, 0)
@@ -331,13 +345,18 @@ func (b *builder) wordTree(ctx context.Context, put func(context.Context, []byte
 	}
 	if w != nil {
 		if err := leaf.add(ctx, w); err != nil {
-			return tree{}, err
+			return nil, tree{}, err
 		}
 	}
-	if err := leaf.flush(ctx); err != nil {
-		return tree{}, err
+	if leaf.leaves == 0 {
+		leaf.held = true // the only leaf: kept back in case the segment is small
+		return leaf, tree{}, nil
 	}
-	return lv.finish(ctx)
+	if err := leaf.flush(ctx); err != nil {
+		return nil, tree{}, err
+	}
+	t, err := lv.finish(ctx)
+	return leaf, t, err
 }
 
 // wordWriter collects one word's postings: inline while they are few, then in postings
@@ -430,6 +449,20 @@ type leafWriter struct {
 	up      *levels
 	entries []wordEntry
 	size    int
+	leaves  int  // leaves inserted
+	held    bool // entries are the only leaf, not inserted yet
+}
+
+// release inserts the leaf held back, if any, and returns the tree's top.
+func (l *leafWriter) release(ctx context.Context, t tree) (tree, error) {
+	if !l.held {
+		return t, nil
+	}
+	l.held = false
+	if err := l.flush(ctx); err != nil {
+		return tree{}, err
+	}
+	return l.up.finish(ctx)
 }
 
 func (l *leafWriter) add(ctx context.Context, w *wordWriter) error {
@@ -458,65 +491,89 @@ func (l *leafWriter) flush(ctx context.Context) error {
 	}
 	first := l.entries[0].Word
 	l.entries, l.size = nil, 0
+	l.leaves++
 	return l.up.add(ctx, 0, entry{Key: first, Ref: ref})
 }
 
-// docTree writes the documents' entries into leaves and the levels above them.
-func (b *builder) docTree(ctx context.Context, put func(context.Context, []byte) (Ref, error)) (tree, error) {
+// docTree writes the documents' entries into leaves and the levels above them. A single
+// leaf is held back (see leafWriter).
+func (b *builder) docTree(ctx context.Context, put func(context.Context, []byte) (Ref, error)) (*docWriter, tree, error) {
 	if err := b.docsW.Flush(); err != nil {
-		return tree{}, fmt.Errorf("index: %w", err)
+		return nil, tree{}, fmt.Errorf("index: %w", err)
 	}
 	if _, err := b.docs.Seek(0, io.SeekStart); err != nil {
-		return tree{}, fmt.Errorf("index: %w", err)
+		return nil, tree{}, fmt.Errorf("index: %w", err)
 	}
 	r := bufio.NewReaderSize(b.docs, runBuffer)
-	lv := &levels{put: put}
-	var (
-		cur   []DocInfo
-		first uint32
-		size  int
-	)
-	flush := func() error {
-		if len(cur) == 0 {
-			return nil
-		}
-		ref, err := put(ctx, encodeDocs(first, cur))
-		if err != nil {
-			return err
-		}
-		key := binary.BigEndian.AppendUint32(nil, first)
-		first += uint32(len(cur))
-		cur, size = nil, 0
-		return lv.add(ctx, 0, entry{Key: string(key), Ref: ref})
-	}
+	dw := &docWriter{put: put, up: &levels{put: put}}
 	for range b.n {
 		n, err := binary.ReadUvarint(r)
-		if err != nil {
-			return tree{}, fmt.Errorf("index: documents file damaged: %w", err)
+		if err != nil || n > uint64(MaxNode) {
+			return nil, tree{}, fmt.Errorf("index: documents file damaged: %v", err)
 		}
 		enc := make([]byte, n)
 		if _, err := io.ReadFull(r, enc); err != nil {
-			return tree{}, fmt.Errorf("index: documents file damaged: %w", err)
+			return nil, tree{}, fmt.Errorf("index: documents file damaged: %w", err)
 		}
 		rd := &reader{b: enc}
-		ds := []DocInfo{{URI: rd.text("URI", crypto.MaxURILength), Title: rd.text("title", MaxTitle),
-			Snippet: rd.text("snippet", MaxSnippet), Length: rd.u32("length")}}
-		copy(ds[0].Hash[:], rd.take(8, "hash"))
+		d := rd.doc()
 		if rd.err != nil {
-			return tree{}, rd.err
+			return nil, tree{}, rd.err
 		}
-		if len(cur) > 0 && 2+5+5+size+len(enc) > MaxNode {
-			if err := flush(); err != nil {
-				return tree{}, err
+		if len(dw.docs) > 0 && 2+5+5+dw.size+len(enc) > MaxNode {
+			if err := dw.flush(ctx); err != nil {
+				return nil, tree{}, err
 			}
 		}
-		cur = append(cur, ds[0])
-		size += len(enc)
+		dw.docs = append(dw.docs, d)
+		dw.size += len(enc)
 	}
-	if err := flush(); err != nil {
+	if dw.leaves == 0 {
+		dw.held = true
+		return dw, tree{}, nil
+	}
+	if err := dw.flush(ctx); err != nil {
+		return nil, tree{}, err
+	}
+	t, err := dw.up.finish(ctx)
+	return dw, t, err
+}
+
+// docWriter packs documents' entries into leaves.
+type docWriter struct {
+	put    func(context.Context, []byte) (Ref, error)
+	up     *levels
+	docs   []DocInfo
+	first  uint32
+	size   int
+	leaves int
+	held   bool
+}
+
+func (d *docWriter) flush(ctx context.Context) error {
+	if len(d.docs) == 0 {
+		return nil
+	}
+	ref, err := d.put(ctx, encodeDocs(d.first, d.docs))
+	if err != nil {
+		return err
+	}
+	key := binary.BigEndian.AppendUint32(nil, d.first)
+	d.first += uint32(len(d.docs))
+	d.docs, d.size = nil, 0
+	d.leaves++
+	return d.up.add(ctx, 0, entry{Key: string(key), Ref: ref})
+}
+
+func (d *docWriter) release(ctx context.Context, t tree) (tree, error) {
+	if !d.held {
+		return t, nil
+	}
+	d.held = false
+	if err := d.flush(ctx); err != nil {
 		return tree{}, err
 	}
-	return lv.finish(ctx)
+	return d.up.finish(ctx)
 }
 
 // clean makes text one line: runs of spaces and control characters become one space.

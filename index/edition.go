@@ -194,14 +194,20 @@ func (ix *Index) documents(ctx context.Context, g Getter) (map[[8]byte]oldDoc, e
 	rd := newReads(g)
 	out := map[[8]byte]oldDoc{}
 	for s, seg := range ix.segs {
-		leaves, err := leavesOf(ctx, rd, seg.Table)
-		if err != nil {
-			return nil, err
-		}
-		for _, ref := range leaves {
-			n, err := rd.node(ctx, ref, kindDocs)
-			if err != nil {
+		var leaves []Ref
+		if !seg.Small {
+			var err error
+			if leaves, err = leavesOf(ctx, rd, seg.Table); err != nil {
 				return nil, err
+			}
+		}
+		for j := range max(len(leaves), 1) {
+			n := &node{docs: seg.DocList}
+			if !seg.Small {
+				var err error
+				if n, err = rd.node(ctx, leaves[j], kindDocs); err != nil {
+					return nil, err
+				}
 			}
 			for i, d := range n.docs {
 				gid := ix.base[s] + uint64(n.first) + uint64(i)

@@ -37,6 +37,7 @@ const (
 	kindWords    = 4
 	kindPostings = 5
 	kindDocs     = 6
+	kindSmall    = 7
 )
 
 // ErrMalformed: bytes that should be an index node are not one (spec §21.3).
@@ -87,11 +88,16 @@ type entry struct {
 	Ref Ref
 }
 
-// segmentTop is a segment's first node: the tops of its word tree and document tree.
+// segmentTop is a segment's first node: the tops of its word tree and document tree, or,
+// for a small segment, its words and documents themselves.
 type segmentTop struct {
 	Docs  uint32
 	Words tree
 	Table tree // keys: document numbers as 4 big-endian bytes
+
+	Small    bool // the segment is this one node
+	WordList []wordEntry
+	DocList  []DocInfo
 }
 
 // wordEntry is one word of a leaf and its postings, inline or in postings nodes.
@@ -194,6 +200,19 @@ func encodeSegment(s *segmentTop) []byte {
 	b = appendUvarint(b, uint64(s.Docs))
 	b = appendTree(b, s.Words)
 	return appendTree(b, s.Table)
+}
+
+func encodeSmall(s *segmentTop) []byte {
+	b := header(kindSmall)
+	b = appendUvarint(b, uint64(s.Docs))
+	b = appendUvarint(b, uint64(len(s.WordList)))
+	for i := range s.WordList {
+		b = appendWordEntry(b, &s.WordList[i])
+	}
+	for i := range s.DocList {
+		b = appendDoc(b, &s.DocList[i])
+	}
+	return b
 }
 
 func encodeInner(t tree) []byte { return appendTree(header(kindInner), t) }
@@ -388,6 +407,20 @@ func decodeNode(b []byte, want byte) (*node, error) {
 		n.segment = &segmentTop{Docs: r.u32("documents")}
 		n.segment.Words = r.tree(wordKey)
 		n.segment.Table = r.tree(docKey)
+	case kindSmall:
+		n.kind = kindSegment // read as a segment's first node
+		docs := r.u32("documents")
+		seg := &segmentTop{Docs: docs, Small: true, WordList: r.words()}
+		if r.err == nil && uint64(docs) > uint64(len(r.b)/12) {
+			r.fail("%d documents do not fit", docs)
+		}
+		for range docs {
+			if r.err != nil {
+				break
+			}
+			seg.DocList = append(seg.DocList, r.doc())
+		}
+		n.segment = seg
 	case kindInner:
 		t := r.tree(nil)
 		n.inner = &t
@@ -568,21 +601,27 @@ func (r *reader) docs() []DocInfo {
 	n := r.count("documents", 4+8)
 	out := make([]DocInfo, 0, n)
 	for range n {
-		d := DocInfo{URI: r.text("URI", crypto.MaxURILength)}
-		d.Title = r.text("title", MaxTitle)
-		d.Snippet = r.text("snippet", MaxSnippet)
-		d.Length = r.u32("length")
-		copy(d.Hash[:], r.take(8, "hash"))
+		d := r.doc()
 		if r.err != nil {
-			return nil
-		}
-		if u, err := crypto.ParseURI(d.URI); err != nil || u.String() != d.URI {
-			r.fail("document URI %q is not a canonical request URI", d.URI)
 			return nil
 		}
 		out = append(out, d)
 	}
 	return out
+}
+
+func (r *reader) doc() DocInfo {
+	d := DocInfo{URI: r.text("URI", crypto.MaxURILength)}
+	d.Title = r.text("title", MaxTitle)
+	d.Snippet = r.text("snippet", MaxSnippet)
+	d.Length = r.u32("length")
+	copy(d.Hash[:], r.take(8, "hash"))
+	if r.err == nil {
+		if u, err := crypto.ParseURI(d.URI); err != nil || u.String() != d.URI {
+			r.fail("document URI %q is not a canonical request URI", d.URI)
+		}
+	}
+	return d
 }
 
 // DecodeRoot decodes an index's root file.
@@ -603,6 +642,9 @@ func encodeNode(n *node) []byte {
 	case kindRoot:
 		return n.root.Encode()
 	case kindSegment:
+		if n.segment.Small {
+			return encodeSmall(n.segment)
+		}
 		return encodeSegment(n.segment)
 	case kindInner:
 		return encodeInner(*n.inner)

@@ -195,24 +195,30 @@ func descend(ctx context.Context, rd *reads, t tree, key string) (Ref, bool, err
 
 // postingsOf fetches the postings of word in segment s.
 func (ix *Index) postingsOf(ctx context.Context, rd *reads, s int, word string) ([]Posting, error) {
-	ref, ok, err := descend(ctx, rd, ix.segs[s].Words, word)
-	if err != nil || !ok {
-		return nil, err
+	var words []wordEntry
+	if seg := ix.segs[s]; seg.Small {
+		words = seg.WordList
+	} else {
+		ref, ok, err := descend(ctx, rd, seg.Words, word)
+		if err != nil || !ok {
+			return nil, err
+		}
+		leaf, err := rd.node(ctx, ref, kindWords)
+		if err != nil {
+			return nil, err
+		}
+		words = leaf.words
 	}
-	leaf, err := rd.node(ctx, ref, kindWords)
-	if err != nil {
-		return nil, err
-	}
-	i, found := slices.BinarySearchFunc(leaf.words, word, func(e wordEntry, w string) int { return strings.Compare(e.Word, w) })
+	i, found := slices.BinarySearchFunc(words, word, func(e wordEntry, w string) int { return strings.Compare(e.Word, w) })
 	if !found {
 		return nil, nil
 	}
-	e := leaf.words[i]
+	e := words[i]
 	if len(e.Blocks) == 0 {
 		return e.Postings, nil
 	}
 	parts := make([][]Posting, len(e.Blocks))
-	err = parallel(ctx, len(e.Blocks), func(ctx context.Context, j int) error {
+	err := parallel(ctx, len(e.Blocks), func(ctx context.Context, j int) error {
 		n, err := rd.node(ctx, e.Blocks[j].Ref, kindPostings)
 		if err != nil {
 			return err
@@ -361,6 +367,12 @@ func (ix *Index) deleted(gid uint64) bool {
 
 // docInfo fetches what the index says of document doc of segment s.
 func (ix *Index) docInfo(ctx context.Context, rd *reads, s int, doc uint32) (DocInfo, error) {
+	if seg := ix.segs[s]; seg.Small {
+		if doc >= uint32(len(seg.DocList)) {
+			return DocInfo{}, fmt.Errorf("%w: document %d of a segment of %d", ErrMalformed, doc, len(seg.DocList))
+		}
+		return seg.DocList[doc], nil
+	}
 	key := string(binary.BigEndian.AppendUint32(nil, doc))
 	ref, ok, err := descend(ctx, rd, ix.segs[s].Table, key)
 	if err != nil {

@@ -28,6 +28,7 @@ var layers = map[string]int{
 	"fetch":     2,
 	"routing":   3,
 	"filetest":  3,
+	"index":     3,
 	"proxy":     4,
 	// Test support for the proxy's browser tests and those here: part of proxy's unit.
 	"proxy/browsertest": 4,
@@ -64,6 +65,7 @@ var owners = map[string][]string{
 	"github.com/quic-go/quic-go":       {"transport"},
 	"github.com/huin/goupnp":           {"portmap"},
 	"github.com/jackpal/go-nat-pmp":    {"portmap"},
+	"golang.org/x/text":                {"index"},
 }
 
 func TestLayering(t *testing.T) {
