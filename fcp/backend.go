@@ -95,6 +95,9 @@ type GetRequest struct {
 type Found struct {
 	ContentType string // MIME type; "" is reported as application/octet-stream
 	DataLength  int64
+	// URI is what Client.Get fetched in the end, after the redirects it followed (a USK
+	// at its newest edition); servers leave it empty.
+	URI crypto.RequestURI
 }
 
 // Progress is a report from a Backend while a request runs. Fields that are zero are not

@@ -288,6 +288,7 @@ func (c *Client) Get(ctx context.Context, req GetRequest, w io.Writer, progress 
 			req.URI = redirect.URI
 			continue
 		}
+		res.found.URI = req.URI
 		return res.found, err
 	}
 	return Found{}, fmt.Errorf("fcp: more than %d redirects", MaxRedirects)

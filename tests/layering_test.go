@@ -34,6 +34,7 @@ var layers = map[string]int{
 	"proxy/browsertest": 4,
 	"fcp":               4,
 	"node":              5,
+	"crawl":             5,
 	"cmd/lethe":         6,
 	"tests":             6,
 }
