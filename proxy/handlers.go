@@ -50,6 +50,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.open(w, r)
 	case p == "/insert":
 		s.insertForm(w, r)
+	case p == "/search":
+		s.searchPage(w, r)
 	case p == "/transfers":
 		s.transfersPage(w, r)
 	case strings.HasPrefix(p, "/transfers/"):

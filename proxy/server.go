@@ -97,6 +97,7 @@ type Server struct {
 	searches editionSearches
 	pages    *pages
 	marks    *bookmarks
+	indexes  openIndexes
 	xfers    *transfers
 	spool    *private.Spool // where downloads keep their blocks and uploads their files
 
