@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"lethe/crypto"
+	"lethe/session"
 )
 
 // Corpus is the documents to index, in the order they should be numbered (a directory's in
@@ -46,6 +47,7 @@ type Report struct {
 // what changed. When the edition would have more than MaxSegments segments, or more than a
 // quarter of its documents deleted, it is built anew.
 func Publish(ctx context.Context, g Getter, p Putter, target crypto.InsertURI, prev *Index, corpus Corpus, opts Options) (Report, error) {
+	ctx = session.Start(ctx) // an edition's blocks travel as one session
 	if opts.MaxSegments <= 0 {
 		opts.MaxSegments = DefaultMaxSegments
 	}
@@ -177,7 +179,14 @@ func buildSegment(ctx context.Context, p Putter, corpus Corpus, only map[[8]byte
 	return seg, b.stats, b.words, int(b.n), err
 }
 
+// uriKey names a document for telling editions apart: a page of a USK site is the same
+// document in every edition of the site, so that publishing a site's next edition changes
+// in the index only the pages that changed (the others keep the URI of the edition they
+// were indexed at, and the proxy opens the site's newest edition from there).
 func uriKey(u crypto.RequestURI) [8]byte {
+	if u.Type == crypto.USK {
+		u = u.WithEdition(0)
+	}
 	s := sha256.Sum256([]byte(u.String()))
 	return [8]byte(s[:8])
 }
@@ -250,4 +259,40 @@ func leavesOf(ctx context.Context, rd *reads, t tree) ([]Ref, error) {
 		out = append(out, sub...)
 	}
 	return out, nil
+}
+
+// Blocks counts the nodes of the edition, root file not included: every node a reader
+// could fetch. It fetches them all.
+func (ix *Index) Blocks(ctx context.Context, g Getter) (int, error) {
+	rd := newReads(g)
+	n := 0
+	for _, seg := range ix.segs {
+		n++
+		if seg.Small {
+			for _, e := range seg.WordList {
+				n += len(e.Blocks)
+			}
+			continue
+		}
+		for i, t := range []tree{seg.Words, seg.Table} {
+			leaves, err := leavesOf(ctx, rd, t)
+			if err != nil {
+				return 0, err
+			}
+			n += len(leaves)
+			if i > 0 {
+				continue
+			}
+			for _, ref := range leaves {
+				leaf, err := rd.node(ctx, ref, kindWords)
+				if err != nil {
+					return 0, err
+				}
+				for _, e := range leaf.words {
+					n += len(e.Blocks)
+				}
+			}
+		}
+	}
+	return n + rd.inner(), nil
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"lethe/crypto"
+	"lethe/session"
 )
 
 // BM25 parameters (spec §21.5): the usual ones.
@@ -94,6 +95,19 @@ func (r *reads) node(ctx context.Context, ref Ref, kind byte) (*node, error) {
 	return c.n, nil
 }
 
+// inner counts the inner nodes fetched.
+func (r *reads) inner() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range r.m {
+		if c.n != nil && c.n.kind == kindInner {
+			n++
+		}
+	}
+	return n
+}
+
 func (r *reads) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -102,6 +116,7 @@ func (r *reads) count() int {
 
 // Open fetches an index edition's root and the first node of each of its segments.
 func Open(ctx context.Context, g Getter, uri crypto.RequestURI) (*Index, error) {
+	ctx = session.Start(ctx) // its blocks travel as one session (package session)
 	return open(ctx, newReads(g), uri)
 }
 
@@ -140,6 +155,7 @@ func open(ctx context.Context, rd *reads, uri crypto.RequestURI) (*Index, error)
 // SearchURI opens the index edition uri and answers a query in it; the count of blocks
 // includes the root file and the segments' first nodes.
 func SearchURI(ctx context.Context, g Getter, uri crypto.RequestURI, query string, k int) (Result, error) {
+	ctx = session.Start(ctx) // one search, one session: its blocks walk one stem
 	rd := newReads(g)
 	ix, err := open(ctx, rd, uri)
 	if err != nil {
@@ -247,6 +263,7 @@ type scored struct {
 // query counts (a document holding any of them matches); a document's score is the sum of
 // its words' BM25 weights, added in the order the words appear in the query.
 func (ix *Index) Search(ctx context.Context, g Getter, query string, k int) (Result, error) {
+	ctx = session.Start(ctx) // one search, one session: its blocks walk one stem
 	rd := newReads(g)
 	res, err := ix.search(ctx, rd, Words(query), k)
 	res.Blocks = rd.count()

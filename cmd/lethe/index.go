@@ -74,7 +74,7 @@ func runIndex(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer client.Close()
-	store := nodeStore{client}
+	store := crawl.ClientStore{C: client}
 	if generated {
 		ins, _, err := client.GenerateSSK(ctx)
 		if err != nil {

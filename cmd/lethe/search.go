@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"lethe/crawl"
 	"lethe/index"
 )
 
@@ -44,7 +45,7 @@ func runSearch(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer client.Close()
-	store := nodeStore{client}
+	store := crawl.ClientStore{C: client}
 	start := time.Now()
 	var results []index.Result
 	for _, u := range indexes {
