@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"lethe/crypto"
@@ -201,6 +202,7 @@ type oldDoc struct {
 // documents reads the document tables of every segment: all their leaves.
 func (ix *Index) documents(ctx context.Context, g Getter) (map[[8]byte]oldDoc, error) {
 	rd := newReads(g)
+	rd.max = math.MaxInt // an update reads every document table, however large
 	out := map[[8]byte]oldDoc{}
 	for s, seg := range ix.segs {
 		var leaves []Ref
@@ -265,6 +267,7 @@ func leavesOf(ctx context.Context, rd *reads, t tree) ([]Ref, error) {
 // could fetch. It fetches them all.
 func (ix *Index) Blocks(ctx context.Context, g Getter) (int, error) {
 	rd := newReads(g)
+	rd.max = math.MaxInt
 	n := 0
 	for _, seg := range ix.segs {
 		n++

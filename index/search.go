@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -51,8 +52,9 @@ type Result struct {
 type reads struct {
 	g  Getter
 	mu sync.Mutex
-	m  map[Ref]*readCall // guarded by mu
-	n  int               // nodes fetched; guarded by mu
+	m   map[Ref]*readCall // guarded by mu
+	n   int               // nodes fetched; guarded by mu
+	max int               // nodes that may be fetched
 }
 
 type readCall struct {
@@ -61,11 +63,23 @@ type readCall struct {
 	err  error
 }
 
-func newReads(g Getter) *reads { return &reads{g: g, m: map[Ref]*readCall{}} }
+func newReads(g Getter) *reads { return &reads{g: g, m: map[Ref]*readCall{}, max: MaxReads} }
+
+// MaxReads bounds the nodes one search or one update may fetch, so that a hostile index
+// (a word in a thousand postings nodes, a tree of needless levels) costs its reader a bounded
+// number of requests. An honest index of a million documents needs far fewer for a query.
+const MaxReads = 1024
+
+// ErrTooManyReads: the index would have a search fetch more than MaxReads nodes.
+var ErrTooManyReads = errors.New("index: the search needs too many blocks")
 
 func (r *reads) node(ctx context.Context, ref Ref, kind byte) (*node, error) {
 	r.mu.Lock()
 	c, ok := r.m[ref]
+	if !ok && r.n >= r.max {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("%w: more than %d", ErrTooManyReads, r.max)
+	}
 	if !ok {
 		c = &readCall{done: make(chan struct{})}
 		r.m[ref] = c

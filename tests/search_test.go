@@ -92,32 +92,41 @@ func gatherDocs(tb testing.TB, root, dst string, max int, maxFile int64) []docSi
 		if len(files) == 0 {
 			continue
 		}
-		site := docSite{name: p.Name(), dir: filepath.Join(dst, "pkg-"+p.Name())}
-		prefix := ""
 		if len(files) < 20 {
-			site, prefix = misc, p.Name()+"/"
-		}
-		for _, f := range files {
-			out := filepath.Join(site.dir, filepath.FromSlash(prefix+f.name))
-			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-				tb.Fatal(err)
+			for _, f := range files {
+				writeDoc(tb, filepath.Join(misc.dir, p.Name(), filepath.FromSlash(f.name)), f.data)
 			}
-			if err := os.WriteFile(out, f.data, 0o644); err != nil {
-				tb.Fatal(err)
-			}
-		}
-		total += len(files)
-		if prefix == "" {
-			site.files = len(files)
-			sites = append(sites, site)
-		} else {
 			misc.files += len(files)
+			total += len(files)
+			continue
+		}
+		// A site's files travel in one client-protocol message, which holds at most 8,192
+		// fields: large packages are cut into several sites.
+		for part := 0; len(files) > 0; part++ {
+			n := min(len(files), 1500)
+			site := docSite{name: fmt.Sprintf("%s-%d", p.Name(), part), dir: filepath.Join(dst, fmt.Sprintf("pkg-%s-%d", p.Name(), part)), files: n}
+			for _, f := range files[:n] {
+				writeDoc(tb, filepath.Join(site.dir, filepath.FromSlash(f.name)), f.data)
+			}
+			files = files[n:]
+			total += n
+			sites = append(sites, site)
 		}
 	}
 	if misc.files > 0 {
 		sites = append(sites, misc)
 	}
 	return sites
+}
+
+func writeDoc(tb testing.TB, out string, data []byte) {
+	tb.Helper()
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(out, data, 0o644); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // readDoc reads a file, uncompressing gzip, if it is at most maxFile bytes.
