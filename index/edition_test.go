@@ -58,9 +58,18 @@ func TestEditionCostsWhatChanged(t *testing.T) {
 		}
 	}
 
-	// Remove a document and change others, edition after edition, past the segment limit.
-	ix := ix1
-	cur := changed
+}
+
+// TestEditionsPastTheSegmentLimit: editions that remove a document and change another, one
+// after the other, keep the index equal to a fresh build, and past the segment limit the
+// index is built anew as one segment.
+func TestEditionsPastTheSegmentLimit(t *testing.T) {
+	m := newMemBlocks()
+	target := uskTarget(t, "idx")
+	cur := testCorpus(t, 200, 6)
+	_, ix := publish(t, m, target, nil, cur, Options{})
+	g := FetchGetter{F: fetch.New(m, fetch.Config{})}
+	rebuilt := false
 	for i := range DefaultMaxSegments + 1 {
 		cur = append([]Doc(nil), cur[1:]...)
 		cur[i].Text += " another"
@@ -72,7 +81,11 @@ func TestEditionCostsWhatChanged(t *testing.T) {
 		if int(rep.Root.Docs) != len(cur) {
 			t.Fatalf("edition holds %d documents, want %d", rep.Root.Docs, len(cur))
 		}
+		rebuilt = rebuilt || rep.Rebuilt
 		ix = next
+	}
+	if !rebuilt {
+		t.Errorf("%d editions and no rebuild", DefaultMaxSegments+1)
 	}
 	res, err := ix.Search(context.Background(), g, "another", 100)
 	if err != nil {
