@@ -50,8 +50,8 @@ type Result struct {
 
 // reads fetches and decodes nodes for one operation, each at most once, and counts them.
 type reads struct {
-	g  Getter
-	mu sync.Mutex
+	g   Getter
+	mu  sync.Mutex
 	m   map[Ref]*readCall // guarded by mu
 	n   int               // nodes fetched; guarded by mu
 	max int               // nodes that may be fetched
