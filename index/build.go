@@ -128,7 +128,7 @@ func (b *builder) add(d Doc) (bool, error) {
 	}
 	info := DocInfo{URI: d.URI.String(), Title: cut(clean(d.Title), MaxTitle), Snippet: cut(clean(d.Text), snippetWant),
 		Length: uint32(n), Hash: docHash(d)}
-	enc := appendDoc(nil, &info)
+	enc := appendDoc(nil, &info, "")
 	if _, err := b.docsW.Write(binary.AppendUvarint(nil, uint64(len(enc)))); err != nil {
 		return false, fmt.Errorf("index: %w", err)
 	}
@@ -516,17 +516,23 @@ func (b *builder) docTree(ctx context.Context, put func(context.Context, []byte)
 			return nil, tree{}, fmt.Errorf("index: documents file damaged: %w", err)
 		}
 		rd := &reader{b: enc}
-		d := rd.doc()
+		d := rd.doc("")
 		if rd.err != nil {
 			return nil, tree{}, rd.err
 		}
-		if len(dw.docs) > 0 && 2+5+5+dw.size+len(enc) > MaxNode {
+		prev := ""
+		if len(dw.docs) > 0 {
+			prev = dw.docs[len(dw.docs)-1].URI
+		}
+		size := len(appendDoc(nil, &d, prev))
+		if len(dw.docs) > 0 && 2+5+5+dw.size+size > MaxNode {
 			if err := dw.flush(ctx); err != nil {
 				return nil, tree{}, err
 			}
+			size = len(enc)
 		}
 		dw.docs = append(dw.docs, d)
-		dw.size += len(enc)
+		dw.size += size
 	}
 	if dw.leaves == 0 {
 		dw.held = true

@@ -209,8 +209,10 @@ func encodeSmall(s *segmentTop) []byte {
 	for i := range s.WordList {
 		b = appendWordEntry(b, &s.WordList[i])
 	}
+	prev := ""
 	for i := range s.DocList {
-		b = appendDoc(b, &s.DocList[i])
+		b = appendDoc(b, &s.DocList[i], prev)
+		prev = s.DocList[i].URI
 	}
 	return b
 }
@@ -264,8 +266,12 @@ func encodePostings(ps []Posting) []byte {
 	return appendPostings(b, ps)
 }
 
-func appendDoc(b []byte, d *DocInfo) []byte {
-	b = appendString(b, d.URI)
+// appendDoc appends a document entry; its URI is front-coded against prev, the URI of the
+// entry before it in the node ("" for the first): the bytes they share, then the rest.
+func appendDoc(b []byte, d *DocInfo, prev string) []byte {
+	p := commonPrefix(prev, d.URI)
+	b = appendUvarint(b, uint64(p))
+	b = appendString(b, d.URI[p:])
 	b = appendString(b, d.Title)
 	b = appendString(b, d.Snippet)
 	b = appendUvarint(b, uint64(d.Length))
@@ -276,10 +282,25 @@ func encodeDocs(first uint32, ds []DocInfo) []byte {
 	b := header(kindDocs)
 	b = appendUvarint(b, uint64(first))
 	b = appendUvarint(b, uint64(len(ds)))
+	prev := ""
 	for i := range ds {
-		b = appendDoc(b, &ds[i])
+		b = appendDoc(b, &ds[i], prev)
+		prev = ds[i].URI
 	}
 	return b
+}
+
+// commonPrefix is the length of the longest common prefix of a and b that ends at a
+// character boundary of b, so that the rest is UTF-8 on its own.
+func commonPrefix(a, b string) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	for n > 0 && n < len(b) && !utf8.RuneStart(b[n]) {
+		n--
+	}
+	return n
 }
 
 func uvarintLen(v uint64) int {
@@ -414,11 +435,14 @@ func decodeNode(b []byte, want byte) (*node, error) {
 		if r.err == nil && uint64(docs) > uint64(len(r.b)/12) {
 			r.fail("%d documents do not fit", docs)
 		}
+		prev := ""
 		for range docs {
 			if r.err != nil {
 				break
 			}
-			seg.DocList = append(seg.DocList, r.doc())
+			d := r.doc(prev)
+			seg.DocList = append(seg.DocList, d)
+			prev = d.URI
 		}
 		n.segment = seg
 	case kindInner:
@@ -598,20 +622,35 @@ func (r *reader) postings(n int, what string) []Posting {
 }
 
 func (r *reader) docs() []DocInfo {
-	n := r.count("documents", 4+8)
+	n := r.count("documents", 5+8)
 	out := make([]DocInfo, 0, n)
+	prev := ""
 	for range n {
-		d := r.doc()
+		d := r.doc(prev)
 		if r.err != nil {
 			return nil
 		}
 		out = append(out, d)
+		prev = d.URI
 	}
 	return out
 }
 
-func (r *reader) doc() DocInfo {
-	d := DocInfo{URI: r.text("URI", crypto.MaxURILength)}
+// doc reads a document entry whose URI is front-coded against prev.
+func (r *reader) doc(prev string) DocInfo {
+	p := r.uvarint("shared URI bytes")
+	if r.err == nil && p > uint64(len(prev)) {
+		r.fail("a URI shares %d bytes with one of %d", p, len(prev))
+	}
+	rest := r.text("URI", crypto.MaxURILength)
+	d := DocInfo{}
+	if r.err == nil {
+		d.URI = prev[:p] + rest
+		// One encoding per entry: the shared part is all that the two URIs share.
+		if commonPrefix(prev, d.URI) != int(p) {
+			r.fail("URI %q does not share exactly %d bytes with the one before", d.URI, p)
+		}
+	}
 	d.Title = r.text("title", MaxTitle)
 	d.Snippet = r.text("snippet", MaxSnippet)
 	d.Length = r.u32("length")
