@@ -34,8 +34,13 @@ const (
 	// inlineLimit is the largest word entry kept in its leaf; a longer list of postings
 	// goes into postings nodes of its own, so that a leaf holds many words.
 	inlineLimit = MaxNode / 4
-	snippetWant = 160 // bytes a snippet is cut to, at a word boundary
+	snippetWant = 96 // bytes a snippet is cut to, at a word boundary
 	runBuffer   = 32 << 10
+	// A word in at least championMin documents carries the entries of the champions
+	// documents where it weighs most (spec §21.3.4): the best answers to a query of common
+	// words are spread over the whole document table, and would each cost a leaf.
+	championMin = 256
+	champions   = 10
 )
 
 // builder makes one segment from documents added in order, in memory bounded by
@@ -49,6 +54,9 @@ type builder struct {
 	runs  []string // run files, in the order written
 	docs  *os.File // the documents' entries, encoded, in order
 	docsW *bufio.Writer
+	pos   int64    // bytes written to docs
+	offs  *os.File // where each document's entry starts in docs, 8 bytes each
+	offsW *bufio.Writer
 	n     uint32 // documents added
 	words uint64 // their words, repeats counted
 
@@ -82,13 +90,46 @@ func newBuilder(dir string, runPostings int) (*builder, error) {
 		os.RemoveAll(d)
 		return nil, fmt.Errorf("index: %w", err)
 	}
-	return &builder{dir: d, runPostings: runPostings, docs: f, docsW: bufio.NewWriterSize(f, runBuffer)}, nil
+	o, err := os.Create(d + "/offsets")
+	if err != nil {
+		f.Close()
+		os.RemoveAll(d)
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	return &builder{dir: d, runPostings: runPostings, docs: f, docsW: bufio.NewWriterSize(f, runBuffer),
+		offs: o, offsW: bufio.NewWriterSize(o, runBuffer)}, nil
 }
 
 // close removes the builder's files.
 func (b *builder) close() {
 	b.docs.Close()
+	b.offs.Close()
 	os.RemoveAll(b.dir)
+}
+
+// docAt reads the entry of document n back from the documents file.
+func (b *builder) docAt(n uint32) (DocInfo, error) {
+	var off [16]byte
+	if _, err := b.offs.ReadAt(off[:8], int64(n)*8); err != nil {
+		return DocInfo{}, fmt.Errorf("index: offsets file: %w", err)
+	}
+	at := int64(binary.BigEndian.Uint64(off[:8]))
+	var head [binary.MaxVarintLen64]byte
+	k, err := b.docs.ReadAt(head[:], at)
+	if err != nil && !(err == io.EOF && k > 0) {
+		return DocInfo{}, fmt.Errorf("index: documents file: %w", err)
+	}
+	size, m := binary.Uvarint(head[:k])
+	if m <= 0 || size > uint64(MaxNode) {
+		return DocInfo{}, errors.New("index: documents file damaged")
+	}
+	enc := make([]byte, size)
+	if _, err := b.docs.ReadAt(enc, at+int64(m)); err != nil {
+		return DocInfo{}, fmt.Errorf("index: documents file: %w", err)
+	}
+	rd := &reader{b: enc}
+	d := rd.doc("")
+	return d, rd.err
 }
 
 // DocText is the text of a document as it is indexed: its title, then its text.
@@ -129,12 +170,17 @@ func (b *builder) add(d Doc) (bool, error) {
 	info := DocInfo{URI: d.URI.String(), Title: cut(clean(d.Title), MaxTitle), Snippet: cut(clean(d.Text), snippetWant),
 		Length: uint32(n), Hash: docHash(d)}
 	enc := appendDoc(nil, &info, "")
-	if _, err := b.docsW.Write(binary.AppendUvarint(nil, uint64(len(enc)))); err != nil {
+	if _, err := b.offsW.Write(binary.BigEndian.AppendUint64(nil, uint64(b.pos))); err != nil {
+		return false, fmt.Errorf("index: %w", err)
+	}
+	head := binary.AppendUvarint(nil, uint64(len(enc)))
+	if _, err := b.docsW.Write(head); err != nil {
 		return false, fmt.Errorf("index: %w", err)
 	}
 	if _, err := b.docsW.Write(enc); err != nil {
 		return false, fmt.Errorf("index: %w", err)
 	}
+	b.pos += int64(len(head) + len(enc))
 	for w, tf := range counts {
 		b.buf = append(b.buf, spill{word: w, doc: b.n, tf: tf, size: uint32(n)})
 	}
@@ -258,6 +304,12 @@ func (b *builder) finish(ctx context.Context, p Putter) (Segment, error) {
 		b.stats.Bytes += int64(len(data))
 		return RefOf(u.WithPath(""))
 	}
+	if err := b.docsW.Flush(); err != nil {
+		return Segment{}, fmt.Errorf("index: %w", err)
+	}
+	if err := b.offsW.Flush(); err != nil {
+		return Segment{}, fmt.Errorf("index: %w", err)
+	}
 	lw, words, err := b.wordTree(ctx, put)
 	if err != nil {
 		return Segment{}, err
@@ -328,9 +380,11 @@ func (b *builder) wordTree(ctx context.Context, put func(context.Context, []byte
 					return nil, tree{}, err
 				}
 			}
-			w = &wordWriter{word: s.word, put: put}
+			w = &wordWriter{word: s.word, put: put, docAt: b.docAt, avg: float64(b.words) / float64(b.n)}
 		}
-		if err := w.add(ctx, Posting{Doc: s.doc, TF: s.tf, Len: s.size}); err != nil {
+		p := Posting{Doc: s.doc, TF: s.tf, Len: s.size}
+		w.consider(p)
+		if err := w.add(ctx, p); err != nil {
 			return nil, tree{}, err
 		}
 		ok, err := rr.next()
@@ -364,6 +418,9 @@ func (b *builder) wordTree(ctx context.Context, put func(context.Context, []byte
 type wordWriter struct {
 	word   string
 	put    func(context.Context, []byte) (Ref, error)
+	docAt  func(uint32) (DocInfo, error)
+	avg    float64   // the segment's average document length
+	best   []Posting // the champions so far, by weight, at most champions of them
 	df     uint32
 	cur    []Posting // postings not yet in a node (all of them while inline)
 	size   int       // encoded size of cur
@@ -432,15 +489,45 @@ func (w *wordWriter) flush(ctx context.Context) error {
 	return nil
 }
 
+// weight orders a word's postings as BM25 does within the segment (the idf is the same for
+// all of them): the builder's choice of champions, not part of the format.
+func (w *wordWriter) weight(p Posting) float64 { return Weight(1, p.TF, p.Len, w.avg) }
+
+// consider keeps p if it is among the word's heaviest postings so far.
+func (w *wordWriter) consider(p Posting) {
+	i, _ := slices.BinarySearchFunc(w.best, p, func(a, b Posting) int { return cmp.Compare(w.weight(b), w.weight(a)) })
+	if i >= champions {
+		return
+	}
+	w.best = slices.Insert(w.best, i, p)
+	if len(w.best) > champions {
+		w.best = w.best[:champions]
+	}
+}
+
 // entry ends the word and returns its leaf entry.
 func (w *wordWriter) entry(ctx context.Context) (wordEntry, error) {
+	e := wordEntry{Word: w.word, DF: w.df}
+	if w.df >= championMin {
+		best := slices.Clone(w.best)
+		slices.SortFunc(best, func(a, b Posting) int { return cmp.Compare(a.Doc, b.Doc) })
+		for _, p := range best {
+			info, err := w.docAt(p.Doc)
+			if err != nil {
+				return wordEntry{}, err
+			}
+			e.Champions = append(e.Champions, champion{Doc: p.Doc, Info: info})
+		}
+	}
 	if !w.long {
-		return wordEntry{Word: w.word, DF: w.df, Postings: w.cur}, nil
+		e.Postings = w.cur
+		return e, nil
 	}
 	if err := w.flush(ctx); err != nil {
 		return wordEntry{}, err
 	}
-	return wordEntry{Word: w.word, DF: w.df, Blocks: w.blocks}, nil
+	e.Blocks = w.blocks
+	return e, nil
 }
 
 // leafWriter packs word entries into leaves.

@@ -25,6 +25,7 @@ const (
 	// MaxSegmentDocs is the most documents in one segment; a builder starts another past it.
 	MaxSegmentDocs = 1 << 20
 	MaxTitle       = 200 // bytes of a document's or an index's title
+	MaxChampions   = 16  // document entries carried beside one word
 	MaxSnippet     = 300 // bytes of a document's snippet
 	maxHeight      = 8   // levels of inner nodes a tree may have
 )
@@ -106,6 +107,16 @@ type wordEntry struct {
 	DF       uint32    // postings in all
 	Postings []Posting // inline, when Blocks is empty
 	Blocks   []postingsRef
+	// Champions are the entries of the documents where the word weighs most, for a word
+	// in many documents: a query's best documents are usually among them, and need no
+	// document leaf of their own (spec §21.3.4).
+	Champions []champion
+}
+
+// champion is a document's entry carried beside a word.
+type champion struct {
+	Doc  uint32
+	Info DocInfo
 }
 
 // postingsRef names a postings node of a long list.
@@ -234,19 +245,46 @@ func appendPostings(b []byte, ps []Posting) []byte {
 	return b
 }
 
+// Forms of a word entry: bit 0 says the postings are in postings nodes, bit 1 that
+// champions follow.
+const (
+	formLong      = 1
+	formChampions = 2
+)
+
 func appendWordEntry(b []byte, e *wordEntry) []byte {
 	b = appendString(b, e.Word)
 	b = appendUvarint(b, uint64(e.DF))
-	if len(e.Blocks) == 0 {
-		b = append(b, 0)
-		return appendPostings(b, e.Postings)
+	form := byte(0)
+	if len(e.Blocks) > 0 {
+		form |= formLong
 	}
-	b = append(b, 1)
-	b = appendUvarint(b, uint64(len(e.Blocks)))
-	for _, pr := range e.Blocks {
-		b = appendUvarint(b, uint64(pr.First))
-		b = appendUvarint(b, uint64(pr.Count))
-		b = appendRef(b, pr.Ref)
+	if len(e.Champions) > 0 {
+		form |= formChampions
+	}
+	b = append(b, form)
+	if len(e.Blocks) == 0 {
+		b = appendPostings(b, e.Postings)
+	} else {
+		b = appendUvarint(b, uint64(len(e.Blocks)))
+		for _, pr := range e.Blocks {
+			b = appendUvarint(b, uint64(pr.First))
+			b = appendUvarint(b, uint64(pr.Count))
+			b = appendRef(b, pr.Ref)
+		}
+	}
+	if len(e.Champions) > 0 {
+		b = appendUvarint(b, uint64(len(e.Champions)))
+		prev, prevURI := uint32(0), ""
+		for i, c := range e.Champions {
+			if i == 0 {
+				b = appendUvarint(b, uint64(c.Doc))
+			} else {
+				b = appendUvarint(b, uint64(c.Doc-prev-1))
+			}
+			b = appendDoc(b, &c.Info, prevURI)
+			prev, prevURI = c.Doc, c.Info.URI
+		}
 	}
 	return b
 }
@@ -554,16 +592,23 @@ func (r *reader) words() []wordEntry {
 			r.fail("word %q has no postings", e.Word)
 			return nil
 		}
-		switch form := r.take(1, "form"); {
-		case r.err != nil:
+		formb := r.take(1, "form")
+		if r.err != nil {
 			return nil
-		case form[0] == 0:
+		}
+		form := formb[0]
+		if form&^(formLong|formChampions) != 0 {
+			r.fail("word %q: unknown form %d", e.Word, form)
+			return nil
+		}
+		switch {
+		case form&formLong == 0:
 			if uint64(e.DF) > uint64(len(r.b)/3) {
 				r.fail("word %q: %d postings do not fit", e.Word, e.DF)
 				return nil
 			}
 			e.Postings = r.postings(int(e.DF), e.Word)
-		case form[0] == 1:
+		default:
 			nb := r.count("postings nodes", 2+2*crypto.KeySize)
 			if nb < 1 {
 				r.fail("word %q: a long list of %d nodes", e.Word, nb)
@@ -586,9 +631,30 @@ func (r *reader) words() []wordEntry {
 				r.fail("word %q: %d postings, the nodes hold %d", e.Word, e.DF, sum)
 				return nil
 			}
-		default:
-			r.fail("word %q: unknown form %d", e.Word, form[0])
-			return nil
+		}
+		if form&formChampions != 0 {
+			nc := r.count("champions", 14)
+			if r.err == nil && (nc < 1 || nc > MaxChampions || uint32(nc) > e.DF) {
+				r.fail("word %q: %d champions", e.Word, nc)
+				return nil
+			}
+			prev, prevURI := uint64(0), ""
+			for j := range nc {
+				d := r.uvarint("champion")
+				if j > 0 {
+					d += prev + 1
+				}
+				info := r.doc(prevURI)
+				if r.err != nil {
+					return nil
+				}
+				if d > 1<<32-1 {
+					r.fail("word %q: champion %d out of range", e.Word, d)
+					return nil
+				}
+				e.Champions = append(e.Champions, champion{Doc: uint32(d), Info: info})
+				prev, prevURI = d, info.URI
+			}
 		}
 		out = append(out, e)
 	}

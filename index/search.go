@@ -177,8 +177,19 @@ func SearchURI(ctx context.Context, g Getter, uri crypto.RequestURI, query strin
 	}
 	res, err := ix.search(ctx, rd, Words(query), k)
 	res.Blocks = rd.count() + 1
+	if DebugKinds != nil {
+		rd.mu.Lock()
+		for _, c := range rd.m {
+			if c.n != nil {
+				DebugKinds(c.n.kind)
+			}
+		}
+		rd.mu.Unlock()
+	}
 	return res, err
 }
+
+var DebugKinds func(byte)
 
 // parallel runs f for 0…n-1 at once and returns the first error.
 func parallel(ctx context.Context, n int, f func(context.Context, int) error) error {
@@ -224,28 +235,28 @@ func descend(ctx context.Context, rd *reads, t tree, key string) (Ref, bool, err
 }
 
 // postingsOf fetches the postings of word in segment s.
-func (ix *Index) postingsOf(ctx context.Context, rd *reads, s int, word string) ([]Posting, error) {
+func (ix *Index) postingsOf(ctx context.Context, rd *reads, s int, word string) ([]Posting, []champion, error) {
 	var words []wordEntry
 	if seg := ix.segs[s]; seg.Small {
 		words = seg.WordList
 	} else {
 		ref, ok, err := descend(ctx, rd, seg.Words, word)
 		if err != nil || !ok {
-			return nil, err
+			return nil, nil, err
 		}
 		leaf, err := rd.node(ctx, ref, kindWords)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		words = leaf.words
 	}
 	i, found := slices.BinarySearchFunc(words, word, func(e wordEntry, w string) int { return strings.Compare(e.Word, w) })
 	if !found {
-		return nil, nil
+		return nil, nil, nil
 	}
 	e := words[i]
 	if len(e.Blocks) == 0 {
-		return e.Postings, nil
+		return e.Postings, e.Champions, nil
 	}
 	parts := make([][]Posting, len(e.Blocks))
 	err := parallel(ctx, len(e.Blocks), func(ctx context.Context, j int) error {
@@ -261,9 +272,9 @@ func (ix *Index) postingsOf(ctx context.Context, rd *reads, s int, word string) 
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return slices.Concat(parts...), nil
+	return slices.Concat(parts...), e.Champions, nil
 }
 
 // scored is a document's score while a query is answered.
@@ -290,15 +301,18 @@ func (ix *Index) search(ctx context.Context, rd *reads, words []string, k int) (
 	if len(words) == 0 || ix.Root.Docs == 0 {
 		return res, nil
 	}
-	type list struct{ ps []Posting }
+	type list struct {
+		ps    []Posting
+		champ []champion
+	}
 	lists := make([][]list, len(words)) // [word][segment]
 	for i := range lists {
 		lists[i] = make([]list, len(ix.segs))
 	}
 	err := parallel(ctx, len(words)*len(ix.segs), func(ctx context.Context, j int) error {
 		w, s := j/len(ix.segs), j%len(ix.segs)
-		ps, err := ix.postingsOf(ctx, rd, s, words[w])
-		lists[w][s].ps = ps
+		ps, champ, err := ix.postingsOf(ctx, rd, s, words[w])
+		lists[w][s] = list{ps, champ}
 		return err
 	})
 	if err != nil {
@@ -350,8 +364,22 @@ func (ix *Index) search(ctx context.Context, rd *reads, words []string, k int) (
 		cutAt++
 	}
 	top := all[:cutAt]
+	// The entries of the best documents: from the query words' champions where they are
+	// there, else from the document leaves.
+	known := map[[2]uint64]DocInfo{}
+	for w := range lists {
+		for s, l := range lists[w] {
+			for _, c := range l.champ {
+				known[[2]uint64{uint64(s), uint64(c.Doc)}] = c.Info
+			}
+		}
+	}
 	infos := make([]DocInfo, len(top))
 	err = parallel(ctx, len(top), func(ctx context.Context, i int) error {
+		if d, ok := known[[2]uint64{uint64(top[i].seg), uint64(top[i].doc)}]; ok {
+			infos[i] = d
+			return nil
+		}
 		d, err := ix.docInfo(ctx, rd, top[i].seg, top[i].doc)
 		infos[i] = d
 		return err

@@ -15,7 +15,7 @@ import (
 // The search page (spec §20.5): the words of a query never leave the proxy; it fetches the
 // blocks of the bookmarked indexes through the node's normal request path, like any page.
 const (
-	searchResults = 20               // hits shown
+	searchResults = 10               // hits shown: a cold search fetches a document leaf for each at most
 	maxQuery      = 512              // bytes of a query
 	searchTime    = 30 * time.Second // for one search, all indexes together
 )
