@@ -79,7 +79,7 @@ func TestSearchInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := filter.Path(site.WithPath("/kumquat.html"))
-	if err := tab.Click(`ol.results a`); err != nil {
+	if err := tab.MouseClick(`ol.results a`); err != nil {
 		t.Fatal(err)
 	}
 	rec := b.Record()

@@ -1,14 +1,12 @@
 package browsertest
 
-import (
-	"fmt"
-	"time"
-)
+import "fmt"
 
-// Click clicks, with the mouse as a user would, the first element of the tab's page that
-// matches a CSS selector, and waits for the page the click leads to. It runs no script in
-// the page: the element is found and placed through DevTools' DOM domain.
-func (t *Tab) Click(selector string) error {
+// MouseClick clicks, with the mouse as a user would, the first element of the tab's page
+// that matches a CSS selector, and waits for the page the click leads to. Unlike Click, it
+// runs no script in the page (the element is found and placed through DevTools' DOM domain),
+// so a test can still require that no script was compiled at all.
+func (t *Tab) MouseClick(selector string) error {
 	var doc struct {
 		Root struct {
 			NodeID int `json:"nodeId"`
@@ -40,13 +38,8 @@ func (t *Tab) Click(selector string) error {
 	for _, kind := range []string{"mouseMoved", "mousePressed", "mouseReleased"} {
 		t.call("Input.dispatchMouseEvent", map[string]any{"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1}, nil)
 	}
-	select {
-	case <-t.loaded:
-	case <-time.After(LoadTimeout):
-		return fmt.Errorf("click %q: %w", selector, ErrNoLoad)
-	case <-t.b.ctx.Done():
-		return t.b.ctx.Err()
+	if err := t.waitLoad(); err != nil {
+		return fmt.Errorf("click %q: %w", selector, err)
 	}
-	time.Sleep(10 * time.Millisecond)
 	return nil
 }
