@@ -41,6 +41,10 @@ const (
 	// words are spread over the whole document table, and would each cost a leaf.
 	championMin = 256
 	champions   = 10
+	// A word in at least manyChampionsMin documents carries manyChampions: queries of two
+	// such words have their best documents spread widest.
+	manyChampionsMin = 1024
+	manyChampions    = 32
 )
 
 // builder makes one segment from documents added in order, in memory bounded by
@@ -496,12 +500,12 @@ func (w *wordWriter) weight(p Posting) float64 { return Weight(1, p.TF, p.Len, w
 // consider keeps p if it is among the word's heaviest postings so far.
 func (w *wordWriter) consider(p Posting) {
 	i, _ := slices.BinarySearchFunc(w.best, p, func(a, b Posting) int { return cmp.Compare(w.weight(b), w.weight(a)) })
-	if i >= champions {
+	if i >= manyChampions {
 		return
 	}
 	w.best = slices.Insert(w.best, i, p)
-	if len(w.best) > champions {
-		w.best = w.best[:champions]
+	if len(w.best) > manyChampions {
+		w.best = w.best[:manyChampions]
 	}
 }
 
@@ -510,6 +514,9 @@ func (w *wordWriter) entry(ctx context.Context) (wordEntry, error) {
 	e := wordEntry{Word: w.word, DF: w.df}
 	if w.df >= championMin {
 		best := slices.Clone(w.best)
+		if w.df < manyChampionsMin {
+			best = best[:min(len(best), champions)]
+		}
 		slices.SortFunc(best, func(a, b Posting) int { return cmp.Compare(a.Doc, b.Doc) })
 		for _, p := range best {
 			info, err := w.docAt(p.Doc)

@@ -25,7 +25,7 @@ const (
 	// MaxSegmentDocs is the most documents in one segment; a builder starts another past it.
 	MaxSegmentDocs = 1 << 20
 	MaxTitle       = 200 // bytes of a document's or an index's title
-	MaxChampions   = 16  // document entries carried beside one word
+	MaxChampions   = 32  // document entries carried beside one word
 	MaxSnippet     = 300 // bytes of a document's snippet
 	maxHeight      = 8   // levels of inner nodes a tree may have
 )
