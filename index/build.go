@@ -34,7 +34,7 @@ const (
 	// inlineLimit is the largest word entry kept in its leaf; a longer list of postings
 	// goes into postings nodes of its own, so that a leaf holds many words.
 	inlineLimit = MaxNode / 4
-	snippetWant = 96 // bytes a snippet is cut to, at a word boundary
+	snippetWant = 64 // bytes a snippet is cut to, at a word boundary
 	runBuffer   = 32 << 10
 	// A word in at least championMin documents carries the entries of the champions
 	// documents where it weighs most (spec §21.3.4): the best answers to a query of common

@@ -177,19 +177,8 @@ func SearchURI(ctx context.Context, g Getter, uri crypto.RequestURI, query strin
 	}
 	res, err := ix.search(ctx, rd, Words(query), k)
 	res.Blocks = rd.count() + 1
-	if DebugKinds != nil {
-		rd.mu.Lock()
-		for _, c := range rd.m {
-			if c.n != nil {
-				DebugKinds(c.n.kind)
-			}
-		}
-		rd.mu.Unlock()
-	}
 	return res, err
 }
-
-var DebugKinds func(byte)
 
 // parallel runs f for 0…n-1 at once and returns the first error.
 func parallel(ctx context.Context, n int, f func(context.Context, int) error) error {
