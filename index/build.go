@@ -29,7 +29,7 @@ type Doc struct {
 // Tuning of the builder (not part of the format).
 const (
 	// DefaultRunPostings is how many postings the builder holds in memory before it sorts
-	// them and writes them to a run file: about 48 MiB.
+	// them and writes them to a run file: about 32 MiB, and their words.
 	DefaultRunPostings = 1 << 20
 	// inlineLimit is the largest word entry kept in its leaf; a longer list of postings
 	// goes into postings nodes of its own, so that a leaf holds many words.
@@ -185,6 +185,11 @@ func (b *builder) add(d Doc) (bool, error) {
 		return false, fmt.Errorf("index: %w", err)
 	}
 	b.pos += int64(len(head) + len(enc))
+	if need := len(b.buf) + len(counts); need > cap(b.buf) {
+		// Grow by doubling, but never past the run's size: a run's postings, not twice
+		// them, are what the builder holds.
+		b.buf = slices.Grow(b.buf, min(max(need, 2*cap(b.buf)), max(b.runPostings, need))-len(b.buf))
+	}
 	for w, tf := range counts {
 		b.buf = append(b.buf, spill{word: w, doc: b.n, tf: tf, size: uint32(n)})
 	}
