@@ -26,7 +26,7 @@ func TestIndexBuildMemory(t *testing.T) {
 	sizes, run := []int{100, 400}, 20000
 	if long() {
 		installDocs(t)
-		sizes, run = []int{2500, 5000, 10000}, 1 << 18 // every build spills runs
+		sizes, run = []int{2500, 5000, 10000}, 1<<18 // every build spills runs
 	}
 	sites := gatherDocs(t, "/usr/share/doc", t.TempDir(), sizes[len(sizes)-1], 64<<10)
 	docs := 0
