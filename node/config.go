@@ -33,6 +33,7 @@ const (
 const (
 	statusInterval   = 2 * time.Second  // status file rewritten, friends file looked at
 	reconnectEvery   = 10 * time.Second // friends not connected are dialled again
+	eagerDialing     = time.Minute      // after start, unlinked friends are dialled every status round
 	maintainInterval = 30 * time.Second // opennet: routing.Maintain
 	dialTimeout      = 10 * time.Second
 )

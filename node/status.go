@@ -201,7 +201,10 @@ func (n *Node) maintain(ctx context.Context) {
 		case <-tick.C:
 		}
 		now := time.Now()
-		all := now.Sub(lastDial) >= reconnectEvery
+		// In its first minute a node dials unlinked friends every round, not every
+		// reconnectEvery: friends who start together (or a friend that refused it because
+		// it had not read its friends file yet) then link within seconds.
+		all := now.Sub(lastDial) >= reconnectEvery || now.Sub(n.started) < eagerDialing
 		if all {
 			lastDial = now
 		}
