@@ -334,9 +334,11 @@ func TestConformanceSiteManager(t *testing.T) {
 	wantField(t, put, "Global", "true")
 	wantField(t, put, "URI", dry)
 
+	// The site's directory is not on the node's machine: a ProtocolError, and freesitemgr
+	// sends the files directly.
 	c.send("TestDDARequest\nDirectory=/home/user/site\nWantReadDirectory=True\nWantWriteDirectory=False\nIdentifier=__global\nEndMessage\n")
 	pe := c.expect("ProtocolError", "Code", "CodeDescription", "Fatal", "Global", "Identifier")
-	wantField(t, pe, "Code", "25")
+	wantField(t, pe, "Code", "9")
 	wantField(t, pe, "Identifier", "__global")
 
 	index := strings.Repeat("i", 40) + "<html></html" // 52 bytes

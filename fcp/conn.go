@@ -35,6 +35,7 @@ type conn struct {
 	name string     // from ClientHello
 	reqs map[string]*request
 	subs subscriptions // SubscribeUSK's, by Identifier
+	dda  dda           // the directories the client proved it can read
 }
 
 func newConn(s *Server, nc net.Conn, n uint64) *conn {
@@ -148,6 +149,7 @@ func (c *conn) serve() {
 		c.cancel(errConnClosed)
 		c.nc.Close()
 		c.wg.Wait()
+		c.dropDDA()
 	}()
 	log := c.srv.log
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.FirstMessageTimeout))
@@ -245,7 +247,7 @@ func (c *conn) handle(m *Message) bool {
 		c.protocolError(CodeNoLateClientHello, "", id, false, false)
 	case "GenerateSSK":
 		c.generateSSK(m)
-	case "ClientPut", "ClientPutComplexDir", "ClientGet":
+	case "ClientPut", "ClientPutComplexDir", "ClientPutDiskDir", "ClientGet":
 		c.clientRequest(m)
 	case "WatchGlobal":
 		enabled, err := boolField(m, "Enabled", true)
@@ -267,7 +269,9 @@ func (c *conn) handle(m *Message) bool {
 	case "UnsubscribeUSK":
 		c.unsubscribeUSK(m)
 	case "TestDDARequest":
-		c.protocolError(CodeDiskAccessDenied, "Lethe's client protocol does not read or write the client's files; send data directly", id, false, false)
+		c.testDDARequest(m)
+	case "TestDDAResponse":
+		c.testDDAResponse(m)
 	case "Disconnect":
 		return false
 	case "Void":

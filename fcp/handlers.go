@@ -2,6 +2,7 @@ package fcp
 
 import (
 	"fmt"
+	"os"
 )
 
 // clientRequest starts a ClientPut, ClientPutComplexDir or ClientGet. A connection ClientPut
@@ -12,6 +13,16 @@ func (c *conn) clientRequest(m *Message) {
 	if err != nil {
 		c.fieldError(m, err)
 		return
+	}
+	for _, p := range r.diskPaths {
+		if !c.mayRead(p) {
+			c.protocolError(CodeDiskAccessDenied, m.Name+": "+truncate(p, 200)+" is not in a directory this connection proved it can read (TestDDARequest)", r.name(), false, r.common.global)
+			return
+		}
+		if _, err := os.Stat(p); err != nil {
+			c.protocolError(CodeFileNotFound, m.Name+": "+truncate(p, 200)+": "+err.Error(), r.name(), false, r.common.global)
+			return
+		}
 	}
 	if r.persistent() {
 		c.startPersistent(r)

@@ -29,10 +29,8 @@ func uploadFromField(m *Message, key string) (string, error) {
 		return uploadDirect, nil
 	}
 	switch u := strings.ToLower(v); u {
-	case uploadDirect, uploadRedirect:
+	case uploadDirect, uploadRedirect, uploadDisk:
 		return u, nil
-	case uploadDisk:
-		return "", &fieldError{CodeDiskAccessDenied, m.Name + ": Lethe's client protocol does not read the client's files; use UploadFrom=direct"}
 	}
 	return "", invalid(m, key, fmt.Sprintf("%q is not direct, disk or redirect", truncate(v, 32)))
 }
@@ -72,9 +70,14 @@ func (s *Server) parsePut(m *Message) (*request, error) {
 		return nil, err
 	}
 	var redirect crypto.RequestURI
+	var diskPath string
 	switch {
-	case from == uploadRedirect && m.HasData:
-		return nil, invalid(m, "UploadFrom", "a redirect carries no data")
+	case from != uploadDirect && m.HasData:
+		return nil, invalid(m, "UploadFrom", "UploadFrom="+from+" carries no data")
+	case from == uploadDisk:
+		if diskPath, err = diskFileField(m, "Filename"); err != nil {
+			return nil, err
+		}
 	case from == uploadRedirect:
 		if redirect, err = requestURIField(m, "TargetURI"); err != nil {
 			return nil, err
@@ -103,10 +106,23 @@ func (s *Server) parsePut(m *Message) (*request, error) {
 		}
 	}
 	r := &request{srv: s, kind: kindPut, common: common, msg: m, targetFilename: req.TargetFilename}
+	if diskPath != "" {
+		r.diskPaths = []string{diskPath}
+	}
 	r.run = func(ctx context.Context, r *request) {
 		req := req
+		if diskPath != "" {
+			f, size, err := openDisk(diskPath)
+			if err != nil {
+				r.finishPut(ctx, crypto.RequestURI{}, err)
+				return
+			}
+			defer f.Close()
+			req.Data, req.DataLength = f, size
+		}
 		r.mu.Lock()
 		switch {
+		case diskPath != "":
 		case req.RedirectTo.Type != 0:
 			req.Data = strings.NewReader("")
 		case r.input != nil:
@@ -262,6 +278,8 @@ func (s *Server) parseDirFile(fm *Message, prefix string) (dirFile, error) {
 		return dirFile{}, fix(err)
 	}
 	switch from {
+	case uploadDisk:
+		return dirFile{}, &fieldError{CodeDiskAccessDenied, fm.Name + ": files from disk go in with ClientPutDiskDir; here use UploadFrom=direct"}
 	case uploadDirect:
 		if _, ok := fm.Get("DataLength"); !ok {
 			return dirFile{}, &fieldError{CodeMissingField, fmt.Sprintf("%s: missing %sDataLength", fm.Name, prefix)}

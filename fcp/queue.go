@@ -164,6 +164,8 @@ func (s *Server) parse(m *Message) (*request, error) {
 		return s.parsePut(m)
 	case "ClientPutComplexDir":
 		return s.parsePutDir(m)
+	case "ClientPutDiskDir":
+		return s.parsePutDiskDir(m)
 	case "ClientGet":
 		return s.parseGet(m)
 	}

@@ -44,6 +44,7 @@ type request struct {
 	run func(ctx context.Context, r *request)
 
 	returnType     string      // ClientGet: direct or none
+	diskPaths      []string    // UploadFrom=disk, ClientPutDiskDir: what the node reads (spec §16.14)
 	targetFilename string      // ClientPut of a CHK: appended to the URI
 	body           *bodyReader // ClientPut, Persistence=connection: the data, streamed
 	startup        time.Time   // when the request was accepted

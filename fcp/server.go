@@ -79,6 +79,10 @@ type Config struct {
 	// CompressionCodecs are the names NodeHello advertises; clients send them back in
 	// Codecs, which Lethe accepts and leaves to the Backend. {"GZIP"} if empty.
 	CompressionCodecs []string
+	// DiskAccessFromAnyHost lets clients that do not connect from this machine do the TestDDA
+	// handshake and have the node read files (UploadFrom=disk, ClientPutDiskDir); off, they
+	// are refused with ProtocolError 25.
+	DiskAccessFromAnyHost bool
 	// USKPollInterval is how often a USK subscription looks for a newer edition;
 	// DefaultUSKPollInterval if zero.
 	USKPollInterval time.Duration

@@ -8,9 +8,12 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -306,4 +309,38 @@ func TestConformanceSubscribeUSKOnNode(t *testing.T) {
 	u := nextUpdate()
 	wantValue(t, u, "Edition", "1")
 	wantValue(t, u, "URI", request+"1")
+}
+
+// TestConformanceDiskAccessOnNode: the TestDDA handshake with a running node, a file
+// inserted from disk through it, and the file fetched through the farthest node.
+func TestConformanceDiskAccessOnNode(t *testing.T) {
+	tn := startTestnet(t, 6, nil)
+	c := dialRaw(t, tn.Nodes[0].FCPAddr())
+	c.send(pyHello)
+	c.expect("NodeHello")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "big.bin"), randomBytes(200<<10, 7), 0o644)
+	c.send("TestDDARequest\nDirectory=" + dir + "\nWantReadDirectory=True\nWantWriteDirectory=False\nIdentifier=__global\nEndMessage\n")
+	reply, _ := c.expect("TestDDAReply", "ReadFilename")
+	content, err := os.ReadFile(reply.Value("ReadFilename"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send("TestDDAResponse\nDirectory=" + dir + "\nReadContent=" + string(content) + "\nIdentifier=__global\nEndMessage\n")
+	done, _ := c.expect("TestDDAComplete", "ReadDirectoryAllowed")
+	wantValue(t, done, "ReadDirectoryAllowed", "true")
+	c.send("ClientPut\nURI=CHK@\nIdentifier=disk\nPersistence=connection\nGlobal=false\nUploadFrom=disk\nFilename=" +
+		filepath.Join(dir, "big.bin") + "\nEndMessage\n")
+	c.expect("URIGenerated")
+	ok, _ := c.expect("PutSuccessful", "URI")
+
+	far := dialRaw(t, tn.Nodes[tn.Farthest(0)].FCPAddr())
+	far.send(pyHello)
+	far.expect("NodeHello")
+	far.send(pyGet("get", ok.Value("URI")))
+	far.expect("DataFound")
+	_, data := far.expect("AllData")
+	if !bytes.Equal(data, randomBytes(200<<10, 7)) {
+		t.Errorf("the file inserted from disk came back as %d other bytes", len(data))
+	}
 }

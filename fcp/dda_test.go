@@ -1,0 +1,104 @@
+package fcp
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// pyTestDDA is pyFreenet's testDDA: TestDDARequest, then TestDDAResponse with what it read.
+func pyTestDDARequest(dir string, read, write bool) string {
+	b := map[bool]string{true: "True", false: "False"}
+	return "TestDDARequest\nDirectory=" + dir + "\nWantReadDirectory=" + b[read] + "\nWantWriteDirectory=" + b[write] +
+		"\nIdentifier=__global\nEndMessage\n"
+}
+
+func pyTestDDAResponse(dir, content string) string {
+	return "TestDDAResponse\nDirectory=" + dir + "\nReadContent=" + content + "\nIdentifier=__global\nEndMessage\n"
+}
+
+// proveRead does the read handshake for dir as pyFreenet does, reading the node's file.
+func proveRead(t *testing.T, c *rawConn, dir string) {
+	t.Helper()
+	c.send(pyTestDDARequest(dir, true, false))
+	reply := c.expect("TestDDAReply", "Directory", "ReadFilename", "Identifier")
+	content, err := os.ReadFile(reply.fields["ReadFilename"])
+	if err != nil {
+		t.Fatalf("the node's test file: %v", err)
+	}
+	c.send(pyTestDDAResponse(dir, string(content)))
+	done := c.expect("TestDDAComplete", "Directory", "ReadDirectoryAllowed")
+	wantField(t, done, "ReadDirectoryAllowed", "true")
+	if _, err := os.Stat(reply.fields["ReadFilename"]); err == nil {
+		t.Error("the node left its test file behind")
+	}
+}
+
+// TestConformanceDiskAccess: the TestDDA handshake as Freenet does it, then an insert of a
+// file (UploadFrom=disk) and of a directory (ClientPutDiskDir) the client proved it can read;
+// a wrong answer, or a file elsewhere, is refused.
+func TestConformanceDiskAccess(t *testing.T) {
+	_, addr := startServer(t, Config{})
+	c := dialRaw(t, addr)
+	c.hello()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "hello.txt"), []byte(helloText), 0o644)
+	os.MkdirAll(filepath.Join(dir, "site", "sub"), 0o755)
+	os.WriteFile(filepath.Join(dir, "site", "index.html"), []byte("<p>home</p>"), 0o644)
+	os.WriteFile(filepath.Join(dir, "site", "sub", "b.html"), []byte("<p>b</p>"), 0o644)
+	os.WriteFile(filepath.Join(dir, "site", ".hidden"), []byte("secret"), 0o644)
+	diskPut := "ClientPut\nURI=CHK@\nIdentifier=disk1\nVerbosity=0\nMaxRetries=-1\nPriorityClass=3\n" +
+		"Persistence=connection\nGlobal=false\nMetadata.ContentType=text/plain\nUploadFrom=disk\nFilename=" + filepath.Join(dir, "hello.txt") + "\nEndMessage\n"
+
+	// Before the handshake, and after a wrong answer, the node reads nothing.
+	c.send(diskPut)
+	wantField(t, c.expect("ProtocolError", "Code", "Identifier"), "Code", "25")
+	c.send(pyTestDDARequest(dir, true, false))
+	c.expect("TestDDAReply", "ReadFilename")
+	c.send(pyTestDDAResponse(dir, "guessed"))
+	wantField(t, c.expect("TestDDAComplete", "ReadDirectoryAllowed"), "ReadDirectoryAllowed", "false")
+	c.send(diskPut)
+	wantField(t, c.expect("ProtocolError", "Code"), "Code", "25")
+
+	proveRead(t, c, dir)
+	c.send(diskPut)
+	uri := c.expectPast("PutSuccessful", "URI").fields["URI"]
+	c.send(pyGet("get1", uri))
+	c.expectPast("DataFound")
+	if all := c.expect("AllData"); string(all.data) != helloText {
+		t.Errorf("the file inserted from disk reads back %q", all.data)
+	}
+	// Outside the proved directory: refused.
+	c.send(strings.Replace(diskPut, "Filename="+filepath.Join(dir, "hello.txt"), "Filename=/etc/passwd", 1))
+	wantField(t, c.expect("ProtocolError", "Code"), "Code", "25")
+	c.send(strings.Replace(diskPut, "Filename="+filepath.Join(dir, "hello.txt"), "Filename="+filepath.Join(dir, "..", "x"), 1))
+	wantField(t, c.expect("ProtocolError", "Code"), "Code", "25")
+
+	// A directory: its files, not the hidden one, under their paths.
+	c.send(pyGenerateSSK)
+	kp := c.expect("SSKKeypair", "InsertURI", "RequestURI")
+	c.send("ClientPutDiskDir\nIdentifier=dir1\nURI=USK@" + strings.TrimPrefix(kp.fields["InsertURI"], "SSK@") + "site/0\n" +
+		"Filename=" + filepath.Join(dir, "site") + "\nDefaultName=index.html\nPersistence=connection\nGlobal=false\nVerbosity=0\nEndMessage\n")
+	site := c.expectPast("PutSuccessful", "URI").fields["URI"]
+	for path, want := range map[string]string{"index.html": "<p>home</p>", "sub/b.html": "<p>b</p>"} {
+		c.send(pyGet("get-"+path, site+"/"+path))
+		c.expectPast("DataFound")
+		if all := c.expect("AllData"); string(all.data) != want {
+			t.Errorf("%s reads back %q", path, all.data)
+		}
+	}
+	c.send(pyGet("get-hidden", site+"/.hidden"))
+	c.expectPast("GetFailed")
+
+	// The write test: the client writes what the node asks, where it asks.
+	c.send(pyTestDDARequest(dir, false, true))
+	w := c.expect("TestDDAReply", "WriteFilename", "ContentToWrite")
+	os.WriteFile(w.fields["WriteFilename"], []byte(w.fields["ContentToWrite"]), 0o644)
+	c.send(pyTestDDAResponse(dir, ""))
+	wantField(t, c.expect("TestDDAComplete", "WriteDirectoryAllowed"), "WriteDirectoryAllowed", "true")
+
+	// A directory that is not there.
+	c.send(pyTestDDARequest(filepath.Join(dir, "missing"), true, false))
+	wantField(t, c.expect("ProtocolError", "Code"), "Code", "9")
+}
