@@ -52,7 +52,7 @@ type Config struct {
 	// test networks); `lethe node` turns it on unless told not to.
 	PortMapping bool
 	// QUICAddr is the UDP address where QUIC links are accepted and dialled from; empty:
-	// ListenAddr's host and port over UDP; Off: TCP links only.
+	// ListenAddr's host and port over UDP (none for a Testnet node); Off: TCP links only.
 	QUICAddr string
 	// Addresses are what the noderef tells other nodes to dial (host:port, at most 4). If
 	// empty: the listening address if its host is given, else this machine's global unicast

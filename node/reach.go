@@ -45,9 +45,10 @@ type ReachStatus struct {
 }
 
 // quicListenAddr is where the node takes QUIC links: Config.QUICAddr, else the UDP port of
-// the TCP listening address (the same port number, or a free one when that is 0).
+// the TCP listening address (the same port number, or a free one when that is 0). A node of
+// a test network speaks TCP only unless told otherwise (spec §19.6).
 func quicListenAddr(cfg Config) string {
-	if cfg.QUICAddr == Off {
+	if cfg.QUICAddr == Off || cfg.QUICAddr == "" && cfg.Testnet {
 		return ""
 	}
 	if cfg.QUICAddr != "" {
