@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path"
 	"strings"
 	"sync"
@@ -134,7 +135,9 @@ func (b *backend) insertConfig(name, mimeType string, dontCompress bool, rand io
 }
 
 // Put inserts one file. The data is first read to its end (spooled, and hashed for the
-// insert's keys, §19.5), then inserted.
+// insert's keys, §19.5). A CHK, SSK or KSK insert is then encoded into a block log, its URI
+// reported, and the log uploaded (§19.8); a USK insert, whose edition the network decides,
+// and GetCHKOnly insert directly.
 func (b *backend) Put(ctx context.Context, req fcp.PutRequest, progress func(fcp.Progress)) (crypto.RequestURI, error) {
 	ctx, end, err := b.begin(ctx, true)
 	if err != nil {
@@ -146,28 +149,59 @@ func (b *backend) Put(ctx context.Context, req fcp.PutRequest, progress func(fcp
 		return crypto.RequestURI{}, result(ctx, fmt.Errorf("read the data: %w", err))
 	}
 	defer sp.Close()
-	if req.URI.Type != crypto.USK && req.URI.Type != crypto.CHK {
-		if u, err := req.URI.RequestURI(); err == nil {
-			progress(fcp.Progress{URI: u})
+	parts := []string{req.URI.String(), req.ContentType, req.TargetFilename, fmt.Sprint(req.DontCompress)}
+	run := func(p insert.BlockPutter, progress func(fcp.Progress)) (crypto.RequestURI, error) {
+		if req.RedirectTo.Type != 0 {
+			rand := b.n.keys.stream("redirect", sp.sum[:], req.URI.String(), req.ContentType, req.RedirectTo.String())
+			cfg := b.insertConfig("", req.ContentType, req.DontCompress, rand, progress)
+			return insert.Redirect(ctx, p, req.URI, req.RedirectTo, cfg)
 		}
+		cfg := b.insertConfig(req.TargetFilename, req.ContentType, req.DontCompress, b.n.keys.stream("put", sp.sum[:], parts...), progress)
+		return insert.File(ctx, p, req.URI, sp.Reader(), cfg)
 	}
-	var uri crypto.RequestURI
-	if req.RedirectTo.Type != 0 {
-		rand := b.n.keys.stream("redirect", sp.sum[:], req.URI.String(), req.ContentType, req.RedirectTo.String())
-		cfg := b.insertConfig("", req.ContentType, req.DontCompress, rand, progress)
-		uri, err = insert.Redirect(ctx, b.putter(req.GetCHKOnly), req.URI, req.RedirectTo, cfg)
-	} else {
-		rand := b.n.keys.stream("put", sp.sum[:], req.URI.String(), req.ContentType, req.TargetFilename, fmt.Sprint(req.DontCompress))
-		cfg := b.insertConfig(req.TargetFilename, req.ContentType, req.DontCompress, rand, progress)
-		uri, err = insert.File(ctx, b.putter(req.GetCHKOnly), req.URI, sp.Reader(), cfg)
+	if req.GetCHKOnly || req.URI.Type == crypto.USK || req.RedirectTo.Type != 0 {
+		if req.URI.Type != crypto.USK && req.URI.Type != crypto.CHK {
+			if u, err := req.URI.RequestURI(); err == nil {
+				progress(fcp.Progress{URI: u})
+			}
+		}
+		uri, err := run(b.putter(req.GetCHKOnly), progress)
+		return uri, result(ctx, err)
 	}
+	return b.keyFirst(ctx, b.n.keys.uploadName("put", sp.sum[:], parts...), run, sp.Close, progress)
+}
+
+// keyFirst encodes an insert into a block log (run inserts into the putter it is given),
+// reports the URI, lets go of the insert's data (release), and follows the upload until the
+// network holds it (spec §19.8). If the client goes, the upload goes on without it.
+func (b *backend) keyFirst(ctx context.Context, name string, run func(insert.BlockPutter, func(fcp.Progress)) (crypto.RequestURI, error), release func() error, progress func(fcp.Progress)) (crypto.RequestURI, error) {
+	// Blocks going into the log are not blocks in the network: the client's progress counts
+	// only the upload.
+	uri, err := b.n.uploads.encode(name, func(p insert.BlockPutter) (crypto.RequestURI, error) {
+		return run(p, func(fcp.Progress) {})
+	})
+	if err != nil {
+		return crypto.RequestURI{}, result(ctx, err)
+	}
+	release()
+	progress(fcp.Progress{URI: uri})
+	up, err := b.n.uploads.start(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return uri, nil // an upload of the same insert finished meanwhile
+	}
+	if err != nil {
+		return crypto.RequestURI{}, result(ctx, err)
+	}
+	err = up.wait(ctx, func(uploaded, total int64) {
+		progress(fcp.Progress{Total: int(total), Required: int(total), Succeeded: int(uploaded), FinalizedTotal: true})
+	})
 	if err != nil {
 		return crypto.RequestURI{}, result(ctx, err)
 	}
 	return uri, nil
 }
 
-// PutDir inserts a site.
+// PutDir inserts a site, as Put does a file.
 func (b *backend) PutDir(ctx context.Context, req fcp.PutDirRequest, progress func(fcp.Progress)) (crypto.RequestURI, error) {
 	ctx, end, err := b.begin(ctx, true)
 	if err != nil {
@@ -178,13 +212,16 @@ func (b *backend) PutDir(ctx context.Context, req fcp.PutDirRequest, progress fu
 	if err != nil {
 		return crypto.RequestURI{}, result(ctx, err)
 	}
-	rand := b.n.keys.stream("putdir", sum, req.URI.String(), fmt.Sprint(req.DontCompress))
-	cfg := b.insertConfig("", "", req.DontCompress, rand, progress)
-	uri, err := insert.Directory(ctx, b.putter(req.GetCHKOnly), req.URI, dir, cfg)
-	if err != nil {
-		return crypto.RequestURI{}, result(ctx, err)
+	parts := []string{req.URI.String(), fmt.Sprint(req.DontCompress)}
+	run := func(p insert.BlockPutter, progress func(fcp.Progress)) (crypto.RequestURI, error) {
+		cfg := b.insertConfig("", "", req.DontCompress, b.n.keys.stream("putdir", sum, parts...), progress)
+		return insert.Directory(ctx, p, req.URI, dir, cfg)
 	}
-	return uri, nil
+	if req.GetCHKOnly || req.URI.Type == crypto.USK {
+		uri, err := run(b.putter(req.GetCHKOnly), progress)
+		return uri, result(ctx, err)
+	}
+	return b.keyFirst(ctx, b.n.keys.uploadName("putdir", sum, parts...), run, func() error { return nil }, progress)
 }
 
 // siteDir turns a ClientPutComplexDir's entries into a directory to insert, and hashes

@@ -25,6 +25,7 @@ const (
 	fcpDir       = "fcp"           // the client protocol's persistent queue
 	proxyDir     = "proxy"         // the browsing proxy's bookmarks, secret and downloads
 	tmpDir       = "tmp"           // spooled insert data
+	uploadsDir   = "uploads"       // block logs of inserts whose URI is out and whose upload is not done
 )
 
 // FriendsFile is the file in a data directory that lists the node's friends (darknet peers).

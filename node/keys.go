@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -63,6 +64,25 @@ func loadInsertKeys(path string, random io.Reader) (*insertKeys, error) {
 // the label, the parts that describe the insert (each length-prefixed) and the content's
 // hash.
 func (k *insertKeys) stream(kind string, sum []byte, parts ...string) io.Reader {
+	return mrand.NewChaCha8(k.seed(kind, sum, parts...))
+}
+
+// uploadName names the block log of an insert (spec §19.8): the same insert through the same
+// node has the same name, so that running it again finds the upload already encoded. It is
+// HMAC(seed, "lethe/v1/upload-name"), in hex: without the node's secret it says nothing about
+// the content.
+func (k *insertKeys) uploadName(kind string, sum []byte, parts ...string) string {
+	seed := k.seed(kind, sum, parts...)
+	m := hmac.New(sha256.New, seed[:])
+	m.Write([]byte(labelUploadName))
+	return hex.EncodeToString(m.Sum(nil)[:12])
+}
+
+// labelUploadName keys the names of block logs (spec §19.8).
+const labelUploadName = "lethe/v1/upload-name"
+
+// seed is the seed of an insert's randomness.
+func (k *insertKeys) seed(kind string, sum []byte, parts ...string) [32]byte {
 	m := hmac.New(sha256.New, k.secret[:])
 	m.Write([]byte(labelInsertRand))
 	m.Write([]byte{0})
@@ -75,7 +95,7 @@ func (k *insertKeys) stream(kind string, sum []byte, parts ...string) io.Reader 
 	m.Write(sum)
 	var seed [32]byte
 	copy(seed[:], m.Sum(nil))
-	return mrand.NewChaCha8(seed)
+	return seed
 }
 
 // contentHash hashes a sequence of fields and contents unambiguously.

@@ -50,6 +50,7 @@ type Node struct {
 	net      network
 	editions *fetch.Editions
 	backend  *backend
+	uploads  *uploads
 	fcp      *fcp.Server
 	fcpLn    *clientListener // nil when FCP is off
 	proxy    *proxy.Server
@@ -161,6 +162,10 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.router = routing.New(rcfg)
 	n.net.r = n.router
+	n.uploads, err = newUploads(n.path(uploadsDir), n.net, cfg.InsertWindow, func() int { return len(n.router.Peers()) }, n.log.With("part", "uploads"))
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 
 	n.tr, err = transport.New(transport.Config{
 		Identity:   n.id,
@@ -418,6 +423,7 @@ func (n *Node) Run(ctx context.Context) error {
 		}()
 		defer func() { stopMapping(); <-mapped }()
 	}
+	n.uploads.resume()
 	n.writeStatus()
 	close(n.ready)
 	if n.proxy != nil {
@@ -491,7 +497,7 @@ func (n *Node) shutdown(stopTransport context.CancelFunc) error {
 		if n.proxy != nil {
 			n.proxy.Close() // cancels the fetches and inserts it runs
 		}
-		n.closeErr = n.closeParts() // the router, then the links, then the store
+		n.closeErr = n.closeParts() // the uploads, the router, then the links, then the store
 		stopTransport()
 		n.cancelInserts()
 		os.Remove(n.path(statusFile))
@@ -513,6 +519,9 @@ func (n *Node) closeParts() error {
 	}
 	if n.proxyLn != nil {
 		n.proxyLn.Close()
+	}
+	if n.uploads != nil {
+		n.uploads.close() // each keeps its block log: the next start resumes it
 	}
 	if n.router != nil {
 		n.router.Close()

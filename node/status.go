@@ -40,12 +40,15 @@ type Status struct {
 	Cache     AreaStatus   `json:"cache"`
 	// Evictions counts the blocks the store and the cache evicted to stay within their
 	// bounds since the node started (spec §8.5, §8.6).
-	Evictions uint64        `json:"evictions"`
-	BytesIn   uint64        `json:"bytesIn"`
-	BytesOut  uint64        `json:"bytesOut"`
-	Inserts   int           `json:"inserts"`
-	Fetches   int           `json:"fetches"`
-	Routing   routing.Stats `json:"routing"`
+	Evictions uint64 `json:"evictions"`
+	BytesIn   uint64 `json:"bytesIn"`
+	BytesOut  uint64 `json:"bytesOut"`
+	Inserts   int    `json:"inserts"`
+	Fetches   int    `json:"fetches"`
+	// Uploads are the inserts whose URI is out and whose blocks are still going into the
+	// network, largest first (§19.8): counts only.
+	Uploads []UploadStatus `json:"uploads"`
+	Routing routing.Stats  `json:"routing"`
 	// CacheDropped counts blocks passing through that were not cached because the disk was
 	// behind (§19.3).
 	CacheDropped uint64 `json:"cacheDropped"`
@@ -127,6 +130,7 @@ func (n *Node) Status() Status {
 	st.Cache = AreaStatus{Blocks: ds.Cache.Blocks, Bytes: ds.Cache.Bytes, Bound: ds.Cache.Bound}
 	st.Evictions = ds.Evictions
 	st.Inserts, st.Fetches = n.backend.running()
+	st.Uploads = n.uploads.list()
 	st.CacheDropped = n.store.cacheDropped.Load()
 	st.DiskFull, st.DiskFullWrites = diskFull(ds, now), ds.DiskFullWrites
 	st.Bandwidth = n.hist.bandwidth()

@@ -36,6 +36,7 @@ func TestBenchCommand(t *testing.T) {
 		`store put: verify, seal, bbolt +` + num + ` cpu-ms/MB`,
 		`a link's floor: TLS \+ verify \+ put +` + num + ` cpu-ms/MB`,
 		`file +phase +speed +ratio +took +MB/cpu-s +links/block +cpu-ms/MB/link +×floor`,
+		`\n1 MiB +key +` + num + ` MB/s +` + num + ` +` + dur + ` +` + num + ` +- +- +-\n`,
 		phase("insert"),
 		phase("fetch, cold"),
 		`proxy, cold +median +` + dur + ` +\(` + dur + `, ` + dur + `, ` + dur + `\); whole file ` + dur,

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"lethe/crypto"
 	"lethe/fcp"
@@ -18,13 +19,19 @@ import (
 func init() {
 	register(&command{
 		name: "insert",
-		args: "FILE|DIR [--ssk KEY | --usk NAME] [--to RECIPIENT] [--key-only]",
+		args: "FILE|DIR [--ssk KEY | --usk NAME] [--to RECIPIENT] [--key-only] [--background]",
 		summary: `Insert a file, or a directory as a site, through the running node, and print its URI.
 A file gets a CHK@… key; with --ssk KEY it goes under your signed subspace key, as the
 document named after the file. A directory becomes a site (its index.html is the front
 page); with --usk NAME it is an edition of your updatable site NAME, and inserting it again
 with the same key publishes the next edition. --to encrypts the file to age recipients
-before it leaves this program: only their identities can read it.`,
+before it leaves this program: only their identities can read it.
+
+The URI is printed as soon as the node has encoded the content, before the upload (except
+for --usk, whose edition the network decides); the command then shows the upload's progress
+and exits when the network holds every block. With --background it exits once the URI is
+printed: the node finishes the upload on its own, resumes it if it restarts, and
+` + "`lethe status`" + ` lists it. The URI works for others once the upload is done.`,
 		run: runInsert,
 	})
 }
@@ -46,6 +53,7 @@ func runInsert(ctx context.Context, e *env, args []string) error {
 		keyOnly    = fs.Bool("key-only", false, "compute the URI the content gets from this node, insert nothing")
 		mimeType   = fs.String("mime", "", "the MIME type (default: from the file name and content)")
 		noCompress = fs.Bool("no-compress", false, "store the bytes as they are")
+		background = fs.Bool("background", false, "exit once the URI is printed; the node finishes the upload")
 		to         stringList
 	)
 	fs.Var(&to, "to", "encrypt to this age `RECIPIENT` (age1… or age1pq1…; repeat for several)")
@@ -94,14 +102,43 @@ func runInsert(ctx context.Context, e *env, args []string) error {
 		label = "computing the key of " + filepath.Base(path)
 	}
 	bar := newProgressBar(e.stderr, label)
-	progress := func(p fcp.Progress) { bar.update(p.Succeeded, p.Total, p.FinalizedTotal) }
+	// The URI comes before the upload (URIGenerated): it is printed at once, and with
+	// --background the command stops there; the node carries on with the upload.
+	putCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	var (
+		mu      sync.Mutex
+		printed string
+	)
+	printURI := func(u crypto.RequestURI) {
+		mu.Lock()
+		defer mu.Unlock()
+		if s := u.String(); s != printed {
+			printed = s
+			fmt.Fprintln(e.stdout, s)
+		}
+	}
+	progress := func(p fcp.Progress) {
+		if p.URI.Type != 0 && !*keyOnly {
+			printURI(p.URI)
+			if *background {
+				stop(errBackground)
+				return
+			}
+		}
+		bar.update(p.Succeeded, p.Total, p.Total > 0 && p.Succeeded == p.Total)
+	}
 	var uri crypto.RequestURI
 	if st.IsDir() {
-		uri, err = insertDir(ctx, client, path, target, *keyOnly, *noCompress, progress)
+		uri, err = insertDir(putCtx, client, path, target, *keyOnly, *noCompress, progress)
 	} else {
-		uri, err = insertFile(ctx, client, path, st.Size(), target, to, *mimeType, *keyOnly, *noCompress, progress)
+		uri, err = insertFile(putCtx, client, path, st.Size(), target, to, *mimeType, *keyOnly, *noCompress, progress)
 	}
 	bar.done()
+	if errors.Is(context.Cause(putCtx), errBackground) && ctx.Err() == nil {
+		fmt.Fprintln(e.stderr, "lethe: the node is uploading it; the URI works for others once the upload is done (lethe status lists uploads)")
+		return nil
+	}
 	if err != nil {
 		var ce *cliError
 		if errors.As(err, &ce) {
@@ -109,9 +146,12 @@ func runInsert(ctx context.Context, e *env, args []string) error {
 		}
 		return networkError("insert "+path, err)
 	}
-	fmt.Fprintln(e.stdout, uri.String())
+	printURI(uri)
 	return nil
 }
+
+// errBackground ends an insert's client request once its URI is known (--background).
+var errBackground = errors.New("the upload goes on in the background")
 
 // insertTarget works out the insert URI from --ssk, --usk and --edition. generated is true
 // when a USK needs a key pair the node must make.

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"lethe/crypto"
 )
@@ -138,5 +141,40 @@ func TestInsertUsage(t *testing.T) {
 			r := lethe(t, context.Background(), []string{"LETHE_FCP=" + freeAddr(t)}, nil, args...)
 			r.wantCode(t, exitUsage)
 		})
+	}
+}
+
+// TestInsertBackground: with --background the command prints the URI and returns before the
+// upload is done; the node finishes it on its own, and the content then fetches whole.
+func TestInsertBackground(t *testing.T) {
+	net := network(t)
+	dir := t.TempDir()
+	content := make([]byte, 3<<20)
+	rand.NewChaCha8([32]byte{9}).Read(content)
+	src := writeFile(t, dir, "video.bin", content)
+
+	r := lethe(t, context.Background(), net.vars, nil, "insert", "--background", src)
+	r.wantCode(t, exitOK)
+	uri := strings.TrimSpace(r.stdout)
+	if !strings.HasPrefix(uri, "CHK@") || !strings.HasSuffix(uri, "/video.bin") || strings.Count(r.stdout, "\n") != 1 {
+		t.Fatalf("insert --background printed %q, want one CHK@…/video.bin", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "the node is uploading it") {
+		t.Errorf("stderr does not say the upload goes on:\n%s", r.stderr)
+	}
+	out := filepath.Join(dir, "copy.bin")
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		r = lethe(t, context.Background(), net.vars, nil, "fetch", uri, "-o", out, "--force")
+		if r.code == exitOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the content never became fetchable: %s", r.stderr)
+		}
+		time.Sleep(time.Second)
+	}
+	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, content) {
+		t.Errorf("fetched %d bytes that differ from the %d inserted (%v)", len(got), len(content), err)
 	}
 }

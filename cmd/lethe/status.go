@@ -84,6 +84,13 @@ func printStatus(w io.Writer, st node.Status) {
 		fmt.Fprintf(w, "  running now      %d inserts, %d fetches\n", st.Inserts, st.Fetches)
 	}
 	printReach(w, st.Reach)
+	for _, u := range st.Uploads {
+		state := "uploading"
+		if u.Failing {
+			state = "failed, tried again soon"
+		}
+		fmt.Fprintf(w, "  upload           %d of %d blocks in the network (%s, attempt %d)\n", u.Uploaded, u.Blocks, state, u.Attempts)
+	}
 	fmt.Fprintf(w, "peers: %d connected, %d friends\n", len(st.Peers), st.Friends)
 	for _, p := range st.Peers {
 		kind := "stranger"
