@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"lethe/crypto"
@@ -180,6 +181,12 @@ func (b *backend) keyFirst(ctx context.Context, name string, run func(insert.Blo
 	uri, err := b.n.uploads.encode(name, func(p insert.BlockPutter) (crypto.RequestURI, error) {
 		return run(p, func(fcp.Progress) {})
 	})
+	if errors.Is(err, syscall.ENOSPC) {
+		// No room for the block log: the insert goes straight into the network, as a USK
+		// insert does, and its URI comes when it ends.
+		uri, err := run(b.n.net, progress)
+		return uri, result(ctx, err)
+	}
 	if err != nil {
 		return crypto.RequestURI{}, result(ctx, err)
 	}
