@@ -22,7 +22,7 @@ const ProtocolVersion = "2.0"
 
 // Tuning defaults (not part of the protocol).
 const (
-	DefaultMaxDataLength         = 1 << 30 // bytes of data in one message
+	DefaultMaxDataLength         = 1 << 53 // bytes of data in one message: the format's own limit (spec §12.2), none of the node's
 	DefaultMaxConns              = 128
 	DefaultMaxRequestsPerConn    = 256
 	DefaultMaxPersistentRequests = 1000

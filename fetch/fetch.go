@@ -18,6 +18,7 @@ import (
 	"sync"
 
 	"lethe/crypto"
+	"lethe/metadata"
 )
 
 // BlockGetter fetches blocks from the network. The node fills it with its datastore and
@@ -71,8 +72,8 @@ func (e *SegmentError) Unwrap() error { return ErrBlockNotFound }
 
 // Limits and tuning (not part of the format).
 const (
-	DefaultMaxSize  = 1 << 30 // bytes of content, when Config.MaxSize is 0
-	MaxHops         = 16      // redirects and nested metadata followed for one URI
+	DefaultMaxSize  = metadata.MaxSize // bytes of content, when Config.MaxSize is 0: any file
+	MaxHops         = 16               // redirects and nested metadata followed for one URI
 	defaultWindow   = 32
 	defaultAttempts = 3
 	segmentsAhead   = 4 // segments fetched at once ahead of the one being written

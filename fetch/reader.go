@@ -91,7 +91,7 @@ func (f *Fetcher) Open(ctx context.Context, uri crypto.RequestURI) (*Reader, err
 // returns) describes.
 func (f *Fetcher) OpenDocument(ctx context.Context, doc *metadata.Document) (*Reader, error) {
 	ctx = session.Start(ctx) // its blocks travel as one session (package session)
-	if doc.Kind != metadata.KindInline && doc.Kind != metadata.KindSplitfile || doc.Metadata {
+	if doc.Kind != metadata.KindInline && doc.Kind != metadata.KindSplitfile && doc.Kind != metadata.KindParts || doc.Metadata {
 		return nil, fmt.Errorf("fetch: a %v document is not a file", doc.Kind)
 	}
 	if doc.Size > f.cfg.MaxSize {
@@ -108,15 +108,19 @@ func (f *Fetcher) OpenDocument(ctx context.Context, doc *metadata.Document) (*Re
 	} else {
 		// The stored stream is at most a little longer than the content: compression is used
 		// only where it shrinks, and age adds 16 bytes per 64 KiB and a header.
-		if limit := f.cfg.MaxSize + f.cfg.MaxSize/64 + 1<<20; doc.Split.Length > limit {
+		length := metadata.PartsLength(doc.Parts)
+		if doc.Split != nil {
+			length = doc.Split.Length
+		}
+		if limit := f.cfg.MaxSize + f.cfg.MaxSize/64 + 1<<20; length > limit {
 			cancel()
-			return nil, fmt.Errorf("%w: stored stream of %d bytes", ErrTooLarge, doc.Split.Length)
+			return nil, fmt.Errorf("%w: stored stream of %d bytes", ErrTooLarge, length)
 		}
 		pr, pw := io.Pipe()
 		r.pipe, r.done = pr, make(chan struct{})
 		go func() {
 			defer close(r.done)
-			err := f.fetchSplit(ctx, doc.Split, pw)
+			err := f.fetchStream(ctx, doc, pw, 0)
 			if err != nil {
 				r.fetchErr.Store(&err)
 			}
@@ -144,6 +148,45 @@ func (f *Fetcher) OpenDocument(ctx context.Context, doc *metadata.Document) (*Re
 	r.r = &exactReader{r: raw, left: doc.Size, f: f, src: r}
 	return r, nil
 }
+
+// fetchStream writes the stored stream of a splitfile or parts document to w: a part at a
+// time, each part's splitfile resolved from its own top block when its turn comes, so that
+// only one part's keys are held at once (spec §12.2, kind 5). depth counts parts documents
+// within parts documents.
+func (f *Fetcher) fetchStream(ctx context.Context, doc *metadata.Document, w io.Writer, depth int) error {
+	if doc.Kind == metadata.KindSplitfile {
+		return f.fetchSplit(ctx, doc.Split, w)
+	}
+	if depth >= maxPartsDepth {
+		return fmt.Errorf("%w: parts nested deeper than %d", ErrCorrupt, maxPartsDepth)
+	}
+	for i, p := range doc.Parts {
+		part, err := f.Resolve(ctx, p.URI())
+		if err != nil {
+			return fmt.Errorf("part %d of %d: %w", i, len(doc.Parts), err)
+		}
+		var length int64
+		switch {
+		case part.Kind == metadata.KindSplitfile && !part.Metadata:
+			length = part.Split.Length
+		case part.Kind == metadata.KindParts:
+			length = metadata.PartsLength(part.Parts)
+		default:
+			return fmt.Errorf("%w: part %d is a %v document", ErrCorrupt, i, part.Kind)
+		}
+		if part.Codec != metadata.CodecNone || part.Age || part.MIMEType != "" || length != p.Length {
+			return fmt.Errorf("%w: part %d is not a plain stream of the %d bytes its parent states", ErrCorrupt, i, p.Length)
+		}
+		if err := f.fetchStream(ctx, part, w, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxPartsDepth bounds parts documents within parts documents (each level multiplies the
+// length by up to MaxParts, so 4 levels reach past the format's MaxSize).
+const maxPartsDepth = 4
 
 // exactReader hands out exactly the number of bytes the metadata states: a stream that ends
 // early or runs on is corrupt, and so is whatever decompression or decryption fails on.

@@ -65,6 +65,9 @@ type Config struct {
 	// content is encrypted to them before it is split, and only their identities can read
 	// it (spec §15). The MIME type is then not guessed, to keep it from URI holders.
 	Recipients []string
+	// PartBytes is how much of the stored stream one splitfile carries; longer streams are
+	// cut into parts (spec §12.2, kind 5). Default DefaultPartBytes; tests set it small.
+	PartBytes int64
 	// Window is how many blocks are handed to the putter at once (default 32).
 	Window int
 	// Retries is how many more times a failed PutBlock is tried (default 2).

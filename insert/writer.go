@@ -62,9 +62,10 @@ type Writer struct {
 	name   string // to choose the MIME type from, if none was given
 
 	head   []byte    // content held back until the MIME type and codec are chosen
-	chain  io.Writer // compressor → age → stream, once chosen
+	chain  io.Writer // compressor → age → parts → stream, once chosen
 	layers []io.Closer
 	stream *stream
+	parts  parts             // the pieces of a stored stream longer than one splitfile takes
 	doc    metadata.Document // the content header, once chosen
 	size   int64
 	uri    crypto.RequestURI
@@ -146,7 +147,8 @@ func (w *Writer) choose() error {
 	// The top block holds the header and, if the content is small enough, the content.
 	inlineMax := metadata.BlockSize - inlineHeader - len(w.doc.MIMEType)
 	w.stream = newStream(w.ctx, w.in, inlineMax)
-	w.chain = w.stream
+	w.parts = parts{w: w, max: w.in.cfg.partBytes()}
+	w.chain = &w.parts
 	if w.doc.Age {
 		aw, err := crypto.EncryptTo(w.chain, w.in.cfg.Recipients)
 		if err != nil {
@@ -199,15 +201,21 @@ func (w *Writer) Close() error {
 		}
 	}
 	inline, split, err := w.stream.finish()
+	if err == nil && len(w.parts.done) > 0 {
+		err = w.parts.add(split) // the last part
+	}
 	if err != nil {
 		w.err = err
 		return err
 	}
 	doc := w.doc
 	doc.Size = w.size
-	if split != nil {
+	switch {
+	case len(w.parts.done) > 0:
+		doc.Kind, doc.Parts = metadata.KindParts, w.parts.done
+	case split != nil:
 		doc.Kind, doc.Split = metadata.KindSplitfile, split
-	} else {
+	default:
 		doc.Kind, doc.Data = metadata.KindInline, inline
 	}
 	if !w.top {

@@ -34,6 +34,7 @@ const (
 	KindRedirect  Kind = 2 // another URI that holds the content
 	KindSplitfile Kind = 3 // the keys of the CHK blocks the content was split into
 	KindManifest  Kind = 4 // names mapped to documents: a directory, a site
+	KindParts     Kind = 5 // a stored stream too long for one splitfile, in pieces
 )
 
 func (k Kind) String() string {
@@ -46,6 +47,8 @@ func (k Kind) String() string {
 		return "splitfile"
 	case KindManifest:
 		return "manifest"
+	case KindParts:
+		return "parts"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -90,6 +93,7 @@ type Document struct {
 	Entries  []Entry           // Manifest: sorted by Name, names unique
 	Default  string            // Manifest: the entry a path ending here means ("" for none)
 	Metadata bool              // Splitfile: the joined stream is itself a document (nested)
+	Parts    []Part            // Parts: the pieces of the stored stream, in order
 }
 
 // Entry is one name in a manifest: a file (Inline, Redirect or Splitfile) or a
@@ -135,6 +139,9 @@ func (d *Document) appendTo(b []byte, depth int) ([]byte, error) {
 	case KindSplitfile:
 		b = d.appendContentHeader(b)
 		b = d.Split.appendTo(b)
+	case KindParts:
+		b = d.appendContentHeader(b)
+		b = appendParts(b, d.Parts)
 	case KindManifest:
 		b = appendString8(b, d.Default)
 		b = binary.BigEndian.AppendUint32(b, uint32(len(d.Entries)))
@@ -180,7 +187,7 @@ func (d *Document) check(depth int) error {
 		return fmt.Errorf("%w: manifests nested deeper than %d", ErrMalformed, MaxDepth)
 	}
 	switch d.Kind {
-	case KindInline, KindSplitfile:
+	case KindInline, KindSplitfile, KindParts:
 		if err := checkMIME(d.MIMEType); err != nil {
 			return err
 		}
@@ -199,6 +206,18 @@ func (d *Document) check(depth int) error {
 			}
 			if d.Codec == CodecNone && !d.Age && d.Size != int64(len(d.Data)) {
 				return fmt.Errorf("%w: inline size %d but %d bytes of data", ErrMalformed, d.Size, len(d.Data))
+			}
+			return nil
+		}
+		if d.Kind == KindParts {
+			if d.Metadata || d.Split != nil {
+				return fmt.Errorf("%w: parts with a splitfile or marked as metadata", ErrMalformed)
+			}
+			if err := checkParts(d.Parts); err != nil {
+				return err
+			}
+			if d.Codec == CodecNone && !d.Age && d.Size != PartsLength(d.Parts) {
+				return fmt.Errorf("%w: size %d but parts of %d bytes", ErrMalformed, d.Size, PartsLength(d.Parts))
 			}
 			return nil
 		}
@@ -395,6 +414,9 @@ func (r *reader) document(depth int) *Document {
 	case KindSplitfile:
 		r.contentHeader(d)
 		d.Split = r.splitfile()
+	case KindParts:
+		r.contentHeader(d)
+		d.Parts = r.parts()
 	case KindManifest:
 		d.Default = r.string8("default name")
 		n := r.u32("entry count")
@@ -448,8 +470,8 @@ func (r *reader) contentHeader(d *Document) {
 	if flags&^(flagAge|flagMetadata) != 0 {
 		r.fail("unknown flags 0x%02x", flags)
 	}
-	if d.Kind == KindInline && flags&flagMetadata != 0 {
-		r.fail("inline data marked as metadata")
+	if d.Kind != KindSplitfile && flags&flagMetadata != 0 {
+		r.fail("%v document marked as metadata", d.Kind)
 	}
 	d.Age = flags&flagAge != 0
 	d.Metadata = flags&flagMetadata != 0

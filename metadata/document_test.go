@@ -69,6 +69,8 @@ func sampleDocuments(tb testing.TB) map[string]*Document {
 		"split-one-block": {Kind: KindSplitfile, Size: 1, Split: testSplitfile(1, true)},
 		"split-zstd":      {Kind: KindSplitfile, MIMEType: "text/plain", Codec: CodecZstd, Size: 1 << 30, Split: testSplitfile(40000, true)},
 		"split-metadata":  {Kind: KindSplitfile, Metadata: true, Size: 70000, Split: testSplitfile(70000, true)},
+		"parts":           {Kind: KindParts, MIMEType: "video/webm", Size: 5<<30 + 7, Parts: []Part{{Length: 2 << 30, Key: crypto.CHKKey{Routing: key("p1"), Crypto: key("c1")}}, {Length: 2 << 30, Key: crypto.CHKKey{Routing: key("p2"), Crypto: key("c2")}}, {Length: 1<<30 + 7, Key: crypto.CHKKey{Routing: key("p3"), Crypto: key("c3")}}}},
+		"parts-zstd-age":  {Kind: KindParts, Codec: CodecZstd, Age: true, Size: 1 << 40, Parts: []Part{{Length: 1, Key: crypto.CHKKey{Routing: key("q1")}}, {Length: 1, Key: crypto.CHKKey{Crypto: key("q2")}}}},
 		"manifest-empty":  {Kind: KindManifest},
 		"manifest-site":   site,
 	}

@@ -22,8 +22,9 @@ const DefaultAddr = "127.0.0.1:8888"
 
 // Tuning (not part of any format).
 const (
-	// DefaultMaxSize is the largest file served or inserted when Config.MaxSize is 0.
-	DefaultMaxSize = 1 << 30
+	// DefaultMaxSize is the largest file served or inserted when Config.MaxSize is 0: any
+	// size the format describes (spec §12.2); both stream.
+	DefaultMaxSize = 1 << 53
 	// progressSize is the size from which a file opened in a browser tab is fetched in the
 	// background behind a progress page rather than streamed while the tab waits blankly.
 	progressSize = 4 << 20
