@@ -276,10 +276,14 @@ func (b *backend) Get(ctx context.Context, req fcp.GetRequest, progress func(fcp
 		return fcp.Found{}, nil, clientError(err)
 	}
 	var getter fetch.BlockGetter = b.n.net
+	var cache *fetch.DirCache
 	if req.DSOnly {
 		getter = localBlocks{b.n.store}
+	} else if cache, err = b.n.downloadCache(req.URI); err != nil {
+		b.n.log.Warn("a fetch cannot keep its blocks for resuming", "err", err)
 	}
 	f := fetch.New(getter, fetch.Config{
+		Cache:    blockCache(cache),
 		MaxSize:  req.MaxSize,
 		Window:   b.n.cfg.FetchWindow,
 		Editions: b.n.editions,
@@ -307,20 +311,35 @@ func (b *backend) Get(ctx context.Context, req fcp.GetRequest, progress func(fcp
 	}
 	found := fcp.Found{ContentType: r.ContentType(), DataLength: r.Size()}
 	progress(fcp.Progress{ContentType: found.ContentType, DataLength: found.DataLength})
-	return found, &fetchStream{r: r, ctx: ctx, end: end}, nil
+	return found, &fetchStream{r: r, ctx: ctx, end: end, cache: cache}, nil
+}
+
+// blockCache is the fetch's cache, nil if there is none (a nil *DirCache is not a nil
+// interface).
+func blockCache(c *fetch.DirCache) fetch.BlockCache {
+	if c == nil {
+		return nil
+	}
+	return c
 }
 
 // fetchStream is the content of a Get: its errors are reported as the fcp outcomes, and
-// closing it ends the request.
+// closing it ends the request. Once the content was read whole, the blocks kept for resuming
+// it are removed; a fetch that stopped short keeps them for the next fetch of the URI.
 type fetchStream struct {
-	r    *fetch.Reader
-	ctx  context.Context
-	end  func()
-	once sync.Once
+	r     *fetch.Reader
+	ctx   context.Context
+	end   func()
+	cache *fetch.DirCache
+	whole bool
+	once  sync.Once
 }
 
 func (s *fetchStream) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
+	if err == io.EOF {
+		s.whole = true
+	}
 	if err != nil && err != io.EOF {
 		err = result(s.ctx, err)
 	}
@@ -329,7 +348,12 @@ func (s *fetchStream) Read(p []byte) (int, error) {
 
 func (s *fetchStream) Close() error {
 	err := s.r.Close()
-	s.once.Do(s.end)
+	s.once.Do(func() {
+		if s.whole && s.cache != nil {
+			s.cache.Remove()
+		}
+		s.end()
+	})
 	return err
 }
 

@@ -26,6 +26,7 @@ const (
 	proxyDir     = "proxy"         // the browsing proxy's bookmarks, secret and downloads
 	tmpDir       = "tmp"           // spooled insert data
 	uploadsDir   = "uploads"       // block logs of inserts whose URI is out and whose upload is not done
+	downloadsDir = "downloads"     // the blocks of fetches not finished, for resuming them
 )
 
 // FriendsFile is the file in a data directory that lists the node's friends (darknet peers).

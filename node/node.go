@@ -103,6 +103,7 @@ func New(cfg Config) (*Node, error) {
 	if n.tmp, err = private.OpenSpool(n.tmpDir()); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	n.pruneDownloads(time.Now())
 	n.id, n.created, err = transport.LoadOrCreateIdentity(n.path(identityFile), cfg.Passphrase, cfg.Rand)
 	if err != nil {
 		return nil, fmt.Errorf("node: identity: %w", err)
