@@ -1,11 +1,15 @@
 package node
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 
 	"lethe/crypto"
+	"lethe/insert"
 	"lethe/proxy"
 )
 
@@ -19,6 +23,7 @@ func (n *Node) openProxy() error {
 	srv, err := proxy.New(proxy.Config{
 		Getter:   n.net,
 		Putter:   n.net,
+		Uploads:  proxyUploads{n.uploads},
 		Status:   n.proxyStatus,
 		Addr:     ln.Addr().String(),
 		StateDir: n.path(proxyDir),
@@ -68,4 +73,23 @@ func (n *Node) proxyStatus() proxy.Status {
 		ps.Bandwidth = append(ps.Bandwidth, proxy.BandwidthSample{Time: b.Time, BytesIn: b.BytesIn, BytesOut: b.BytesOut})
 	}
 	return ps
+}
+
+// proxyUploads takes the proxy's inserts into the node's uploads (spec §19.8). Their keys are
+// random (the proxy draws them), so each is a block log of a random name.
+type proxyUploads struct{ u *uploads }
+
+func (p proxyUploads) Upload(ctx context.Context, insertInto func(insert.BlockPutter) (crypto.RequestURI, error)) (crypto.RequestURI, func(context.Context, func(int64, int64)) error, error) {
+	var b [12]byte
+	rand.Read(b[:])
+	name := hex.EncodeToString(b[:])
+	uri, err := p.u.encode(name, insertInto)
+	if err != nil {
+		return crypto.RequestURI{}, nil, err
+	}
+	up, err := p.u.start(name)
+	if err != nil {
+		return crypto.RequestURI{}, nil, err
+	}
+	return uri, up.wait, nil
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"lethe/crypto"
 	"lethe/fetch"
 	"lethe/insert"
 	"lethe/private"
@@ -64,6 +65,11 @@ type Config struct {
 	Getter fetch.BlockGetter
 	// Putter inserts blocks, for the insert page.
 	Putter insert.BlockPutter
+	// Uploads, if set, takes the insert page's CHK, SSK and KSK inserts: their blocks go into
+	// the node's block log, the transfer page shows the URI as soon as the content is
+	// encoded, and the upload goes on in the background (spec §19.8, §20.4). Without it
+	// inserts go through Putter and the URI comes when they end.
+	Uploads Uploads
 	// Status returns a snapshot of the node for the status page; if nil, the page says that
 	// there is no node information.
 	Status func() Status
@@ -83,6 +89,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
+}
+
+// Uploads takes inserts whose URI is known before their upload is done (the node's uploads).
+type Uploads interface {
+	// Upload runs insertInto into a block log, returns the URI, and starts the upload; wait
+	// follows it until the network holds the content, reporting blocks uploaded of total.
+	Upload(ctx context.Context, insertInto func(insert.BlockPutter) (crypto.RequestURI, error)) (uri crypto.RequestURI, wait func(ctx context.Context, progress func(uploaded, total int64)) error, err error)
 }
 
 // Server is the browsing proxy. Create it with New, hand it listeners with Serve (or mount

@@ -114,6 +114,13 @@ func (t *transfer) insertProgress(p insert.Progress) {
 	t.blocksDone, t.blocksTotal, t.bytes = p.BlocksInserted, p.BlocksTotal, p.Bytes
 }
 
+// uploadProgress records the upload of an insert whose URI is known.
+func (t *transfer) uploadProgress(uploaded, total int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.blocksDone, t.blocksTotal = int(uploaded), int(total)
+}
+
 // finish marks the transfer done, failed if err is not nil.
 func (t *transfer) finish(err error) {
 	t.mu.Lock()

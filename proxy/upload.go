@@ -83,14 +83,23 @@ func (s *Server) insertPost(w http.ResponseWriter, r *http.Request) {
 	t := s.xfers.start(kindInsert, name, "", 0, func() { stop(errCancelled) })
 	cfg := insert.Config{Progress: t.insertProgress, Logger: s.log}
 
-	var uri crypto.RequestURI
-	switch fields["what"] {
-	case "file":
-		uri, err = s.insertFile(ctx, target, part, cfg)
-	case "site":
-		uri, err = s.insertSite(ctx, target, mr, part, cfg)
-	default:
-		err = fmt.Errorf("%w: the form says neither file nor site", errUpload)
+	into := func(p insert.BlockPutter) (crypto.RequestURI, error) {
+		switch fields["what"] {
+		case "file":
+			return s.insertFile(ctx, p, target, part, cfg)
+		case "site":
+			return s.insertSite(ctx, p, target, mr, part, cfg)
+		}
+		return crypto.RequestURI{}, fmt.Errorf("%w: the form says neither file nor site", errUpload)
+	}
+	var (
+		uri  crypto.RequestURI
+		wait func(context.Context, func(int64, int64)) error
+	)
+	if s.cfg.Uploads != nil && target.Type != crypto.USK {
+		uri, wait, err = s.cfg.Uploads.Upload(ctx, into)
+	} else {
+		uri, err = into(s.cfg.Putter)
 	}
 	if cause := context.Cause(ctx); errors.Is(cause, errCancelled) {
 		err = errCancelled
@@ -107,7 +116,15 @@ func (s *Server) insertPost(w http.ResponseWriter, r *http.Request) {
 		t.insertURI = target.WithEdition(uri.Edition).String()
 	}
 	t.mu.Unlock()
-	t.finish(nil)
+	if wait != nil && s.begin() {
+		// The URI is out; the transfer shows the upload until the network holds it.
+		go func() {
+			defer s.wg.Done()
+			t.finish(wait(s.ctx, t.uploadProgress))
+		}()
+	} else {
+		t.finish(nil)
+	}
 	if uri.Type == crypto.USK {
 		if err := s.marks.add(uri.Site, uri); err != nil {
 			s.log.Info("proxy: bookmark of inserted site", "err", err)
@@ -209,13 +226,13 @@ func (s *Server) insertTarget(fields map[string]string) (crypto.InsertURI, error
 }
 
 // insertFile streams one uploaded file into an insert.
-func (s *Server) insertFile(ctx context.Context, target crypto.InsertURI, part *multipart.Part, cfg insert.Config) (crypto.RequestURI, error) {
+func (s *Server) insertFile(ctx context.Context, p insert.BlockPutter, target crypto.InsertURI, part *multipart.Part, cfg insert.Config) (crypto.RequestURI, error) {
 	if part == nil || part.FormName() != "file" || part.FileName() == "" {
 		return crypto.RequestURI{}, fmt.Errorf("%w: no file was chosen", errUpload)
 	}
 	defer part.Close()
 	cfg.Name = part.FileName()
-	return insert.File(ctx, s.cfg.Putter, target, &sizeLimit{r: part, left: s.cfg.MaxSize}, cfg)
+	return insert.File(ctx, p, target, &sizeLimit{r: part, left: s.cfg.MaxSize}, cfg)
 }
 
 // sizeLimit reads at most left bytes, and fails with fetch.ErrTooLarge if there are more.
@@ -244,7 +261,7 @@ func (l *sizeLimit) Read(p []byte) (int, error) {
 // spool): each file sealed under a key in memory, under a random name, and all of it removed
 // when the insert ends, so that the disk shows neither the files nor their names, during the
 // insert or after a crash.
-func (s *Server) insertSite(ctx context.Context, target crypto.InsertURI, mr *multipart.Reader, part *multipart.Part, cfg insert.Config) (crypto.RequestURI, error) {
+func (s *Server) insertSite(ctx context.Context, p insert.BlockPutter, target crypto.InsertURI, mr *multipart.Reader, part *multipart.Part, cfg insert.Config) (crypto.RequestURI, error) {
 	dir, err := s.spool.Sub()
 	if err != nil {
 		return crypto.RequestURI{}, err
@@ -282,7 +299,7 @@ func (s *Server) insertSite(ctx context.Context, target crypto.InsertURI, mr *mu
 	default:
 		return crypto.RequestURI{}, fmt.Errorf("%w: no files were chosen", errUpload)
 	}
-	return insert.Directory(ctx, s.cfg.Putter, target, site, cfg)
+	return insert.Directory(ctx, p, target, site, cfg)
 }
 
 // siteSpool keeps the files of a site's upload, sealed, until the site is inserted.
