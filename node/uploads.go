@@ -170,11 +170,12 @@ func (u *uploads) run(up *upload, log *insert.BlockLog) {
 			u.forget(up)
 			return
 		}
-		if err == nil {
+		if err == nil || errors.Is(err, crypto.ErrCollision) {
+			// Done; or an SSK slot holds other content, which no retry changes.
 			if rerr := log.Remove(); rerr != nil {
 				u.log.Warn("uploads: remove a finished block log", "err", rerr)
 			}
-			up.finish(nil, true)
+			up.finish(err, err == nil)
 			u.forget(up)
 			return
 		}
