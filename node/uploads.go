@@ -287,8 +287,11 @@ func (up *upload) wait(ctx context.Context, progress func(uploaded, total int64)
 	if up.done {
 		return nil
 	}
-	if up.err == nil {
+	switch {
+	case up.err == nil:
 		return errors.New("the upload stopped")
+	case errors.Is(up.err, crypto.ErrCollision), errors.Is(up.err, errShuttingDown):
+		return up.err
 	}
 	return fmt.Errorf("upload: %w (the node keeps trying)", up.err)
 }
