@@ -3,6 +3,7 @@ package insert
 import (
 	"context"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 
 	"lethe/crypto"
@@ -10,10 +11,10 @@ import (
 )
 
 // countingPutter counts the blocks it is given and keeps none.
-type countingPutter struct{ blocks int }
+type countingPutter struct{ blocks atomic.Int64 }
 
 func (c *countingPutter) PutBlock(context.Context, crypto.KeyType, crypto.RoutingKey, []byte) error {
-	c.blocks++
+	c.blocks.Add(1)
 	return nil
 }
 
@@ -60,7 +61,7 @@ func TestTerabyteMetadataTree(t *testing.T) {
 	if err != nil {
 		t.Fatalf("store a part's top block: %v", err)
 	}
-	partBlocks := put.blocks
+	partBlocks := put.blocks.Load()
 	t.Logf("a part of %d GiB: %d segments, a descriptor of %.1f MiB, nested into %d blocks under one top block",
 		DefaultPartBytes>>30, len(split.Segments), float64(len(b))/(1<<20), partBlocks)
 
@@ -82,12 +83,12 @@ func TestTerabyteMetadataTree(t *testing.T) {
 	if back.Size != size || metadata.PartsLength(back.Parts) != size || len(back.Parts) != n || back.Parts[n-1] != parts[n-1] {
 		t.Fatalf("the parts document decodes to %d parts of %d bytes in all, want %d of %d", len(back.Parts), metadata.PartsLength(back.Parts), n, int64(size))
 	}
-	put.blocks = 0
+	put.blocks.Store(0)
 	if _, err := in.storeTop(ctx, crypto.InsertURI{Type: crypto.CHK}, top); err != nil {
 		t.Fatalf("store the file's top block: %v", err)
 	}
-	t.Logf("1 TiB: %d parts, a parts document of %.1f KiB, nested into %d blocks under the file's top block", n, float64(len(tb))/1024, put.blocks)
-	if put.blocks > 16 {
-		t.Errorf("the parts document of 1 TiB took %d blocks", put.blocks)
+	t.Logf("1 TiB: %d parts, a parts document of %.1f KiB, nested into %d blocks under the file's top block", n, float64(len(tb))/1024, put.blocks.Load())
+	if b := put.blocks.Load(); b > 16 {
+		t.Errorf("the parts document of 1 TiB took %d blocks", b)
 	}
 }
