@@ -137,7 +137,7 @@ func (b *backend) insertConfig(name, mimeType string, dontCompress bool, rand io
 
 // Put inserts one file. The data is first read to its end (spooled, and hashed for the
 // insert's keys, §19.5). A CHK, SSK or KSK insert is then encoded into a block log, its URI
-// reported, and the log uploaded (§19.10); a USK insert, whose edition the network decides,
+// reported, and the log uploaded (§19.13); a USK insert, whose edition the network decides,
 // and GetCHKOnly insert directly.
 func (b *backend) Put(ctx context.Context, req fcp.PutRequest, progress func(fcp.Progress)) (crypto.RequestURI, error) {
 	ctx, end, err := b.begin(ctx, true)
@@ -174,7 +174,7 @@ func (b *backend) Put(ctx context.Context, req fcp.PutRequest, progress func(fcp
 
 // keyFirst encodes an insert into a block log (run inserts into the putter it is given),
 // reports the URI, lets go of the insert's data (release), and follows the upload until the
-// network holds it (spec §19.10). If the client goes, the upload goes on without it.
+// network holds it (spec §19.13). If the client goes, the upload goes on without it.
 func (b *backend) keyFirst(ctx context.Context, name string, run func(insert.BlockPutter, func(fcp.Progress)) (crypto.RequestURI, error), release func() error, progress func(fcp.Progress)) (crypto.RequestURI, error) {
 	// Blocks going into the log are not blocks in the network: the client's progress counts
 	// only the upload.

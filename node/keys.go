@@ -67,7 +67,7 @@ func (k *insertKeys) stream(kind string, sum []byte, parts ...string) io.Reader 
 	return mrand.NewChaCha8(k.seed(kind, sum, parts...))
 }
 
-// uploadName names the block log of an insert (spec §19.10): the same insert through the same
+// uploadName names the block log of an insert (spec §19.13): the same insert through the same
 // node has the same name, so that running it again finds the upload already encoded. It is
 // HMAC(seed, "lethe/v1/upload-name"), in hex: without the node's secret it says nothing about
 // the content.
@@ -78,7 +78,7 @@ func (k *insertKeys) uploadName(kind string, sum []byte, parts ...string) string
 	return hex.EncodeToString(m.Sum(nil)[:12])
 }
 
-// labelUploadName keys the names of block logs (spec §19.10).
+// labelUploadName keys the names of block logs (spec §19.13).
 const labelUploadName = "lethe/v1/upload-name"
 
 // downloadName names the directory that keeps a fetch's blocks until it is done (spec §19.5):

@@ -75,7 +75,7 @@ func (n *Node) proxyStatus() proxy.Status {
 	return ps
 }
 
-// proxyUploads takes the proxy's inserts into the node's uploads (spec §19.10). Their keys are
+// proxyUploads takes the proxy's inserts into the node's uploads (spec §19.13). Their keys are
 // random (the proxy draws them), so each is a block log of a random name.
 type proxyUploads struct{ u *uploads }
 

@@ -46,7 +46,7 @@ type Status struct {
 	Inserts   int    `json:"inserts"`
 	Fetches   int    `json:"fetches"`
 	// Uploads are the inserts whose URI is out and whose blocks are still going into the
-	// network, largest first (§19.10): counts only.
+	// network, largest first (§19.13): counts only.
 	Uploads []UploadStatus `json:"uploads"`
 	Routing routing.Stats  `json:"routing"`
 	// CacheDropped counts blocks passing through that were not cached because the disk was

@@ -21,7 +21,7 @@ import (
 )
 
 // uploads are the node's inserts whose URI its user already has and whose blocks are still
-// going into the network (spec §19.10). Each is a block log in the data directory's uploads/,
+// going into the network (spec §19.13). Each is a block log in the data directory's uploads/,
 // encoded before the URI was handed out and uploaded in the background from there; the node
 // owns an upload from then on, whether or not its client stays: it goes on when the client
 // disconnects, is tried again after a failure, and resumes when the node starts again.

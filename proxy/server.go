@@ -67,7 +67,7 @@ type Config struct {
 	Putter insert.BlockPutter
 	// Uploads, if set, takes the insert page's CHK, SSK and KSK inserts: their blocks go into
 	// the node's block log, the transfer page shows the URI as soon as the content is
-	// encoded, and the upload goes on in the background (spec §19.10, §20.4). Without it
+	// encoded, and the upload goes on in the background (spec §19.13, §20.4). Without it
 	// inserts go through Putter and the URI comes when they end.
 	Uploads Uploads
 	// Status returns a snapshot of the node for the status page; if nil, the page says that
