@@ -276,10 +276,10 @@ func (b *backend) Get(ctx context.Context, req fcp.GetRequest, progress func(fcp
 		return fcp.Found{}, nil, clientError(err)
 	}
 	var getter fetch.BlockGetter = b.n.net
-	var cache *fetch.DirCache
+	var cache *downloadCache
 	if req.DSOnly {
 		getter = localBlocks{b.n.store}
-	} else if cache, err = b.n.downloadCache(req.URI); err != nil {
+	} else if cache, err = b.n.downloads.cache(req.URI); err != nil {
 		b.n.log.Warn("a fetch cannot keep its blocks for resuming", "err", err)
 	}
 	f := fetch.New(getter, fetch.Config{
@@ -314,9 +314,9 @@ func (b *backend) Get(ctx context.Context, req fcp.GetRequest, progress func(fcp
 	return found, &fetchStream{r: r, ctx: ctx, end: end, cache: cache}, nil
 }
 
-// blockCache is the fetch's cache, nil if there is none (a nil *DirCache is not a nil
+// blockCache is the fetch's cache, nil if there is none (a nil *downloadCache is not a nil
 // interface).
-func blockCache(c *fetch.DirCache) fetch.BlockCache {
+func blockCache(c *downloadCache) fetch.BlockCache {
 	if c == nil {
 		return nil
 	}
@@ -330,7 +330,7 @@ type fetchStream struct {
 	r     *fetch.Reader
 	ctx   context.Context
 	end   func()
-	cache *fetch.DirCache
+	cache *downloadCache
 	whole bool
 	once  sync.Once
 }

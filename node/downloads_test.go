@@ -14,7 +14,7 @@ import (
 // keptBlocks counts the blocks a node keeps for resuming fetches.
 func keptBlocks(t *testing.T, n *Node) int {
 	t.Helper()
-	blocks, err := filepath.Glob(filepath.Join(n.Dir(), downloadsDir, "*", "*.block"))
+	blocks, err := filepath.Glob(filepath.Join(n.Dir(), downloadsDir, "*", "*.b"))
 	if err != nil {
 		t.Fatal(err)
 	}

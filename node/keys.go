@@ -81,19 +81,6 @@ func (k *insertKeys) uploadName(kind string, sum []byte, parts ...string) string
 // labelUploadName keys the names of block logs (spec §19.13).
 const labelUploadName = "lethe/v1/upload-name"
 
-// downloadName names the directory that keeps a fetch's blocks until it is done (spec §19.5):
-// HMAC(insert secret, "lethe/v1/download-name" ‖ 0 ‖ URI), in hex, so that the same URI
-// fetched again finds the blocks, and the name says nothing about the URI without the secret.
-func (k *insertKeys) downloadName(uri string) string {
-	m := hmac.New(sha256.New, k.secret[:])
-	m.Write([]byte(labelDownloadName))
-	m.Write([]byte{0})
-	m.Write([]byte(uri))
-	return hex.EncodeToString(m.Sum(nil)[:12])
-}
-
-const labelDownloadName = "lethe/v1/download-name"
-
 // seed is the seed of an insert's randomness.
 func (k *insertKeys) seed(kind string, sum []byte, parts ...string) [32]byte {
 	m := hmac.New(sha256.New, k.secret[:])

@@ -39,24 +39,25 @@ type Node struct {
 	cfg Config
 	log *slog.Logger
 
-	id       *crypto.NodeIdentity
-	created  bool // this run made the identity: a first run
-	keys     *insertKeys
-	tmp      *private.Spool // insert data being hashed (tmp/)
-	ds       *datastore.Store
-	store    *blockStore
-	router   *routing.Router
-	tr       *transport.TCP
-	net      network
-	editions *fetch.Editions
-	backend  *backend
-	uploads  *uploads
-	fcp      *fcp.Server
-	fcpLn    *clientListener // nil when FCP is off
-	proxy    *proxy.Server
-	proxyLn  *clientListener // nil when the proxy is off
-	started  time.Time
-	hist     *history
+	id        *crypto.NodeIdentity
+	created   bool // this run made the identity: a first run
+	keys      *insertKeys
+	tmp       *private.Spool // insert data being hashed (tmp/)
+	ds        *datastore.Store
+	store     *blockStore
+	router    *routing.Router
+	tr        *transport.TCP
+	net       network
+	editions  *fetch.Editions
+	backend   *backend
+	uploads   *uploads
+	downloads *downloads
+	fcp       *fcp.Server
+	fcpLn     *clientListener // nil when FCP is off
+	proxy     *proxy.Server
+	proxyLn   *clientListener // nil when the proxy is off
+	started   time.Time
+	hist      *history
 
 	refMu      sync.Mutex
 	ref        *wire.NodeRef   // guarded by refMu
@@ -103,7 +104,9 @@ func New(cfg Config) (*Node, error) {
 	if n.tmp, err = private.OpenSpool(n.tmpDir()); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n.pruneDownloads(time.Now())
+	if n.downloads, err = openDownloads(n.path(downloadsDir)); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	n.id, n.created, err = transport.LoadOrCreateIdentity(n.path(identityFile), cfg.Passphrase, cfg.Rand)
 	if err != nil {
 		return nil, fmt.Errorf("node: identity: %w", err)
