@@ -166,6 +166,7 @@ func (a admin) RemovePeer(id string) (fcp.PeerData, error) {
 // Config lists the node's settings under Freenet's names where there is one.
 func (a admin) Config() []fcp.Setting {
 	c := a.n.cfg
+	bw := a.n.bandwidth.Usage()
 	num := func(v int64) string { return strconv.FormatInt(v, 10) }
 	return []fcp.Setting{
 		{Key: "node.listenAddr", Current: c.ListenAddr, Default: DefaultListenAddr, Type: "string", ReadOnly: true,
@@ -176,8 +177,14 @@ func (a admin) Config() []fcp.Setting {
 			Description: "Bytes of cache (--cache-size)"},
 		{Key: "node.maxPeers", Current: strconv.Itoa(c.MaxPeers), Default: "20", Type: "number", ReadOnly: true,
 			Description: "Peers the node aims for (--max-peers)"},
-		{Key: "node.outputBandwidthLimit", Current: num(c.BandwidthLimit), Default: "0", Type: "number", ReadOnly: true,
-			Description: "Bytes per second the node sends for its peers; 0 for no limit (--bandwidth)"},
+		{Key: "node.relayAdmissionLimit", Current: num(c.BandwidthLimit), Default: "0", Type: "number", ReadOnly: true,
+			Description: "Bytes per second of requests the node admits from its peers; 0 for no limit (--bandwidth)"},
+		{Key: "node.outputBandwidthLimit", Current: num(bw.Limits.Upload), Default: "0", Type: "number",
+			Description: "Bytes per second all links send, relayed and own; 0 for no limit (--upload)"},
+		{Key: "node.inputBandwidthLimit", Current: num(bw.Limits.Download), Default: "0", Type: "number",
+			Description: "Bytes per second all links receive, relayed and own; 0 for no limit (--download)"},
+		{Key: "node.monthlyCap", Current: num(bw.Limits.Monthly), Default: "0", Type: "number",
+			Description: "Bytes sent and received in a calendar month (UTC), past which links trickle; 0 for none (--monthly-cap)"},
 		{Key: "node.opennet.enabled", Current: strconv.FormatBool(c.Opennet), Default: "false", Type: "boolean", ReadOnly: true,
 			Description: "Take strangers as peers (--opennet)"},
 		{Key: "fcp.address", Current: a.n.FCPAddr(), Default: DefaultFCPAddr, Type: "string", ReadOnly: true,
@@ -187,14 +194,17 @@ func (a admin) Config() []fcp.Setting {
 	}
 }
 
-// ModifyConfig changes settings while the node runs. None of today's can: they are read at
-// start from lethe.conf and the flags, and a change is refused, saying so.
+// ModifyConfig changes settings while the node runs: the links' bandwidth limits. The others
+// are read at start from lethe.conf and the flags, and a change is refused, saying so. The
+// changes last until the node stops; lethe.conf keeps what a restart uses.
 func (a admin) ModifyConfig(changes map[string]string) error {
 	byKey := map[string]fcp.Setting{}
 	for _, s := range a.Config() {
 		byKey[s.Key] = s
 	}
-	for k := range changes {
+	limits := a.n.bandwidth.Usage().Limits
+	fields := map[string]*int64{"node.outputBandwidthLimit": &limits.Upload, "node.inputBandwidthLimit": &limits.Download, "node.monthlyCap": &limits.Monthly}
+	for k, v := range changes {
 		s, ok := byKey[k]
 		switch {
 		case !ok:
@@ -202,7 +212,14 @@ func (a admin) ModifyConfig(changes map[string]string) error {
 		case s.ReadOnly:
 			return fmt.Errorf("%w: %s is read at start: write it in lethe.conf and restart the node", fcp.ErrSettingReadOnly, k)
 		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%w: %s=%q is not a number of bytes", fcp.ErrSettingReadOnly, k, v)
+		}
+		*fields[k] = n
 	}
+	a.n.bandwidth.SetLimits(limits)
+	a.n.log.Info("bandwidth limits changed over the client protocol", "upload", limits.Upload, "download", limits.Download, "monthly", limits.Monthly)
 	return nil
 }
 

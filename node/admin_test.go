@@ -58,6 +58,12 @@ func TestNodeManagementOnNode(t *testing.T) {
 	c.send("GetConfig\nWithCurrent=True\nWithDefaults=True\nIdentifier=__global\nEndMessage\n")
 	cfg, _ := c.expect("ConfigData", "current.node.storeSize", "current.node.outputBandwidthLimit", "default.node.maxPeers")
 	wantValue(t, cfg, "current.fcp.address", n.FCPAddr())
+	c.send("ModifyConfig\nnode.outputBandwidthLimit=1048576\nnode.monthlyCap=1000000000\nIdentifier=__global\nEndMessage\n")
+	mc, _ := c.expect("ConfigData", "current.node.outputBandwidthLimit")
+	wantValue(t, mc, "current.node.outputBandwidthLimit", "1048576")
+	if st := n.Status(); st.Links.UploadLimit != 1<<20 || st.Links.MonthlyCap != 1e9 || st.Links.Sent == 0 {
+		t.Errorf("the status after ModifyConfig: %+v", st.Links)
+	}
 	c.send("ModifyConfig\nnode.storeSize=1\nIdentifier=__global\nEndMessage\n")
 	pe, _ := c.expect("ProtocolError", "Code")
 	wantValue(t, pe, "Code", "8")

@@ -67,6 +67,11 @@ type Config struct {
 	// peers (0: no limit). It is enforced as a limit on the requests and inserts peers may
 	// start per second (spec §19.1), since each costs about one block of traffic.
 	BandwidthLimit int64
+	// UploadLimit and DownloadLimit bound, in bytes per second, everything the node's links
+	// send and receive, relayed and its own alike; MonthlyCap bounds the two together in a
+	// calendar month, past which the links run at transport.CappedRate (spec §11.6). Zero is
+	// no limit. FCP's ModifyConfig changes them while the node runs.
+	UploadLimit, DownloadLimit, MonthlyCap int64
 
 	// Opennet lets the node take strangers as peers and find them through Seeds; without
 	// it the node is darknet: only friends (FriendsFile) may link to it.

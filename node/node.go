@@ -39,14 +39,16 @@ type Node struct {
 	cfg Config
 	log *slog.Logger
 
-	id        *crypto.NodeIdentity
-	created   bool // this run made the identity: a first run
-	keys      *insertKeys
-	tmp       *private.Spool // insert data being hashed (tmp/)
-	ds        *datastore.Store
-	store     *blockStore
-	router    *routing.Router
-	tr        *transport.TCP
+	id      *crypto.NodeIdentity
+	created bool // this run made the identity: a first run
+	keys    *insertKeys
+	tmp     *private.Spool // insert data being hashed (tmp/)
+	ds      *datastore.Store
+	store   *blockStore
+	router  *routing.Router
+	tr      *transport.TCP
+	// bandwidth limits and counts what the links move (Config.UploadLimit and the rest).
+	bandwidth *transport.Bandwidth
 	net       network
 	editions  *fetch.Editions
 	backend   *backend
@@ -171,7 +173,9 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 
+	n.bandwidth = transport.NewBandwidth(transport.BandwidthLimits{Upload: cfg.UploadLimit, Download: cfg.DownloadLimit, Monthly: cfg.MonthlyCap}, nil)
 	n.tr, err = transport.New(transport.Config{
+		Bandwidth:  n.bandwidth,
 		Identity:   n.id,
 		ListenAddr: cfg.ListenAddr,
 		QUICAddr:   quicListenAddr(cfg),

@@ -49,15 +49,17 @@ func (n *Node) serveProxy() {
 func (n *Node) proxyStatus() proxy.Status {
 	st := n.Status()
 	ps := proxy.Status{
-		NodeID:   n.ID(),
-		Location: crypto.Location(st.Location),
-		Opennet:  st.Opennet,
-		Version:  st.Build.compact(),
-		Started:  st.Started,
-		Store:    proxy.AreaStatus{Blocks: st.Store.Blocks, Bytes: st.Store.Bytes, Bound: max(st.Store.Bound, 0)},
-		Cache:    proxy.AreaStatus{Blocks: st.Cache.Blocks, Bytes: st.Cache.Bytes, Bound: max(st.Cache.Bound, 0)},
-		Errors:   st.Errors,
-		Reach:    st.Reach.State, ReachAdvice: st.Reach.Advice,
+		NodeID:      n.ID(),
+		Location:    crypto.Location(st.Location),
+		Opennet:     st.Opennet,
+		Version:     st.Build.compact(),
+		UploadLimit: st.Links.UploadLimit, DownloadLimit: st.Links.DownloadLimit,
+		MonthlyCap: st.Links.MonthlyCap, MonthUsed: st.Links.MonthUsed, CapReached: st.Links.CapReached,
+		Started: st.Started,
+		Store:   proxy.AreaStatus{Blocks: st.Store.Blocks, Bytes: st.Store.Bytes, Bound: max(st.Store.Bound, 0)},
+		Cache:   proxy.AreaStatus{Blocks: st.Cache.Blocks, Bytes: st.Cache.Bytes, Bound: max(st.Cache.Bound, 0)},
+		Errors:  st.Errors,
+		Reach:   st.Reach.State, ReachAdvice: st.Reach.Advice,
 	}
 	for _, p := range st.Peers {
 		id, err := crypto.ParseNodeID(p.ID)

@@ -51,6 +51,9 @@ func TestProxyServesThroughTheNetwork(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, first.ID().Short()) {
 		t.Errorf("status page: %d, does not name the node %s", code, first.ID().Short())
 	}
+	if !strings.Contains(body, "upload no limit, download no limit, no monthly cap") {
+		t.Error("status page does not show the bandwidth limits")
+	}
 	if want := Build().compact(); !strings.Contains(body, want) {
 		t.Errorf("status page does not show the build %q", want)
 	}

@@ -13,6 +13,7 @@ import (
 	"lethe/crypto"
 	"lethe/datastore"
 	"lethe/routing"
+	"lethe/transport"
 )
 
 // ErrNotRunning: no node is running on the data directory (no status file, or one that has
@@ -57,6 +58,9 @@ type Status struct {
 	// DiskFullWrites counts the writes refused since the node started.
 	DiskFull       bool   `json:"diskFull"`
 	DiskFullWrites uint64 `json:"diskFullWrites"`
+	// Links is what the links moved and may move: the upload and download limits, the
+	// monthly cap, the bytes of the current month and whether the cap is reached (§11.6).
+	Links LinkUsage `json:"links"`
 	// Bandwidth is the traffic of the recent status rounds, oldest first.
 	Bandwidth []BandwidthSample `json:"bandwidth,omitempty"`
 	// Reach is how other nodes reach this one (spec §19.11).
@@ -90,6 +94,7 @@ func (n *Node) Status() Status {
 	now := time.Now()
 	st := Status{
 		Build:     Build(),
+		Links:     linkUsage(n.bandwidth.Usage()),
 		Time:      now,
 		Started:   n.started,
 		ID:        n.ID().String(),
@@ -253,4 +258,21 @@ func (n *Node) sampleTraffic(now time.Time) {
 		links[l.ID.String()] = [2]uint64{l.BytesIn, l.BytesOut}
 	}
 	n.hist.sample(now, links)
+}
+
+// LinkUsage is the status file's form of the links' bandwidth limits and use.
+type LinkUsage struct {
+	UploadLimit   int64  `json:"uploadLimit"`   // bytes per second; 0: none
+	DownloadLimit int64  `json:"downloadLimit"` // bytes per second; 0: none
+	MonthlyCap    int64  `json:"monthlyCap"`    // bytes; 0: none
+	Sent          int64  `json:"sent"`          // since the node started
+	Received      int64  `json:"received"`      // since the node started
+	Month         string `json:"month"`         // "2026-12"
+	MonthUsed     int64  `json:"monthUsed"`     // bytes sent and received this month
+	CapReached    bool   `json:"capReached"`    // the links run at a trickle until the month ends
+}
+
+func linkUsage(u transport.Usage) LinkUsage {
+	return LinkUsage{UploadLimit: u.Limits.Upload, DownloadLimit: u.Limits.Download, MonthlyCap: u.Limits.Monthly,
+		Sent: u.Sent, Received: u.Received, Month: u.Month, MonthUsed: u.MonthUsed, CapReached: u.CapReached}
 }

@@ -22,6 +22,11 @@ type Status struct {
 	Bandwidth []BandwidthSample
 	// Errors are recent errors, explained in plain words, oldest first.
 	Errors []string
+	// UploadLimit and DownloadLimit (bytes per second) and MonthlyCap (bytes) are the
+	// links' limits, 0 for none; MonthUsed is what they moved this month, CapReached says the
+	// cap is reached and the links trickle.
+	UploadLimit, DownloadLimit, MonthlyCap, MonthUsed int64
+	CapReached                                        bool
 	// Reach is how other nodes reach this one: a word ("public", "mapped", "punchable",
 	// "unreachable", "unknown") and a sentence saying what the user can do about it.
 	Reach, ReachAdvice string

@@ -22,6 +22,8 @@ type statusView struct {
 	Store, Cache      areaView
 	Errors            []string
 	Reach, Advice     string
+	Limits            string // the links' limits and this month's use, in words
+	CapReached        bool
 }
 
 type peerView struct {
@@ -55,19 +57,21 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) statusView(st Status) statusView {
 	now := s.cfg.Now()
 	v := statusView{
-		Has:       true,
-		NodeID:    st.NodeID.String(),
-		Short:     shortID(st.NodeID),
-		Location:  fmt.Sprintf("%.6f", float64(st.Location)),
-		OpennetOn: st.Opennet,
-		Version:   st.Version,
-		Circle:    circleSVG(st.Location, st.Peers),
-		Bandwidth: bandwidthSVG(st.Bandwidth),
-		Store:     area(st.Store),
-		Cache:     area(st.Cache),
-		Errors:    st.Errors,
-		Reach:     reachWords[st.Reach],
-		Advice:    st.ReachAdvice,
+		Has:        true,
+		NodeID:     st.NodeID.String(),
+		Short:      shortID(st.NodeID),
+		Location:   fmt.Sprintf("%.6f", float64(st.Location)),
+		OpennetOn:  st.Opennet,
+		Version:    st.Version,
+		Limits:     limitsText(st),
+		CapReached: st.CapReached,
+		Circle:     circleSVG(st.Location, st.Peers),
+		Bandwidth:  bandwidthSVG(st.Bandwidth),
+		Store:      area(st.Store),
+		Cache:      area(st.Cache),
+		Errors:     st.Errors,
+		Reach:      reachWords[st.Reach],
+		Advice:     st.ReachAdvice,
 	}
 	if v.Reach == "" && st.Reach != "" {
 		v.Reach = st.Reach
@@ -115,4 +119,20 @@ func area(a AreaStatus) areaView {
 		v.Percent = int(min(100, 100*a.Bytes/a.Bound))
 	}
 	return v
+}
+
+// limitsText says the links' limits and this month's use: "upload 1.0 MiB/s, download no
+// limit, monthly cap 500 GiB (3.2 GiB used)".
+func limitsText(st Status) string {
+	rate := func(n int64) string {
+		if n <= 0 {
+			return "no limit"
+		}
+		return humanBytes(n) + "/s"
+	}
+	capText := "no monthly cap"
+	if st.MonthlyCap > 0 {
+		capText = "monthly cap " + humanBytes(st.MonthlyCap)
+	}
+	return fmt.Sprintf("upload %s, download %s, %s (%s used this month)", rate(st.UploadLimit), rate(st.DownloadLimit), capText, humanBytes(st.MonthUsed))
 }

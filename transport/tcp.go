@@ -21,6 +21,8 @@ import (
 
 // Config configures a TCP transport. Every field but Identity has a working zero value.
 type Config struct {
+	// Bandwidth, if set, limits and counts what all links send and receive together.
+	Bandwidth *Bandwidth
 	// Identity is the node's identity key; links are authenticated with it. Required.
 	Identity *crypto.NodeIdentity
 	// ListenAddr is where to accept links ("127.0.0.1:0", ":41000"). Empty: no listener, the
@@ -142,6 +144,7 @@ type TCP struct {
 	serverTLS  *tls.Config
 	rand       io.Reader
 	limits     Limits
+	bandwidth  *Bandwidth // nil: no limit
 	handler    Handler
 	accept     func(Peer) error
 	log        *slog.Logger
@@ -176,6 +179,7 @@ func New(cfg Config) (*TCP, error) {
 		identity:   cfg.Identity,
 		rand:       cfg.Rand,
 		limits:     cfg.Limits.withDefaults(),
+		bandwidth:  cfg.Bandwidth,
 		handler:    cfg.Handler,
 		accept:     cfg.AcceptPeer,
 		log:        cfg.Logger,
@@ -495,6 +499,7 @@ func (t *TCP) handshake(ctx context.Context, c net.Conn, want *wire.NodeRef) (*l
 	if d, ok := ctx.Deadline(); ok {
 		c.SetDeadline(d)
 	}
+	c = t.bandwidth.Conn(c) // every byte of the link, the handshake's too
 	var conn *tls.Conn
 	if want != nil {
 		conn = tls.Client(c, clientTLSConfig(t.cert, t.rand, want.ID()))

@@ -44,6 +44,9 @@ func runNode(ctx context.Context, e *env, args []string) error {
 		storeSize  = byteSize(datastore.DefaultStoreBytes)
 		cacheSize  = byteSize(datastore.DefaultCacheBytes)
 		bandwidth  byteSize
+		upload     byteSize
+		download   byteSize
+		monthlyCap byteSize
 		maxPeers   = flags.Int("max-peers", 20, "peers the node aims for")
 		opennet    = flags.Bool("opennet", false, "take strangers as peers, found through seed nodes")
 		seedNode   = flags.Bool("seed-node", false, "with --opennet: be a seed that newcomers announce themselves through")
@@ -57,6 +60,9 @@ func runNode(ctx context.Context, e *env, args []string) error {
 	flags.Var(&storeSize, "store-size", "bytes of long-term store (like 10GiB)")
 	flags.Var(&cacheSize, "cache-size", "bytes of cache for blocks passing through")
 	flags.Var(&bandwidth, "bandwidth", "bytes per second the node sends for others (0: no limit)")
+	flags.Var(&upload, "upload", "bytes per second all links may send, relayed and own (like 1MiB; 0: no limit)")
+	flags.Var(&download, "download", "bytes per second all links may receive, relayed and own (0: no limit)")
+	flags.Var(&monthlyCap, "monthly-cap", "bytes sent and received in a calendar month, past which links trickle (like 500GB; 0: none)")
 	flags.Var(&addresses, "address", "`host:port` other nodes dial, as the noderef says (repeat for several; default: from --listen)")
 	flags.Var(&seedFiles, "seed", "`FILE` of seed noderefs for opennet (repeat for several)")
 	pos, err := parseFlags(flags, args)
@@ -95,6 +101,9 @@ func runNode(ctx context.Context, e *env, args []string) error {
 		CacheBytes:     int64(cacheSize),
 		MaxPeers:       *maxPeers,
 		BandwidthLimit: int64(bandwidth),
+		UploadLimit:    int64(upload),
+		DownloadLimit:  int64(download),
+		MonthlyCap:     int64(monthlyCap),
 		Opennet:        *opennet,
 		SeedNode:       *seedNode,
 		FCPAddr:        *fcpAddr,

@@ -75,6 +75,11 @@ func printStatus(w io.Writer, st node.Status) {
 	fmt.Fprintf(w, "  store            %s of %s (%d blocks)\n", formatBytes(st.Store.Bytes), bound(st.Store.Bound), st.Store.Blocks)
 	fmt.Fprintf(w, "  cache            %s of %s (%d blocks)\n", formatBytes(st.Cache.Bytes), bound(st.Cache.Bound), st.Cache.Blocks)
 	fmt.Fprintf(w, "  traffic          %s in, %s out (links now open)\n", formatBytes(int64(st.BytesIn)), formatBytes(int64(st.BytesOut)))
+	fmt.Fprintf(w, "  limits           upload %s, download %s, monthly cap %s; %s used in %s\n", rateOrNone(st.Links.UploadLimit),
+		rateOrNone(st.Links.DownloadLimit), sizeOrNone(st.Links.MonthlyCap), formatBytes(st.Links.MonthUsed), st.Links.Month)
+	if st.Links.CapReached {
+		fmt.Fprintf(w, "  MONTHLY CAP      reached: the links trickle until the month ends; raise --monthly-cap to lift it\n")
+	}
 	fmt.Fprintf(w, "  requests         %d from peers (%d found here or beyond), %d inserts; %d fetches and %d inserts of this node's user\n",
 		st.Routing.Requests, st.Routing.Found, st.Routing.Inserts, st.Routing.LocalRequests, st.Routing.LocalInserts)
 	if st.DiskFull {
@@ -141,3 +146,17 @@ func bound(b int64) string {
 }
 
 func short(id string) string { return truncate(id, 8) }
+
+func rateOrNone(b int64) string {
+	if b <= 0 {
+		return "unlimited"
+	}
+	return formatBytes(b) + "/s"
+}
+
+func sizeOrNone(b int64) string {
+	if b <= 0 {
+		return "none"
+	}
+	return formatBytes(b)
+}

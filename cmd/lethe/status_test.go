@@ -12,7 +12,7 @@ func TestStatusOfTestnetNode(t *testing.T) {
 	net := network(t)
 	r := lethe(t, context.Background(), net.vars, nil, "status")
 	r.wantCode(t, exitOK)
-	for _, want := range []string{"test network", "version          Lethe " + node.Version, "FCP 2.0", "store ", "cache ", "traffic ", "friend"} {
+	for _, want := range []string{"test network", "version          Lethe " + node.Version, "FCP 2.0", "limits           upload unlimited", "store ", "cache ", "traffic ", "friend"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("status lacks %q:\n%s", want, r.stdout)
 		}

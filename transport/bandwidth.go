@@ -1,0 +1,168 @@
+package transport
+
+import (
+	"context"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Bandwidth limits what a node's links send and receive, all of them together, relayed
+// traffic and the node's own alike (spec §11.6): an upload and a download rate, each a token
+// bucket, and a monthly cap on the two together. TCP links wrap their connection with Conn;
+// another kind of link reads and writes through read and write. The limits change at run
+// time with SetLimits. A nil *Bandwidth limits nothing.
+type Bandwidth struct {
+	up, down *rate.Limiter
+
+	mu      sync.Mutex // guards the fields below
+	limits  BandwidthLimits
+	month   string // "2026-12": the month used counts
+	used    int64  // bytes sent and received in month
+	capped  bool   // the monthly cap is reached: the links run at CappedRate
+	now     func() time.Time
+	sent    atomic.Int64
+	receive atomic.Int64
+}
+
+// BandwidthLimits are a node's bandwidth settings; zero is no limit.
+type BandwidthLimits struct {
+	Upload, Download int64 // bytes per second
+	Monthly          int64 // bytes sent and received together in a calendar month (UTC)
+}
+
+// CappedRate is the rate each direction keeps once the monthly cap is reached: enough for
+// the links' keep-alives and a trickle of requests, so that peers do not drop the node.
+const CappedRate = 1 << 10
+
+// chunk is the most a Read or Write moves per bucket wait; the buckets' burst is at least
+// this, and a waiting link holds at most one chunk of the bucket.
+const chunk = 16 << 10
+
+// NewBandwidth makes a limiter with the given limits; now is the clock (time.Now if nil).
+func NewBandwidth(l BandwidthLimits, now func() time.Time) *Bandwidth {
+	if now == nil {
+		now = time.Now
+	}
+	b := &Bandwidth{up: rate.NewLimiter(rate.Inf, chunk), down: rate.NewLimiter(rate.Inf, chunk), now: now}
+	b.SetLimits(l)
+	return b
+}
+
+// SetLimits changes the limits; links already open follow them at once.
+func (b *Bandwidth) SetLimits(l BandwidthLimits) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.limits = l
+	b.applyLocked()
+}
+
+// applyLocked sets the buckets from the limits and the cap's state.
+func (b *Bandwidth) applyLocked() {
+	b.capped = b.limits.Monthly > 0 && b.used >= b.limits.Monthly
+	set := func(l *rate.Limiter, perSecond int64) {
+		r := rate.Inf
+		if perSecond > 0 {
+			r = rate.Limit(perSecond)
+		}
+		if b.capped && (r == rate.Inf || r > CappedRate) {
+			r = CappedRate
+		}
+		// The burst is a tenth of a second of the rate, at least a chunk: what a link may
+		// send at once after a pause.
+		burst := max(chunk, int(perSecond/10))
+		if r != l.Limit() || burst != l.Burst() {
+			l.SetLimit(r)
+			l.SetBurst(burst)
+		}
+	}
+	set(b.up, b.limits.Upload)
+	set(b.down, b.limits.Download)
+}
+
+// Usage is what the links moved since the node started and in the current month.
+type Usage struct {
+	Sent, Received int64
+	Month          string // "2026-12"
+	MonthUsed      int64  // bytes sent and received in Month
+	CapReached     bool   // the monthly cap is reached: the links run at CappedRate
+	Limits         BandwidthLimits
+}
+
+// Usage returns the figures.
+func (b *Bandwidth) Usage() Usage {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.rollLocked()
+	return Usage{Sent: b.sent.Load(), Received: b.receive.Load(), Month: b.month, MonthUsed: b.used,
+		CapReached: b.capped, Limits: b.limits}
+}
+
+// rollLocked starts a new month's count when the month changed.
+func (b *Bandwidth) rollLocked() {
+	if m := b.now().UTC().Format("2006-01"); m != b.month {
+		b.month, b.used = m, 0
+		b.applyLocked()
+	}
+}
+
+// count adds n bytes to the month and notes the cap.
+func (b *Bandwidth) count(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.rollLocked()
+	b.used += int64(n)
+	if !b.capped && b.limits.Monthly > 0 && b.used >= b.limits.Monthly {
+		b.applyLocked()
+	}
+}
+
+// Conn wraps c so that what it reads and writes waits for the buckets and is counted.
+func (b *Bandwidth) Conn(c net.Conn) net.Conn {
+	if b == nil {
+		return c
+	}
+	return &limitedConn{Conn: c, b: b}
+}
+
+type limitedConn struct {
+	net.Conn
+	b *Bandwidth
+}
+
+func (c *limitedConn) Read(p []byte) (int, error)  { return c.b.read(c.Conn, p) }
+func (c *limitedConn) Write(p []byte) (int, error) { return c.b.write(c.Conn, p) }
+
+// read reads at most a chunk from r, then waits for the download bucket to cover it: the
+// bytes are already here, but the next read waits, so the sender is held back by the
+// transport's flow control. Any kind of link (a TCP connection, a QUIC stream) reads so.
+func (b *Bandwidth) read(r io.Reader, p []byte) (int, error) {
+	n, err := r.Read(p[:min(len(p), chunk)])
+	if n > 0 {
+		b.receive.Add(int64(n))
+		b.count(n)
+		b.down.WaitN(context.Background(), n)
+	}
+	return n, err
+}
+
+// write waits for the upload bucket before each chunk it writes to w.
+func (b *Bandwidth) write(w io.Writer, p []byte) (int, error) {
+	written := 0
+	for written < len(p) {
+		n := min(len(p)-written, chunk)
+		b.up.WaitN(context.Background(), n)
+		m, err := w.Write(p[written : written+n])
+		written += m
+		b.sent.Add(int64(m))
+		b.count(m)
+		if err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
