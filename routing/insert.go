@@ -12,8 +12,10 @@ import (
 
 // PutBlock inserts a block for this node's own user (insert.BlockPutter). The insert goes
 // out through the stem and is routed towards the key until its HTL runs out, stored by the
-// nodes nearest the key on the way (spec §18.4). This node keeps no copy. An SSK whose slot
-// already holds a different block fails with an error wrapping crypto.ErrCollision.
+// nodes nearest the key on the way (spec §18.4). It is handled as a relay handles an insert
+// that reached it at HTL 18, and in rounds as GetBlock's requests are (ownRounds): this node
+// keeps a copy only where it is the key's sink, as it would for anyone's insert. An SSK whose
+// slot already holds a different block fails with an error wrapping crypto.ErrCollision.
 func (r *Router) PutBlock(ctx context.Context, kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
 	if err := r.cfg.VerifyBlock(kt, rk, block); err != nil {
 		return fmt.Errorf("insert: block does not verify against its key: %w", err)
@@ -23,19 +25,19 @@ func (r *Router) PutBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 			return fmt.Errorf("insert: %w", crypto.ErrCollision)
 		}
 	}
-	q, ctx, done, err := r.originate(ctx, kt, rk, &r.stats.LocalInserts)
-	if err != nil {
-		return err
-	}
-	defer done()
-	q.insert = true
-	res := r.insert(ctx, q, block)
-	if res.collision != nil {
-		// A collision carries no error of its own: it is reported before the error is looked
-		// at, or an SSK slot another block holds would look inserted.
-		return fmt.Errorf("insert: %w", crypto.ErrCollision)
-	}
-	return res.err
+	r.mu.Lock()
+	r.stats.LocalInserts++
+	r.mu.Unlock()
+	return r.ownRounds(ctx, kt, rk, func(wctx context.Context, q query) error {
+		q.insert = true
+		res := r.insert(wctx, q, block)
+		if res.collision != nil {
+			// A collision carries no error of its own: it is reported before the error is
+			// looked at, or an SSK slot another block holds would look inserted.
+			return fmt.Errorf("insert: %w", crypto.ErrCollision)
+		}
+		return res.err
+	}, func() {})
 }
 
 // insertResult is how an insert ended at this node.
@@ -91,6 +93,8 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 	if q.from != nil {
 		tried[*q.from] = true
 	}
+	// A sink keeps the block whatever HTL it received it at (spec §18.4), on the stem too.
+	stored := r.keepInserted(q, block)
 	progressed := false
 	for q.hops >= MaxHTL {
 		h := r.walkStem(ctx, &q, tried, func(id uint64, htl uint8, stem uint64, timeout time.Duration) wire.Message {
@@ -102,24 +106,8 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 			}
 			progressed = true
 		}
-		if q.from == nil {
-			// The originator never routes its own insert below the stem (see search). A
-			// RouteNotFound from its stem means that no node kept the block: a node that
-			// kept it, or whose next hop did, answers InsertReply. So the originator tries
-			// another stem peer, as for a request, and with none left the insert has
-			// failed. (In a network smaller than the stem, every node may receive the
-			// insert at HTL 17 or 18, where nothing is kept.)
-			if !h.ok {
-				if r.retryOwn(ctx, &q, tried) {
-					continue
-				}
-				return insertResult{err: fmt.Errorf("%w: no node kept the block", ErrRouteNotFound), htl: q.hops}
-			}
-			continue
-		}
 		q, tried = h.next, h.skip
 	}
-	stored := r.keepInserted(q, block)
 	if stored && !q.tail {
 		q.tail = true // the tail begins: its nodes keep copies
 		q.hops = min(q.hops, sinkTail+1)
@@ -141,7 +129,7 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 		}
 		return res
 	}
-	overloaded := false
+	overloaded := q.busy
 	for ctx.Err() == nil {
 		p, out := r.nextHop(q, tried)
 		if p == nil {
@@ -182,13 +170,16 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 			overloaded = true
 		}
 	}
-	switch {
-	case progressed && q.from == nil:
-		return insertResult{} // stored as far as the network reached
-	case overloaded && !progressed:
+	if overloaded && !progressed {
 		return finish(insertResult{err: ErrOverloaded})
 	}
-	return finish(insertResult{err: ErrRouteNotFound, htl: q.hops})
+	res := finish(insertResult{err: ErrRouteNotFound, htl: q.hops})
+	if res.err != nil && q.from == nil {
+		// A RouteNotFound reaching the originator means that no node kept the block: a
+		// node that kept it, or whose next hop did, answers InsertReply.
+		res.err = fmt.Errorf("%w: no node kept the block", res.err)
+	}
+	return res
 }
 
 // insertReply handles a peer's answer to an insert: InsertReply or a collision end it (end
@@ -211,23 +202,22 @@ func (r *Router) insertReply(q query, p *peer, x exchanged, block []byte) (res i
 }
 
 // keepInserted applies the storage rule for an insert passing through (spec §18.4) and
-// reports whether this node stored it long-term. A node that received the insert at HTL 16
-// or below keeps it: long-term if it is a sink, in its cache otherwise.
+// reports whether this node stored it long-term. A sink keeps it in its store whatever HTL it
+// received it at: which node is a key's sink depends on where it sits, not on the path the
+// insert took, so holding the block tells nothing of who inserted it. A node that is not a
+// sink caches it if it received it at HTL 16 or below: a cache holds what passed through, and
+// the nodes at 17 and 18 may be the originator's neighbours.
 //
 // A sink has no route onwards that is closer to the key (no peer other than the one the
 // insert came from, nor any such peer's neighbour) and is closer than the node the insert
 // came from: it is where the insert's descent towards the key ends. The comparison with the
-// node it came from is left out where that node was not allowed to keep the insert (it
-// received it at HTL 17, as the first node allowed to keep it can tell from its own HTL of 16):
-// otherwise a key whose nearest node happened to be the one the stem handed the insert to
-// would be kept nowhere.
+// node it came from is left out on the stem and at the node after it (received at HTL 17 or
+// 18), where that node was not routing by the key (it is a random hop of the stem, or the
+// originator, which has no node before it).
 //
-// A sink passes the insert on marked as a tail, with sinkTail HTL, and every node of that
-// tail, which walks from peer to nearest peer around the key, keeps a copy.
+// A sink below the stem passes the insert on marked as a tail, with sinkTail HTL, and every
+// node of that tail, which walks from peer to nearest peer around the key, keeps a copy.
 func (r *Router) keepInserted(q query, block []byte) bool {
-	if q.from == nil || q.htl > maxCacheHTLInsert {
-		return false
-	}
 	target := q.rk.Location()
 	r.mu.Lock()
 	me := r.loc.Distance(target)
@@ -236,22 +226,26 @@ func (r *Router) keepInserted(q query, block []byte) bool {
 	case q.tail:
 		// In the tail after a sink: keep a copy.
 	default:
-		prevCouldKeep := q.htl < maxCacheHTLInsert
-		if prev := r.peers[*q.from]; prevCouldKeep && prev != nil && prev.loc.Valid() && prev.loc.Distance(target) <= me {
-			sink = false
+		if q.from != nil && q.htl <= maxCacheHTLInsert {
+			if prev := r.peers[*q.from]; prev != nil && prev.loc.Valid() && prev.loc.Distance(target) <= me {
+				sink = false
+			}
 		}
-		if r.closerRouteLocked(target, *q.from) {
+		if r.closerRouteLocked(target, q.from) {
 			sink = false
 		}
 	}
 	r.mu.Unlock()
 	var err error
-	if sink {
+	switch {
+	case sink:
 		err = r.cfg.Store.Store(q.kt, q.rk, block)
 		r.trace(Event{Kind: EventStored, ID: q.id, Key: q.rk})
-	} else {
+	case q.htl <= maxCacheHTLInsert:
 		err = r.cfg.Store.Cache(q.kt, q.rk, block)
 		r.trace(Event{Kind: EventCached, ID: q.id, Key: q.rk})
+	default:
+		return false
 	}
 	if err != nil {
 		r.log.Debug("keeping inserted block failed", "sink", sink, "err", err)
@@ -261,13 +255,13 @@ func (r *Router) keepInserted(q query, block []byte) bool {
 	return sink
 }
 
-// closerRouteLocked reports whether any routable peer but except offers a route to target
-// closer than this node: the peer itself or one of its neighbours (FOAF). Without one, this
-// node is where greedy routing towards target ends.
-func (r *Router) closerRouteLocked(target crypto.Location, except crypto.NodeID) bool {
+// closerRouteLocked reports whether any routable peer but except (nil: none) offers a route
+// to target closer than this node: the peer itself or one of its neighbours (FOAF). Without
+// one, this node is where greedy routing towards target ends.
+func (r *Router) closerRouteLocked(target crypto.Location, except *crypto.NodeID) bool {
 	me := r.loc.Distance(target)
 	for _, p := range r.peers {
-		if p.id != except && p.routable() && p.routeDistance(target) < me {
+		if (except == nil || p.id != *except) && p.routable() && p.routeDistance(target) < me {
 			return true
 		}
 	}
@@ -283,11 +277,13 @@ func (r *Router) closerRoute(p *peer, target crypto.Location) bool {
 
 // keepLate stores an insert this node only cached, when routing it on showed that no peer
 // that took it to its end had a closer route (spec §18.4): the nodes nearer the key refused it
-// or were dead ends (the nearest may be the inserting node itself, which keeps nothing), so
-// this node, closer than the node the insert came from, is the nearest the insert reached and
-// must keep it.
+// or were dead ends (the nearest may have seen the insert already, on its stem, and refuse it
+// as a loop), so this node, closer than the node the insert came from, is the nearest the
+// insert reached and must keep it.
 func (r *Router) keepLate(q query, block []byte) bool {
 	if q.from == nil || q.htl > maxCacheHTLInsert {
+		// Not on the descent: the stem's node that ended it (at HTL 17 from then on, whether
+		// it is the originator or not) or the node after it, which routed nothing below it.
 		return false
 	}
 	target := q.rk.Location()
@@ -295,7 +291,7 @@ func (r *Router) keepLate(q query, block []byte) bool {
 	prev := r.peers[*q.from]
 	farther := prev == nil || !prev.loc.Valid() || prev.loc.Distance(target) > r.loc.Distance(target)
 	r.mu.Unlock()
-	if !farther && q.htl < maxCacheHTLInsert {
+	if !farther {
 		return false // the insert was still descending towards the key when it came here
 	}
 	if err := r.cfg.Store.Store(q.kt, q.rk, block); err != nil {

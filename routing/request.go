@@ -71,8 +71,7 @@ type query struct {
 	tail   bool           // in the key's neighbourhood: routed by location (wire.Request.Tail, wire.Insert.Tail)
 	stem   uint64         // the stem tag (wire.Request.Stem), while at HTL 18
 	busy   bool           // a stem peer refused it for load or did not accept it in time
-	rounds int            // for the originator: how many times it went round its stem peers again
-	waited time.Duration  // for a relay: how long it has waited for busy peers (waitBackoff)
+	waited time.Duration  // how long it has waited for busy peers (waitBackoff)
 }
 
 // result is how a search ended.
@@ -109,28 +108,27 @@ func (res *result) finish() {
 // looked in first; otherwise the request goes out as this node's own, through the stem. What
 // comes back is verified and returned, and not stored: a node keeps no trace of its own user's
 // downloads in the shared store (spec §18.4).
+//
+// The request is handled as a relay handles one that reached it at HTL 18 (spec §18.2): no
+// peer can tell the two apart. It runs on its own, with the request timeout of every request:
+// if ctx ends first, GetBlock returns and the request goes on as a relay's would, its answer
+// unused. When it ends overloaded, the user asks again (ownRound).
 func (r *Router) GetBlock(ctx context.Context, kt crypto.KeyType, rk crypto.RoutingKey) ([]byte, error) {
 	if block, ok := r.cfg.Store.Get(kt, rk); ok {
 		return block, nil
 	}
-	q, ctx, done, err := r.originate(ctx, kt, rk, &r.stats.LocalRequests)
+	r.mu.Lock()
+	r.stats.LocalRequests++
+	r.mu.Unlock()
+	var res result
+	err := r.ownRounds(ctx, kt, rk, func(wctx context.Context, q query) error {
+		res = r.search(wctx, q)
+		return res.err
+	}, func() { res.finish() })
 	if err != nil {
 		return nil, err
 	}
-	defer done()
-	res := r.search(ctx, q)
 	defer res.finish()
-	r.mu.Lock()
-	r.completed++
-	if res.err != nil {
-		// Remembered only so that an offer of the block can be taken; it never makes this
-		// node answer others quickly, which would hint at what its user asked for.
-		r.failed.record(failKey{kt, rk}, 0, nil, r.now())
-	}
-	r.mu.Unlock()
-	if res.err != nil {
-		return nil, res.err
-	}
 	if r.cfg.Opennet && r.cfg.Connect != nil {
 		// Only opennet nodes fold paths; on darknet no offer comes, so none is awaited.
 		if ref := res.awaitOffer(ctx); ref != nil {
@@ -140,25 +138,93 @@ func (r *Router) GetBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 	return res.block, nil
 }
 
-// originate starts a request or insert of this node's own user (spec §18.2): a fresh ID,
-// remembered so that the request coming back round a loop is refused; the stem tag of its
-// download (WithStem); its key marked as this user's while it runs; the request timeout.
-// count is the counter of the status page it adds to. done must be called when it ends.
-func (r *Router) originate(ctx context.Context, kt crypto.KeyType, rk crypto.RoutingKey, count *uint64) (query, context.Context, func(), error) {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return query{}, ctx, nil, ErrClosed
+// ownRetryPause is the first pause before the node's user asks again after its request or
+// insert ended overloaded (ownRounds, spec §18.5).
+const ownRetryPause = time.Second
+
+// ownRounds runs the node's own request or insert: each round is a walk started as a relay
+// starts one that reached it at HTL 18, under a fresh ID and the stem tag of ctx (WithStem,
+// or else one of its own for all the rounds); walk runs it and reports how it ended. A round
+// that ended overloaded is followed by another after a pause (retryPause: about 1, 2, 4, then
+// 8 s), as long as a round can start within the request timeout of the first and within ctx's
+// deadline: the user asking again, which a relay on the stem sees as it sees any node before
+// it ask again. A route that was not found is not looked for again.
+//
+// Each round runs on a goroutine of its own with the budget a relay would give it, not ctx's
+// deadline: the timeouts it sends are those of any message at HTL 18, and if ctx ends first,
+// ownRounds returns ctx's error while the round goes on to its end, as a relay's would; drop
+// is then called when it ends, to release what it holds.
+func (r *Router) ownRounds(ctx context.Context, kt crypto.KeyType, rk crypto.RoutingKey, walk func(context.Context, query) error, drop func()) error {
+	var tag uint64
+	until := time.Now().Add(r.cfg.RequestTimeout)
+	if deadline, ok := ctx.Deadline(); ok && deadline.Before(until) {
+		until = deadline
 	}
-	id := r.newIDLocked()
-	r.seen.add(id, r.now())
-	*count++
+	for round := 0; ; round++ {
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			return ErrClosed
+		}
+		id := r.newIDLocked()
+		r.seen.add(id, r.now())
+		r.wg.Add(1)
+		r.mu.Unlock()
+		r.trace(Event{Kind: EventOriginate, ID: id, Key: rk})
+		if tag == 0 {
+			tag = stemFrom(ctx, id)
+		}
+		q := query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL, stem: tag}
+		done := make(chan error, 1)
+		abandoned := make(chan struct{})
+		go func() {
+			defer r.wg.Done()
+			wctx, cancel := context.WithTimeout(r.ctx, r.budget(MaxHTL, r.cfg.RequestTimeout))
+			defer cancel()
+			err := walk(wctx, q)
+			r.mu.Lock()
+			r.completed++
+			r.mu.Unlock()
+			select {
+			case done <- err:
+			case <-abandoned:
+				drop()
+			}
+		}()
+		var err error
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			close(abandoned)
+			return ctx.Err()
+		}
+		if err == nil || !errors.Is(err, ErrOverloaded) {
+			return err
+		}
+		pause := r.retryPause(round)
+		if time.Now().Add(pause).After(until) {
+			return err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+	}
+}
+
+// drawRetryPause draws the pause before the round-th retry of the node's own request
+// (ownRounds): ownRetryPause doubled each round up to 8 s, the longest backoff (by then the
+// peers that refused have rested), times a random factor in [0.5, 1.5), so that the moment a
+// stem peer sees the request again does not tell it whether this node or one before it
+// decided to ask again.
+func (r *Router) drawRetryPause(round int) time.Duration {
+	r.mu.Lock()
+	f := 0.5 + r.rng.Float64()
 	r.mu.Unlock()
-	r.trace(Event{Kind: EventOriginate, ID: id, Key: rk})
-	unmark := r.local(kt, rk)
-	q := query{kt: kt, rk: rk, id: id, htl: MaxHTL, hops: MaxHTL, stem: stemFrom(ctx, id)}
-	ctx, cancel := context.WithTimeout(ctx, r.budget(MaxHTL, r.cfg.RequestTimeout))
-	return q, ctx, func() { cancel(); unmark() }, nil
+	return time.Duration(f * float64(ownRetryPause<<min(round, 3)))
 }
 
 // handleRequest serves a request from a peer on its own goroutine.
@@ -184,15 +250,20 @@ func (r *Router) handleRequest(from crypto.NodeID, m *wire.Request) {
 		r.stats.Found++
 	default:
 		r.stats.NotFound++
-		// Only a search this node routed itself below the stem, and that ran out for want
-		// of the block rather than for busy peers or time, arms the quick answer: a key
-		// that failed because the network was busy would otherwise be answered "not found"
-		// for a while after the load had passed.
-		armed := q.htl
-		if armed >= MaxHTL || res.err == ErrOverloaded || errors.Is(res.err, context.DeadlineExceeded) {
-			armed = 0
+		// A search on the stem records nothing: its predecessor may be the originator,
+		// which does not take offers (its user's call has ended), and the originator's own
+		// search, which has no predecessor, must leave the same trace as a relay's. Only a
+		// search this node routed itself below the stem, and that ran out for want of the
+		// block rather than for busy peers or time, arms the quick answer: a key that failed
+		// because the network was busy would otherwise be answered "not found" for a while
+		// after the load had passed.
+		if q.htl < MaxHTL {
+			armed := q.htl
+			if res.err == ErrOverloaded || errors.Is(res.err, context.DeadlineExceeded) {
+				armed = 0
+			}
+			r.failed.record(failKey{q.kt, q.rk}, armed, &from, r.now())
 		}
-		r.failed.record(failKey{q.kt, q.rk}, armed, &from, r.now())
 	}
 	r.mu.Unlock()
 
@@ -259,16 +330,14 @@ func (r *Router) lookLocal(q query) (result, bool) {
 		r.trace(Event{Kind: EventFound, ID: q.id, Key: q.rk})
 		return result{block: block, source: true}, true
 	}
-	if q.from != nil {
-		r.mu.Lock()
-		quick := r.failed.recentlyFailed(failKey{q.kt, q.rk}, q.hops, r.now())
-		if quick {
-			r.failed.record(failKey{q.kt, q.rk}, q.hops, q.from, r.now())
-		}
-		r.mu.Unlock()
-		if quick {
-			return result{err: ErrDataNotFound}, true
-		}
+	r.mu.Lock()
+	quick := r.failed.recentlyFailed(failKey{q.kt, q.rk}, q.hops, r.now())
+	if quick {
+		r.failed.record(failKey{q.kt, q.rk}, q.hops, q.from, r.now())
+	}
+	r.mu.Unlock()
+	if quick {
+		return result{err: ErrDataNotFound}, true
 	}
 	return result{}, false
 }
@@ -290,34 +359,20 @@ func (r *Router) search(ctx context.Context, q query) result {
 				return res
 			}
 		}
-		if q.from == nil {
-			// The originator never searches below the stem itself: that would make it
-			// the sender of its own request at lower HTL. It tries another stem peer, and
-			// with none left, if the network was busy, all of them again in a moment.
-			if !h.ok {
-				if r.retryOwn(ctx, &q, tried) {
-					continue
-				}
-				return result{err: ErrRouteNotFound, htl: q.hops}
-			}
-			continue
-		}
 		q, tried = h.next, h.skip
 	}
-	if q.from != nil {
-		if res, ok := r.lookLocal(q); ok {
-			return res
-		}
-		if !q.tail {
-			// Where no route leads closer, the request has reached the key's neighbourhood:
-			// from here it walks node to nearest node, the way an insert's tail placed its
-			// copies, so that it finds them even if the nearest node is gone.
-			r.mu.Lock()
-			q.tail = !r.closerRouteLocked(q.rk.Location(), *q.from)
-			r.mu.Unlock()
-		}
+	if res, ok := r.lookLocal(q); ok {
+		return res
 	}
-	overloaded := false
+	if !q.tail {
+		// Where no route leads closer, the request has reached the key's neighbourhood:
+		// from here it walks node to nearest node, the way an insert's tail placed its
+		// copies, so that it finds them even if the nearest node is gone.
+		r.mu.Lock()
+		q.tail = !r.closerRouteLocked(q.rk.Location(), q.from)
+		r.mu.Unlock()
+	}
+	overloaded := q.busy
 	for {
 		if err := ctx.Err(); err != nil {
 			return result{err: fmt.Errorf("%w: %w", ErrRouteNotFound, err), htl: q.hops}
@@ -413,9 +468,7 @@ func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID
 	for ctx.Err() == nil {
 		p, out := r.nextHop(*q, tried)
 		if p == nil {
-			retry, busy := r.waitBackoff(ctx, q, tried)
-			q.busy = q.busy || busy
-			if retry {
+			if retry, _ := r.waitBackoff(ctx, q, tried); retry {
 				continue
 			}
 			break
@@ -444,51 +497,13 @@ func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID
 		case *wire.RouteNotFound:
 			h.next.hops = min(h.next.hops, m.HTL)
 		}
-		h.x, h.p, h.ok, h.next.waited = x, p, true, q.waited
+		h.x, h.p, h.ok, h.next.waited, h.next.busy = x, p, true, q.waited, q.busy
 		return h
 	}
-	h.next.waited = q.waited // what the walk waited for busy peers counts below the stem too
+	// What the walk waited for busy peers counts below the stem too, and stem peers that
+	// were busy make a search that runs out of peers below it end overloaded.
+	h.next.waited, h.next.busy = q.waited, q.busy
 	return h
-}
-
-// Retries of the node's own requests and inserts (retryOwn).
-const (
-	ownRetries    = 3
-	ownRetryPause = time.Second
-)
-
-// retryOwn decides, for the node's own request or insert once every stem peer has failed it,
-// whether to go round them again: only if one of them refused it for load or did not accept
-// it in time (a route that was not found is not found again a second later), at most
-// ownRetries times, after a pause that doubles each time, and only while the user's time
-// allows. The new round goes out under a fresh ID along the same stem, as a new request from
-// the fetcher would: a stem node sees nothing it would not see from the fetcher's own retry,
-// and from a relay as much as from the originator. Relays never go round again (waitBackoff):
-// the waiting is done here, where it holds nothing but the user's own request.
-func (r *Router) retryOwn(ctx context.Context, q *query, tried map[crypto.NodeID]bool) bool {
-	if q.from != nil || !q.busy || q.rounds >= ownRetries {
-		return false
-	}
-	pause := ownRetryPause << q.rounds
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < pause+minForwardTime {
-		return false
-	}
-	t := time.NewTimer(pause)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		return false
-	}
-	r.mu.Lock()
-	q.id = r.newIDLocked()
-	r.seen.add(q.id, r.now())
-	r.mu.Unlock()
-	q.busy = false
-	q.rounds++
-	clear(tried)
-	r.trace(Event{Kind: EventOriginate, ID: q.id, Key: q.rk})
-	return true
 }
 
 // timeLeft is the timeout to give the next hop: what is left of ctx less this hop's margin,
@@ -741,14 +756,14 @@ func (r *Router) refusesLocked(id crypto.NodeID) bool {
 // every peer may have refused something a moment ago; failing the request then would turn a
 // busy moment into a lost block.
 //
-// Only the node whose user asked (own) waits as long as it takes, and for silent peers too:
-// it holds nothing but its own request. A relay waits at most relayWait in all, and never for a
-// peer backed off for silence: whatever it waits, it waits holding its place at every node
-// before it, and if those places are what keeps its peers busy (a flood, say) the waiting
-// feeds itself, while a silent peer would most likely cost a backoff and an AcceptTimeout
-// more. A relay that gives up frees its places and answers overloaded.
+// A search waits at most relayWait in all, and never for a peer backed off for silence:
+// whatever it waits, it waits holding its place at every node before it, and if those places
+// are what keeps its peers busy (a flood, say) the waiting feeds itself, while a silent peer
+// would most likely cost a backoff and an AcceptTimeout more. A search that gives up frees its
+// places and answers overloaded. The node's own searches wait the same (a stem peer would
+// otherwise see the originator as the node that waited longer); the user's patience is spent
+// between rounds instead (ownRounds), where it holds nothing.
 func (r *Router) waitBackoff(ctx context.Context, q *query, tried map[crypto.NodeID]bool) (retry, busy bool) {
-	own := q.from == nil
 	r.mu.Lock()
 	now := r.now()
 	var first time.Time
@@ -760,7 +775,7 @@ func (r *Router) waitBackoff(ctx context.Context, q *query, tried map[crypto.Nod
 		switch {
 		case p.awaiting >= r.cfg.MaxAwaiting:
 			until = now.Add(awaitPoll)
-		case p.backoffUntil.After(now) && (own || !p.silent):
+		case p.backoffUntil.After(now) && !p.silent:
 			until = p.backoffUntil
 		}
 		if !until.IsZero() && (first.IsZero() || until.Before(first)) {
@@ -771,12 +786,10 @@ func (r *Router) waitBackoff(ctx context.Context, q *query, tried map[crypto.Nod
 	if first.IsZero() {
 		return false, false
 	}
-	if !own {
-		if q.waited+first.Sub(now) > relayWait {
-			return false, true
-		}
-		q.waited += first.Sub(now)
+	if q.waited+first.Sub(now) > relayWait {
+		return false, true
 	}
+	q.waited += first.Sub(now)
 	t := time.NewTimer(first.Sub(now))
 	defer t.Stop()
 	select {
@@ -804,7 +817,7 @@ func (r *Router) backOff(p *peer, overload bool) {
 // node that received the request at HTL 17 or 18 may be next to its originator, and keeps
 // nothing (spec §18.4). The node's own user's requests are never cached.
 func (r *Router) cacheReply(q query, block []byte) {
-	if q.from == nil || q.htl > maxCacheHTLRequest {
+	if q.htl > maxCacheHTLRequest {
 		return
 	}
 	if err := r.cfg.Store.Cache(q.kt, q.rk, block); err != nil {

@@ -177,9 +177,12 @@ type Router struct {
 	stats      Stats                       // guarded by mu
 	swaps      map[uint64]*swapState       // darknet swaps in progress; guarded by mu
 	transient  map[crypto.NodeID]bool      // seed: newcomers linked only for their announcement; guarded by mu
-	localKeys  map[failKey]int             // keys this node\'s user is fetching or inserting; guarded by mu
 	refused    map[crypto.NodeID]time.Time // peers dropped for bad blocks, until when; guarded by mu
 	closed     bool                        // guarded by mu
+
+	// retryPause draws the pause before a retry of the node's own request (ownRounds); tests
+	// replace it.
+	retryPause func(round int) time.Duration
 }
 
 // pendingKey names a message this node is waiting for: replies from peer about request id.
@@ -199,18 +202,18 @@ func New(cfg Config) *Router {
 	}
 	rng := mrand.New(mrand.NewChaCha8(seed))
 	r := &Router{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		kick:      make(chan struct{}, 1),
-		peers:     make(map[crypto.NodeID]*peer),
-		refused:   make(map[crypto.NodeID]time.Time),
-		seen:      newSeenTable(200_000, 2*cfg.RequestTimeout),
-		failed:    newFailTable(20_000, 30*time.Second, 10*time.Minute),
-		pending:   make(map[pendingKey]*waiter),
-		rng:       rng,
-		swaps:     make(map[uint64]*swapState),
-		localKeys: make(map[failKey]int),
+		cfg:     cfg,
+		log:     cfg.Logger,
+		kick:    make(chan struct{}, 1),
+		peers:   make(map[crypto.NodeID]*peer),
+		refused: make(map[crypto.NodeID]time.Time),
+		seen:    newSeenTable(200_000, 2*cfg.RequestTimeout),
+		failed:  newFailTable(20_000, 30*time.Second, 10*time.Minute),
+		pending: make(map[pendingKey]*waiter),
+		rng:     rng,
+		swaps:   make(map[uint64]*swapState),
 	}
+	r.retryPause = r.drawRetryPause
 	for i := range r.stemSecret {
 		r.stemSecret[i] = byte(rng.Uint32())
 	}
@@ -391,7 +394,7 @@ type peerGone struct{ wire.Keepalive }
 func (r *Router) Receive(from crypto.NodeID, m wire.Message) {
 	switch m := m.(type) {
 	case *wire.Request:
-		if r.admit(from, m.ID, &failKey{m.KeyType, m.Key}) {
+		if r.admit(from, m.ID) {
 			r.wg.Add(1)
 			go r.handleRequest(from, m)
 		} else {
@@ -400,12 +403,12 @@ func (r *Router) Receive(from crypto.NodeID, m wire.Message) {
 			r.trace(Event{Kind: EventRefused, Peer: from, ID: m.ID, HTL: m.HTL, Key: m.Key, Timeout: m.Timeout})
 		}
 	case *wire.Insert:
-		if r.admit(from, m.ID, &failKey{m.KeyType, m.Key}) {
+		if r.admit(from, m.ID) {
 			r.wg.Add(1)
 			go r.handleInsert(from, m)
 		}
 	case *wire.Announcement:
-		if r.cfg.Opennet && r.admit(from, m.ID, nil) {
+		if r.cfg.Opennet && r.admit(from, m.ID) {
 			r.wg.Add(1)
 			go r.handleAnnouncement(from, m)
 		}
@@ -432,11 +435,12 @@ func (r *Router) Receive(from crypto.NodeID, m wire.Message) {
 }
 
 // admit decides whether to take a new request, insert or announcement from a peer: a loop
-// gets RejectedLoop, a peer over its rate or a node at its limit RejectedOverload. The
-// checks come before any block is verified or any state allocated. A request or insert for
-// a key this node's own user is working on is a loop too: it is the user's own request come
-// back, and relaying it would make this node its sender at a lower HTL.
-func (r *Router) admit(from crypto.NodeID, id uint64, key *failKey) bool {
+// (an ID this node has seen) gets RejectedLoop, a peer over its rate or a node at its limit
+// RejectedOverload. The checks come before any block is verified or any state allocated.
+// Whether this node's user is fetching or inserting the same key makes no difference: the
+// user's own request that comes back under another ID is relayed as any other, or a peer
+// could ask for a key and learn from a refusal that the user is fetching it (spec §18.5).
+func (r *Router) admit(from crypto.NodeID, id uint64) bool {
 	now := r.now()
 	r.mu.Lock()
 	p := r.peers[from]
@@ -444,7 +448,7 @@ func (r *Router) admit(from crypto.NodeID, id uint64, key *failKey) bool {
 	case p == nil || r.closed:
 		r.mu.Unlock()
 		return false
-	case !r.seen.add(id, now) || (key != nil && r.localKeys[*key] > 0):
+	case !r.seen.add(id, now):
 		r.stats.RejectedLoop++
 		r.mu.Unlock()
 		r.sendNow(from, &wire.RejectedLoop{ID: id})
@@ -529,21 +533,6 @@ func (r *Router) release(from crypto.NodeID) {
 		p.active--
 	}
 	r.mu.Unlock()
-}
-
-// local marks a key as being worked on by this node's user until the returned function runs.
-func (r *Router) local(kt crypto.KeyType, rk crypto.RoutingKey) func() {
-	k := failKey{kt, rk}
-	r.mu.Lock()
-	r.localKeys[k]++
-	r.mu.Unlock()
-	return func() {
-		r.mu.Lock()
-		if r.localKeys[k]--; r.localKeys[k] <= 0 {
-			delete(r.localKeys, k)
-		}
-		r.mu.Unlock()
-	}
 }
 
 // waiter receives the replies from one peer about one request, insert or announcement. The

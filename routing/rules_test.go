@@ -82,7 +82,8 @@ func TestStemKeepProbabilityBound(t *testing.T) {
 }
 
 // TestCachingRule: a reply passing through is cached only by a node that received the
-// request at HTL 16 or below, and never by the node whose user asked.
+// request at HTL 16 or below, and never by the node whose user asked, which holds its own
+// request at HTL 18 as a stem node does.
 func TestCachingRule(t *testing.T) {
 	store := NewMemStore(0.5, 10, 10)
 	r := New(Config{Store: store})
@@ -93,7 +94,7 @@ func TestCachingRule(t *testing.T) {
 		from *crypto.NodeID
 		want bool
 	}{
-		{18, &from, false}, {17, &from, false}, {16, &from, true}, {3, &from, true}, {16, nil, false},
+		{18, &from, false}, {17, &from, false}, {16, &from, true}, {3, &from, true}, {18, nil, false}, {17, nil, false},
 	} {
 		store = NewMemStore(0.5, 10, 10)
 		r.cfg.Store = store
@@ -123,13 +124,18 @@ func TestSinkRule(t *testing.T) {
 		{name: "a peer's neighbour closer", me: target + 0.05, prev: target + 0.1, htl: 10,
 			peers: map[crypto.NodeID]*peer{farID: {id: farID, loc: target + 0.3, foaf: []crypto.Location{target + 0.001}}}, cached: true},
 		{name: "previous hop closer", me: target + 0.05, prev: target + 0.01, htl: 10, cached: true},
-		{name: "previous hop closer but could not keep it (HTL 16)", me: target + 0.05, prev: target + 0.01, htl: 16, stored: true},
+		{name: "previous hop closer, the first to route by the key (HTL 16)", me: target + 0.05, prev: target + 0.01, htl: 16, cached: true},
+		{name: "previous hop closer but on the stem (HTL 17)", me: target + 0.05, prev: target + 0.01, htl: 17, stored: true},
 		{name: "in the tail", me: target + 0.05, prev: target + 0.01, htl: sinkTail, tail: true,
 			peers: map[crypto.NodeID]*peer{nearID: {id: nearID, loc: target + 0.02}}, stored: true},
 		{name: "low HTL but no tail", me: target + 0.05, prev: target + 0.01, htl: 2,
 			peers: map[crypto.NodeID]*peer{nearID: {id: nearID, loc: target + 0.02}}, cached: true},
-		{name: "HTL 17: next to the originator maybe", me: target, prev: target + 0.1, htl: 17},
-		{name: "HTL 18: in the stem", me: target, prev: target + 0.1, htl: 18},
+		{name: "HTL 17, a sink: kept in the store", me: target, prev: target + 0.1, htl: 17, stored: true},
+		{name: "HTL 18, a sink on the stem: kept in the store", me: target, prev: target + 0.1, htl: 18, stored: true},
+		{name: "HTL 17, not a sink: next to the originator maybe, not cached", me: target + 0.05, prev: target + 0.1, htl: 17,
+			peers: map[crypto.NodeID]*peer{nearID: {id: nearID, loc: target + 0.01}}},
+		{name: "HTL 18, not a sink: not cached", me: target + 0.05, prev: target + 0.1, htl: 18,
+			peers: map[crypto.NodeID]*peer{nearID: {id: nearID, loc: target + 0.01}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store := NewMemStore(tc.me, 10, 10)
@@ -466,25 +472,41 @@ func TestRouteTieGoesToTheNode(t *testing.T) {
 	}
 }
 
-// TestInsertKeptOrFailed: an insert is reported done only if some node kept the block. In a
-// network smaller than the stem, every node may get the insert at HTL 17 or 18, where nothing
-// is kept (in a network of two, always); then the insert must fail rather than look done.
+// TestInsertKeptOrFailed: an insert is reported done only if some node kept the block. In
+// small networks a sink keeps it, on the stem too (spec §18.4), so the insert is done; where
+// every route is a dead end and the inserting node is not the key's sink, no node keeps it,
+// and the insert must fail rather than look done.
 func TestInsertKeptOrFailed(t *testing.T) {
 	kept, failed := 0, 0
 	for round := range 24 {
 		size := 2 + round%3
+		deadEnd := round%4 == 3
 		synctest.Test(t, func(t *testing.T) {
-			tn := newTestNet(t, spread(size, 0.1), func(i int, c *Config) {
+			block, key := randomCHK(t)
+			locs := spread(size, 0.1)
+			if deadEnd {
+				locs = []crypto.Location{(key.Routing.Location() + 0.25) - crypto.Location(int(key.Routing.Location()+0.25))}
+			}
+			tn := newTestNet(t, locs, func(i int, c *Config) {
 				seed := sha256.Sum256(fmt.Appendf(nil, "round %d node %d", round, i))
 				c.Seed, c.MaxPeers = &seed, 4
 			})
-			for i := range size {
-				for j := i + 1; j < size; j++ {
-					tn.link(i, j)
+			if deadEnd {
+				// The only peer, nearer the key than the node, finds no route for anything.
+				tn.addRaw("dead end", key.Routing.Location(), func(p *rawPeer, from crypto.NodeID, m wire.Message) {
+					if ins, ok := m.(*wire.Insert); ok {
+						p.t.Send(context.Background(), from, &wire.Accepted{ID: ins.ID})
+						p.t.Send(context.Background(), from, &wire.RouteNotFound{ID: ins.ID, HTL: ins.HTL})
+					}
+				}, 0)
+			} else {
+				for i := range size {
+					for j := i + 1; j < size; j++ {
+						tn.link(i, j)
+					}
 				}
 			}
 			settle()
-			block, key := randomCHK(t)
 			err := tn.nodes[0].r.PutBlock(context.Background(), crypto.CHK, key.Routing, block)
 			holders := 0
 			for _, n := range tn.nodes {
@@ -507,8 +529,8 @@ func TestInsertKeptOrFailed(t *testing.T) {
 		})
 	}
 	t.Logf("%d inserts kept, %d failed", kept, failed)
-	if kept == 0 || failed == 0 {
-		t.Error("the rounds no longer exercise both a kept and a failed insert")
+	if kept != 18 || failed != 6 {
+		t.Errorf("%d inserts kept and %d failed, want 18 (small networks) and 6 (dead ends)", kept, failed)
 	}
 }
 

@@ -70,7 +70,6 @@ type failEntry struct {
 	failedAt time.Time
 	htl      uint8           // the most HTL a search for the key failed with recently
 	askers   []crypto.NodeID // peers to offer the block to if it appears; at most maxAskers
-	local    bool            // this node's own user asked
 }
 
 // failTable is the bounded recently-failed table (Freenet's ULPRs): a key that just failed is
@@ -103,8 +102,8 @@ func (f *failTable) recentlyFailed(k failKey, htl uint8, now time.Time) bool {
 	return ok && e.htl >= htl && now.Sub(e.failedAt) < f.quick
 }
 
-// record notes that a search for k with htl failed and that asker (nil for the local user)
-// wants it.
+// record notes that a search for k with htl failed and that asker (nil: none, the search was
+// the node's own) wants it.
 func (f *failTable) record(k failKey, htl uint8, asker *crypto.NodeID, now time.Time) {
 	f.expire(now)
 	e, ok := f.entries[k]
@@ -122,7 +121,6 @@ func (f *failTable) record(k failKey, htl uint8, asker *crypto.NodeID, now time.
 	e.htl = max(e.htl, htl)
 	f.order = append(f.order, failQueued{k, now})
 	if asker == nil {
-		e.local = true
 		return
 	}
 	for _, a := range e.askers {
