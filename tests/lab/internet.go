@@ -103,6 +103,12 @@ type SiteStats struct {
 	Unroutable int64 `json:"unroutable"`
 }
 
+// minus is the counters since before.
+func (s SiteStats) minus(before SiteStats) SiteStats {
+	return SiteStats{s.Sent - before.Sent, s.Delivered - before.Delivered, s.Lost - before.Lost,
+		s.Overflow - before.Overflow, s.Unroutable - before.Unroutable}
+}
+
 // Stats returns the internet's counters of every site, by site name.
 func (l *Lab) Stats() (map[string]SiteStats, error) {
 	line, err := l.internet.request(map[string]any{"op": "stats"})
