@@ -196,7 +196,7 @@ func (sp *splitFetch) rebuild(s int, shards [][]byte) ([][]byte, error) {
 	if complete {
 		return shards[:k], nil
 	}
-	fec, err := metadata.NewFEC(k, seg.CheckBlocks)
+	fec, err := metadata.NewFEC(sp.sf.Code, k, seg.CheckBlocks)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}

@@ -167,7 +167,7 @@ func (s *stream) encode(job segmentJob) error {
 			putBlock(b)
 		}
 	}()
-	fec, err := metadata.NewFEC(k, m)
+	fec, err := metadata.NewFEC(metadata.CodeFFT, k, m)
 	if err != nil {
 		return err
 	}
@@ -268,7 +268,7 @@ func (s *stream) finish() (inline []byte, split *metadata.Splitfile, err error) 
 	if s.ctx.Err() != nil {
 		return nil, nil, context.Cause(s.ctx)
 	}
-	split = &metadata.Splitfile{Length: s.length, Derived: !s.in.cfg.Convergent, Secret: s.secret}
+	split = &metadata.Splitfile{Length: s.length, Code: metadata.CodeFFT, Derived: !s.in.cfg.Convergent, Secret: s.secret}
 	for _, seg := range s.segments {
 		split.Segments = append(split.Segments, *seg)
 	}

@@ -18,10 +18,6 @@ func BenchmarkFEC(b *testing.B) {
 		shards[i] = make([]byte, BlockSize)
 		fillRandom(rng, shards[i])
 	}
-	f, err := NewFEC(k, m)
-	if err != nil {
-		b.Fatal(err)
-	}
 	b.Run("sha256-1core", func(b *testing.B) {
 		b.SetBytes(k * BlockSize)
 		for b.Loop() {
@@ -30,26 +26,32 @@ func BenchmarkFEC(b *testing.B) {
 			}
 		}
 	})
-	b.Run("encode-128+128", func(b *testing.B) {
-		b.SetBytes(k * BlockSize)
-		for b.Loop() {
-			if err := f.Encode(shards); err != nil {
-				b.Fatal(err)
-			}
+	for _, code := range []Code{CodeVandermonde, CodeFFT} {
+		f, err := NewFEC(code, k, m)
+		if err != nil {
+			b.Fatal(err)
 		}
-	})
-	b.Run("rebuild-30%-lost", func(b *testing.B) {
-		b.SetBytes(k * BlockSize)
-		work := make([][]byte, k+m)
-		lost := rng.Perm(k + m)[:(k+m)*3/10]
-		for b.Loop() {
-			copy(work, shards)
-			for _, i := range lost {
-				work[i] = nil
+		b.Run(code.String()+"/encode-128+128", func(b *testing.B) {
+			b.SetBytes(k * BlockSize)
+			for b.Loop() {
+				if err := f.Encode(shards); err != nil {
+					b.Fatal(err)
+				}
 			}
-			if err := f.Reconstruct(work); err != nil {
-				b.Fatal(err)
+		})
+		b.Run(code.String()+"/rebuild-30%-lost", func(b *testing.B) {
+			b.SetBytes(k * BlockSize)
+			work := make([][]byte, k+m)
+			lost := rng.Perm(k + m)[:(k+m)*3/10]
+			for b.Loop() {
+				copy(work, shards)
+				for _, i := range lost {
+					work[i] = nil
+				}
+				if err := f.Reconstruct(work); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
+		})
+	}
 }

@@ -30,7 +30,7 @@ func chkURI(tb testing.TB, name string) crypto.RequestURI {
 
 // testSplitfile builds a splitfile of length bytes laid out as an inserter would.
 func testSplitfile(length int64, derived bool) *Splitfile {
-	s := &Splitfile{Length: length, Derived: derived}
+	s := &Splitfile{Length: length, Code: CodeFFT, Derived: derived}
 	if derived {
 		s.Secret = key("secret")
 	}
@@ -67,12 +67,17 @@ func sampleDocuments(tb testing.TB) map[string]*Document {
 		"split-derived":   {Kind: KindSplitfile, MIMEType: "video/mp4", Size: 5 << 20, Split: testSplitfile(5<<20, true)},
 		"split-explicit":  {Kind: KindSplitfile, MIMEType: "video/mp4", Size: 1 << 20, Split: testSplitfile(1<<20, false)},
 		"split-one-block": {Kind: KindSplitfile, Size: 1, Split: testSplitfile(1, true)},
-		"split-zstd":      {Kind: KindSplitfile, MIMEType: "text/plain", Codec: CodecZstd, Size: 1 << 30, Split: testSplitfile(40000, true)},
-		"split-metadata":  {Kind: KindSplitfile, Metadata: true, Size: 70000, Split: testSplitfile(70000, true)},
-		"parts":           {Kind: KindParts, MIMEType: "video/webm", Size: 5<<30 + 7, Parts: []Part{{Length: 2 << 30, Key: crypto.CHKKey{Routing: key("p1"), Crypto: key("c1")}}, {Length: 2 << 30, Key: crypto.CHKKey{Routing: key("p2"), Crypto: key("c2")}}, {Length: 1<<30 + 7, Key: crypto.CHKKey{Routing: key("p3"), Crypto: key("c3")}}}},
-		"parts-zstd-age":  {Kind: KindParts, Codec: CodecZstd, Age: true, Size: 1 << 40, Parts: []Part{{Length: 1, Key: crypto.CHKKey{Routing: key("q1")}}, {Length: 1, Key: crypto.CHKKey{Crypto: key("q2")}}}},
-		"manifest-empty":  {Kind: KindManifest},
-		"manifest-site":   site,
+		"split-vandermonde": {Kind: KindSplitfile, MIMEType: "video/mp4", Size: 5 << 20, Split: func() *Splitfile {
+			s := testSplitfile(5<<20, false)
+			s.Code = CodeVandermonde
+			return s
+		}()},
+		"split-zstd":     {Kind: KindSplitfile, MIMEType: "text/plain", Codec: CodecZstd, Size: 1 << 30, Split: testSplitfile(40000, true)},
+		"split-metadata": {Kind: KindSplitfile, Metadata: true, Size: 70000, Split: testSplitfile(70000, true)},
+		"parts":          {Kind: KindParts, MIMEType: "video/webm", Size: 5<<30 + 7, Parts: []Part{{Length: 2 << 30, Key: crypto.CHKKey{Routing: key("p1"), Crypto: key("c1")}}, {Length: 2 << 30, Key: crypto.CHKKey{Routing: key("p2"), Crypto: key("c2")}}, {Length: 1<<30 + 7, Key: crypto.CHKKey{Routing: key("p3"), Crypto: key("c3")}}}},
+		"parts-zstd-age": {Kind: KindParts, Codec: CodecZstd, Age: true, Size: 1 << 40, Parts: []Part{{Length: 1, Key: crypto.CHKKey{Routing: key("q1")}}, {Length: 1, Key: crypto.CHKKey{Crypto: key("q2")}}}},
+		"manifest-empty": {Kind: KindManifest},
+		"manifest-site":  site,
 	}
 }
 
@@ -162,6 +167,9 @@ func TestDecodeRejects(t *testing.T) {
 		{"entry count too large", patch(mani, 3, 0xff, 0xff, 0xff, 0xff), "entries"},
 		{"segment count too large", patch(split, 2+11+1+32+8, 0x7f, 0, 0, 0), "segments"},
 		{"zero check blocks", patch(split, 2+11+1+32+8+4+1, 0), "check blocks"},
+		{"unknown erasure code", patch(split, 2+11, 0x21), "unknown erasure code"},
+		{"unknown key mode", patch(split, 2+11, 0x13), "unknown key mode"},
+		{"segment the FFT code cannot take", patch(split, 2+11+1+32+8+4+1, 255), "cannot take"},
 		{"length needs more blocks", patch(split, 2+11+1+32, 0, 0, 0, 0, 0, 1, 0, 0), "needs"},
 		{"nested metadata with MIME", enc2(t, &Document{Kind: KindSplitfile, Size: 100, MIMEType: "x/y", Split: testSplitfile(100, true)}, 2, flagMetadata), "nested metadata"},
 	} {

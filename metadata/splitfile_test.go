@@ -39,56 +39,68 @@ func TestSplitEvenly(t *testing.T) {
 	}
 }
 
-// TestFECAnyK checks the erasure code's promise: any k of the k+m blocks rebuild the data.
+// TestFECAnyK checks each erasure code's promise: any k of the k+m blocks rebuild the data.
 func TestFECAnyK(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, km := range [][2]int{{1, 7}, {3, 10}, {128, 128}} {
-		k, m := km[0], km[1]
-		f, err := NewFEC(k, m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		shards := make([][]byte, k+m)
-		for i := range shards {
-			shards[i] = make([]byte, 4096) // the code works on any block size
-			if i < k {
-				fillRandom(rng, shards[i])
-			}
-		}
-		if err := f.Encode(shards); err != nil {
-			t.Fatal(err)
-		}
-		want := make([][]byte, k)
-		for i := range want {
-			want[i] = bytes.Clone(shards[i])
-		}
-		for trial := 0; trial < 3; trial++ {
-			got := make([][]byte, k+m)
-			for _, i := range rng.Perm(k + m)[:k] {
-				got[i] = bytes.Clone(shards[i])
-			}
-			if err := f.Reconstruct(got); err != nil {
+	for _, code := range []Code{CodeVandermonde, CodeFFT} {
+		for _, km := range [][2]int{{1, 7}, {3, 10}, {48, 48}, {128, 128}} {
+			k, m := km[0], km[1]
+			f, err := NewFEC(code, k, m)
+			if err != nil {
 				t.Fatal(err)
 			}
+			shards := make([][]byte, k+m)
+			for i := range shards {
+				shards[i] = make([]byte, 4096) // the codes work on any multiple of 64 bytes
+				if i < k {
+					fillRandom(rng, shards[i])
+				}
+			}
+			if err := f.Encode(shards); err != nil {
+				t.Fatal(err)
+			}
+			want := make([][]byte, k)
 			for i := range want {
-				if !bytes.Equal(got[i], want[i]) {
-					t.Fatalf("k=%d m=%d: data block %d rebuilt wrong", k, m, i)
+				want[i] = bytes.Clone(shards[i])
+			}
+			for trial := 0; trial < 3; trial++ {
+				got := make([][]byte, k+m)
+				for _, i := range rng.Perm(k + m)[:k] {
+					got[i] = bytes.Clone(shards[i])
+				}
+				if err := f.Reconstruct(got); err != nil {
+					t.Fatal(err)
+				}
+				for i := range want {
+					if !bytes.Equal(got[i], want[i]) {
+						t.Fatalf("%v k=%d m=%d: data block %d rebuilt wrong", code, k, m, i)
+					}
+				}
+			}
+			// One block fewer than k cannot rebuild.
+			got := make([][]byte, k+m)
+			for _, i := range rng.Perm(k + m)[:k-1] {
+				got[i] = bytes.Clone(shards[i])
+			}
+			if k > 1 {
+				if err := f.Reconstruct(got); err == nil {
+					t.Errorf("%v k=%d m=%d rebuilt from k-1 blocks", code, k, m)
 				}
 			}
 		}
-		// One block fewer than k cannot rebuild.
-		got := make([][]byte, k+m)
-		for _, i := range rng.Perm(k + m)[:k-1] {
-			got[i] = bytes.Clone(shards[i])
-		}
-		if k > 1 {
-			if err := f.Reconstruct(got); err == nil {
-				t.Errorf("k=%d m=%d rebuilt from k-1 blocks", k, m)
-			}
-		}
 	}
-	if _, err := NewFEC(200, 57); err == nil {
-		t.Error("NewFEC accepted 257 blocks")
+	for _, c := range []struct {
+		code Code
+		k, m int
+	}{
+		{CodeVandermonde, 200, 57}, // 257 blocks
+		{CodeFFT, 200, 56},         // 200 + 64 > 256
+		{CodeFFT, 130, 100},        // 130 + 128 > 256
+		{Code(2), 1, 1},
+	} {
+		if _, err := NewFEC(c.code, c.k, c.m); err == nil {
+			t.Errorf("NewFEC(%v, %d, %d) accepted", c.code, c.k, c.m)
+		}
 	}
 }
 
