@@ -43,6 +43,9 @@ const (
 	DefaultStoreBytes  = 1 << 30   // 1 GiB of long-term store
 	DefaultCacheBytes  = 256 << 20 // 256 MiB of cache
 	DefaultLockTimeout = time.Second
+	// DefaultCacheCommitDelay is the CacheCommitDelay a node gives its store: a machine that
+	// crashes loses at most this long of cache writes (never a block it said it stored).
+	DefaultCacheCommitDelay = 100 * time.Millisecond
 )
 
 // Options configure a store. The zero value works: default bounds, location 0, silent.
@@ -66,6 +69,14 @@ type Options struct {
 	// ReserveBytes is the size of the reserve file kept beside the store for a full disk
 	// (reserve.go). Zero means DefaultReserveBytes; negative, none.
 	ReserveBytes int64
+	// CacheCommitDelay is how long a put into the cache may wait for other writes to share
+	// its commit (spec §8.4). A relay caches the blocks that pass through it a few a second,
+	// and a commit of one block, with its two fsyncs, costs the CPU of several links: waiting
+	// lets them share one. The wait ends early when cacheBatchOps cache puts are waiting, and
+	// when a put into the store or a removal comes, which never waits and takes the waiting
+	// cache puts into its own commit. Put still returns only after its commit. Zero commits
+	// every batch at once; a node uses DefaultCacheCommitDelay.
+	CacheCommitDelay time.Duration
 
 	// inspect opens an existing store for CheckFile and RepairFile alone: a missing file is an
 	// error, and nothing is changed at Open (no eviction down to the bounds, no reserve).
@@ -103,7 +114,11 @@ func (a Area) String() string {
 const (
 	maxBatchOps   = 256      // puts committed in one transaction at most
 	maxBatchBytes = 16 << 20 // bytes of records committed in one transaction at most
-	shrinkBatch   = 256      // evictions per transaction when Open shrinks an area
+	// cacheBatchOps is how many cache puts end the wait of CacheCommitDelay: enough to share
+	// a commit well, and well below the cache writes a node lets wait at once (64), so that
+	// none of its writes is turned away while a batch fills.
+	cacheBatchOps = 32
+	shrinkBatch   = 256 // evictions per transaction when Open shrinks an area
 	// protectedShare is the part of the cache that blocks requested again may hold; the rest
 	// is where new blocks wait to prove themselves, so a scan of cold blocks churns only it.
 	protectedNum, protectedDen = 3, 4
@@ -128,7 +143,10 @@ type Store struct {
 
 	ops        chan *op
 	writerDone chan struct{}
-	st         state // the committed state; owned by the writer goroutine after Open
+	cacheDelay time.Duration // Options.CacheCommitDelay
+	flush      chan struct{} // closed when Close begins: the writer waits no more
+	waiting    atomic.Int64  // ops the writer holds while cache puts wait for company (tests)
+	st         state         // the committed state; owned by the writer goroutine after Open
 
 	mu     sync.RWMutex // guards closed, pub
 	closed bool
@@ -165,6 +183,8 @@ func open(path string, opts Options) (*Store, error) {
 		rand:       opts.Rand,
 		ops:        make(chan *op, maxBatchOps),
 		writerDone: make(chan struct{}),
+		cacheDelay: opts.CacheCommitDelay,
+		flush:      make(chan struct{}),
 		inspect:    opts.inspect,
 	}
 	if s.log == nil {
@@ -485,6 +505,7 @@ func (s *Store) Close() error {
 		s.mu.Lock()
 		s.closed = true
 		s.mu.Unlock()
+		close(s.flush)
 		s.inflight.Wait()
 		close(s.ops)
 		<-s.writerDone

@@ -31,29 +31,63 @@ type events struct {
 
 // write is the writer goroutine: it takes the first queued op, then everything else already
 // queued (up to a batch), and commits them in one transaction. While it commits, new puts
-// queue up and form the next batch, so the batch grows with the load and a lone put waits for
-// no timer.
+// queue up and form the next batch, so the batch grows with the load and a lone put into the
+// store waits for no timer. A batch of cache puts alone waits up to cacheDelay for more
+// writes to share its commit (Options.CacheCommitDelay).
 func (s *Store) write() {
 	defer close(s.writerDone)
 	batch := make([]*op, 0, maxBatchOps)
+	wait := time.NewTimer(time.Hour)
+	wait.Stop()
 	for o := range s.ops {
 		batch = append(batch[:0], o)
 		size := len(o.value)
+		lazy := s.lazy(o)
+		if lazy {
+			wait.Reset(s.cacheDelay)
+		}
 	fill:
 		for len(batch) < maxBatchOps && size < maxBatchBytes {
-			select {
-			case o, ok := <-s.ops:
-				if !ok {
+			var (
+				o  *op
+				ok bool
+			)
+			if lazy {
+				s.waiting.Store(int64(len(batch)))
+				select {
+				case o, ok = <-s.ops:
+				case <-wait.C:
+					lazy = false
+					continue
+				case <-s.flush:
+					lazy = false
+					continue
+				}
+			} else {
+				select {
+				case o, ok = <-s.ops:
+				default:
 					break fill
 				}
-				batch = append(batch, o)
-				size += len(o.value)
-			default:
-				break fill
 			}
+			if !ok {
+				break
+			}
+			batch = append(batch, o)
+			size += len(o.value)
+			// A write that must not wait, or enough cache puts: commit what is queued.
+			lazy = lazy && s.lazy(o) && len(batch) < cacheBatchOps
 		}
+		wait.Stop()
+		s.waiting.Store(0)
 		s.commit(batch)
 	}
+}
+
+// lazy reports whether an op may wait for others to share its commit: a put into the cache,
+// when the store was given a delay for them.
+func (s *Store) lazy(o *op) bool {
+	return s.cacheDelay > 0 && o.put && o.area == AreaCache
 }
 
 // commit applies a batch in one transaction and answers each op. An op that fails in a way

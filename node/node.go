@@ -123,8 +123,11 @@ func New(cfg Config) (*Node, error) {
 	n.ds, err = datastore.Open(n.path(storeFile), datastore.Options{
 		StoreBytes: cfg.StoreBytes,
 		CacheBytes: cfg.CacheBytes,
-		Location:   loc,
-		Logger:     n.log,
+		// A relay's cache writes share commits (spec §8.4); what it stores is on disk before
+		// it answers an insert.
+		CacheCommitDelay: datastore.DefaultCacheCommitDelay,
+		Location:         loc,
+		Logger:           n.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
