@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"unicode"
@@ -391,6 +392,14 @@ func (u RequestURI) String() string {
 func (u InsertURI) String() string {
 	return formatURI(u.Type, true, &u.Seed, &u.Crypto, u.DocName, u.Site, u.Edition, u.Keyword, u.Path)
 }
+
+// LogValue redacts the URI to its type ("CHK@…"): a URI in a log would tell whoever reads it
+// what the node's user opened or inserted, and a request URI holds the key that decrypts it
+// (docs/spec.md §19.10).
+func (u RequestURI) LogValue() slog.Value { return slog.StringValue(u.Type.String() + "@…") }
+
+// LogValue redacts the insert URI to its type, like RequestURI's: it holds a private key.
+func (u InsertURI) LogValue() slog.Value { return slog.StringValue(u.Type.String() + "@…") }
 
 // MarshalText implements encoding.TextMarshaler.
 func (u RequestURI) MarshalText() ([]byte, error) { return []byte(u.String()), nil }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"lethe/private"
 )
 
 // conn is one client connection: a read loop in serve and writes from any goroutine.
@@ -125,7 +127,7 @@ func (c *conn) writeLocked(m *Message, data io.Reader, flush bool) error {
 	}
 	err := WriteMessage(c.w, m, data)
 	if errors.Is(err, ErrFormat) { // nothing was written: a bug here, not a broken connection
-		c.srv.log.Error("fcp: a reply cannot be framed", "message", m.Name, "err", err)
+		c.srv.log.Error("fcp: a reply cannot be framed", "message", m.Name, "err", private.Error{Err: err})
 		return err
 	}
 	if err == nil && flush {
@@ -134,7 +136,7 @@ func (c *conn) writeLocked(m *Message, data io.Reader, flush bool) error {
 	if err != nil {
 		c.dead = true
 		c.nc.Close()
-		c.srv.log.Debug("fcp: write failed", "message", m.Name, "err", err)
+		c.srv.log.Debug("fcp: write failed", "message", m.Name, "err", private.Error{Err: err})
 	}
 	return err
 }
@@ -163,7 +165,7 @@ func (c *conn) serve() {
 		return
 	}
 	if err != nil { // a ClientHello with a bad line: answer it anyway, the name is optional
-		log.Debug("fcp: ClientHello with a bad line", "err", err)
+		log.Debug("fcp: ClientHello with a bad line", "err", private.Error{Err: err})
 	}
 	if c.r.Pending() > 0 && c.r.Skip() != nil {
 		return
@@ -232,7 +234,7 @@ func (c *conn) readFailed(m *Message, err error) {
 		return
 	}
 	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-		c.srv.log.Debug("fcp: connection ended", "err", err)
+		c.srv.log.Debug("fcp: connection ended", "err", private.Error{Err: err})
 	}
 }
 

@@ -3,6 +3,8 @@ package fcp
 import (
 	"fmt"
 	"os"
+
+	"lethe/private"
 )
 
 // clientRequest starts a ClientPut, ClientPutComplexDir or ClientGet. A connection ClientPut
@@ -60,7 +62,7 @@ func (c *conn) takeData(r *request) bool {
 		if c.r.Pending() == 0 { // the data arrived; keeping it failed
 			c.protocolError(CodeInternal, err.Error(), r.name(), false, r.common.global)
 		}
-		c.srv.log.Debug("fcp: reading a request's data failed", "err", err)
+		c.srv.log.Debug("fcp: reading a request's data failed", "err", private.Error{Err: err})
 		return false
 	}
 	r.input = sp

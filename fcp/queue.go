@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"lethe/private"
 )
 
 // queueFile is the name of the persistent queue's state inside Config.StateDir.
@@ -109,7 +111,9 @@ func openQueue(s *Server, dir string) (*queue, error) {
 	for _, sr := range sq.Requests {
 		r, err := q.restore(sr)
 		if err != nil {
-			s.log.Warn("fcp: dropping a queued request that cannot be restored", "identifier", sr.identifier(), "err", err)
+			// Not its Identifier: clients put names in them (freesitemgr's name the site
+			// and the file), and a log must not (spec §19.10).
+			s.log.Warn("fcp: dropping a queued request that cannot be restored", "err", private.Error{Err: err})
 			continue
 		}
 		key := queueKey{r.owner, r.name()}
@@ -150,7 +154,7 @@ func (q *queue) restore(sr savedRequest) (*request, error) {
 	}
 	if sr.Result != "" {
 		if r.result, err = openSpool(q.dir, sr.Result); err != nil {
-			q.srv.log.Warn("fcp: a finished fetch's data is gone", "identifier", r.name(), "err", err)
+			q.srv.log.Warn("fcp: a finished fetch's data is gone", "err", private.Error{Err: err})
 			r.result = nil
 		}
 	}
@@ -264,7 +268,7 @@ func (q *queue) resume() {
 	}
 	q.mu.Unlock()
 	for _, r := range todo {
-		q.srv.log.Info("fcp: resuming a queued request", "identifier", r.name())
+		q.srv.log.Info("fcp: resuming a queued request", "kind", map[kind]string{kindPut: "put", kindPutDir: "site put", kindGet: "get"}[r.kind])
 		q.start(r)
 	}
 }
@@ -316,7 +320,7 @@ func (q *queue) save() {
 		err = writeFileAtomic(filepath.Join(q.dir, queueFile), b)
 	}
 	if err != nil {
-		q.srv.log.Error("fcp: cannot record the persistent queue", "err", err)
+		q.srv.log.Error("fcp: cannot record the persistent queue", "err", private.Error{Err: err})
 	}
 }
 

@@ -89,7 +89,8 @@ func New(cfg Config) (*Node, error) {
 	}
 	cfg.setDefaults()
 	hist := &history{}
-	cfg.Logger = slog.New(errorTap{next: cfg.Logger.Handler(), h: hist})
+	// Every error any part logs reaches the log in its redacted form (spec §19.10).
+	cfg.Logger = slog.New(private.NewHandler(errorTap{next: cfg.Logger.Handler(), h: hist}, loggedSentinels...))
 	n := &Node{cfg: cfg, log: cfg.Logger, hist: hist, editions: &fetch.Editions{}, started: time.Now(), ready: make(chan struct{})}
 	ok := false
 	defer func() {

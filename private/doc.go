@@ -10,4 +10,6 @@
 //     the next OpenSpool of the directory removes them.
 //   - ReadSecretFile: a secret the node keeps (the insert secret, the proxy's key) is read
 //     only from a file no other user may read.
+//   - Error and Handler: the form in which an error reaches a log, which says what kind of
+//     thing failed, never which URI, file name or content it was about.
 package private

@@ -16,6 +16,7 @@ import (
 	"lethe/crypto"
 	"lethe/fetch"
 	"lethe/metadata"
+	"lethe/private"
 	"lethe/proxy/filter"
 )
 
@@ -260,7 +261,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, ctx context.Contex
 			return err
 		}
 		if ctx.Err() == nil {
-			s.log.Info("proxy: content stopped part-way", "uri", uri, "err", err)
+			s.log.Info("proxy: content stopped part-way", "uri", uri, "failure", describe(err).heading, "err", private.Error{Err: err})
 		}
 		panic(http.ErrAbortHandler) // break the connection: the browser must not take it as whole
 	}

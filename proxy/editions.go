@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"lethe/crypto"
+	"lethe/private"
 )
 
 // editionWait is how long a browser opening a site waits for the search for newer editions
@@ -68,7 +69,7 @@ func (s *Server) searchEditions(uri crypto.RequestURI) <-chan struct{} {
 		_, err := s.fetcher().LatestEdition(ctx, uri.WithPath(""))
 		cancel()
 		if err != nil {
-			s.log.Debug("proxy: edition search", "site", uri.WithPath(""), "err", err)
+			s.log.Debug("proxy: edition search", "site", uri.WithPath(""), "err", private.Error{Err: err})
 		}
 		es.mu.Lock()
 		delete(es.running, site)

@@ -8,6 +8,7 @@ import (
 	"lethe/crypto"
 	"lethe/fetch"
 	"lethe/insert"
+	"lethe/private"
 	"lethe/proxy/filter"
 )
 
@@ -75,6 +76,15 @@ func describe(err error) failure {
 		message: "It failed for a reason the proxy cannot explain better than the error below.", retry: true, unknown: true}
 }
 
+// loggedSentinels are the errors whose texts the proxy's log may carry, those describe
+// knows: each names a kind of failure and nothing it failed on (private.Handler).
+var loggedSentinels = []error{
+	errCancelled, fetch.ErrNotFound, fetch.ErrEditionNotFound, fetch.ErrBlockNotFound,
+	crypto.ErrVerify, fetch.ErrTooLarge, fetch.ErrEncrypted, fetch.ErrCorrupt,
+	fetch.ErrTooManyHops, filter.ErrNotImage, filter.ErrTooLarge, crypto.ErrCollision,
+	insert.ErrPath, errUpload,
+}
+
 // explain is the one line the transfers page shows for a failure.
 func explain(err error) string {
 	f := describe(err)
@@ -92,7 +102,7 @@ func (s *Server) fetchError(w http.ResponseWriter, r *http.Request, uri crypto.R
 	}
 	f := describe(err)
 	if f.unknown {
-		s.log.Warn("proxy: fetch failed", "uri", uri, "err", err)
+		s.log.Warn("proxy: fetch failed", "uri", uri, "err", private.Error{Err: err})
 	}
 	d := errorData{Heading: f.heading, Message: f.message, Detail: err.Error()}
 	if f.retry {

@@ -7,6 +7,8 @@ import (
 	"html/template"
 	"net/http"
 	"time"
+
+	"lethe/private"
 )
 
 //go:embed pages
@@ -47,7 +49,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	}
 	var buf bytes.Buffer
 	if err := s.pages.t.ExecuteTemplate(&buf, name, v); err != nil {
-		s.log.Error("proxy: page", "page", name, "err", err)
+		s.log.Error("proxy: page", "page", name, "err", private.Error{Err: err})
 		http.Error(w, "proxy: page failed to render", http.StatusInternalServerError)
 		return
 	}

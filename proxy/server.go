@@ -141,6 +141,9 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// Errors reach the log only in their redacted form, from the proxy and from the fetches
+	// and inserts it runs (spec §19.10): their texts name keys and files.
+	log = slog.New(private.NewHandler(log.Handler(), loggedSentinels...))
 	if cfg.StateDir != "" {
 		if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 			return nil, fmt.Errorf("proxy: state directory: %w", err)

@@ -127,7 +127,7 @@ func (s *Server) insertPost(w http.ResponseWriter, r *http.Request) {
 	}
 	if uri.Type == crypto.USK {
 		if err := s.marks.add(uri.Site, uri); err != nil {
-			s.log.Info("proxy: bookmark of inserted site", "err", err)
+			s.log.Info("proxy: bookmark of inserted site", "err", private.Error{Err: err})
 		}
 	}
 	redirect(w, "/transfers/"+t.id, http.StatusSeeOther)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"math/rand/v2"
 	"mime/multipart"
 	"net"
@@ -290,9 +291,16 @@ func TestOperatorBlindness(t *testing.T) {
 		listen[i] = freePort(t)
 		relay[i] = rec.relay(t, listen[i])
 	}
+	logs := t.TempDir() // every node's log, at the debug level
 	tn, _ := startTestnet(t, nodes, func(i int, c *node.Config) {
 		// Every node dials this one at the address its noderef gives: the relay's.
 		c.ListenAddr, c.Addresses = listen[i], []string{relay[i]}
+		f, err := os.Create(filepath.Join(logs, fmt.Sprintf("node-%02d.log", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		c.Logger = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	for _, n := range tn.Nodes {
 		if len(n.Status().Peers) == 0 {
@@ -305,6 +313,7 @@ func TestOperatorBlindness(t *testing.T) {
 	var needles []needle
 	in, out := client(t, tn.Nodes[0]), client(t, tn.Nodes[tn.Farthest(0)])
 	var carried int
+	var files []crypto.RequestURI
 	for i, size := range sizes {
 		marker := secret(fmt.Sprintf("marker-%d", i))
 		data := markedFile(size, byte(40+i), marker)
@@ -319,6 +328,7 @@ func TestOperatorBlindness(t *testing.T) {
 		needles = append(needles, contentNeedles(what, data, marker, r)...)
 		needles = append(needles, needle{what + " name", []byte(name)})
 		needles = append(needles, uriNeedles(what, uri)...)
+		files = append(files, uri)
 		carried += size
 	}
 
@@ -342,6 +352,18 @@ func TestOperatorBlindness(t *testing.T) {
 	needles = append(needles, needle{"site insert URI", []byte(site.String())})
 	needles = append(needles, keyNeedles("site private seed", site.Seed)...)
 	carried += len(page)
+
+	// The user opens the files and the site in a browser through node 0's proxy, a page the
+	// site does not have, and a key the network does not hold (what the node logs of it is
+	// scanned below).
+	missing := string(secret("missing")) + ".html"
+	absent := mustParse(t, "CHK@"+keyText.EncodeToString(randomBytes(32, 5))+","+keyText.EncodeToString(randomBytes(32, 6))+",AQABAQA/"+string(secret("absent"))+".txt")
+	absentSite := mustParse(t, "USK@"+keyText.EncodeToString(randomBytes(32, 7))+","+keyText.EncodeToString(randomBytes(32, 8))+",AQACAQA/"+string(secret("absent-site"))+"/0/")
+	browse(t, tn.Nodes[0], append(files, siteURI.WithPath("/"+pageName), siteURI.WithPath("/"+missing), absent, absentSite))
+	needles = append(needles, needle{"name of a page the site does not have", []byte(missing)}, needle{"name of a file the network does not hold", []byte(absent.Path[1:])},
+		needle{"name of a site the network does not hold", []byte(absentSite.Site)})
+	needles = append(needles, uriNeedles("a key the network does not hold", absent)...)
+	needles = append(needles, uriNeedles("a site the network does not hold", absentSite)...)
 
 	// A site uploaded through node 0's proxy and interrupted half-way: while its files are
 	// spooled, and after the browser gave up, node 0's data directory must show none of
@@ -387,11 +409,16 @@ func TestOperatorBlindness(t *testing.T) {
 	rec.close()
 	found, wire := scanTree(t, rec.dir, needles)
 	report("bytes on the links", found)
+	found, logged := scanTree(t, logs, needles)
+	report("the nodes' logs at the debug level", found)
+	if logged == 0 {
+		t.Fatal("the nodes logged nothing")
+	}
 	if wire < int64(carried) {
 		t.Fatalf("the relays saw %d bytes, less than the %d carried: the links did not pass through them", wire, carried)
 	}
-	t.Logf("%d needles from %d files and a site (%.1f MiB) not found in %.1f MiB of data directories (running) and %.1f MiB (stopped), nor in %.1f MiB of link bytes; scanned in %v",
-		len(needles), len(sizes), float64(carried)/(1<<20), float64(dirBytes)/(1<<20), float64(stopped)/(1<<20), float64(wire)/(1<<20), time.Since(start).Round(time.Millisecond))
+	t.Logf("%d needles from %d files and a site (%.1f MiB) not found in %.1f MiB of data directories (running) and %.1f MiB (stopped), nor in %.1f MiB of link bytes, nor in %.1f KiB of debug logs; scanned in %v",
+		len(needles), len(sizes), float64(carried)/(1<<20), float64(dirBytes)/(1<<20), float64(stopped)/(1<<20), float64(wire)/(1<<20), float64(logged)/(1<<10), time.Since(start).Round(time.Millisecond))
 }
 
 // interruptedUpload is what uploadInterrupted leaves for the scan: the needles of the files it
@@ -498,4 +525,34 @@ func spooledBytes(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// browse opens each URI through n's proxy as the user would (an address typed into a tab),
+// whatever the answer.
+func browse(t *testing.T, n *node.Node, uris []crypto.RequestURI) {
+	t.Helper()
+	c := &http.Client{Timeout: 2 * time.Minute}
+	for _, u := range uris {
+		req, err := http.NewRequest(http.MethodGet, "http://"+n.ProxyAddr()+"/"+u.String(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Sec-Fetch-Site", "none")
+		req.Header.Set("Sec-Fetch-Mode", "navigate")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("open %v through the proxy: %v", u.LogValue(), err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
+
+func mustParse(tb testing.TB, s string) crypto.RequestURI {
+	tb.Helper()
+	u, err := crypto.ParseURI(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u
 }
