@@ -20,15 +20,22 @@ import (
 // The rule: at most total handshakes are pending at once, and at most perSource of them come
 // from one source — one IPv4 address, or one IPv6 /64 (the block one subscriber usually
 // holds). A connection from a source that already has perSource pending is refused. When the
-// table is full, the oldest pending handshake of the busiest source (the one with the most
-// pending, the longest-waiting of those on a tie) is evicted to make room, so a newcomer is
-// never refused for a full table, and one source can never fill it: to hold the table, an
-// attacker needs total/perSource sources, and then each newcomer still evicts one of theirs.
+// table is full, a newcomer from a source with fewer pending than the busiest source (the one
+// with the most pending, the longest-waiting of those on a tie) evicts that source's oldest
+// pending handshake; a newcomer from the busiest source itself is refused, so a source never
+// evicts its own. So one source can never fill the table, and a newcomer from a quiet source
+// is never refused for a full one: to hold the table, an attacker needs total/perSource
+// sources, and then each newcomer from elsewhere still evicts one of theirs.
+//
+// A loopback address (a program on this machine: the nodes of a test network all dial from
+// 127.0.0.1, a dozen of them at once) has a cap of its own, loopback, by default total-1: it
+// still cannot fill the table, and a newcomer from elsewhere still evicts its oldest when the
+// table is full.
 //
 // The gate knows nothing of sockets: Admit takes an address and a callback, Done releases.
 // It is safe for concurrent use.
 type HandshakeGate struct {
-	total, perSource int
+	total, perSource, loopback int
 
 	mu       sync.Mutex
 	sources  map[netip.Prefix][]*Handshake // pending handshakes of each source, oldest first; guarded by mu
@@ -46,20 +53,29 @@ type Handshake struct {
 }
 
 // NewHandshakeGate makes a gate for at most total pending handshakes, at most perSource of
-// them from one source. total is at least 2; perSource is at least 1 and below total, so that
-// no single source can fill the table.
-func NewHandshakeGate(total, perSource int) *HandshakeGate {
+// them from one source, and at most loopback from one loopback address (0: total-1). total
+// is at least 2; the caps are at least 1 and below total, so that no single source can fill
+// the table.
+func NewHandshakeGate(total, perSource, loopback int) *HandshakeGate {
 	total = max(total, 2)
-	perSource = min(max(perSource, 1), total-1)
-	return &HandshakeGate{total: total, perSource: perSource, sources: map[netip.Prefix][]*Handshake{}}
+	if loopback <= 0 {
+		loopback = total - 1
+	}
+	return &HandshakeGate{
+		total:     total,
+		perSource: min(max(perSource, 1), total-1),
+		loopback:  min(loopback, total-1),
+		sources:   map[netip.Prefix][]*Handshake{},
+	}
 }
 
 // SourceOf is the source a handshake from addr counts against: the address itself for IPv4
-// (an IPv4-mapped IPv6 address counts as its IPv4 address), its /64 for IPv6.
+// (an IPv4-mapped IPv6 address counts as its IPv4 address) and for a loopback address, its
+// /64 for any other IPv6 address.
 func SourceOf(addr netip.Addr) netip.Prefix {
 	addr = addr.Unmap().WithZone("")
-	bits := 32
-	if addr.Is6() {
+	bits := addr.BitLen()
+	if addr.Is6() && !addr.IsLoopback() {
 		bits = 64
 	}
 	p, err := addr.Prefix(bits)
@@ -70,7 +86,8 @@ func SourceOf(addr netip.Addr) netip.Prefix {
 }
 
 // Admit asks for a place for a handshake from addr. ok is false if that source already has
-// its share pending; the caller then closes the connection at once. Otherwise the caller runs
+// its share pending, or the table is full and the source is the busiest; the caller then
+// closes the connection at once. Otherwise the caller runs
 // the handshake and calls Done when it ends, however it ends. evict may be called once, from
 // another goroutine, if the gate later needs the place for a newcomer: it must make the
 // handshake fail soon (close its connection); the place is already given up when it runs.
@@ -78,13 +95,17 @@ func SourceOf(addr netip.Addr) netip.Prefix {
 func (g *HandshakeGate) Admit(addr netip.Addr, evict func()) (h *Handshake, ok bool) {
 	src := SourceOf(addr)
 	g.mu.Lock()
-	if len(g.sources[src]) >= g.perSource {
+	if len(g.sources[src]) >= g.capOf(src) {
 		g.mu.Unlock()
 		return nil, false
 	}
 	var victim *Handshake
 	if g.pending >= g.total {
 		victim = g.busiestOldestLocked()
+		if len(g.sources[src]) >= len(g.sources[victim.source]) {
+			g.mu.Unlock()
+			return nil, false // the newcomer's own source is (among) the busiest
+		}
 		g.removeLocked(victim)
 	}
 	g.admitted++
@@ -104,6 +125,14 @@ func (h *Handshake) Done() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.removeLocked(h)
+}
+
+// capOf is how many pending handshakes src may have.
+func (g *HandshakeGate) capOf(src netip.Prefix) int {
+	if src.Addr().IsLoopback() {
+		return g.loopback
+	}
+	return g.perSource
 }
 
 // Pending is the number of handshakes in progress.

@@ -17,6 +17,8 @@ func TestSourceOf(t *testing.T) {
 		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
 		{"2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"},
 		{"fe80::1%eth0", "fe80::/64"},
+		{"::1", "::1/128"},
+		{"127.0.0.5", "127.0.0.5/32"},
 	} {
 		if got := SourceOf(netip.MustParseAddr(tc.addr)).String(); got != tc.want {
 			t.Errorf("SourceOf(%s) = %s, want %s", tc.addr, got, tc.want)
@@ -27,7 +29,7 @@ func TestSourceOf(t *testing.T) {
 // The gate's rule, step by step: a per-source cap, eviction of the busiest source's oldest
 // handshake when full, and Done that is safe after an eviction or twice.
 func TestHandshakeGate(t *testing.T) {
-	g := NewHandshakeGate(4, 2)
+	g := NewHandshakeGate(4, 2, 0)
 	var evicted []string
 	admit := func(addr, name string) *Handshake {
 		t.Helper()
@@ -74,23 +76,59 @@ func TestHandshakeGate(t *testing.T) {
 	if g.Pending() != 4 {
 		t.Fatalf("pending %d, want 4", g.Pending())
 	}
-	admit("2001:db8::3", "a3") // a's /64 has nothing pending now
+	admit("2001:db8::3", "a3") // a's /64 has nothing pending now: it evicts the oldest (c1)
+	// Full, and every source has one pending: one of them asking for a second is refused,
+	// since it would evict another's.
+	refused("203.0.113.1")
+	if g.Pending() != 4 || len(evicted) != 4 {
+		t.Fatalf("pending %d, evicted %v; want 4, [a1 a2 b1 c1]", g.Pending(), evicted)
+	}
+}
+
+// When the table is full, a newcomer from the busiest source is refused rather than evict
+// its own source's handshakes.
+func TestHandshakeGateBusiestSourceWaits(t *testing.T) {
+	g := NewHandshakeGate(4, 3, 0)
+	busy, quiet := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("198.51.100.1")
+	evictions := 0
+	for range 3 {
+		if _, ok := g.Admit(busy, func() { evictions++ }); !ok {
+			t.Fatal("refused below the cap")
+		}
+	}
+	if _, ok := g.Admit(quiet, nil); !ok {
+		t.Fatal("a second source refused with room in the table")
+	}
+	if _, ok := g.Admit(busy, nil); ok || evictions != 0 {
+		t.Errorf("the busiest source, the table full: admitted %v, %d of its own evicted", ok, evictions)
+	}
+	if _, ok := g.Admit(quiet, nil); !ok || evictions != 1 {
+		t.Errorf("a quieter source, the table full: admitted %v, %d of the busiest's evicted; want true, 1", ok, evictions)
+	}
 }
 
 // One source can hold at most its share of the table, whatever it asks for.
 func TestHandshakeGateOneSourceNeverFillsIt(t *testing.T) {
-	for _, tc := range []struct{ total, perSource, want int }{
-		{32, 4, 4}, {4, 4, 3}, {2, 8, 1}, {1, 1, 1}, {32, 0, 1},
+	for _, tc := range []struct {
+		total, perSource, loopback int
+		addr                       string
+		want                       int
+	}{
+		{32, 4, 0, "192.0.2.1", 4}, {4, 4, 0, "192.0.2.1", 3}, {2, 8, 0, "192.0.2.1", 1}, {1, 1, 0, "192.0.2.1", 1},
+		{32, 0, 0, "192.0.2.1", 1}, {32, 8, 0, "2001:db8::1", 8},
+		// This machine (the nodes of a test network): all but one place by default.
+		{32, 8, 0, "127.0.0.1", 31}, {32, 8, 0, "::1", 31}, {32, 8, 0, "::ffff:127.0.0.2", 31},
+		{32, 8, 2, "127.0.0.1", 2}, {4, 8, 9, "127.0.0.1", 3},
 	} {
-		g := NewHandshakeGate(tc.total, tc.perSource)
+		g := NewHandshakeGate(tc.total, tc.perSource, tc.loopback)
 		n := 0
 		for range 100 {
-			if _, ok := g.Admit(netip.MustParseAddr("192.0.2.1"), nil); ok {
+			if _, ok := g.Admit(netip.MustParseAddr(tc.addr), nil); ok {
 				n++
 			}
 		}
 		if n != tc.want {
-			t.Errorf("NewHandshakeGate(%d, %d): one source got %d places, want %d", tc.total, tc.perSource, n, tc.want)
+			t.Errorf("NewHandshakeGate(%d, %d, %d): %s got %d places, want %d", tc.total, tc.perSource, tc.loopback, tc.addr, n, tc.want)
 		}
 	}
 }
@@ -117,8 +155,8 @@ func isOpen(c net.Conn, wait time.Duration) bool {
 }
 
 // Issue 16, finding 3: idle connections from one address, 40 of them where 32 used to lock a
-// node out of every inbound link, leave room for a real peer. The source keeps its 8 places;
-// the rest are closed at once.
+// node out of every inbound link, leave room for a real peer. The source (here a loopback
+// address, which may hold all places but one) keeps its places; the rest are closed at once.
 func TestIdleConnectionsFromOneAddressDoNotLockOut(t *testing.T) {
 	checkLeaks(t)
 	lim := Limits{FirstBytesTimeout: 20 * time.Second, HandshakeTimeout: 20 * time.Second}
@@ -137,8 +175,8 @@ func TestIdleConnectionsFromOneAddressDoNotLockOut(t *testing.T) {
 			open++
 		}
 	}
-	if open != defaultPerSource {
-		t.Errorf("%d idle connections from one address held open, want %d", open, defaultPerSource)
+	if open != defaultMaxHandshakes-1 {
+		t.Errorf("%d idle connections from one loopback address held open, want %d", open, defaultMaxHandshakes-1)
 	}
 }
 

@@ -65,8 +65,9 @@ type Limits struct {
 	// 1 MiB): Send waits or fails with ErrQueueFull beyond it.
 	MaxQueuedBytes int
 	// MaxHandshakes bounds the inbound links being set up at once (default 32), and
-	// MaxHandshakesPerSource those from one IPv4 address or IPv6 /64 (default 8): see
-	// HandshakeGate.
+	// MaxHandshakesPerSource those from one IPv4 address or IPv6 /64 (default 8; from a
+	// loopback address, all but one place unless MaxHandshakesPerSource is set, since the
+	// nodes of a test network on one machine all come from 127.0.0.1): see HandshakeGate.
 	MaxHandshakes          int
 	MaxHandshakesPerSource int
 	// FirstBytesTimeout: an inbound connection that sends nothing for this long is closed
@@ -207,7 +208,11 @@ func New(cfg Config) (*TCP, error) {
 		return nil, err
 	}
 	t.serverTLS = serverTLSConfig(t.cert, t.rand)
-	t.handshakes = NewHandshakeGate(t.limits.MaxHandshakes, t.limits.MaxHandshakesPerSource)
+	loopback := 0 // the gate's default: all places but one
+	if cfg.Limits.MaxHandshakesPerSource > 0 {
+		loopback = cfg.Limits.MaxHandshakesPerSource // set on purpose: for every address
+	}
+	t.handshakes = NewHandshakeGate(t.limits.MaxHandshakes, t.limits.MaxHandshakesPerSource, loopback)
 	if cfg.ListenAddr != "" {
 		if t.ln, err = net.Listen("tcp", cfg.ListenAddr); err != nil {
 			return nil, fmt.Errorf("transport: listen: %w", err)
