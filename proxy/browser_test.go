@@ -48,24 +48,26 @@ func TestBrowser(t *testing.T) {
 	held := p.url + pathOf(key.WithPath("/"))
 	fresh := insertFile(t, p.st, []byte("<p>a page nobody opened</p>"), insert.Config{Name: "fresh.html"})
 	never := p.url + pathOf(fresh)
-	if err := tabs[0].Open(held); err != nil {
+	// Fresh tabs: the visit's may still reload pages of the proxy that refresh themselves.
+	tab, user := b.NewTab(), b.NewTab()
+	if err := user.Open(held); err != nil {
 		t.Fatal(err)
 	}
 	p.st.ResetCounts()
-	landed := b.NewOtherSites([]string{held, never}).Visit(tabs[0])
+	landed := b.NewOtherSites([]string{held, never}).Visit(tab)
 	if n := p.st.TotalGets(); n != 0 {
 		t.Errorf("pages of other origins made the node fetch %d blocks", n)
 	}
-	if landed[never] != http.StatusOK || !strings.Contains(tabs[0].Text(), "Open this key?") {
-		t.Errorf("another origin's navigation to a key: documents %v, the tab shows:\n%s", landed, tabs[0].Text())
+	if landed[never] != http.StatusOK || !strings.Contains(tab.Text(), "Open this key?") {
+		t.Errorf("another origin's navigation to a key: documents %v, the tab shows:\n%s", landed, tab.Text())
 	}
-	if err := tabs[0].Click("Open it"); err != nil {
+	if err := tab.Click("Open it"); err != nil {
 		t.Fatal(err)
 	}
-	if text := tabs[0].Text(); !strings.Contains(text, "a page nobody opened") || p.st.TotalGets() == 0 {
+	if text := tab.Text(); !strings.Contains(text, "a page nobody opened") || p.st.TotalGets() == 0 {
 		t.Errorf("the user opening the key from the page that asks: %d blocks fetched, the tab shows:\n%s", p.st.TotalGets(), text)
 	}
-	if err := tabs[1].Open(never); err != nil || !strings.Contains(tabs[1].Text(), "a page nobody opened") {
-		t.Errorf("the user's own navigation to the key: %v, the tab shows:\n%s", err, tabs[1].Text())
+	if err := user.Open(never); err != nil || !strings.Contains(user.Text(), "a page nobody opened") {
+		t.Errorf("the user's own navigation to the key: %v, the tab shows:\n%s", err, user.Text())
 	}
 }

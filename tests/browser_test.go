@@ -59,25 +59,33 @@ func TestBrowserOverTestnet(t *testing.T) {
 		reader, tn.Hops(publisher)[reader], v.Opened, len(filtertest.HTML), len(filtertest.CSS), time.Since(start).Round(time.Millisecond),
 		v.Requests, v.ToProxy, v.OwnIcons)
 
-	// Pages of other origins embed and open keys on the proxy, one the user just opened and
-	// one never opened: the node sends no request into the network for them, the tab they
-	// navigate asks the user first, and the user's own navigation to the key works.
+	// Pages of other origins embed and open keys on the proxy: one the user just opened, one
+	// never opened, and one nobody inserted (any attempt to fetch it is a request into the
+	// network; node 0 may hold the others' blocks in its store, which it reads without one).
+	// The node sends no request for them, the tab they navigate asks the user first, and the
+	// user's own navigation works.
 	fresh := putSite(t, pc, crypto.InsertURI{Type: crypto.CHK}, map[string]string{"index.html": "<p>a page nobody opened</p>"})
-	held, never := proxy+filter.Path(uri.WithPath("/")), proxy+filter.Path(fresh.WithPath("/"))
-	if err := tabs[0].Open(held); err != nil {
+	absent := mustParse(t, "CHK@"+keyText.EncodeToString(randomBytes(32, 9))+","+keyText.EncodeToString(randomBytes(32, 10))+",AQABAQA")
+	held, never, nowhere := proxy+filter.Path(uri.WithPath("/")), proxy+filter.Path(fresh.WithPath("/")), proxy+filter.Path(absent)
+	// Fresh tabs: the visit's may still reload pages of the proxy that refresh themselves.
+	tab, user := b.NewTab(), b.NewTab()
+	if err := user.Open(held); err != nil {
 		t.Fatal(err)
 	}
 	localRequests := func() uint64 { return tn.Nodes[reader].Status().Routing.LocalRequests }
 	before := localRequests()
-	landed := b.NewOtherSites([]string{held, never}).Visit(tabs[0])
+	landed := b.NewOtherSites([]string{held, never, nowhere}).Visit(tab)
 	if n := localRequests() - before; n != 0 {
 		t.Errorf("pages of other origins made node %d send %d requests into the network", reader, n)
 	}
-	if landed[never] != http.StatusOK || !strings.Contains(tabs[0].Text(), "Open this key?") {
-		t.Errorf("another origin's navigation to a key: documents %v, the tab shows:\n%s", landed, tabs[0].Text())
+	if landed[nowhere] != http.StatusOK || !strings.Contains(tab.Text(), "Open this key?") {
+		t.Errorf("another origin's navigation to a key: documents %v, the tab shows:\n%s", landed, tab.Text())
 	}
-	if err := tabs[1].Open(never); err != nil || !strings.Contains(tabs[1].Text(), "a page nobody opened") || localRequests() == before {
-		t.Errorf("the user's own navigation to the key: %v, the tab shows:\n%s", err, tabs[1].Text())
+	if err := user.Open(never); err != nil || !strings.Contains(user.Text(), "a page nobody opened") {
+		t.Errorf("the user's own navigation to the key: %v, the tab shows:\n%s", err, user.Text())
+	}
+	if err := user.Open(nowhere); err != nil || localRequests() == before {
+		t.Errorf("the user's own navigation to a key nobody inserted: %v, %d requests into the network", err, localRequests()-before)
 	}
 
 	dirs := []string{t.TempDir()}
