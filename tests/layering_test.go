@@ -62,6 +62,7 @@ var owners = map[string][]string{
 	"github.com/klauspost/reedsolomon": {"insert", "fetch", "metadata"},
 	"github.com/klauspost/compress":    {"metadata"},
 	"golang.org/x/net/html":            {"proxy"},
+	"golang.org/x/net/ipv4":            {"transport"},
 	"golang.org/x/time":                {"transport"},
 	"golang.org/x/sys":                 {"tests/lab/netns"},
 	"github.com/quic-go/quic-go":       {"transport"},

@@ -13,9 +13,12 @@ import (
 
 // Bandwidth limits what a node's links send and receive, all of them together, relayed
 // traffic and the node's own alike (spec §11.6): an upload and a download rate, each a token
-// bucket, and a monthly cap on the two together. TCP links wrap their connection with Conn;
-// another kind of link reads and writes through read and write. The limits change at run
-// time with SetLimits. A nil *Bandwidth limits nothing.
+// bucket, and a monthly cap on the two together. TCP links wrap their connection with Conn,
+// below TLS. QUIC links are counted where QUIC meets the network, every datagram of the UDP
+// socket (PacketConn), so that QUIC's acknowledgements, retransmissions, handshakes and
+// probes count; their streams only wait while a bucket is in debt (gatedReader,
+// gatedWriter). The limits change at run time with SetLimits. A nil *Bandwidth limits
+// nothing.
 type Bandwidth struct {
 	up, down *rate.Limiter
 
@@ -134,35 +137,111 @@ type limitedConn struct {
 	b *Bandwidth
 }
 
-func (c *limitedConn) Read(p []byte) (int, error)  { return c.b.read(c.Conn, p) }
-func (c *limitedConn) Write(p []byte) (int, error) { return c.b.write(c.Conn, p) }
+func (c *limitedConn) Read(p []byte) (int, error)  { return c.b.read(c.Conn, p, true) }
+func (c *limitedConn) Write(p []byte) (int, error) { return c.b.write(c.Conn, p, true) }
 
-// read reads at most a chunk from r, then waits for the download bucket to cover it: the
-// bytes are already here, but the next read waits, so the sender is held back by the
-// transport's flow control. Any kind of link (a TCP connection, a QUIC stream) reads so.
-func (b *Bandwidth) read(r io.Reader, p []byte) (int, error) {
+// read reads at most a chunk from r, then waits for the download bucket: with charge, until
+// it covers the bytes read, which are counted here (a TCP connection); without, until it is
+// out of the debt the counting elsewhere put it in (a QUIC stream, whose packets the socket
+// counted). The bytes are already here, but the next read waits, so the sender is held back
+// by the transport's flow control.
+func (b *Bandwidth) read(r io.Reader, p []byte, charge bool) (int, error) {
 	n, err := r.Read(p[:min(len(p), chunk)])
 	if n > 0 {
-		b.receive.Add(int64(n))
-		b.count(n)
-		b.down.WaitN(context.Background(), n)
+		cost := 0
+		if charge {
+			b.received(n)
+			cost = n
+		}
+		b.down.WaitN(context.Background(), cost)
 	}
 	return n, err
 }
 
-// write waits for the upload bucket before each chunk it writes to w.
-func (b *Bandwidth) write(w io.Writer, p []byte) (int, error) {
+// write waits for the upload bucket before each chunk it writes to w: with charge, until the
+// bucket covers the chunk, which is counted here; without, until the bucket is out of debt.
+func (b *Bandwidth) write(w io.Writer, p []byte, charge bool) (int, error) {
 	written := 0
 	for written < len(p) {
 		n := min(len(p)-written, chunk)
-		b.up.WaitN(context.Background(), n)
+		cost := 0
+		if charge {
+			cost = n
+		}
+		b.up.WaitN(context.Background(), cost)
 		m, err := w.Write(p[written : written+n])
 		written += m
-		b.sent.Add(int64(m))
-		b.count(m)
+		if charge {
+			b.sentBytes(m)
+		}
 		if err != nil {
 			return written, err
 		}
 	}
 	return written, nil
+}
+
+func (b *Bandwidth) sentBytes(n int) {
+	b.sent.Add(int64(n))
+	b.count(n)
+}
+
+func (b *Bandwidth) received(n int) {
+	b.receive.Add(int64(n))
+	b.count(n)
+}
+
+// maxDebt is how far, in seconds of its rate, counting that does not wait (QUIC's datagrams)
+// may take a bucket below empty. Beyond it bytes are still counted but not charged, so that
+// a flood of datagrams at the node's port, which it cannot refuse to receive, stalls its
+// links for at most about a second after the flood ends.
+const maxDebt = 1.0
+
+// owe takes n bytes from the bucket without waiting: they have already gone or come. The
+// links that wait for the bucket (gatedReader, gatedWriter) then wait until it is paid.
+func owe(l *rate.Limiter, n int) {
+	r := l.Limit()
+	if r == rate.Inf {
+		return
+	}
+	now := time.Now()
+	if l.TokensAt(now) < -maxDebt*float64(r) {
+		return
+	}
+	// A reservation may be at most the burst; a GSO write of several datagrams is more.
+	for burst := l.Burst(); n > 0; n -= burst {
+		l.ReserveN(now, min(n, burst))
+	}
+}
+
+// gatedReader and gatedWriter are one direction of a QUIC stream: each chunk waits while the
+// bucket is in debt, and the bytes are counted and charged by the socket (PacketConn).
+type gatedReader struct {
+	laneReader
+	b *Bandwidth
+}
+
+func (r gatedReader) Read(p []byte) (int, error) { return r.b.read(r.laneReader, p, false) }
+
+type gatedWriter struct {
+	laneWriter
+	b *Bandwidth
+}
+
+func (w gatedWriter) Write(p []byte) (int, error) { return w.b.write(w.laneWriter, p, false) }
+
+// gateReader returns r gated by the download bucket, or r itself without a Bandwidth.
+func (b *Bandwidth) gateReader(r laneReader) laneReader {
+	if b == nil {
+		return r
+	}
+	return gatedReader{r, b}
+}
+
+// gateWriter returns w gated by the upload bucket, or w itself without a Bandwidth.
+func (b *Bandwidth) gateWriter(w laneWriter) laneWriter {
+	if b == nil {
+		return w
+	}
+	return gatedWriter{w, b}
 }

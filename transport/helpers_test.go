@@ -128,11 +128,12 @@ type node struct {
 
 // nodeOptions adjust a test node.
 type nodeOptions struct {
-	quic   bool   // also accept and dial QUIC links
-	host   string // the loopback address to listen on; 127.0.0.1 if empty
-	limits Limits
-	accept func(Peer) error
-	reply  func(n *node, from crypto.NodeID, m wire.Message) // runs on the handler goroutine
+	quic      bool   // also accept and dial QUIC links
+	host      string // the loopback address to listen on; 127.0.0.1 if empty
+	limits    Limits
+	bandwidth *Bandwidth // limits and counts the node's links
+	accept    func(Peer) error
+	reply     func(n *node, from crypto.NodeID, m wire.Message) // runs on the handler goroutine
 }
 
 func (o nodeOptions) recorder(n *node) *recorder {
@@ -161,6 +162,7 @@ func newTCPNode(tb testing.TB, name string, opt nodeOptions) *node {
 		Handler:    n.rec,
 		AcceptPeer: opt.accept,
 		Limits:     opt.limits,
+		Bandwidth:  opt.bandwidth,
 		Logger:     slog.New(slog.NewTextHandler(n.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

@@ -68,7 +68,8 @@ func (t *TCP) listenQUIC(addr string) (*quicEndpoint, error) {
 	}
 	e := &quicEndpoint{udp: udp}
 	e.tr = &quic.Transport{
-		Conn: udp,
+		// Every datagram counted against the bandwidth limits (spec §11.6).
+		Conn: t.bandwidth.PacketConn(udp),
 		VerifySourceAddress: func(net.Addr) bool {
 			// Once a quarter of the handshake places are taken, a new QUIC client must
 			// first prove it receives at its source address (a Retry, one round trip), so
@@ -176,11 +177,13 @@ func (t *TCP) quicHandshake(ctx context.Context, c *quic.Conn, want *wire.NodeRe
 		return nil, fmt.Errorf("QUIC handshake: %w", ctx.Err())
 	}
 	deadline, _ := ctx.Deadline()
-	smallOut, err := c.OpenUniStream()
+	stream, err := c.OpenUniStream()
 	if err != nil {
 		return nil, err
 	}
-	smallOut.SetWriteDeadline(deadline)
+	stream.SetWriteDeadline(deadline)
+	// The socket counts the link's bytes; its streams wait while a bucket is in debt.
+	smallOut := t.bandwidth.gateWriter(stream)
 	in := &quicInbound{c: c, handshake: ctx, deadline: deadline}
 	if want == nil {
 		// A client that completed TLS and says nothing gives its place back soon, as a TCP
@@ -189,21 +192,22 @@ func (t *TCP) quicHandshake(ctx context.Context, c *quic.Conn, want *wire.NodeRe
 		defer cancel()
 		in.handshake = first
 	}
-	fr := newFrameReader(in.lane(0))
+	smallIn := t.bandwidth.gateReader(in.lane(0))
+	fr := newFrameReader(smallIn)
 	// The dialler's Hello opens its stream, which the listener then accepts.
 	peer, err := t.exchangeHellos(c.ConnectionState().TLS, smallOut, fr, want)
 	if err != nil {
 		return nil, err
 	}
 	in.small.SetReadDeadline(time.Time{})
-	smallOut.SetWriteDeadline(time.Time{})
+	stream.SetWriteDeadline(time.Time{})
 	largeOut, err := c.OpenUniStream()
 	if err != nil {
 		return nil, err
 	}
 	lanes := []*lane{
-		newLane(smallOut, in.lane(0), fr, laneSmall),
-		newLane(largeOut, in.lane(1), nil, laneLarge),
+		newLane(smallOut, smallIn, fr, laneSmall),
+		newLane(t.bandwidth.gateWriter(largeOut), t.bandwidth.gateReader(in.lane(1)), nil, laneLarge),
 	}
 	l := newLink(t, overQUIC, lanes, func() { c.CloseWithError(0, "") }, udpAddrPort(c.RemoteAddr()), peer)
 	l.tls = c.ConnectionState().TLS
