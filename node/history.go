@@ -24,29 +24,19 @@ type BandwidthSample struct {
 // history keeps the node's recent traffic and the warnings it logged, for the status page.
 type history struct {
 	mu      sync.Mutex
-	samples []BandwidthSample    // oldest first; guarded by mu
-	links   map[string][2]uint64 // each link's bytes in and out at the last sample; guarded by mu
-	errors  []string             // oldest first; guarded by mu
+	samples []BandwidthSample // oldest first; guarded by mu
+	in, out int64             // the links' bytes received and sent at the last sample; guarded by mu
+	errors  []string          // oldest first; guarded by mu
 }
 
-// sample records the traffic since the last call, from the byte counters of the links open
-// now and at the last call (a link that closed in between loses what it moved since).
-func (h *history) sample(now time.Time, links map[string][2]uint64) {
+// sample records the traffic since the last call from the links' totals of bytes received
+// and sent since the node started: the bytes the bandwidth limits count (spec §11.6), so that
+// the status page draws traffic and limits in the same measure.
+func (h *history) sample(now time.Time, in, out int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var in, out int64
-	for id, c := range links {
-		prev := h.links[id]
-		if c[0] >= prev[0] && c[1] >= prev[1] {
-			in += int64(c[0] - prev[0])
-			out += int64(c[1] - prev[1])
-		} else { // a new link to the same peer: its counters started again
-			in += int64(c[0])
-			out += int64(c[1])
-		}
-	}
-	h.links = links
-	h.samples = append(h.samples, BandwidthSample{Time: now, BytesIn: in, BytesOut: out})
+	h.samples = append(h.samples, BandwidthSample{Time: now, BytesIn: max(in-h.in, 0), BytesOut: max(out-h.out, 0)})
+	h.in, h.out = in, out
 	if len(h.samples) > maxSamples {
 		h.samples = h.samples[len(h.samples)-maxSamples:]
 	}

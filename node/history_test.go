@@ -10,9 +10,9 @@ import (
 func TestHistoryBandwidth(t *testing.T) {
 	var h history
 	t0 := time.Unix(1000, 0)
-	h.sample(t0, map[string][2]uint64{"a": {100, 10}})
-	h.sample(t0.Add(2*time.Second), map[string][2]uint64{"a": {350, 60}, "b": {5, 5}})
-	h.sample(t0.Add(4*time.Second), map[string][2]uint64{"a": {20, 2}}) // a's link was replaced
+	h.sample(t0, 100, 10)
+	h.sample(t0.Add(2*time.Second), 355, 65)
+	h.sample(t0.Add(4*time.Second), 375, 67)
 	got := h.bandwidth()
 	want := []BandwidthSample{{t0, 100, 10}, {t0.Add(2 * time.Second), 255, 55}, {t0.Add(4 * time.Second), 20, 2}}
 	if len(got) != len(want) {
@@ -24,7 +24,7 @@ func TestHistoryBandwidth(t *testing.T) {
 		}
 	}
 	for range 2 * maxSamples {
-		h.sample(t0, nil)
+		h.sample(t0, 375, 67)
 	}
 	if len(h.bandwidth()) != maxSamples {
 		t.Errorf("%d samples kept, want %d", len(h.bandwidth()), maxSamples)

@@ -11,6 +11,7 @@ import (
 	"lethe/crypto"
 	"lethe/insert"
 	"lethe/proxy"
+	"lethe/transport"
 )
 
 // openProxy binds the browsing proxy's listener and makes the proxy (spec §20), which
@@ -55,11 +56,12 @@ func (n *Node) proxyStatus() proxy.Status {
 		Version:     st.Build.compact(),
 		UploadLimit: st.Links.UploadLimit, DownloadLimit: st.Links.DownloadLimit,
 		MonthlyCap: st.Links.MonthlyCap, MonthUsed: st.Links.MonthUsed, CapReached: st.Links.CapReached,
-		Started: st.Started,
-		Store:   proxy.AreaStatus{Blocks: st.Store.Blocks, Bytes: st.Store.Bytes, Bound: max(st.Store.Bound, 0)},
-		Cache:   proxy.AreaStatus{Blocks: st.Cache.Blocks, Bytes: st.Cache.Bytes, Bound: max(st.Cache.Bound, 0)},
-		Errors:  st.Errors,
-		Reach:   st.Reach.State, ReachAdvice: st.Reach.Advice,
+		CappedRate: transport.CappedRate,
+		Started:    st.Started,
+		Store:      proxy.AreaStatus{Blocks: st.Store.Blocks, Bytes: st.Store.Bytes, Bound: max(st.Store.Bound, 0)},
+		Cache:      proxy.AreaStatus{Blocks: st.Cache.Blocks, Bytes: st.Cache.Bytes, Bound: max(st.Cache.Bound, 0)},
+		Errors:     st.Errors,
+		Reach:      st.Reach.State, ReachAdvice: st.Reach.Advice,
 	}
 	for _, p := range st.Peers {
 		id, err := crypto.ParseNodeID(p.ID)

@@ -253,11 +253,8 @@ func (n *Node) followLocation() {
 
 // sampleTraffic adds a bandwidth sample from the links' counters.
 func (n *Node) sampleTraffic(now time.Time) {
-	links := map[string][2]uint64{}
-	for _, l := range n.tr.Links() {
-		links[l.ID.String()] = [2]uint64{l.BytesIn, l.BytesOut}
-	}
-	n.hist.sample(now, links)
+	u := n.bandwidth.Usage()
+	n.hist.sample(now, u.Received, u.Sent)
 }
 
 // LinkUsage is the status file's form of the links' bandwidth limits and use.

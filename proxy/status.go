@@ -27,6 +27,9 @@ type Status struct {
 	// cap is reached and the links trickle.
 	UploadLimit, DownloadLimit, MonthlyCap, MonthUsed int64
 	CapReached                                        bool
+	// CappedRate is the rate of each direction once the monthly cap is reached (bytes per
+	// second).
+	CappedRate int64
 	// Reach is how other nodes reach this one: a word ("public", "mapped", "punchable",
 	// "unreachable", "unknown") and a sentence saying what the user can do about it.
 	Reach, ReachAdvice string

@@ -57,7 +57,8 @@ func TestStatusPage(t *testing.T) {
 	}
 	for _, want := range []string{
 		shortID(st.NodeID), "0.312500", "3 h 0 min", "6 (3 friends, 3 strangers)",
-		`<svg xmlns="http://www.w3.org/2000/svg" class="circle"`, `<svg xmlns="http://www.w3.org/2000/svg" class="bandwidth"`,
+		`<svg xmlns="http://www.w3.org/2000/svg" class="circle"`, `<svg xmlns="http://www.w3.org/2000/svg" class="bandwidth upload"`,
+		`<svg xmlns="http://www.w3.org/2000/svg" class="bandwidth download"`, "no limit", "no monthly cap",
 		"512.0 MiB of 1.0 GiB", `<meter min="0" max="100" value="50">`, "96.0 MiB of 256.0 MiB",
 		"older version of Lethe", "0.9500", "<polyline",
 		"behind a NAT, reached through hole punching", "turn on UPnP or NAT-PMP on the router",
@@ -98,7 +99,8 @@ func TestRates(t *testing.T) {
 	if len(times) != 3 || in[0] != 100 || in[1] != 100 || out[1] != 50 || in[2] != 200 || out[2] != 0 {
 		t.Errorf("rates: in %v out %v at %v", in, out, times)
 	}
-	idle := string(bandwidthSVG([]BandwidthSample{{Time: statusTime}, {Time: statusTime.Add(10 * time.Second)}, {Time: statusTime.Add(20 * time.Second)}}))
+	in, _, times = rates([]BandwidthSample{{Time: statusTime}, {Time: statusTime.Add(10 * time.Second)}, {Time: statusTime.Add(20 * time.Second)}})
+	idle := string(rateSVG(rateGraph{name: "download", times: times, rates: in}))
 	for _, label := range []string{">1.0 KiB/s<", ">512 B/s<", ">0 B/s<"} {
 		if !strings.Contains(idle, label) {
 			t.Errorf("an idle node's bandwidth axis lacks the label %q:\n%s", label, idle)
@@ -108,5 +110,68 @@ func TestRates(t *testing.T) {
 		if got := niceRate(v); got != want {
 			t.Errorf("niceRate(%v) = %v, want %v", v, got, want)
 		}
+	}
+}
+
+// TestStatusPageLimitLines: each bandwidth graph draws its limit as a dashed line, where
+// traffic held at the limit runs along it; once the monthly cap is reached the line is the
+// trickle the links run at, and the month's use is shown against the cap.
+func TestStatusPageLimitLines(t *testing.T) {
+	const up, down = 1 << 20, 2 << 20
+	atLimits := func(st Status) Status {
+		// The last half hour of traffic runs at the limits.
+		for i := range st.Bandwidth[30:] {
+			st.Bandwidth[30+i].BytesOut, st.Bandwidth[30+i].BytesIn = up*60, down*60
+		}
+		st.UploadLimit, st.DownloadLimit, st.CappedRate = up, down, 1<<10
+		st.MonthlyCap, st.MonthUsed = 500<<30, 125<<30
+		return st
+	}
+	for _, tc := range []struct {
+		name     string
+		status   func() Status
+		upLine   string // the label of each graph's line
+		downLine string
+		month    []string
+	}{
+		{name: "limits", status: func() Status { return atLimits(sampleStatus()) },
+			upLine: "limit 1.0 MiB/s", downLine: "limit 2.0 MiB/s",
+			month: []string{"125.0 GiB of the monthly cap of 500.0 GiB", `<meter min="0" max="100" value="25">`}},
+		{name: "cap reached", status: func() Status {
+			st := atLimits(sampleStatus())
+			st.CapReached, st.MonthUsed = true, 500<<30
+			for i := range st.Bandwidth[30:] {
+				st.Bandwidth[30+i].BytesOut, st.Bandwidth[30+i].BytesIn = 1<<10*60, 1<<10*60
+			}
+			return st
+		}, upLine: "monthly cap reached: 1.0 KiB/s", downLine: "monthly cap reached: 1.0 KiB/s",
+			month: []string{"500.0 GiB of the monthly cap of 500.0 GiB", "<strong>Monthly cap reached:</strong>"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newTestProxy(t, Config{Status: tc.status, Now: func() time.Time { return statusTime }})
+			_, body := p.get(t, "/status")
+			for name, label := range map[string]string{"upload": tc.upLine, "download": tc.downLine} {
+				m := regexp.MustCompile(`(?s)<svg[^>]*class="bandwidth ` + name + `".*?</svg>`).FindString(body)
+				if m == "" {
+					t.Fatalf("no %s graph", name)
+				}
+				line := regexp.MustCompile(`<line class="limit" x1="[0-9.]+" y1="([0-9.]+)"`).FindStringSubmatch(m)
+				if line == nil || !strings.Contains(m, ">"+label+"<") {
+					t.Errorf("the %s graph lacks its limit line labelled %q:\n%s", name, label, m)
+					continue
+				}
+				// The traffic of the last half hour was at the limit: the polyline's last
+				// point lies on the line.
+				pts := strings.Fields(regexp.MustCompile(`points="([^"]+)"`).FindStringSubmatch(m)[1])
+				if last := strings.Split(pts[len(pts)-1], ",")[1]; last != line[1] {
+					t.Errorf("the %s graph's traffic at the limit is at y %s, its limit line at %s", name, last, line[1])
+				}
+			}
+			for _, want := range tc.month {
+				if !strings.Contains(body, want) {
+					t.Errorf("the status page lacks %q", want)
+				}
+			}
+		})
 	}
 }

@@ -9,21 +9,29 @@ import (
 
 // statusView is the status page's data: the node's snapshot, formatted.
 type statusView struct {
-	Has               bool
-	NodeID, Short     string
-	Location          string
-	OpennetOn         bool
-	Darknet, Opennet  int // peers of each kind
-	Version, Uptime   string
-	Peers             []peerView
-	Addresses         bool // some peer's address is to be shown
-	Circle, Bandwidth template.HTML
-	RateIn, RateOut   string
-	Store, Cache      areaView
-	Errors            []string
-	Reach, Advice     string
-	Limits            string // the links' limits and this month's use, in words
-	CapReached        bool
+	Has              bool
+	NodeID, Short    string
+	Location         string
+	OpennetOn        bool
+	Darknet, Opennet int // peers of each kind
+	Version, Uptime  string
+	Peers            []peerView
+	Addresses        bool // some peer's address is to be shown
+	Circle           template.HTML
+	Upload, Download template.HTML // the traffic each way with its limit
+	RateIn, RateOut  string
+	Store, Cache     areaView
+	Errors           []string
+	Reach, Advice    string
+	Limits           string // the links' limits and this month's use, in words
+	CapReached       bool
+	Month            monthView
+}
+
+// monthView is the month's use against the monthly cap.
+type monthView struct {
+	Used, Cap int64 // bytes; Cap 0: none
+	Percent   int
 }
 
 type peerView struct {
@@ -66,7 +74,7 @@ func (s *Server) statusView(st Status) statusView {
 		Limits:     limitsText(st),
 		CapReached: st.CapReached,
 		Circle:     circleSVG(st.Location, st.Peers),
-		Bandwidth:  bandwidthSVG(st.Bandwidth),
+		Month:      month(st),
 		Store:      area(st.Store),
 		Cache:      area(st.Cache),
 		Errors:     st.Errors,
@@ -106,11 +114,31 @@ func (s *Server) statusView(st Status) statusView {
 		v.Addresses = v.Addresses || p.Address != ""
 		v.Peers = append(v.Peers, pv)
 	}
-	if in, out, _ := rates(st.Bandwidth); len(in) > 0 {
+	in, out, times := rates(st.Bandwidth)
+	if len(in) > 0 {
 		v.RateIn = humanBytes(int64(in[len(in)-1])) + "/s"
 		v.RateOut = humanBytes(int64(out[len(out)-1])) + "/s"
 	}
+	v.Upload = rateSVG(rateGraph{name: "upload", colour: "#d98a2b", times: times, rates: out, limit: float64(st.UploadLimit)}.under(st))
+	v.Download = rateSVG(rateGraph{name: "download", colour: "#2f5d8a", times: times, rates: in, limit: float64(st.DownloadLimit)}.under(st))
 	return v
+}
+
+// under sets the graph's limit to what the links run at once the monthly cap is reached, if
+// it is and that is lower.
+func (g rateGraph) under(st Status) rateGraph {
+	if c := float64(st.CappedRate); st.CapReached && c > 0 && (g.limit == 0 || c < g.limit) {
+		g.limit, g.capped = c, true
+	}
+	return g
+}
+
+func month(st Status) monthView {
+	m := monthView{Used: st.MonthUsed, Cap: st.MonthlyCap}
+	if m.Cap > 0 {
+		m.Percent = int(min(100, 100*m.Used/m.Cap))
+	}
+	return m
 }
 
 func area(a AreaStatus) areaView {

@@ -54,26 +54,51 @@ func circleSVG(self crypto.Location, peers []PeerStatus) template.HTML {
 	return template.HTML(b.String())
 }
 
-// bandwidthSVG draws the traffic in and out as rates over the intervals of the samples,
-// with the time axis from the oldest sample to the newest.
-func bandwidthSVG(samples []BandwidthSample) template.HTML {
+// rateGraph is one direction of the node's traffic as the status page draws it: the rates of
+// the recent intervals and the limit the links run under that way.
+type rateGraph struct {
+	name   string // "upload", "download"
+	colour string
+	times  []time.Time
+	rates  []float64 // bytes per second, at times
+	limit  float64   // bytes per second the links may move this way now; 0: none
+	capped bool      // the limit is the monthly cap's trickle
+}
+
+// limitLabel says the limit the graph's dashed line marks.
+func (g rateGraph) limitLabel() string {
+	switch {
+	case g.capped:
+		return "monthly cap reached: " + humanBytes(int64(g.limit)) + "/s"
+	case g.limit > 0:
+		return "limit " + humanBytes(int64(g.limit)) + "/s"
+	}
+	return "no limit"
+}
+
+// rateSVG draws one direction's traffic as rates over the intervals of the samples, with the
+// time axis from the oldest sample to the newest, and the limit as a dashed line across: the
+// graph's top is above the limit, so that the line always shows and traffic held by the
+// limit runs along it.
+func rateSVG(g rateGraph) template.HTML {
 	const w, h, left, bottom, top = 640.0, 180.0, 64.0, 24.0, 10.0
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" class="bandwidth" width="%g" height="%g" viewBox="0 0 %g %g" role="img" aria-label="Bandwidth in and out">`, w, h, w, h)
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" class="bandwidth %s" width="%g" height="%g" viewBox="0 0 %g %g" role="img" aria-label="%s rate, %s">`,
+		g.name, w, h, w, h, g.name, html.EscapeString(g.limitLabel()))
 	fmt.Fprintf(&b, `<rect x="%g" y="%g" width="%g" height="%g" fill="#fff" stroke="#d8dee2"/>`, left, top, w-left-8, h-top-bottom)
-	in, out, times := rates(samples)
-	if len(times) < 2 {
+	if len(g.times) < 2 {
 		fmt.Fprintf(&b, `<text x="%g" y="%g" font-size="12" text-anchor="middle" fill="#5f6b73">not enough samples yet</text></svg>`, (w+left)/2, h/2)
 		return template.HTML(b.String())
 	}
 	// The graph's top is at least 1 KiB/s, so that an idle node's axis reads "1.0 KiB/s,
-	// 512 B/s, 0 B/s" rather than a top of 1 B/s whose half rounds to 0.
-	peak := 1024.0
-	for i := range in {
-		peak = max(peak, in[i], out[i])
+	// 512 B/s, 0 B/s" rather than a top of 1 B/s whose half rounds to 0; and a tenth above
+	// the limit, so that the limit's line and its label clear the top.
+	peak := max(1024.0, 1.1*g.limit)
+	for _, v := range g.rates {
+		peak = max(peak, v)
 	}
 	peak = niceRate(peak)
-	t0, t1 := times[0], times[len(times)-1]
+	t0, t1 := g.times[0], g.times[len(g.times)-1]
 	span := t1.Sub(t0).Seconds()
 	x := func(t time.Time) float64 { return left + (w-left-8)*t.Sub(t0).Seconds()/span }
 	y := func(v float64) float64 { return top + (h-top-bottom)*(1-v/peak) }
@@ -84,15 +109,17 @@ func bandwidthSVG(samples []BandwidthSample) template.HTML {
 	}
 	fmt.Fprintf(&b, `<text x="%g" y="%g" font-size="10" fill="#5f6b73">%s ago</text>`, left, h-6, roundDuration(t1.Sub(t0)))
 	fmt.Fprintf(&b, `<text x="%g" y="%g" font-size="10" text-anchor="end" fill="#5f6b73">now</text>`, w-8, h-6)
-	for _, series := range []struct {
-		v      []float64
-		colour string
-	}{{in, "#2f5d8a"}, {out, "#d98a2b"}} {
-		var pts strings.Builder
-		for i, v := range series.v {
-			fmt.Fprintf(&pts, "%.1f,%.1f ", x(times[i]), y(v))
-		}
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`, series.colour, strings.TrimSpace(pts.String()))
+	var pts strings.Builder
+	for i, v := range g.rates {
+		fmt.Fprintf(&pts, "%.1f,%.1f ", x(g.times[i]), y(v))
+	}
+	fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`, g.colour, strings.TrimSpace(pts.String()))
+	if g.limit > 0 {
+		yy := y(g.limit)
+		fmt.Fprintf(&b, `<line class="limit" x1="%g" y1="%.1f" x2="%g" y2="%.1f" stroke="#c0392b" stroke-width="1.5" stroke-dasharray="6 4"/>`, left, yy, w-8, yy)
+		fmt.Fprintf(&b, `<text x="%g" y="%.1f" font-size="10" text-anchor="end" fill="#c0392b">%s</text>`, w-12, yy-4, html.EscapeString(g.limitLabel()))
+	} else {
+		fmt.Fprintf(&b, `<text x="%g" y="%g" font-size="10" text-anchor="end" fill="#5f6b73">no limit</text>`, w-12, top+12)
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
