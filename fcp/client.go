@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"lethe/crypto"
+	"lethe/session"
 )
 
 // MaxRedirects bounds how many GetFailed redirects (Code 27) Client.Get follows.
@@ -312,6 +313,11 @@ func (c *Client) do(ctx context.Context, m *Message, data io.Reader, cl *call) (
 	c.calls[id] = cl
 	c.mu.Unlock()
 	m.Set("Identifier", id)
+	if sid, ok := session.ID(ctx); ok && m.Value("Persistence") == persistConnection {
+		// The request belongs to an operation of several (package session), such as the
+		// nodes of one index search: the node runs them as one session (spec §16.5).
+		m.Set("Session", strconv.FormatUint(sid, 16))
+	}
 	if err := c.write(m, data); err != nil {
 		c.forget(id)
 		c.nc.Close()

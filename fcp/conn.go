@@ -33,11 +33,12 @@ type conn struct {
 	idleMu    sync.Mutex // serialises setting the read deadline between messages; guards idleArmed
 	idleArmed bool       // the idle deadline is set: the connection waits for nothing
 
-	mu   sync.Mutex // guards name and reqs
-	name string     // from ClientHello
-	reqs map[string]*request
-	subs subscriptions // SubscribeUSK's, by Identifier
-	dda  dda           // the directories the client proved it can read
+	mu       sync.Mutex // guards name, reqs and sessions
+	name     string     // from ClientHello
+	reqs     map[string]*request
+	sessions map[string]context.Context // by the client's Session name (session.go)
+	subs     subscriptions              // SubscribeUSK's, by Identifier
+	dda      dda                        // the directories the client proved it can read
 }
 
 func newConn(s *Server, nc net.Conn, n uint64) *conn {

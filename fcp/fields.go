@@ -163,6 +163,7 @@ type commonFields struct {
 	verbosity   int64
 	priority    int
 	maxRetries  int
+	session     string // Lethe's Session field: requests of one connection that form one session
 }
 
 func readCommon(m *Message) (commonFields, error) {
@@ -178,6 +179,9 @@ func readCommon(m *Message) (commonFields, error) {
 		return f, err
 	}
 	if f.verbosity, err = verbosityField(m); err != nil {
+		return f, err
+	}
+	if f.session, err = sessionField(m, f.persistence); err != nil {
 		return f, err
 	}
 	p, err := boundedInt(m, "PriorityClass", 2, 0, 6)
@@ -198,4 +202,23 @@ func readCommon(m *Message) (commonFields, error) {
 		}
 	}
 	return f, nil
+}
+
+// maxSessionName bounds Lethe's Session field.
+const maxSessionName = 64
+
+// sessionField reads Lethe's own Session field (spec §16.5): a name the client gives the
+// requests of one connection that belong together. Requests on the persistent queues
+// outlive the connection, so only connection requests may name a session.
+func sessionField(m *Message, persistence string) (string, error) {
+	v := m.Value("Session")
+	switch {
+	case v == "":
+		return "", nil
+	case len(v) > maxSessionName:
+		return "", invalid(m, "Session", fmt.Sprintf("is longer than %d bytes", maxSessionName))
+	case persistence != persistConnection:
+		return "", invalid(m, "Session", "names a session of this connection: it is for Persistence=connection requests")
+	}
+	return v, nil
 }

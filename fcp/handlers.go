@@ -127,7 +127,7 @@ func (c *conn) admit(r *request) bool {
 
 // launch runs a connection request in a goroutine that ends with the connection.
 func (c *conn) launch(r *request) {
-	ctx, cancel := r.begin(c.ctx)
+	ctx, cancel := r.begin(c.session(r.common.session))
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()

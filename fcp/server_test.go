@@ -158,6 +158,8 @@ func TestRequestFieldErrors(t *testing.T) {
 		{"get with a bad ReturnType", getMessage("a", chk, "ReturnType=chunked\n"), "8", "a"},
 		{"get of an insert URI", getMessage("a", "CHK@", ""), "4", "a"},
 		{"get with a bad MaxSize", getMessage("a", chk, "MaxSize=-4\n"), "8", "a"},
+		{"get of a persistent request in a Session", getMessage("a", chk, "Persistence=forever\nSession=s\n"), "8", "a"},
+		{"get with a Session name too long", getMessage("a", chk, "Session="+strings.Repeat("s", maxSessionName+1)+"\n"), "8", "a"},
 		{"status without Identifier", "GetRequestStatus\nEndMessage\n", "5", ""},
 		{"status of nothing", "GetRequestStatus\nIdentifier=nothing\nEndMessage\n", "15", "nothing"},
 		{"remove nothing", "RemovePersistentRequest\nIdentifier=nothing\nGlobal=true\nEndMessage\n", "15", "nothing"},
