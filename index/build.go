@@ -31,20 +31,14 @@ const (
 	// DefaultRunPostings is how many postings the builder holds in memory before it sorts
 	// them and writes them to a run file: about 32 MiB, and their words.
 	DefaultRunPostings = 1 << 20
-	// inlineLimit is the largest word entry kept in its leaf; a longer list of postings
-	// goes into postings nodes of its own, so that a leaf holds many words.
-	inlineLimit = MaxNode / 4
+	// inlineLimit is the most bytes of postings, before compression, kept in a word's leaf;
+	// a longer list goes into postings nodes of its own, so that a leaf holds many words.
+	// Postings compress about by half: inline, a word takes at most a quarter of its leaf.
+	inlineLimit = MaxNode / 2
 	snippetWant = 64 // bytes a snippet is cut to, at a word boundary
 	runBuffer   = 32 << 10
-	// A word in at least championMin documents carries the entries of the champions
-	// documents where it weighs most (spec §21.3.4): the best answers to a query of common
-	// words are spread over the whole document table, and would each cost a leaf.
-	championMin = 256
-	champions   = 10
-	// A word in at least manyChampionsMin documents carries manyChampions: queries of two
-	// such words have their best documents spread widest.
-	manyChampionsMin = 1024
-	manyChampions    = 32
+	// manyChampions is the most champions a word carries (championsFor).
+	manyChampions = 32
 )
 
 // builder makes one segment from documents added in order, in memory bounded by
@@ -301,16 +295,16 @@ func (b *builder) finish(ctx context.Context, p Putter) (Segment, error) {
 		return Segment{}, err
 	}
 	b.buf = nil
-	put := func(ctx context.Context, data []byte) (Ref, error) {
-		if len(data) > MaxNode {
-			panic(fmt.Sprintf("index: node of %d bytes", len(data)))
+	put := func(ctx context.Context, node []byte) (Ref, error) {
+		if len(node) > MaxNode {
+			panic(fmt.Sprintf("index: node of %d bytes", len(node)))
 		}
-		u, err := p.Put(ctx, data)
+		u, err := p.Put(ctx, node)
 		if err != nil {
 			return Ref{}, fmt.Errorf("index: insert node: %w", err)
 		}
 		b.stats.Nodes++
-		b.stats.Bytes += int64(len(data))
+		b.stats.Bytes += int64(len(node))
 		return RefOf(u.WithPath(""))
 	}
 	if err := b.docsW.Flush(); err != nil {
@@ -319,30 +313,33 @@ func (b *builder) finish(ctx context.Context, p Putter) (Segment, error) {
 	if err := b.offsW.Flush(); err != nil {
 		return Segment{}, fmt.Errorf("index: %w", err)
 	}
-	lw, words, err := b.wordTree(ctx, put)
+	lw, err := b.wordTree(ctx, put)
 	if err != nil {
 		return Segment{}, err
 	}
-	dw, table, err := b.docTree(ctx, put)
+	dw, err := b.docTree(ctx, put)
 	if err != nil {
 		return Segment{}, err
 	}
-	if lw.held && dw.held {
+	if lw.leaves == 0 && dw.leaves == 0 {
 		// One leaf of each: if they fit one node together, the segment is that node.
-		small := &segmentTop{Docs: b.n, Small: true, WordList: lw.entries, DocList: dw.docs}
-		if enc := encodeSmall(small); len(enc) <= MaxNode {
-			ref, err := put(ctx, enc)
+		small := &segmentTop{Docs: b.n, Small: true, WordList: lw.pk.pending, DocList: dw.pk.pending}
+		if node := seal(kindSmall, smallBody(small)); len(node) <= MaxNode {
+			ref, err := put(ctx, node)
 			return Segment{Top: ref, Docs: uint64(b.n)}, err
 		}
 	}
-	if words, err = lw.release(ctx, words); err != nil {
+	words, err := lw.finish(ctx)
+	if err != nil {
 		return Segment{}, err
 	}
-	if table, err = dw.release(ctx, table); err != nil {
+	table, err := dw.finish(ctx)
+	if err != nil {
 		return Segment{}, err
 	}
 	top := &segmentTop{Docs: b.n, Words: words, Table: table}
-	for len(encodeSegment(top)) > MaxNode {
+	node := seal(kindSegment, segmentBody(top))
+	for len(node) > MaxNode {
 		t := &top.Words
 		if treeSize(top.Table) > treeSize(top.Words) {
 			t = &top.Table
@@ -350,35 +347,36 @@ func (b *builder) finish(ctx context.Context, p Putter) (Segment, error) {
 		if *t, err = raise(ctx, put, *t); err != nil {
 			return Segment{}, err
 		}
+		node = seal(kindSegment, segmentBody(top))
 	}
-	ref, err := put(ctx, encodeSegment(top))
+	ref, err := put(ctx, node)
 	if err != nil {
 		return Segment{}, err
 	}
 	return Segment{Top: ref, Docs: uint64(b.n)}, nil
 }
 
-// wordTree merges the runs, word by word, into leaves and the levels above them.
-func (b *builder) wordTree(ctx context.Context, put func(context.Context, []byte) (Ref, error)) (*leafWriter, tree, error) {
+// wordTree merges the runs, word by word, into leaves. The leaves are inserted as they fill,
+// except a segment's only leaf, which waits in case the segment is small.
+func (b *builder) wordTree(ctx context.Context, put func(context.Context, []byte) (Ref, error)) (*leafWriter, error) {
 	h := runHeap{}
 	for i, name := range b.runs {
 		f, err := os.Open(name)
 		if err != nil {
-			return nil, tree{}, fmt.Errorf("index: %w", err)
+			return nil, fmt.Errorf("index: %w", err)
 		}
 		defer f.Close()
 		rr := &runReader{r: bufio.NewReaderSize(f, runBuffer), f: f, idx: i}
 		ok, err := rr.next()
 		if err != nil {
-			return nil, tree{}, err
+			return nil, err
 		}
 		if ok {
 			h = append(h, rr)
 		}
 	}
 	heap.Init(&h)
-	lv := &levels{put: put}
-	leaf := &leafWriter{put: put, up: lv}
+	leaf := newLeafWriter(put)
 	var w *wordWriter
 	for h.Len() > 0 {
 		rr := h[0]
@@ -386,19 +384,19 @@ func (b *builder) wordTree(ctx context.Context, put func(context.Context, []byte
 		if w == nil || w.word != s.word {
 			if w != nil {
 				if err := leaf.add(ctx, w); err != nil {
-					return nil, tree{}, err
+					return nil, err
 				}
 			}
 			w = &wordWriter{word: s.word, put: put, docAt: b.docAt, avg: float64(b.words) / float64(b.n)}
 		}
-		p := Posting{Doc: s.doc, TF: s.tf, Len: s.size}
+		p := Posting{Doc: s.doc, TF: s.tf, Norm: Norm(s.size)}
 		w.consider(p)
 		if err := w.add(ctx, p); err != nil {
-			return nil, tree{}, err
+			return nil, err
 		}
 		ok, err := rr.next()
 		if err != nil {
-			return nil, tree{}, err
+			return nil, err
 		}
 		if ok {
 			heap.Fix(&h, 0)
@@ -408,18 +406,10 @@ func (b *builder) wordTree(ctx context.Context, put func(context.Context, []byte
 	}
 	if w != nil {
 		if err := leaf.add(ctx, w); err != nil {
-			return nil, tree{}, err
+			return nil, err
 		}
 	}
-	if leaf.leaves == 0 {
-		leaf.held = true // the only leaf: kept back in case the segment is small
-		return leaf, tree{}, nil
-	}
-	if err := leaf.flush(ctx); err != nil {
-		return nil, tree{}, err
-	}
-	t, err := lv.finish(ctx)
-	return leaf, t, err
+	return leaf, nil
 }
 
 // wordWriter collects one word's postings: inline while they are few, then in postings
@@ -429,12 +419,12 @@ type wordWriter struct {
 	put    func(context.Context, []byte) (Ref, error)
 	docAt  func(uint32) (DocInfo, error)
 	avg    float64   // the segment's average document length
-	best   []Posting // the champions so far, by weight, at most champions of them
+	best   []Posting // the champions so far, by weight, at most manyChampions of them
 	df     uint32
-	cur    []Posting // postings not yet in a node (all of them while inline)
+	cur    []Posting // the postings while they are inline
 	size   int       // encoded size of cur
+	long   *packer[Posting]
 	blocks []postingsRef
-	long   bool
 }
 
 func postingSize(p Posting, prev uint32, first bool) int {
@@ -442,65 +432,49 @@ func postingSize(p Posting, prev uint32, first bool) int {
 	if !first {
 		d = uint64(p.Doc - prev - 1)
 	}
-	return uvarintLen(d) + uvarintLen(uint64(p.TF-1)) + uvarintLen(uint64(p.Len-p.TF))
+	return uvarintLen(d) + uvarintLen(uint64(p.TF-1)) + 1
 }
 
 func (w *wordWriter) add(ctx context.Context, p Posting) error {
 	w.df++
-	var ps int
+	if w.long != nil {
+		return w.long.add(ctx, p)
+	}
 	if len(w.cur) == 0 {
-		ps = postingSize(p, 0, true)
+		w.size += postingSize(p, 0, true)
 	} else {
-		ps = postingSize(p, w.cur[len(w.cur)-1].Doc, false)
-	}
-	limit := inlineLimit
-	if w.long {
-		limit = MaxNode - 2 - 5
-	}
-	if w.size+ps > limit {
-		if !w.long {
-			w.long = true // from here on the postings go to nodes of their own
-			return w.refill(ctx, p)
-		}
-		if err := w.flush(ctx); err != nil {
-			return err
-		}
-		ps = postingSize(p, 0, true)
+		w.size += postingSize(p, w.cur[len(w.cur)-1].Doc, false)
 	}
 	w.cur = append(w.cur, p)
-	w.size += ps
-	return nil
-}
-
-// refill moves the postings held inline into postings nodes, then adds p.
-func (w *wordWriter) refill(ctx context.Context, p Posting) error {
-	held := append(w.cur, p)
-	w.cur, w.size, w.df = nil, 0, w.df-uint32(len(held))
+	if w.size <= inlineLimit {
+		return nil
+	}
+	// From here on the postings go to nodes of their own.
+	w.long = &packer[Posting]{kind: kindPostings, encode: postingsBody,
+		size: func(before []Posting, p Posting) int {
+			if len(before) == 0 {
+				return postingSize(p, 0, true)
+			}
+			return postingSize(p, before[len(before)-1].Doc, false)
+		},
+		emit: func(ctx context.Context, ps []Posting, node []byte) error {
+			ref, err := w.put(ctx, node)
+			w.blocks = append(w.blocks, postingsRef{First: ps[0].Doc, Count: uint32(len(ps)), Ref: ref})
+			return err
+		}}
+	held := w.cur
+	w.cur, w.size = nil, 0
 	for _, q := range held {
-		if err := w.add(ctx, q); err != nil {
+		if err := w.long.add(ctx, q); err != nil {
 			return err
 		}
 	}
-	return nil
-}
-
-// flush inserts the postings node being filled.
-func (w *wordWriter) flush(ctx context.Context) error {
-	if len(w.cur) == 0 {
-		return nil
-	}
-	ref, err := w.put(ctx, encodePostings(w.cur))
-	if err != nil {
-		return err
-	}
-	w.blocks = append(w.blocks, postingsRef{First: w.cur[0].Doc, Count: uint32(len(w.cur)), Ref: ref})
-	w.cur, w.size = nil, 0
 	return nil
 }
 
 // weight orders a word's postings as BM25 does within the segment (the idf is the same for
 // all of them): the builder's choice of champions, not part of the format.
-func (w *wordWriter) weight(p Posting) float64 { return Weight(1, p.TF, p.Len, w.avg) }
+func (w *wordWriter) weight(p Posting) float64 { return Weight(1, p.TF, p.Norm, w.avg) }
 
 // consider keeps p if it is among the word's heaviest postings so far.
 func (w *wordWriter) consider(p Posting) {
@@ -517,11 +491,8 @@ func (w *wordWriter) consider(p Posting) {
 // entry ends the word and returns its leaf entry.
 func (w *wordWriter) entry(ctx context.Context) (wordEntry, error) {
 	e := wordEntry{Word: w.word, DF: w.df}
-	if w.df >= championMin {
-		best := slices.Clone(w.best)
-		if w.df < manyChampionsMin {
-			best = best[:min(len(best), champions)]
-		}
+	if c := championsFor(w.df); c > 0 {
+		best := slices.Clone(w.best[:min(len(w.best), c)])
 		slices.SortFunc(best, func(a, b Posting) int { return cmp.Compare(a.Doc, b.Doc) })
 		for _, p := range best {
 			info, err := w.docAt(p.Doc)
@@ -531,37 +502,56 @@ func (w *wordWriter) entry(ctx context.Context) (wordEntry, error) {
 			e.Champions = append(e.Champions, champion{Doc: p.Doc, Info: info})
 		}
 	}
-	if !w.long {
+	if w.long == nil {
 		e.Postings = w.cur
 		return e, nil
 	}
-	if err := w.flush(ctx); err != nil {
+	if err := w.long.flush(ctx); err != nil {
 		return wordEntry{}, err
 	}
 	e.Blocks = w.blocks
 	return e, nil
 }
 
-// leafWriter packs word entries into leaves.
-type leafWriter struct {
-	put     func(context.Context, []byte) (Ref, error)
-	up      *levels
-	entries []wordEntry
-	size    int
-	leaves  int  // leaves inserted
-	held    bool // entries are the only leaf, not inserted yet
+// championTiers: a word in at least df documents carries n champions, the first tier that
+// applies (spec §21.3.4). Measured on the 12,000 documents of the long search test
+// (docs/performance.md, "Search"): with champions for words in 32 documents and more, a
+// cold two-word query finds its ten best documents beside its words for most queries, and
+// fetches at most 11 blocks where champions only from 256 documents up needed 13.
+var championTiers = []struct{ df, n uint32 }{{1024, manyChampions}, {256, 20}, {32, 10}}
+
+// championsFor is how many champions a word in df documents carries: the builder's choice,
+// not the format's. The best answers to a query of common words are spread over the whole
+// document table and would each cost a leaf; its champions hold them beside the word.
+func championsFor(df uint32) int {
+	for _, t := range championTiers {
+		if df >= t.df {
+			return int(min(t.n, df))
+		}
+	}
+	return 0
 }
 
-// release inserts the leaf held back, if any, and returns the tree's top.
-func (l *leafWriter) release(ctx context.Context, t tree) (tree, error) {
-	if !l.held {
-		return t, nil
-	}
-	l.held = false
-	if err := l.flush(ctx); err != nil {
-		return tree{}, err
-	}
-	return l.up.finish(ctx)
+// leafWriter packs word entries into leaves, and names each leaf in the levels above.
+type leafWriter struct {
+	pk     *packer[wordEntry]
+	up     *levels
+	leaves int // leaves inserted
+}
+
+func newLeafWriter(put func(context.Context, []byte) (Ref, error)) *leafWriter {
+	l := &leafWriter{up: &levels{put: put}}
+	l.pk = &packer[wordEntry]{kind: kindWords, encode: wordsBody,
+		size: func(_ []wordEntry, e wordEntry) int { return len(appendWordEntry(nil, &e)) },
+		emit: func(ctx context.Context, es []wordEntry, node []byte) error {
+			ref, err := put(ctx, node)
+			if err != nil {
+				return err
+			}
+			l.leaves++
+			return l.up.add(ctx, 0, entry{Key: es[0].Word, Ref: ref})
+		}}
+	return l
 }
 
 func (l *leafWriter) add(ctx context.Context, w *wordWriter) error {
@@ -569,113 +559,84 @@ func (l *leafWriter) add(ctx context.Context, w *wordWriter) error {
 	if err != nil {
 		return err
 	}
-	es := len(appendWordEntry(nil, &e))
-	if len(l.entries) > 0 && l.size+es > MaxNode-2-3 {
-		if err := l.flush(ctx); err != nil {
-			return err
-		}
-	}
-	l.entries = append(l.entries, e)
-	l.size += es
-	return nil
+	return l.pk.add(ctx, e)
 }
 
-func (l *leafWriter) flush(ctx context.Context) error {
-	if len(l.entries) == 0 {
-		return nil
+// finish inserts the leaves still held and returns the tree's top.
+func (l *leafWriter) finish(ctx context.Context) (tree, error) {
+	if err := l.pk.flush(ctx); err != nil {
+		return tree{}, err
 	}
-	ref, err := l.put(ctx, encodeWords(l.entries))
-	if err != nil {
-		return err
-	}
-	first := l.entries[0].Word
-	l.entries, l.size = nil, 0
-	l.leaves++
-	return l.up.add(ctx, 0, entry{Key: first, Ref: ref})
+	return l.up.finish(ctx)
 }
 
-// docTree writes the documents' entries into leaves and the levels above them. A single
-// leaf is held back (see leafWriter).
-func (b *builder) docTree(ctx context.Context, put func(context.Context, []byte) (Ref, error)) (*docWriter, tree, error) {
+// docTree writes the documents' entries into leaves, in number order. The leaves are
+// inserted as they fill, except a segment's only leaf (see wordTree).
+func (b *builder) docTree(ctx context.Context, put func(context.Context, []byte) (Ref, error)) (*docWriter, error) {
 	if err := b.docsW.Flush(); err != nil {
-		return nil, tree{}, fmt.Errorf("index: %w", err)
+		return nil, fmt.Errorf("index: %w", err)
 	}
 	if _, err := b.docs.Seek(0, io.SeekStart); err != nil {
-		return nil, tree{}, fmt.Errorf("index: %w", err)
+		return nil, fmt.Errorf("index: %w", err)
 	}
 	r := bufio.NewReaderSize(b.docs, runBuffer)
-	dw := &docWriter{put: put, up: &levels{put: put}}
+	dw := newDocWriter(put)
 	for range b.n {
 		n, err := binary.ReadUvarint(r)
 		if err != nil || n > uint64(MaxNode) {
-			return nil, tree{}, fmt.Errorf("index: documents file damaged: %v", err)
+			return nil, fmt.Errorf("index: documents file damaged: %v", err)
 		}
 		enc := make([]byte, n)
 		if _, err := io.ReadFull(r, enc); err != nil {
-			return nil, tree{}, fmt.Errorf("index: documents file damaged: %w", err)
+			return nil, fmt.Errorf("index: documents file damaged: %w", err)
 		}
 		rd := &reader{b: enc}
 		d := rd.doc("")
 		if rd.err != nil {
-			return nil, tree{}, rd.err
+			return nil, rd.err
 		}
-		prev := ""
-		if len(dw.docs) > 0 {
-			prev = dw.docs[len(dw.docs)-1].URI
+		if err := dw.pk.add(ctx, d); err != nil {
+			return nil, err
 		}
-		size := len(appendDoc(nil, &d, prev))
-		if len(dw.docs) > 0 && 2+5+5+dw.size+size > MaxNode {
-			if err := dw.flush(ctx); err != nil {
-				return nil, tree{}, err
-			}
-			size = len(enc)
-		}
-		dw.docs = append(dw.docs, d)
-		dw.size += size
 	}
-	if dw.leaves == 0 {
-		dw.held = true
-		return dw, tree{}, nil
-	}
-	if err := dw.flush(ctx); err != nil {
-		return nil, tree{}, err
-	}
-	t, err := dw.up.finish(ctx)
-	return dw, t, err
+	return dw, nil
 }
 
-// docWriter packs documents' entries into leaves.
+// docWriter packs documents' entries into leaves, and names each leaf in the levels above.
 type docWriter struct {
-	put    func(context.Context, []byte) (Ref, error)
+	pk     *packer[DocInfo]
 	up     *levels
-	docs   []DocInfo
-	first  uint32
-	size   int
+	first  uint32 // number of the first document pending
 	leaves int
-	held   bool
 }
 
-func (d *docWriter) flush(ctx context.Context) error {
-	if len(d.docs) == 0 {
-		return nil
-	}
-	ref, err := d.put(ctx, encodeDocs(d.first, d.docs))
-	if err != nil {
-		return err
-	}
-	key := binary.BigEndian.AppendUint32(nil, d.first)
-	d.first += uint32(len(d.docs))
-	d.docs, d.size = nil, 0
-	d.leaves++
-	return d.up.add(ctx, 0, entry{Key: string(key), Ref: ref})
+func newDocWriter(put func(context.Context, []byte) (Ref, error)) *docWriter {
+	d := &docWriter{up: &levels{put: put}}
+	d.pk = &packer[DocInfo]{kind: kindDocs,
+		encode: func(ds []DocInfo) []byte { return docsBody(d.first, ds) },
+		size: func(before []DocInfo, e DocInfo) int {
+			prev := ""
+			if len(before) > 0 {
+				prev = before[len(before)-1].URI
+			}
+			return len(appendDoc(nil, &e, prev))
+		},
+		emit: func(ctx context.Context, ds []DocInfo, node []byte) error {
+			ref, err := put(ctx, node)
+			if err != nil {
+				return err
+			}
+			key := binary.BigEndian.AppendUint32(nil, d.first)
+			d.first += uint32(len(ds))
+			d.leaves++
+			return d.up.add(ctx, 0, entry{Key: string(key), Ref: ref})
+		}}
+	return d
 }
 
-func (d *docWriter) release(ctx context.Context, t tree) (tree, error) {
-	if !d.held {
-		return t, nil
-	}
-	d.held = false
-	if err := d.flush(ctx); err != nil {
+// finish inserts the leaves still held and returns the tree's top.
+func (d *docWriter) finish(ctx context.Context) (tree, error) {
+	if err := d.pk.flush(ctx); err != nil {
 		return tree{}, err
 	}
 	return d.up.finish(ctx)

@@ -199,7 +199,8 @@ type oldDoc struct {
 	length uint32
 }
 
-// documents reads the document tables of every segment: all their leaves.
+// documents reads the document tables of every segment: all their leaves, one at a time,
+// keeping of each document only what an update needs.
 func (ix *Index) documents(ctx context.Context, g Getter) (map[[8]byte]oldDoc, error) {
 	rd := newReads(g)
 	rd.max = math.MaxInt // an update reads every document table, however large
@@ -216,7 +217,7 @@ func (ix *Index) documents(ctx context.Context, g Getter) (map[[8]byte]oldDoc, e
 			n := &node{docs: seg.DocList}
 			if !seg.Small {
 				var err error
-				if n, err = rd.node(ctx, leaves[j], kindDocs); err != nil {
+				if n, err = fetchNode(ctx, g, leaves[j], kindDocs); err != nil {
 					return nil, err
 				}
 			}

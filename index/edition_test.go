@@ -7,8 +7,8 @@ import (
 	"lethe/fetch"
 )
 
-// TestEditionCostsWhatChanged: a one-document change publishes an edition whose new blocks
-// are a small share of the index, and the edition answers as a fresh build of the changed
+// TestEditionCostsWhatChanged: a one-document change publishes an edition of two new
+// blocks, and the edition answers as a fresh build of the changed
 // corpus would; removed documents are no longer found; past the segment limit the index is
 // rebuilt as one segment.
 func TestEditionCostsWhatChanged(t *testing.T) {
@@ -36,8 +36,10 @@ func TestEditionCostsWhatChanged(t *testing.T) {
 	if rep1.Added != 1 || rep1.Kept != len(docs)-1 || rep1.Rebuilt {
 		t.Errorf("second edition: added %d, kept %d, rebuilt %v", rep1.Added, rep1.Kept, rep1.Rebuilt)
 	}
-	if share > 0.05 {
-		t.Errorf("%.1f%% of the blocks are new, want at most 5%%", 100*share)
+	// The root and a one-node segment, whatever the index's size: 2 of the 25 blocks of
+	// this small index, 2 of hundreds for the 12,000 documents of the long test.
+	if fresh > 2 {
+		t.Errorf("%d new blocks (%.1f%%), want the root and one small segment", fresh, 100*share)
 	}
 	if rep1.Root.Title != "test" {
 		t.Errorf("title %q not kept", rep1.Root.Title)

@@ -11,12 +11,15 @@ import (
 
 // Format constants (spec §21.3).
 const (
-	Version = 1
+	// Version is the format's version (spec §21.3). Version 1 stored nodes uncompressed and
+	// postings with exact lengths; a reader of version 2 refuses its nodes with ErrVersion.
+	Version = 2
 	// MIMEType marks an index's root file, so that a reader (the proxy's search page) can
 	// tell an index from a site among its bookmarks.
 	MIMEType = "application/x-lethe-index"
-	// MaxNode is the largest encoded node: with the inline document around it (13 bytes of
-	// header and the MIME type) it fills one CHK block, so a node costs one request.
+	// MaxNode is the largest encoded node, compressed: with the inline document around it
+	// (13 bytes of header and the MIME type) it fills one CHK block, so a node costs one
+	// request.
 	MaxNode = crypto.CHKDataSize - 13 - len(MIMEType) - 7
 	// MaxRoot is the largest root file a reader accepts.
 	MaxRoot = 4 << 20
@@ -43,6 +46,10 @@ const (
 
 // ErrMalformed: bytes that should be an index node are not one (spec §21.3).
 var ErrMalformed = errors.New("index: malformed node")
+
+// ErrVersion: the node is of another version of the format, such as an index published by
+// an older Lethe, which its author must publish again.
+var ErrVersion = errors.New("index: another version of the index format")
 
 // Ref names one node: a CHK whose file is the node (spec §21.3).
 type Ref struct {
@@ -128,9 +135,9 @@ type postingsRef struct {
 
 // Posting says that a document holds a word.
 type Posting struct {
-	Doc uint32 // the document's number in its segment
-	TF  uint32 // times the word occurs in it
-	Len uint32 // words in the document
+	Doc  uint32 // the document's number in its segment
+	TF   uint32 // times the word occurs in it
+	Norm uint8  // the document's length in words, as a norm (Norm)
 }
 
 // DocInfo is what an index says of a document.
@@ -170,7 +177,8 @@ func appendRef(b []byte, r Ref) []byte {
 
 func header(kind byte) []byte { return []byte{Version, kind} }
 
-// Encode encodes a root.
+// Encode encodes a root. A root is the one node stored uncompressed: it is small, and
+// mostly references, which do not compress.
 func (r *Root) Encode() []byte {
 	b := header(kindRoot)
 	b = appendString(b, r.Title)
@@ -206,16 +214,16 @@ func appendTree(b []byte, t tree) []byte {
 
 func entrySize(e entry) int { return uvarintLen(uint64(len(e.Key))) + len(e.Key) + 2*crypto.KeySize }
 
-func encodeSegment(s *segmentTop) []byte {
-	b := header(kindSegment)
-	b = appendUvarint(b, uint64(s.Docs))
+// The bodies of the nodes other than the root, before they are compressed (seal).
+
+func segmentBody(s *segmentTop) []byte {
+	b := appendUvarint(nil, uint64(s.Docs))
 	b = appendTree(b, s.Words)
 	return appendTree(b, s.Table)
 }
 
-func encodeSmall(s *segmentTop) []byte {
-	b := header(kindSmall)
-	b = appendUvarint(b, uint64(s.Docs))
+func smallBody(s *segmentTop) []byte {
+	b := appendUvarint(nil, uint64(s.Docs))
 	b = appendUvarint(b, uint64(len(s.WordList)))
 	for i := range s.WordList {
 		b = appendWordEntry(b, &s.WordList[i])
@@ -228,7 +236,7 @@ func encodeSmall(s *segmentTop) []byte {
 	return b
 }
 
-func encodeInner(t tree) []byte { return appendTree(header(kindInner), t) }
+func innerBody(t tree) []byte { return appendTree(nil, t) }
 
 func appendPostings(b []byte, ps []Posting) []byte {
 	prev := uint32(0)
@@ -240,7 +248,7 @@ func appendPostings(b []byte, ps []Posting) []byte {
 		}
 		prev = p.Doc
 		b = appendUvarint(b, uint64(p.TF-1))
-		b = appendUvarint(b, uint64(p.Len-p.TF))
+		b = append(b, p.Norm)
 	}
 	return b
 }
@@ -289,18 +297,16 @@ func appendWordEntry(b []byte, e *wordEntry) []byte {
 	return b
 }
 
-func encodeWords(es []wordEntry) []byte {
-	b := header(kindWords)
-	b = appendUvarint(b, uint64(len(es)))
+func wordsBody(es []wordEntry) []byte {
+	b := appendUvarint(nil, uint64(len(es)))
 	for i := range es {
 		b = appendWordEntry(b, &es[i])
 	}
 	return b
 }
 
-func encodePostings(ps []Posting) []byte {
-	b := header(kindPostings)
-	b = appendUvarint(b, uint64(len(ps)))
+func postingsBody(ps []Posting) []byte {
+	b := appendUvarint(nil, uint64(len(ps)))
 	return appendPostings(b, ps)
 }
 
@@ -316,9 +322,8 @@ func appendDoc(b []byte, d *DocInfo, prev string) []byte {
 	return append(b, d.Hash[:]...)
 }
 
-func encodeDocs(first uint32, ds []DocInfo) []byte {
-	b := header(kindDocs)
-	b = appendUvarint(b, uint64(first))
+func docsBody(first uint32, ds []DocInfo) []byte {
+	b := appendUvarint(nil, uint64(first))
 	b = appendUvarint(b, uint64(len(ds)))
 	prev := ""
 	for i := range ds {
@@ -448,16 +453,23 @@ func decodeNode(b []byte, want byte) (*node, error) {
 		return nil, fmt.Errorf("%w: %d bytes", ErrMalformed, len(b))
 	}
 	if b[0] != Version {
-		return nil, fmt.Errorf("%w: version %d, this reader knows %d", ErrMalformed, b[0], Version)
+		return nil, fmt.Errorf("%w: version %d, this reader knows %d: the index was published by another version of Lethe, and its author must publish it again with `lethe index`", ErrVersion, b[0], Version)
 	}
 	kind := b[1]
 	if want != 0 && kind != want {
 		return nil, fmt.Errorf("%w: a node of kind %d where kind %d belongs", ErrMalformed, kind, want)
 	}
-	if kind != kindRoot && len(b) > MaxNode {
-		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformed, len(b), MaxNode)
+	body := b[2:]
+	if kind != kindRoot {
+		if len(b) > MaxNode {
+			return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformed, len(b), MaxNode)
+		}
+		var err error
+		if body, err = unseal(body); err != nil {
+			return nil, err
+		}
 	}
-	r := &reader{b: b[2:]}
+	r := &reader{b: body}
 	n := &node{kind: kind}
 	switch kind {
 	case kindRoot:
@@ -673,15 +685,15 @@ func (r *reader) postings(n int, what string) []Posting {
 			d += prev + 1
 		}
 		tf := r.uvarint(what) + 1
-		l := r.uvarint(what) + tf
+		norm := r.take(1, what)
 		if r.err != nil {
 			return nil
 		}
-		if d > 1<<32-1 || l > 1<<32-1 {
+		if d > 1<<32-1 || tf > 1<<32-1 {
 			r.fail("%s: posting %d out of range", what, i)
 			return nil
 		}
-		out = append(out, Posting{Doc: uint32(d), TF: uint32(tf), Len: uint32(l)})
+		out = append(out, Posting{Doc: uint32(d), TF: uint32(tf), Norm: norm[0]})
 		prev = d
 	}
 	return out
@@ -748,17 +760,17 @@ func encodeNode(n *node) []byte {
 		return n.root.Encode()
 	case kindSegment:
 		if n.segment.Small {
-			return encodeSmall(n.segment)
+			return seal(kindSmall, smallBody(n.segment))
 		}
-		return encodeSegment(n.segment)
+		return seal(kindSegment, segmentBody(n.segment))
 	case kindInner:
-		return encodeInner(*n.inner)
+		return seal(kindInner, innerBody(*n.inner))
 	case kindWords:
-		return encodeWords(n.words)
+		return seal(kindWords, wordsBody(n.words))
 	case kindPostings:
-		return encodePostings(n.postings)
+		return seal(kindPostings, postingsBody(n.postings))
 	case kindDocs:
-		return encodeDocs(n.first, n.docs)
+		return seal(kindDocs, docsBody(n.first, n.docs))
 	}
 	panic("index: encode of unknown kind")
 }

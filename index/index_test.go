@@ -149,7 +149,7 @@ func (b *bruteCorpus) search(query string, k int) ([]Hit, int) {
 		idf := IDF(len(all), df)
 		for i, d := range all {
 			if tf := d.counts[w]; tf > 0 {
-				scores[i] += Weight(idf, tf, uint32(d.n), avg)
+				scores[i] += Weight(idf, tf, Norm(uint32(d.n)), avg)
 			}
 		}
 	}

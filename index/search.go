@@ -87,12 +87,7 @@ func (r *reads) node(ctx context.Context, ref Ref, kind byte) (*node, error) {
 	}
 	r.mu.Unlock()
 	if !ok {
-		b, err := r.g.Get(ctx, ref.URI(), int64(MaxNode))
-		if err == nil {
-			c.n, c.err = decodeNode(b, 0)
-		} else {
-			c.err = err
-		}
+		c.n, c.err = fetchNode(ctx, r.g, ref, kind)
 		close(c.done)
 	}
 	select {
@@ -100,13 +95,26 @@ func (r *reads) node(ctx context.Context, ref Ref, kind byte) (*node, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	if c.err != nil {
-		return nil, fmt.Errorf("index: node %v: %w", ref.URI(), c.err)
-	}
-	if c.n.kind != kind {
+	if c.err == nil && c.n.kind != kind { // one node named where two kinds belong
 		return nil, fmt.Errorf("%w: node %v is of kind %d where kind %d belongs", ErrMalformed, ref.URI(), c.n.kind, kind)
 	}
-	return c.n, nil
+	return c.n, c.err
+}
+
+// fetchNode fetches and decodes one node, which must be of the given kind.
+func fetchNode(ctx context.Context, g Getter, ref Ref, kind byte) (*node, error) {
+	b, err := g.Get(ctx, ref.URI(), int64(MaxNode))
+	if err != nil {
+		return nil, fmt.Errorf("index: node %v: %w", ref.URI(), err)
+	}
+	n, err := decodeNode(b, 0)
+	if err != nil {
+		return nil, fmt.Errorf("index: node %v: %w", ref.URI(), err)
+	}
+	if n.kind != kind {
+		return nil, fmt.Errorf("%w: node %v is of kind %d where kind %d belongs", ErrMalformed, ref.URI(), n.kind, kind)
+	}
+	return n, nil
 }
 
 // inner counts the inner nodes fetched.
@@ -223,8 +231,9 @@ func descend(ctx context.Context, rd *reads, t tree, key string) (Ref, bool, err
 	}
 }
 
-// postingsOf fetches the postings of word in segment s.
-func (ix *Index) postingsOf(ctx context.Context, rd *reads, s int, word string) ([]Posting, []champion, error) {
+// postingsOf fetches the postings of word in segment s, and returns them with the words
+// of the leaf that holds it (whose champions a search may use, whatever their word).
+func (ix *Index) postingsOf(ctx context.Context, rd *reads, s int, word string) ([]Posting, []wordEntry, error) {
 	var words []wordEntry
 	if seg := ix.segs[s]; seg.Small {
 		words = seg.WordList
@@ -245,7 +254,7 @@ func (ix *Index) postingsOf(ctx context.Context, rd *reads, s int, word string) 
 	}
 	e := words[i]
 	if len(e.Blocks) == 0 {
-		return e.Postings, e.Champions, nil
+		return e.Postings, words, nil
 	}
 	parts := make([][]Posting, len(e.Blocks))
 	err := parallel(ctx, len(e.Blocks), func(ctx context.Context, j int) error {
@@ -263,7 +272,7 @@ func (ix *Index) postingsOf(ctx context.Context, rd *reads, s int, word string) 
 	if err != nil {
 		return nil, nil, err
 	}
-	return slices.Concat(parts...), e.Champions, nil
+	return slices.Concat(parts...), words, nil
 }
 
 // scored is a document's score while a query is answered.
@@ -291,8 +300,8 @@ func (ix *Index) search(ctx context.Context, rd *reads, words []string, k int) (
 		return res, nil
 	}
 	type list struct {
-		ps    []Posting
-		champ []champion
+		ps   []Posting
+		leaf []wordEntry // the words of the leaf that holds the word
 	}
 	lists := make([][]list, len(words)) // [word][segment]
 	for i := range lists {
@@ -300,8 +309,8 @@ func (ix *Index) search(ctx context.Context, rd *reads, words []string, k int) (
 	}
 	err := parallel(ctx, len(words)*len(ix.segs), func(ctx context.Context, j int) error {
 		w, s := j/len(ix.segs), j%len(ix.segs)
-		ps, champ, err := ix.postingsOf(ctx, rd, s, words[w])
-		lists[w][s] = list{ps, champ}
+		ps, leaf, err := ix.postingsOf(ctx, rd, s, words[w])
+		lists[w][s] = list{ps, leaf}
 		return err
 	})
 	if err != nil {
@@ -331,7 +340,7 @@ func (ix *Index) search(ctx context.Context, rd *reads, words []string, k int) (
 					sc = &scored{seg: s, doc: p.Doc}
 					scores[gid] = sc
 				}
-				sc.score += Weight(idf, p.TF, p.Len, avg)
+				sc.score += Weight(idf, p.TF, p.Norm, avg)
 			}
 		}
 	}
@@ -353,13 +362,16 @@ func (ix *Index) search(ctx context.Context, rd *reads, words []string, k int) (
 		cutAt++
 	}
 	top := all[:cutAt]
-	// The entries of the best documents: from the query words' champions where they are
-	// there, else from the document leaves.
+	// The entries of the best documents: from the champions of the words in the leaves
+	// fetched (the query words' own, and any other's: the leaf is there already) where
+	// they are there, else from the document leaves.
 	known := map[[2]uint64]DocInfo{}
 	for w := range lists {
 		for s, l := range lists[w] {
-			for _, c := range l.champ {
-				known[[2]uint64{uint64(s), uint64(c.Doc)}] = c.Info
+			for _, e := range l.leaf {
+				for _, c := range e.Champions {
+					known[[2]uint64{uint64(s), uint64(c.Doc)}] = c.Info
+				}
 			}
 		}
 	}
@@ -387,10 +399,10 @@ func (ix *Index) search(ctx context.Context, rd *reads, words []string, k int) (
 }
 
 // Weight is a word's BM25 weight in a document: idf times the saturated, length-normalised
-// term frequency.
-func Weight(idf float64, tf, docLen uint32, avgLen float64) float64 {
+// term frequency. The document's length is the one its norm stands for (Norm).
+func Weight(idf float64, tf uint32, norm uint8, avgLen float64) float64 {
 	t := float64(tf)
-	return idf * t * (bm25K1 + 1) / (t + bm25K1*(1-bm25B+bm25B*float64(docLen)/avgLen))
+	return idf * t * (bm25K1 + 1) / (t + bm25K1*(1-bm25B+bm25B*float64(NormLength(norm))/avgLen))
 }
 
 // IDF is a word's inverse document frequency among n documents of which df hold it.

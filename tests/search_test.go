@@ -245,7 +245,7 @@ func (b *brute) search(query string, k int) ([]index.Hit, int) {
 		idf := index.IDF(len(b.uris), df)
 		for i, c := range b.counts {
 			if tf := c[w]; tf > 0 {
-				scores[i] += index.Weight(idf, tf, uint32(b.lens[i]), avg)
+				scores[i] += index.Weight(idf, tf, index.Norm(uint32(b.lens[i])), avg)
 			}
 		}
 	}
