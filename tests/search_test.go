@@ -412,12 +412,10 @@ func TestSearchOverTestnet(t *testing.T) {
 	t.Logf("%d queries equal brute force; %d cold two-word queries: blocks median %d, 90th percentile %d, max %d; time median %v, max %v",
 		queries, len(twoWord), twoWord[len(twoWord)/2], twoWord[len(twoWord)*9/10], twoWord[len(twoWord)-1],
 		times[len(times)/2].Round(time.Millisecond), times[len(times)-1].Round(time.Millisecond))
-	// The target is 12 blocks for every two-word query of an index of 100,000 postings or
-	// more; the 12,000-document index needs 8 for half of them and misses by a block for
-	// queries of two common words (docs/performance.md, "Search"). The test holds what is
-	// measured, so that it fails if a change makes it worse.
-	if med, most := twoWord[len(twoWord)/2], twoWord[len(twoWord)-1]; rep.Build.Postings >= 100000 && (med > 9 || most > 13) {
-		t.Errorf("cold two-word queries: median %d blocks, max %d; want at most 9 and 13", med, most)
+	// The target: at most 12 blocks for every two-word query of an index of 100,000 postings
+	// or more (docs/performance.md, "Search"); a smaller index needs fewer.
+	if most := twoWord[len(twoWord)-1]; most > 12 {
+		t.Errorf("cold two-word queries: max %d blocks, want at most 12", most)
 	}
 	if long() && times[len(times)-1] > 2*time.Second {
 		t.Errorf("a cold two-word query took %v, want at most 2 s", times[len(times)-1])
