@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"lethe/crypto"
+	"lethe/insert"
 	"lethe/node"
 )
 
@@ -365,6 +366,11 @@ func TestOperatorBlindness(t *testing.T) {
 	needles = append(needles, uriNeedles("a key the network does not hold", absent)...)
 	needles = append(needles, uriNeedles("a site the network does not hold", absentSite)...)
 
+	// A page that stops part-way: its first parts are in the network, its middle ones not,
+	// so the proxy has sent the first bytes when the fetch fails (the case that once logged
+	// the URI at INFO).
+	needles = append(needles, stoppedPage(t, tn.Nodes[0], r, secret)...)
+
 	// A site uploaded through node 0's proxy and interrupted half-way: while its files are
 	// spooled, and after the browser gave up, node 0's data directory must show none of
 	// them; nor may what a crash at that moment would leave (a copy of the directory then).
@@ -413,6 +419,9 @@ func TestOperatorBlindness(t *testing.T) {
 	report("the nodes' logs at the debug level", found)
 	if logged == 0 {
 		t.Fatal("the nodes logged nothing")
+	}
+	if log0, err := os.ReadFile(filepath.Join(logs, "node-00.log")); err != nil || !bytes.Contains(log0, []byte("stopped part-way")) {
+		t.Errorf("node 0's log does not record the page that stopped part-way (%v): the scan did not cover it", err)
 	}
 	if wire < int64(carried) {
 		t.Fatalf("the relays saw %d bytes, less than the %d carried: the links did not pass through them", wire, carried)
@@ -525,6 +534,73 @@ func spooledBytes(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// recordedBlocks is a BlockPutter that keeps the blocks an insert makes, in the order it
+// hands them over.
+type recordedBlocks struct {
+	mu     sync.Mutex
+	blocks []recordedBlock // guarded by mu
+}
+
+type recordedBlock struct {
+	kt    crypto.KeyType
+	rk    crypto.RoutingKey
+	block []byte
+}
+
+func (r *recordedBlocks) PutBlock(_ context.Context, kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.blocks = append(r.blocks, recordedBlock{kt, rk, bytes.Clone(block)})
+	return nil
+}
+
+// stoppedPage opens through n's proxy, as the user would, a text file of eight parts whose
+// middle parts the network does not hold: the file is inserted block by block from n's
+// router, all but the blocks of the middle of the insert (the insert hands over each part's
+// blocks, then its top block, part after part, and the parts' list last). The answer must
+// begin and then break off. It returns the needles of the file.
+func stoppedPage(t *testing.T, n *node.Node, r *rand.Rand, secret func(string) []byte) []needle {
+	t.Helper()
+	marker := secret("stopped-marker")
+	var text bytes.Buffer
+	for text.Len() < 512<<10 {
+		fmt.Fprintf(&text, "%s %016x\n", marker, r.Uint64())
+	}
+	data := text.Bytes()
+	rec := &recordedBlocks{}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	uri, err := insert.File(ctx, rec, crypto.InsertURI{Type: crypto.CHK}, bytes.NewReader(data),
+		insert.Config{MIMEType: "text/plain", Compression: insert.CompressNever, PartBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first 30% and the last 30%: the middle 40% (whole parts) the network never gets.
+	first, last := rec.blocks[:len(rec.blocks)*3/10], rec.blocks[len(rec.blocks)*7/10:]
+	for _, b := range slices.Concat(first, last) {
+		if err := n.Router().PutBlock(ctx, b.kt, b.rk, b.block); err != nil {
+			t.Fatalf("insert a block of the page that stops: %v", err)
+		}
+	}
+	req, err := http.NewRequest(http.MethodGet, "http://"+n.ProxyAddr()+"/"+uri.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Sec-Fetch-Site", "none")
+	req.Header.Set("Sec-Fetch-Mode", "navigate")
+	resp, err := (&http.Client{Timeout: 5 * time.Minute}).Do(req)
+	if err != nil {
+		t.Fatalf("open the page that stops part-way: %v", err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || err == nil || len(got) == 0 || len(got) >= len(data) {
+		t.Fatalf("the page that stops part-way: %d, %d of %d bytes, %v; want the first bytes and then a broken connection", resp.StatusCode, len(got), len(data), err)
+	}
+	ns := append(uriNeedles("page that stops part-way", uri), needle{"page that stops part-way marker", marker})
+	return append(ns, needle{"page that stops part-way, a line", data[len(data)/2 : len(data)/2+48]})
 }
 
 // browse opens each URI through n's proxy as the user would (an address typed into a tab),
