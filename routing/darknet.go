@@ -91,7 +91,6 @@ func (r *Router) Swap(ctx context.Context) bool {
 	peers := r.peerListLocked()
 	first := peers[r.rng.IntN(len(peers))]
 	id := r.newIDLocked()
-	r.seen.add(id, now)
 	s := &swapState{initiator: true, next: first.id, expires: now.Add(swapTimeout), reply: make(chan wire.Message, 1)}
 	for i := range s.random {
 		s.random[i] = byte(r.rng.Uint32())

@@ -94,7 +94,7 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 		tried[*q.from] = true
 	}
 	// A sink keeps the block whatever HTL it received it at (spec §18.4), on the stem too.
-	stored := r.keepInserted(q, block)
+	stored, sink := r.keepInserted(q, block)
 	progressed := false
 	for q.hops >= MaxHTL {
 		h := r.walkStem(ctx, &q, tried, func(id uint64, htl uint8, stem uint64, timeout time.Duration) wire.Message {
@@ -108,9 +108,22 @@ func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult
 		}
 		q, tried = h.next, h.skip
 	}
-	if stored && !q.tail {
+	if sink && !q.tail {
 		q.tail = true // the tail begins: its nodes keep copies
 		q.hops = min(q.hops, sinkTail+1)
+		if !stored {
+			// A sink whose store refused the block (its disk is full) hands it to the
+			// nodes nearest the key all the same, under a new ID: the nodes the insert
+			// visited on its way here deferred to this one and would refuse the old ID
+			// as a loop, and the block would be kept nowhere.
+			r.mu.Lock()
+			q.id = r.newIDLocked()
+			r.mu.Unlock()
+			tried = make(map[crypto.NodeID]bool)
+			if q.from != nil {
+				tried[*q.from] = true
+			}
+		}
 	}
 	// closer records whether a peer that took the insert to its end offered a closer route
 	// than this node. If none did, this node is the nearest the insert could reach: a late
@@ -202,7 +215,8 @@ func (r *Router) insertReply(q query, p *peer, x exchanged, block []byte) (res i
 }
 
 // keepInserted applies the storage rule for an insert passing through (spec §18.4) and
-// reports whether this node stored it long-term. A sink keeps it in its store whatever HTL it
+// reports whether this node stored it long-term and whether it is the key's sink (which it
+// may be without having stored it: its store can refuse, its disk full). A sink keeps it in its store whatever HTL it
 // received it at: which node is a key's sink depends on where it sits, not on the path the
 // insert took, so holding the block tells nothing of who inserted it. A node that is not a
 // sink caches it if it received it at HTL 16 or below: a cache holds what passed through, and
@@ -217,11 +231,11 @@ func (r *Router) insertReply(q query, p *peer, x exchanged, block []byte) (res i
 //
 // A sink below the stem passes the insert on marked as a tail, with sinkTail HTL, and every
 // node of that tail, which walks from peer to nearest peer around the key, keeps a copy.
-func (r *Router) keepInserted(q query, block []byte) bool {
+func (r *Router) keepInserted(q query, block []byte) (stored, sink bool) {
 	target := q.rk.Location()
 	r.mu.Lock()
 	me := r.loc.Distance(target)
-	sink := true
+	sink = true
 	switch {
 	case q.tail:
 		// In the tail after a sink: keep a copy.
@@ -245,14 +259,14 @@ func (r *Router) keepInserted(q query, block []byte) bool {
 		err = r.cfg.Store.Cache(q.kt, q.rk, block)
 		r.trace(Event{Kind: EventCached, ID: q.id, Key: q.rk})
 	default:
-		return false
+		return false, false
 	}
 	if err != nil {
 		r.log.Debug("keeping inserted block failed", "sink", sink, "err", err)
-		return false
+		return false, sink
 	}
 	r.blockArrived(q.kt, q.rk)
-	return sink
+	return sink, sink
 }
 
 // closerRouteLocked reports whether any routable peer but except (nil: none) offers a route
@@ -329,7 +343,6 @@ func (r *Router) handleOffer(from crypto.NodeID, m *wire.OfferKey) {
 		return
 	}
 	id := r.newIDLocked()
-	r.seen.add(id, r.now())
 	r.active++
 	r.mu.Unlock()
 	r.wg.Add(1)

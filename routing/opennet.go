@@ -228,7 +228,6 @@ func (r *Router) Announce(ctx context.Context, via crypto.NodeID, target crypto.
 	ref := r.cfg.Ref()
 	r.mu.Lock()
 	id := r.newIDLocked()
-	r.seen.add(id, r.now())
 	r.mu.Unlock()
 	w, done := r.expect(via, id)
 	defer done()

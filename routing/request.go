@@ -167,7 +167,6 @@ func (r *Router) ownRounds(ctx context.Context, kt crypto.KeyType, rk crypto.Rou
 			return ErrClosed
 		}
 		id := r.newIDLocked()
-		r.seen.add(id, r.now())
 		r.wg.Add(1)
 		r.mu.Unlock()
 		r.trace(Event{Kind: EventOriginate, ID: id, Key: rk})
@@ -462,7 +461,6 @@ func (r *Router) walkStem(ctx context.Context, q *query, tried map[crypto.NodeID
 	h.next.htl, h.next.hops, h.next.stem = MaxHTL-1, MaxHTL-1, 0
 	r.mu.Lock()
 	h.next.id = r.newIDLocked()
-	r.seen.add(h.next.id, r.now())
 	r.mu.Unlock()
 	r.trace(Event{Kind: EventStemExit, ID: q.id, Next: h.next.id, Key: q.rk})
 	for ctx.Err() == nil {

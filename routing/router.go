@@ -257,10 +257,12 @@ func (r *Router) Location() crypto.Location {
 
 func (r *Router) now() time.Time { return r.cfg.Now() }
 
-// newID draws a fresh random request ID. Callers hold mu.
+// newIDLocked draws a fresh random ID for a message this node starts, and marks it seen, so
+// that the message is refused as a loop if it comes back. Callers hold mu.
 func (r *Router) newIDLocked() uint64 {
 	for {
 		if id := r.rng.Uint64(); id != 0 {
+			r.seen.add(id, r.now())
 			return id
 		}
 	}

@@ -605,3 +605,56 @@ func TestRefusalsIgnoredDisconnect(t *testing.T) {
 		}
 	})
 }
+
+// refusingStore is a store on a full disk: it keeps nothing offered to it.
+type refusingStore struct{ *MemStore }
+
+var errTestDiskFull = errors.New("no space left on the disk holding the store")
+
+func (refusingStore) Store(crypto.KeyType, crypto.RoutingKey, []byte) error { return errTestDiskFull }
+func (refusingStore) Cache(crypto.KeyType, crypto.RoutingKey, []byte) error { return errTestDiskFull }
+
+// TestInsertKeptPastAFullSink: the node nearest a key may be unable to keep anything (its
+// disk is full). An insert of that key, by that node's own user or by another node's, must
+// still be kept by the network, by the nodes nearest the key that can, and reported done.
+func TestInsertKeptPastAFullSink(t *testing.T) {
+	for round := range 60 {
+		size := 3 + round%4
+		full := round % 2 // 0: the inserting node's disk is full; 1: another node's
+		t.Run(fmt.Sprint(round), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(uint64(round), 7))
+				locs := make([]crypto.Location, size)
+				for i := range locs {
+					locs[i] = crypto.Location(rng.Float64())
+				}
+				block, key := randomCHK(t)
+				locs[full] = key.Routing.Location() // the nearest node to the key
+				tn := newTestNet(t, locs, func(i int, c *Config) {
+					seed := sha256.Sum256(fmt.Appendf(nil, "full sink round %d node %d", round, i))
+					c.Seed = &seed
+					if i == full {
+						c.Store = refusingStore{NewMemStore(locs[i], 100, 100)}
+					}
+				})
+				for i := range size {
+					for j := i + 1; j < size; j++ {
+						tn.link(i, j)
+					}
+				}
+				settle()
+				err := tn.nodes[0].r.PutBlock(context.Background(), crypto.CHK, key.Routing, block)
+				settle()
+				var holders []int
+				for i, n := range tn.nodes {
+					if st, _ := n.store.Has(crypto.CHK, key.Routing); st {
+						holders = append(holders, i)
+					}
+				}
+				if err != nil || len(holders) == 0 {
+					t.Errorf("round %d, %d nodes, node %d's disk full, node 0 inserting: %v, kept by nodes %v", round, size, full, err, holders)
+				}
+			})
+		})
+	}
+}
