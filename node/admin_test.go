@@ -7,8 +7,8 @@ import (
 )
 
 // TestNodeManagementOnNode: the management messages, as pyFreenet sends them, against a
-// running test network's node: it describes itself and its friends, drops a friend and takes
-// it back from its noderef, lists its settings and refuses to change one it reads at start,
+// running test network's node: it describes itself and its friends, leaves a friend as it is
+// when asked to change what does not apply, drops a friend and takes it back from its noderef, lists its settings and refuses to change one it reads at start,
 // and stops when told to.
 func TestNodeManagementOnNode(t *testing.T) {
 	tn := startTestnet(t, 3, nil)
@@ -31,6 +31,18 @@ func TestNodeManagementOnNode(t *testing.T) {
 		friend = p.Value("identity")
 	}
 	c.expect("EndListPeers")
+
+	// ModifyPeer: a friend's entry comes back unchanged; a switch of Freenet's that means
+	// nothing for Lethe's friends is refused, and the friend stays linked.
+	c.send("ModifyPeer\nNodeIdentifier=" + friend + "\nIdentifier=__global\nEndMessage\n")
+	mp, _ := c.expect("Peer", "identity")
+	wantValue(t, mp, "identity", friend)
+	c.send("ModifyPeer\nNodeIdentifier=" + friend + "\nIsDisabled=True\nIdentifier=__global\nEndMessage\n")
+	refused, _ := c.expect("ProtocolError", "Code")
+	wantValue(t, refused, "Code", "16")
+	if got := len(n.router.Peers()); got != 2 {
+		t.Errorf("%d peers after a refused ModifyPeer, want 2", got)
+	}
 
 	ref := ""
 	for _, r := range n.friends.list() {

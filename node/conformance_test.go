@@ -311,8 +311,9 @@ func TestConformanceSubscribeUSKOnNode(t *testing.T) {
 	wantValue(t, u, "URI", request+"1")
 }
 
-// TestConformanceDiskAccessOnNode: the TestDDA handshake with a running node, a file
-// inserted from disk through it, and the file fetched through the farthest node.
+// TestConformanceDiskAccessOnNode: the TestDDA handshake with a running node, a file and a
+// directory (ClientPutDiskDir) inserted from disk through it, and both fetched through the
+// farthest node.
 func TestConformanceDiskAccessOnNode(t *testing.T) {
 	tn := startTestnet(t, 6, nil)
 	c := dialRaw(t, tn.Nodes[0].FCPAddr())
@@ -342,5 +343,23 @@ func TestConformanceDiskAccessOnNode(t *testing.T) {
 	_, data := far.expect("AllData")
 	if !bytes.Equal(data, randomBytes(200<<10, 7)) {
 		t.Errorf("the file inserted from disk came back as %d other bytes", len(data))
+	}
+
+	// A directory inside the proved one, inserted as a site with ClientPutDiskDir.
+	site := map[string]string{"index.html": "<p>home</p>", "sub/b.html": "<p>b</p>"}
+	for name, body := range site {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, "site", name)), 0o755)
+		os.WriteFile(filepath.Join(dir, "site", name), []byte(body), 0o644)
+	}
+	c.send("ClientPutDiskDir\nIdentifier=diskdir\nURI=CHK@\nFilename=" + filepath.Join(dir, "site") +
+		"\nDefaultName=index.html\nPersistence=connection\nGlobal=false\nVerbosity=0\nEndMessage\n")
+	c.expect("URIGenerated")
+	put, _ := c.expect("PutSuccessful", "URI")
+	for name, body := range site {
+		far.send(pyGet("get-"+name, put.Value("URI")+"/"+name))
+		far.expect("DataFound")
+		if _, data := far.expect("AllData"); string(data) != body {
+			t.Errorf("%s of the site inserted from disk, at the far node: %q, want %q", name, data, body)
+		}
 	}
 }
