@@ -1,6 +1,8 @@
 package fcp
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,8 +16,26 @@ func pyTestDDARequest(dir string, read, write bool) string {
 		"\nIdentifier=__global\nEndMessage\n"
 }
 
-func pyTestDDAResponse(dir, content string) string {
-	return "TestDDAResponse\nDirectory=" + dir + "\nReadContent=" + content + "\nIdentifier=__global\nEndMessage\n"
+// pyTestDDAResponse is its answer: the directory, and for a read test the node's file and what
+// it read there ("" if it found none); for a write test nothing more, the node reads the file.
+func pyTestDDAResponse(dir, readFile, content string) string {
+	m := "TestDDAResponse\nDirectory=" + dir + "\n"
+	if readFile != "" {
+		m += "ReadFilename=" + readFile + "\nReadContent=" + content + "\n"
+	}
+	return m + "Identifier=__global\nEndMessage\n"
+}
+
+// pyPutDisk is `fcpput --disk`'s ClientPut of a text file, once testDDA has passed: fcpput's
+// fields, then the file's path and FileHash, the SHA-256 of the connection's identifier, the
+// request's and the file's content joined by '-', which Lethe does not need (the handshake is
+// its proof) and ignores.
+func pyPutDisk(id, path, connection, content string) string {
+	hash := sha256.Sum256([]byte(connection + "-" + id + "-" + content))
+	return "ClientPut\nPersistence=connection\nGlobal=false\nURI=CHK@\nMetadata.ContentType=text/plain\n" +
+		"Identifier=" + id + "\nVerbosity=0\nMaxRetries=-1\nPriorityClass=3\nRealTimeFlag=false\nGetCHKOnly=false\n" +
+		"DontCompress=true\nCodecs=GZIP, BZIP2, LZMA, LZMA_NEW\nLocalRequestOnly=False\nUploadFrom=disk\n" +
+		"Filename=" + path + "\nFileHash=" + base64.StdEncoding.EncodeToString(hash[:]) + "\nEndMessage\n"
 }
 
 // proveRead does the read handshake for dir as pyFreenet does, reading the node's file.
@@ -27,7 +47,7 @@ func proveRead(t *testing.T, c *rawConn, dir string) {
 	if err != nil {
 		t.Fatalf("the node's test file: %v", err)
 	}
-	c.send(pyTestDDAResponse(dir, string(content)))
+	c.send(pyTestDDAResponse(dir, reply.fields["ReadFilename"], string(content)))
 	done := c.expect("TestDDAComplete", "Directory", "ReadDirectoryAllowed")
 	wantField(t, done, "ReadDirectoryAllowed", "true")
 	if _, err := os.Stat(reply.fields["ReadFilename"]); err == nil {
@@ -41,22 +61,21 @@ func proveRead(t *testing.T, c *rawConn, dir string) {
 func TestConformanceDiskAccess(t *testing.T) {
 	_, addr := startServer(t, Config{})
 	c := dialRaw(t, addr)
-	c.hello()
+	hello := c.hello()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "hello.txt"), []byte(helloText), 0o644)
 	os.MkdirAll(filepath.Join(dir, "site", "sub"), 0o755)
 	os.WriteFile(filepath.Join(dir, "site", "index.html"), []byte("<p>home</p>"), 0o644)
 	os.WriteFile(filepath.Join(dir, "site", "sub", "b.html"), []byte("<p>b</p>"), 0o644)
 	os.WriteFile(filepath.Join(dir, "site", ".hidden"), []byte("secret"), 0o644)
-	diskPut := "ClientPut\nURI=CHK@\nIdentifier=disk1\nVerbosity=0\nMaxRetries=-1\nPriorityClass=3\n" +
-		"Persistence=connection\nGlobal=false\nMetadata.ContentType=text/plain\nUploadFrom=disk\nFilename=" + filepath.Join(dir, "hello.txt") + "\nEndMessage\n"
+	diskPut := pyPutDisk("disk1", filepath.Join(dir, "hello.txt"), hello.fields["ConnectionIdentifier"], helloText)
 
 	// Before the handshake, and after a wrong answer, the node reads nothing.
 	c.send(diskPut)
 	wantField(t, c.expect("ProtocolError", "Code", "Identifier"), "Code", "25")
 	c.send(pyTestDDARequest(dir, true, false))
-	c.expect("TestDDAReply", "ReadFilename")
-	c.send(pyTestDDAResponse(dir, "guessed"))
+	guess := c.expect("TestDDAReply", "ReadFilename")
+	c.send(pyTestDDAResponse(dir, guess.fields["ReadFilename"], "guessed"))
 	wantField(t, c.expect("TestDDAComplete", "ReadDirectoryAllowed"), "ReadDirectoryAllowed", "false")
 	c.send(diskPut)
 	wantField(t, c.expect("ProtocolError", "Code"), "Code", "25")
@@ -95,7 +114,7 @@ func TestConformanceDiskAccess(t *testing.T) {
 	c.send(pyTestDDARequest(dir, false, true))
 	w := c.expect("TestDDAReply", "WriteFilename", "ContentToWrite")
 	os.WriteFile(w.fields["WriteFilename"], []byte(w.fields["ContentToWrite"]), 0o644)
-	c.send(pyTestDDAResponse(dir, ""))
+	c.send(pyTestDDAResponse(dir, "", ""))
 	wantField(t, c.expect("TestDDAComplete", "WriteDirectoryAllowed"), "WriteDirectoryAllowed", "true")
 
 	// A directory that is not there.

@@ -327,7 +327,7 @@ func TestConformanceDiskAccessOnNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.send("TestDDAResponse\nDirectory=" + dir + "\nReadContent=" + string(content) + "\nIdentifier=__global\nEndMessage\n")
+	c.send("TestDDAResponse\nDirectory=" + dir + "\nReadFilename=" + reply.Value("ReadFilename") + "\nReadContent=" + string(content) + "\nIdentifier=__global\nEndMessage\n")
 	done, _ := c.expect("TestDDAComplete", "ReadDirectoryAllowed")
 	wantValue(t, done, "ReadDirectoryAllowed", "true")
 	c.send("ClientPut\nURI=CHK@\nIdentifier=disk\nPersistence=connection\nGlobal=false\nUploadFrom=disk\nFilename=" +
