@@ -1,7 +1,9 @@
 package datastore
 
 import (
+	"crypto/sha256"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,5 +55,54 @@ func BenchmarkPaced(b *testing.B) {
 			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/put")
 			b.ReportMetric(float64(b.N)*crypto.CHKBlockSize/1e6/cpu.Seconds(), "MB/cpu-s")
 		})
+	}
+}
+
+// BenchmarkPutVerified compares, in alternating phases of 64 concurrent puts (one group
+// commit, fsync on), the CPU of Put, which verifies the block (SHA-256 of 32 KiB), with that
+// of PutVerified, which trusts the router's verification, beside the SHA-256 of the same
+// blocks alone, the raw limit the difference should come to:
+//
+//	go test ./datastore -run '^$' -bench PutVerified -benchtime 30x -count 3
+func BenchmarkPutVerified(b *testing.B) {
+	blocks := poolBlocks()
+	const n = benchBatch
+	s := benchStore(b)
+	putAll := func(first int, put func(kt crypto.KeyType, rk crypto.RoutingKey, block []byte, area Area) error) {
+		var wg sync.WaitGroup
+		for _, x := range blocks[first : first+n] {
+			wg.Go(func() {
+				if err := put(x.kt, x.rk, x.block, AreaStore); err != nil {
+					b.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	phases := []struct {
+		name string
+		run  func(first int)
+	}{
+		{"put", func(first int) { putAll(first, s.Put) }},
+		{"put-verified", func(first int) { putAll(first, s.PutVerified) }},
+		{"sha256", func(first int) {
+			for _, x := range blocks[first : first+n] {
+				sha256.Sum256(x.block)
+			}
+		}},
+	}
+	cpu := make([]time.Duration, len(phases))
+	c := &cursor{b: b, fresh: func() { s.Close(); s = benchStore(b) }}
+	b.SetBytes(int64(len(phases) * n * crypto.CHKBlockSize))
+	for b.Loop() {
+		for i, p := range phases {
+			first := c.take(n)
+			c0 := cpuTime(b)
+			p.run(first)
+			cpu[i] += cpuTime(b) - c0
+		}
+	}
+	for i, p := range phases {
+		b.ReportMetric(float64(cpu[i].Microseconds())/float64(b.N*n), p.name+"-cpu-µs/op")
 	}
 }

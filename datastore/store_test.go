@@ -1,6 +1,7 @@
 package datastore
 
 import (
+	"bytes"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -82,6 +83,54 @@ func TestPutRefusesBlocksThatDoNotVerify(t *testing.T) {
 	}
 	if st := s.Stats(); st.Store.Blocks != 0 || st.Puts != 0 {
 		t.Errorf("after refusals: %d blocks, %d puts", st.Store.Blocks, st.Puts)
+	}
+}
+
+// PutVerified trusts its caller's verification but still refuses a block of the wrong size,
+// and a block that was not what its key names (a caller's mistake) is never served.
+func TestPutVerifiedSkipsOnlyTheHash(t *testing.T) {
+	s := openTest(t, Options{})
+	good := chkBlock(t, "verified", 0)
+	other := chkBlock(t, "verified", 1)
+	ssk := sskBlock(t, "verified", "x")
+	for _, tc := range []struct {
+		name  string
+		kt    crypto.KeyType
+		rk    crypto.RoutingKey
+		block []byte
+	}{
+		{"chk short", crypto.CHK, good.rk, good.block[:len(good.block)-1]},
+		{"chk empty", crypto.CHK, good.rk, nil},
+		{"ssk block as chk", crypto.CHK, ssk.rk, ssk.block},
+		{"chk block as ssk", crypto.SSK, good.rk, good.block},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := s.PutVerified(tc.kt, tc.rk, tc.block, AreaStore); !errors.Is(err, crypto.ErrMalformed) {
+				t.Fatalf("PutVerified: %v, want %v", err, crypto.ErrMalformed)
+			}
+			if s.Has(tc.kt, tc.rk) {
+				t.Fatal("a refused block is held")
+			}
+		})
+	}
+	for _, b := range []testBlock{good, ssk} {
+		if err := s.PutVerified(b.kt, b.rk, b.block, AreaCache); err != nil {
+			t.Fatalf("PutVerified %v: %v", b.kt, err)
+		}
+		if got, err := s.Get(b.kt, b.rk); err != nil || !bytes.Equal(got, b.block) {
+			t.Fatalf("Get %v after PutVerified: %v", b.kt, err)
+		}
+	}
+	// A caller that did not verify: the wrong block under other's key is written, but Get
+	// verifies what it reads, removes the record and serves nothing.
+	if err := s.PutVerified(crypto.CHK, other.rk, good.block, AreaStore); err != nil {
+		t.Fatalf("PutVerified of a mislabelled block: %v", err)
+	}
+	if _, err := s.Get(crypto.CHK, other.rk); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get of a mislabelled block: %v, want %v", err, ErrNotFound)
+	}
+	if s.Has(crypto.CHK, other.rk) {
+		t.Error("the mislabelled block is still held after Get found it bad")
 	}
 }
 

@@ -77,7 +77,7 @@ func (s *blockStore) Has(kt crypto.KeyType, rk crypto.RoutingKey) bool {
 
 // Store implements routing.Store: the block is on disk when it returns.
 func (s *blockStore) Store(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
-	return s.ds.Put(kt, rk, block, datastore.AreaStore)
+	return s.ds.PutVerified(kt, rk, block, datastore.AreaStore)
 }
 
 // Cache implements routing.Store: the write is queued and Cache returns at once.
@@ -104,7 +104,7 @@ func (s *blockStore) Cache(kt crypto.KeyType, rk crypto.RoutingKey, block []byte
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		if err := s.ds.Put(kt, rk, block, datastore.AreaCache); err != nil {
+		if err := s.ds.PutVerified(kt, rk, block, datastore.AreaCache); err != nil {
 			s.writeErrors.Add(1)
 			s.log.Debug("store: cache write failed", "err", err)
 		}

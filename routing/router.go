@@ -16,7 +16,9 @@ import (
 
 // Store is the node's block store as routing uses it: the datastore fills it in a node, an
 // in-memory double in the simulator. Get serves only verified blocks; Store keeps a block
-// long-term (this node is its sink), Cache keeps it as recent traffic.
+// long-term (this node is its sink), Cache keeps it as recent traffic. The router verifies
+// every block (Config.VerifyBlock) before it gives it to Store or Cache, so a store need not
+// verify it again.
 type Store interface {
 	Get(kt crypto.KeyType, rk crypto.RoutingKey) (block []byte, ok bool)
 	Store(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error
