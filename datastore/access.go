@@ -58,26 +58,31 @@ func checkBlock(kt crypto.KeyType, rk crypto.RoutingKey, block []byte, full bool
 // keeps nothing. Stats counts these as Rejected. Put returns once the block is committed to
 // disk, sharing the commit with the puts that queued meanwhile.
 func (s *Store) Put(kt crypto.KeyType, rk crypto.RoutingKey, block []byte, area Area) error {
-	return s.putChecked(kt, rk, block, area, true)
+	commit := CommitAtOnce
+	if area == AreaCache {
+		commit = CommitShared
+	}
+	return s.putChecked(kt, rk, block, area, commit, true)
 }
 
 // PutVerified is Put for a block its caller has just verified against rk with
 // crypto.VerifyCHK or crypto.VerifySSK (the router verifies every block a peer sends before
 // it goes anywhere, spec §18.4): the store does not hash it a second time. Everything else is
 // as for Put, and Get still verifies what it reads back, so a block damaged on disk is never
-// served whoever put it.
-func (s *Store) PutVerified(kt crypto.KeyType, rk crypto.RoutingKey, block []byte, area Area) error {
-	return s.putChecked(kt, rk, block, area, false)
+// served whoever put it. The caller says how soon the commit must come, in either area: a
+// node's tail copies go into the store with a shared commit (spec §8.4).
+func (s *Store) PutVerified(kt crypto.KeyType, rk crypto.RoutingKey, block []byte, area Area, commit Commit) error {
+	return s.putChecked(kt, rk, block, area, commit, false)
 }
 
-func (s *Store) putChecked(kt crypto.KeyType, rk crypto.RoutingKey, block []byte, area Area, check bool) error {
-	if err := s.put(kt, rk, block, area, check); err != nil {
+func (s *Store) putChecked(kt crypto.KeyType, rk crypto.RoutingKey, block []byte, area Area, commit Commit, check bool) error {
+	if err := s.put(kt, rk, block, area, commit, check); err != nil {
 		return fmt.Errorf("datastore: put %v %v in %v: %w", kt, rk.LogValue(), area, err)
 	}
 	return nil
 }
 
-func (s *Store) put(kt crypto.KeyType, rk crypto.RoutingKey, block []byte, area Area, check bool) error {
+func (s *Store) put(kt crypto.KeyType, rk crypto.RoutingKey, block []byte, area Area, commit Commit, check bool) error {
 	kt, err := blockType(kt)
 	if err != nil {
 		return err
@@ -109,7 +114,7 @@ func (s *Store) put(kt crypto.KeyType, rk crypto.RoutingKey, block []byte, area 
 	if err != nil {
 		return err
 	}
-	o := &op{put: true, kt: kt, rk: rk, key: d, area: area, block: block, value: value, done: make(chan error, 1)}
+	o := &op{put: true, kt: kt, rk: rk, key: d, area: area, wait: commit == CommitShared, block: block, value: value, done: make(chan error, 1)}
 	s.ops <- o
 	return <-o.done
 }

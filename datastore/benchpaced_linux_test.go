@@ -15,18 +15,18 @@ import (
 // pausing 20 ms between puts, two puts in five into the cache and the rest into the store,
 // with fsync on commit. It reports the puts per commit and the CPU time of the process per
 // put, with the cache's puts committed at once ("delay-0") and waiting for company as a
-// node's do ("delay-100ms", DefaultCacheCommitDelay). Each block is put once, so b.N is at
+// node's do ("delay-100ms", DefaultSharedCommitDelay). Each block is put once, so b.N is at
 // most the pool of distinct blocks:
 //
 //	go test ./datastore -run '^$' -bench Paced -benchtime 2000x
 func BenchmarkPaced(b *testing.B) {
 	blocks := poolBlocks()
-	for _, delay := range []time.Duration{0, DefaultCacheCommitDelay} {
+	for _, delay := range []time.Duration{0, DefaultSharedCommitDelay} {
 		b.Run("delay-"+delay.String(), func(b *testing.B) {
 			if b.N > benchPool {
 				b.Skipf("b.N %d is more than the %d distinct blocks; use -benchtime %dx or less", b.N, benchPool, benchPool)
 			}
-			s, err := Open(filepath.Join(b.TempDir(), "store.db"), Options{StoreBytes: 4 << 30, CacheBytes: 1 << 30, CacheCommitDelay: delay})
+			s, err := Open(filepath.Join(b.TempDir(), "store.db"), Options{StoreBytes: 4 << 30, CacheBytes: 1 << 30, SharedCommitDelay: delay})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -84,7 +84,11 @@ func BenchmarkPutVerified(b *testing.B) {
 		run  func(first int)
 	}{
 		{"put", func(first int) { putAll(first, s.Put) }},
-		{"put-verified", func(first int) { putAll(first, s.PutVerified) }},
+		{"put-verified", func(first int) {
+			putAll(first, func(kt crypto.KeyType, rk crypto.RoutingKey, block []byte, area Area) error {
+				return s.PutVerified(kt, rk, block, area, CommitAtOnce)
+			})
+		}},
 		{"sha256", func(first int) {
 			for _, x := range blocks[first : first+n] {
 				sha256.Sum256(x.block)

@@ -43,9 +43,10 @@ const (
 	DefaultStoreBytes  = 1 << 30   // 1 GiB of long-term store
 	DefaultCacheBytes  = 256 << 20 // 256 MiB of cache
 	DefaultLockTimeout = time.Second
-	// DefaultCacheCommitDelay is the CacheCommitDelay a node gives its store: a machine that
-	// crashes loses at most this long of cache writes (never a block it said it stored).
-	DefaultCacheCommitDelay = 100 * time.Millisecond
+	// DefaultSharedCommitDelay is the SharedCommitDelay a node gives its store: a machine that
+	// crashes loses at most this long of shared-commit writes (cache copies, and the copies of
+	// a sink's tail, spec §8.4), never a block it stored at once.
+	DefaultSharedCommitDelay = 100 * time.Millisecond
 )
 
 // Options configure a store. The zero value works: default bounds, location 0, silent.
@@ -69,14 +70,15 @@ type Options struct {
 	// ReserveBytes is the size of the reserve file kept beside the store for a full disk
 	// (reserve.go). Zero means DefaultReserveBytes; negative, none.
 	ReserveBytes int64
-	// CacheCommitDelay is how long a put into the cache may wait for other writes to share
-	// its commit (spec §8.4). A relay caches the blocks that pass through it a few a second,
-	// and a commit of one block, with its two fsyncs, costs the CPU of several links: waiting
-	// lets them share one. The wait ends early when cacheBatchOps cache puts are waiting, and
-	// when a put into the store or a removal comes, which never waits and takes the waiting
-	// cache puts into its own commit. Put still returns only after its commit. Zero commits
-	// every batch at once; a node uses DefaultCacheCommitDelay.
-	CacheCommitDelay time.Duration
+	// SharedCommitDelay is how long a put with a shared commit (CommitShared: a put into the
+	// cache, or PutVerified's asking for it) may wait for other writes to share its commit
+	// (spec §8.4). A relay caches the blocks that pass through it a few a second, and a commit
+	// of one block, with its two fsyncs, costs the CPU of several links: waiting lets them
+	// share one. The wait ends early when sharedBatchOps such puts are waiting, and when a
+	// put that commits at once or a removal comes, which takes the waiting puts into its own
+	// commit. A put still returns only after its commit. Zero commits every batch at once; a
+	// node uses DefaultSharedCommitDelay.
+	SharedCommitDelay time.Duration
 
 	// inspect opens an existing store for CheckFile and RepairFile alone: a missing file is an
 	// error, and nothing is changed at Open (no eviction down to the bounds, no reserve).
@@ -98,6 +100,18 @@ const (
 	AreaCache
 )
 
+// Commit is how soon a put's commit must come.
+type Commit uint8
+
+const (
+	// CommitAtOnce: the put commits with whatever else is queued, waiting for no timer. Put
+	// commits a put into the store so.
+	CommitAtOnce Commit = iota
+	// CommitShared: the put may wait up to Options.SharedCommitDelay for other writes to
+	// share its commit. Put commits a put into the cache so.
+	CommitShared
+)
+
 func (a Area) valid() bool { return a == AreaStore || a == AreaCache }
 
 func (a Area) String() string {
@@ -114,11 +128,11 @@ func (a Area) String() string {
 const (
 	maxBatchOps   = 256      // puts committed in one transaction at most
 	maxBatchBytes = 16 << 20 // bytes of records committed in one transaction at most
-	// cacheBatchOps is how many cache puts end the wait of CacheCommitDelay: enough to share
-	// a commit well, and well below the cache writes a node lets wait at once (64), so that
-	// none of its writes is turned away while a batch fills.
-	cacheBatchOps = 32
-	shrinkBatch   = 256 // evictions per transaction when Open shrinks an area
+	// sharedBatchOps is how many shared-commit puts end the wait of SharedCommitDelay: enough
+	// to share a commit well, and well below the cache writes a node lets wait at once (64),
+	// so that none of its writes is turned away while a batch fills.
+	sharedBatchOps = 32
+	shrinkBatch    = 256 // evictions per transaction when Open shrinks an area
 	// protectedShare is the part of the cache that blocks requested again may hold; the rest
 	// is where new blocks wait to prove themselves, so a scan of cold blocks churns only it.
 	protectedNum, protectedDen = 3, 4
@@ -143,7 +157,7 @@ type Store struct {
 
 	ops        chan *op
 	writerDone chan struct{}
-	cacheDelay time.Duration // Options.CacheCommitDelay
+	cacheDelay time.Duration // Options.SharedCommitDelay
 	flush      chan struct{} // closed when Close begins: the writer waits no more
 	waiting    atomic.Int64  // ops the writer holds while cache puts wait for company (tests)
 	st         state         // the committed state; owned by the writer goroutine after Open
@@ -183,7 +197,7 @@ func open(path string, opts Options) (*Store, error) {
 		rand:       opts.Rand,
 		ops:        make(chan *op, maxBatchOps),
 		writerDone: make(chan struct{}),
-		cacheDelay: opts.CacheCommitDelay,
+		cacheDelay: opts.SharedCommitDelay,
 		flush:      make(chan struct{}),
 		inspect:    opts.inspect,
 	}

@@ -105,7 +105,7 @@ func TestPutVerifiedSkipsOnlyTheHash(t *testing.T) {
 		{"chk block as ssk", crypto.SSK, good.rk, good.block},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := s.PutVerified(tc.kt, tc.rk, tc.block, AreaStore); !errors.Is(err, crypto.ErrMalformed) {
+			if err := s.PutVerified(tc.kt, tc.rk, tc.block, AreaStore, CommitAtOnce); !errors.Is(err, crypto.ErrMalformed) {
 				t.Fatalf("PutVerified: %v, want %v", err, crypto.ErrMalformed)
 			}
 			if s.Has(tc.kt, tc.rk) {
@@ -114,7 +114,7 @@ func TestPutVerifiedSkipsOnlyTheHash(t *testing.T) {
 		})
 	}
 	for _, b := range []testBlock{good, ssk} {
-		if err := s.PutVerified(b.kt, b.rk, b.block, AreaCache); err != nil {
+		if err := s.PutVerified(b.kt, b.rk, b.block, AreaCache, CommitShared); err != nil {
 			t.Fatalf("PutVerified %v: %v", b.kt, err)
 		}
 		if got, err := s.Get(b.kt, b.rk); err != nil || !bytes.Equal(got, b.block) {
@@ -123,7 +123,7 @@ func TestPutVerifiedSkipsOnlyTheHash(t *testing.T) {
 	}
 	// A caller that did not verify: the wrong block under other's key is written, but Get
 	// verifies what it reads, removes the record and serves nothing.
-	if err := s.PutVerified(crypto.CHK, other.rk, good.block, AreaStore); err != nil {
+	if err := s.PutVerified(crypto.CHK, other.rk, good.block, AreaStore, CommitAtOnce); err != nil {
 		t.Fatalf("PutVerified of a mislabelled block: %v", err)
 	}
 	if _, err := s.Get(crypto.CHK, other.rk); !errors.Is(err, ErrNotFound) {

@@ -18,6 +18,7 @@ type op struct {
 	rk    crypto.RoutingKey
 	key   dbKey
 	area  Area
+	wait  bool   // put: it may wait for company (CommitShared)
 	block []byte // put: the verified block, for the SSK collision check
 	value []byte // put: the sealed record
 	seq   uint64 // removal: the record Get found damaged
@@ -32,8 +33,8 @@ type events struct {
 // write is the writer goroutine: it takes the first queued op, then everything else already
 // queued (up to a batch), and commits them in one transaction. While it commits, new puts
 // queue up and form the next batch, so the batch grows with the load and a lone put into the
-// store waits for no timer. A batch of cache puts alone waits up to cacheDelay for more
-// writes to share its commit (Options.CacheCommitDelay).
+// store waits for no timer. A batch of shared-commit puts alone waits up to cacheDelay for
+// more writes to share its commit (Options.SharedCommitDelay).
 func (s *Store) write() {
 	defer close(s.writerDone)
 	batch := make([]*op, 0, maxBatchOps)
@@ -75,8 +76,8 @@ func (s *Store) write() {
 			}
 			batch = append(batch, o)
 			size += len(o.value)
-			// A write that must not wait, or enough cache puts: commit what is queued.
-			lazy = lazy && s.lazy(o) && len(batch) < cacheBatchOps
+			// A write that must not wait, or enough shared-commit puts: commit what is queued.
+			lazy = lazy && s.lazy(o) && len(batch) < sharedBatchOps
 		}
 		wait.Stop()
 		s.waiting.Store(0)
@@ -84,10 +85,10 @@ func (s *Store) write() {
 	}
 }
 
-// lazy reports whether an op may wait for others to share its commit: a put into the cache,
-// when the store was given a delay for them.
+// lazy reports whether an op may wait for others to share its commit: a put with a shared
+// commit, when the store was given a delay for them.
 func (s *Store) lazy(o *op) bool {
-	return s.cacheDelay > 0 && o.put && o.area == AreaCache
+	return s.cacheDelay > 0 && o.put && o.wait
 }
 
 // commit applies a batch in one transaction and answers each op. An op that fails in a way

@@ -124,11 +124,11 @@ func New(cfg Config) (*Node, error) {
 	n.ds, err = datastore.Open(n.path(storeFile), datastore.Options{
 		StoreBytes: cfg.StoreBytes,
 		CacheBytes: cfg.CacheBytes,
-		// A relay's cache writes share commits (spec §8.4); what it stores is on disk before
-		// it answers an insert.
-		CacheCommitDelay: datastore.DefaultCacheCommitDelay,
-		Location:         loc,
-		Logger:           n.log,
+		// A relay's cache writes and a sink's tail's copies share commits (spec §8.4); a
+		// sink's own copy is on disk before it answers an insert.
+		SharedCommitDelay: datastore.DefaultSharedCommitDelay,
+		Location:          loc,
+		Logger:            n.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"lethe/crypto"
 	"lethe/datastore"
@@ -18,13 +19,14 @@ const (
 	maxCacheWriters = 64
 )
 
-// blockStore is the datastore as the router uses it (routing.Store). Long-term stores are
-// written before the insert is answered: a sink that says it has a block must have it on
-// disk. Cache writes are not waited for: caching is best effort, and a relay that waited
-// for an fsync before passing a block on would make every fetch as slow as the slowest disk
-// on its path. A block waiting to be written is served from memory meanwhile, and when the
-// disk falls behind by maxCacheWriters blocks, further blocks are not cached (counted in
-// cacheDropped).
+// blockStore is the datastore as the router uses it (routing.Store). A sink's long-term
+// copy is written before the insert is answered: a sink that says it has a block must have
+// it on disk. The copies of its tail and cache writes are not waited for (spec §8.4): they
+// commit together, and a relay that waited for an fsync before passing a block on would make
+// every fetch as slow as the slowest disk on its path. A block waiting to be written is
+// served from memory meanwhile, and when the disk falls behind by maxCacheWriters blocks,
+// further blocks are not cached (counted in cacheDropped) and a tail's copy is written
+// before the insert goes on.
 type blockStore struct {
 	ds  *datastore.Store
 	log *slog.Logger
@@ -77,43 +79,68 @@ func (s *blockStore) Has(kt crypto.KeyType, rk crypto.RoutingKey) bool {
 
 // Store implements routing.Store: the block is on disk when it returns.
 func (s *blockStore) Store(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
-	return s.ds.PutVerified(kt, rk, block, datastore.AreaStore)
+	return s.ds.PutVerified(kt, rk, block, datastore.AreaStore, datastore.CommitAtOnce)
+}
+
+// StoreTail implements routing.Store: a tail's copy is queued for the store with a shared
+// commit (spec §8.4) and StoreTail returns at once; the block is served from memory until it
+// is on disk. When the disk is behind by maxCacheWriters blocks, or was found full within
+// diskFullFor, the copy is written before StoreTail returns instead: unlike a cache copy it
+// is never left out, and a node whose disk is full learns that its copy failed before it
+// answers the insert (as it did before tails shared commits), rather than answer that it
+// keeps a copy its disk then refuses.
+func (s *blockStore) StoreTail(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
+	if !diskFull(s.ds.Stats(), time.Now()) {
+		if queued, _, err := s.later(kt, rk, block, datastore.AreaStore); queued || err != nil {
+			return err
+		}
+	}
+	return s.ds.PutVerified(kt, rk, block, datastore.AreaStore, datastore.CommitAtOnce)
 }
 
 // Cache implements routing.Store: the write is queued and Cache returns at once.
 func (s *blockStore) Cache(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
+	_, busy, err := s.later(kt, rk, block, datastore.AreaCache)
+	if busy {
+		s.cacheDropped.Add(1)
+	}
+	return err
+}
+
+// later queues a write with a shared commit and reports whether it did: not when
+// maxCacheWriters writes wait already (busy), nor when a write of the same block does.
+func (s *blockStore) later(kt crypto.KeyType, rk crypto.RoutingKey, block []byte, area datastore.Area) (queued, busy bool, err error) {
 	select {
 	case s.slots <- struct{}{}:
 	default:
-		s.cacheDropped.Add(1)
-		return nil
+		return false, true, nil
 	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		<-s.slots
-		return datastore.ErrClosed
+		return false, false, datastore.ErrClosed
 	}
 	if _, dup := s.pending[rk]; dup {
 		s.mu.Unlock()
 		<-s.slots
-		return nil
+		return false, false, nil
 	}
 	s.pending[rk] = block
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		if err := s.ds.PutVerified(kt, rk, block, datastore.AreaCache); err != nil {
+		if err := s.ds.PutVerified(kt, rk, block, area, datastore.CommitShared); err != nil {
 			s.writeErrors.Add(1)
-			s.log.Debug("store: cache write failed", "err", err)
+			s.log.Debug("store: write failed", "area", area, "err", err)
 		}
 		s.mu.Lock()
 		delete(s.pending, rk)
 		s.mu.Unlock()
 		<-s.slots
 	}()
-	return nil
+	return true, false, nil
 }
 
 // Close waits for the cache writes in flight. It does not close the datastore.

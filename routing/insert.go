@@ -252,6 +252,11 @@ func (r *Router) keepInserted(q query, block []byte) (stored, sink bool) {
 	r.mu.Unlock()
 	var err error
 	switch {
+	case sink && q.tail:
+		// A tail's copy need not be on disk before the insert is answered: the sink's is
+		// (spec §8.4), and the tail's commit is shared with the node's other writes.
+		err = r.cfg.Store.StoreTail(q.kt, q.rk, block)
+		r.trace(Event{Kind: EventStored, ID: q.id, Key: q.rk})
 	case sink:
 		err = r.cfg.Store.Store(q.kt, q.rk, block)
 		r.trace(Event{Kind: EventStored, ID: q.id, Key: q.rk})

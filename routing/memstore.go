@@ -78,6 +78,11 @@ func (s *MemStore) Store(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) 
 	return nil
 }
 
+// StoreTail implements Store: in memory a tail's copy is kept as a sink's is.
+func (s *MemStore) StoreTail(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
+	return s.Store(kt, rk, block)
+}
+
 // Cache implements Store: past its bound, the least recently used block goes.
 func (s *MemStore) Cache(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
 	s.mu.Lock()

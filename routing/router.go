@@ -16,12 +16,15 @@ import (
 
 // Store is the node's block store as routing uses it: the datastore fills it in a node, an
 // in-memory double in the simulator. Get serves only verified blocks; Store keeps a block
-// long-term (this node is its sink), Cache keeps it as recent traffic. The router verifies
-// every block (Config.VerifyBlock) before it gives it to Store or Cache, so a store need not
+// long-term (this node is its sink) and has it on disk when it returns; StoreTail keeps a
+// copy long-term as a node of a sink's tail, served at once and on disk within the store's
+// shared-commit delay (spec §8.4); Cache keeps it as recent traffic. The router verifies
+// every block (Config.VerifyBlock) before it gives it to any of them, so a store need not
 // verify it again.
 type Store interface {
 	Get(kt crypto.KeyType, rk crypto.RoutingKey) (block []byte, ok bool)
 	Store(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error
+	StoreTail(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error
 	Cache(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error
 }
 

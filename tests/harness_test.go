@@ -696,6 +696,10 @@ func (s hostileStore) Store(kt crypto.KeyType, rk crypto.RoutingKey, block []byt
 	return s.ds.Put(kt, rk, block, datastore.AreaStore)
 }
 
+func (s hostileStore) StoreTail(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
+	return s.Store(kt, rk, block)
+}
+
 func (s hostileStore) Cache(crypto.KeyType, crypto.RoutingKey, []byte) error { return nil }
 
 // sleepCtx waits d or until ctx ends, and reports whether it waited the whole d.

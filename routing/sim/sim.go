@@ -323,6 +323,10 @@ func (st *simStore) Store(kt crypto.KeyType, rk crypto.RoutingKey, block []byte)
 	return st.MemStore.Store(kt, rk, st.canonical(rk))
 }
 
+func (st *simStore) StoreTail(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
+	return st.Store(kt, rk, block)
+}
+
 func (st *simStore) Cache(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
 	st.sim.blocksMu.RLock()
 	probe := st.sim.probes[rk]
