@@ -18,7 +18,8 @@
 //     PCP), which learns its outside address from a STUN server the lab runs.
 //
 // Everything the lab makes is named lab-PID-…: namespaces, the temporary directory, and the
-// processes inside them. A lab is taken down when its test ends; what a killed run left behind
+// processes inside them (lab-PID-N-TAG-… with LAB_TAG=TAG, to say whose they are on a shared
+// machine). A lab is taken down when its test ends; what a killed run left behind
 // (its PID no longer running) is removed when the next lab starts. A lab needs root; without it
 // New skips the test, saying so. Namespaces, TUN devices and parent-death signals are Linux's:
 // every other file of the lab, labnet and netns builds on Linux only (//go:build linux), so that

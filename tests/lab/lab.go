@@ -19,7 +19,9 @@ import (
 )
 
 // prefix begins the name of everything a lab makes: lab-PID-N-, where PID is the process
-// that made it and N counts the labs of that process.
+// that made it and N counts the labs of that process. With LAB_TAG set (say to the name of
+// whoever runs it on a shared machine), names are lab-PID-N-TAG-…, so that they say whose
+// they are.
 const prefix = "lab-"
 
 var labs atomic.Int64
@@ -54,6 +56,9 @@ func New(tb testing.TB) *Lab {
 	install(tb)
 	removeStale(tb)
 	name := fmt.Sprintf("%s%d-%d", prefix, os.Getpid(), labs.Add(1))
+	if tag := os.Getenv("LAB_TAG"); tag != "" {
+		name += "-" + tag
+	}
 	dir, err := os.MkdirTemp("", name+"-")
 	if err != nil {
 		tb.Fatal(err)
