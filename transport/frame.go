@@ -136,15 +136,31 @@ func (m *outMessage) nextFrame(dst []byte) ([]byte, bool) {
 // class keeps its own order; a small message may overtake a large one queued before it.
 // It is not safe for concurrent use.
 type sendQueue struct {
-	small []*outMessage
-	large []*outMessage
-	bytes int // encoded bytes of queued messages not yet fully framed
+	small      []*outMessage
+	large      []*outMessage
+	bytes      int // encoded bytes of queued messages not yet fully framed
+	smallBytes int // of them, the small messages'
+}
+
+// fits reports whether a message of n encoded bytes may join the queue under the link's bound
+// of max bytes. Large messages share the bound; small ones (requests, Accepted, the answers
+// without data) have a quarter of it on top, their own, so that they are never held back
+// by blocks waiting for a slow link: a request or its Accepted that waited for room behind a
+// queue of replies would time out at the peer (AcceptTimeout) and back the link off, though
+// the link carries all it can. A message always fits an empty queue, whatever its size.
+func (q *sendQueue) fits(n, max int) bool {
+	if n <= maxSmallPayload {
+		return q.smallBytes == 0 || q.smallBytes+n <= max/4
+	}
+	large := q.bytes - q.smallBytes
+	return large == 0 || large+n <= max
 }
 
 func (q *sendQueue) push(b []byte) {
 	m := &outMessage{b: b}
 	if len(b) <= maxSmallPayload {
 		q.small = append(q.small, m)
+		q.smallBytes += len(b)
 	} else {
 		q.large = append(q.large, m)
 	}
@@ -165,6 +181,7 @@ func (q *sendQueue) next(dst []byte, limit int, classes int) []byte {
 			q.small = q.small[1:]
 			dst, _ = m.nextFrame(dst)
 			q.bytes -= len(m.b)
+			q.smallBytes -= len(m.b)
 		case len(q.large) > 0 && classes&laneLarge != 0:
 			m := q.large[0]
 			var done bool

@@ -136,8 +136,7 @@ func (l *link) enqueueUncounted(ctx context.Context, b []byte) error {
 			l.mu.Unlock()
 			return fmt.Errorf("%w: %w", ErrNotConnected, err)
 		}
-		// A message always fits an empty queue, whatever its size.
-		if l.queue.bytes == 0 || l.queue.bytes+len(b) <= l.maxQueue {
+		if l.queue.fits(len(b), l.maxQueue) {
 			l.queue.push(b)
 			l.mu.Unlock()
 			l.signal()

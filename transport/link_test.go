@@ -136,8 +136,8 @@ func TestCapturedLinkHasNoPlaintext(t *testing.T) {
 	}
 }
 
-// A small message sent behind a run of 32 KiB replies overtakes them: it waits for at most
-// one large frame, not for the whole transfer. The receiver holds its first message until
+// A small message sent behind a run of 32 KiB replies that fill the queue is queued at once
+// and overtakes them: it waits for at most one large frame, not for the whole transfer. The receiver holds its first message until
 // the sender's queue is full, so that the order is decided by the queue, not by timing.
 func TestSmallMessagesOvertakeBlocks(t *testing.T) {
 	checkLeaks(t)
@@ -159,9 +159,11 @@ func TestSmallMessagesOvertakeBlocks(t *testing.T) {
 	}
 	encoded, _ := wire.Encode(reply)
 	queued := a.Links()[0].Queued / len(encoded)
+	// The small message has room of its own: it is queued at once, without waiting for the
+	// replies to drain.
 	req := &wire.Request{KeyType: crypto.CHK, ID: 1 << 40, HTL: 1, Key: crypto.RoutingKey{1}, Timeout: time.Second}
-	if err := a.Send(ctxTimeout(t, 5*time.Second), b.id, req); err != nil {
-		t.Fatal(err)
+	if err := a.Send(done, b.id, req); err != nil {
+		t.Fatalf("a request behind a full queue of replies: %v, want it queued at once", err)
 	}
 	close(release)
 	after := -1
@@ -290,5 +292,33 @@ func TestSendBackpressure(t *testing.T) {
 			t.Errorf("real=%v: Send waiting for room: %v", real, err)
 		}
 		cancelWait()
+	}
+}
+
+// A queue full of blocks still takes small messages, up to a quarter of its bound of their
+// own; an empty queue takes anything.
+func TestSendQueueRoomForSmall(t *testing.T) {
+	const bound = 4 * 32797
+	var q sendQueue
+	big := bytes.Repeat([]byte{1}, 32797)
+	small := []byte{byte(wire.TypeAccepted), 0, 0, 0, 0, 0, 0, 0, 9}
+	if !q.fits(bound+1, bound) {
+		t.Error("an empty queue refused a message larger than its bound")
+	}
+	for q.fits(len(big), bound) {
+		q.push(big)
+	}
+	if q.bytes != bound {
+		t.Fatalf("the blocks filled %d bytes of %d", q.bytes, bound)
+	}
+	n := 0
+	for ; q.fits(len(small), bound); n++ {
+		q.push(small)
+	}
+	if want := bound / 4 / len(small); n != want {
+		t.Errorf("%d small messages queued behind a full queue of blocks, want %d", n, want)
+	}
+	if q.fits(len(big), bound) {
+		t.Error("a block joined a full queue")
 	}
 }

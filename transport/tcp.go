@@ -62,7 +62,8 @@ type Limits struct {
 	MessagesPerSecond float64
 	MessageBurst      int
 	// MaxQueuedBytes bounds the encoded bytes waiting to be sent on one link (default
-	// 1 MiB): Send waits or fails with ErrQueueFull beyond it.
+	// 1 MiB), and small messages have a quarter of it more of their own (sendQueue.fits):
+	// Send waits or fails with ErrQueueFull beyond it.
 	MaxQueuedBytes int
 	// MaxHandshakes bounds the inbound links being set up at once (default 32), and
 	// MaxHandshakesPerSource those from one IPv4 address or IPv6 /64 (default 8; from a
