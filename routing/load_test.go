@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -184,6 +185,44 @@ func TestOwnRetry(t *testing.T) {
 		settle()
 		if len(asked) != 2 || asked[0] < MaxHTL-1 || asked[1] >= MaxHTL-1 {
 			t.Errorf("the peer that found no route was asked at HTLs %v, want once on the stem and once below it", asked)
+		}
+	})
+}
+
+// TestRepliesWaitForSlowLink: the data answering a request waits for room on a link that is
+// slower than the blocks coming back over it, as long as the request may run, instead of
+// being dropped after a moment and leaving the requester to wait out its whole timeout. The
+// asker here reads nothing for 5 s while 64 blocks (2 MiB, twice the link's queue) come back.
+func TestRepliesWaitForSlowLink(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestNet(t, []crypto.Location{0.2}, nil)
+		var once sync.Once
+		asker := tn.addRaw("asker", 0.9, func(p *rawPeer, from crypto.NodeID, m wire.Message) {
+			if _, ok := m.(*wire.DataReply); ok {
+				once.Do(func() { time.Sleep(5 * time.Second) })
+			}
+		}, 0)
+		settle()
+		ids := map[uint64]bool{}
+		for i := range 64 {
+			block, key := randomCHK(t)
+			if err := tn.nodes[0].store.Store(crypto.CHK, key.Routing, block); err != nil {
+				t.Fatal(err)
+			}
+			id := uint64(1000 + i)
+			ids[id] = true
+			asker.send(t, tn.nodes[0], &wire.Request{KeyType: crypto.CHK, ID: id, HTL: 10, Key: key.Routing, Timeout: time.Minute})
+		}
+		time.Sleep(10 * time.Second)
+		settle()
+		got := 0
+		for _, typ := range answers(asker, ids) {
+			if typ == wire.TypeCHKDataReply {
+				got++
+			}
+		}
+		if got != 64 {
+			t.Errorf("%d of 64 blocks came back over a link that was slow for 5 s", got)
 		}
 	})
 }

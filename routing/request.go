@@ -268,7 +268,7 @@ func (r *Router) handleRequest(from crypto.NodeID, m *wire.Request) {
 
 	switch {
 	case res.err == nil:
-		r.send(from, &wire.DataReply{KeyType: q.kt, ID: q.id, Block: res.block})
+		r.sendReply(ctx, from, &wire.DataReply{KeyType: q.kt, ID: q.id, Block: res.block})
 		r.relayOffer(ctx, from, q, &res)
 	case res.err == ErrRouteNotFound:
 		r.send(from, &wire.RouteNotFound{ID: q.id, HTL: res.htl})

@@ -277,7 +277,28 @@ func (r *Router) newIDLocked() uint64 {
 // one slow link. Errors are logged at debug level; the caller's timeouts handle a lost
 // message.
 func (r *Router) send(to crypto.NodeID, m wire.Message) error {
-	ctx, cancel := context.WithTimeout(r.ctx, 2*time.Second)
+	return r.sendWithin(to, m, sendWait)
+}
+
+// sendWait is how long send waits for room on a link.
+const sendWait = 2 * time.Second
+
+// sendReply queues the data that answers a request, waiting for room on the link as long as
+// the request may still run here (ctx), and at least sendWait. A link that is slower than
+// the blocks coming back over it (a lossy path, a small uplink) fills its queue; dropping the
+// reply then would not spare the link, and would leave the requester and every node before it
+// waiting out the whole request timeout for an answer that was already here (a stalled
+// fetch: 65 s for one block). Waiting is the back-pressure that slows the path instead.
+func (r *Router) sendReply(ctx context.Context, to crypto.NodeID, m wire.Message) error {
+	wait := sendWait
+	if deadline, ok := ctx.Deadline(); ok {
+		wait = max(wait, time.Until(deadline))
+	}
+	return r.sendWithin(to, m, wait)
+}
+
+func (r *Router) sendWithin(to crypto.NodeID, m wire.Message, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(r.ctx, wait)
 	defer cancel()
 	err := r.t.Send(ctx, to, m)
 	if err != nil {
