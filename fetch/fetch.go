@@ -80,14 +80,17 @@ const (
 	editionWindow   = 8 // USK editions probed at once
 )
 
-// Config is how a Fetcher fetches. The zero value works: a 1 GiB limit, 32 blocks in flight,
-// three tries per block, no resumption.
+// Config is how a Fetcher fetches. The zero value works: any size, 32 blocks in flight at
+// first and then as many as the path carries, three tries per block, no resumption.
 type Config struct {
 	// MaxSize is the largest content accepted, in bytes (default 1 GiB). Content the
 	// metadata says is larger fails with ErrTooLarge before its blocks are fetched.
 	MaxSize int64
-	// Window is how many block requests are in flight at once (default 32).
+	// Window is how many block requests a fetch starts with in flight (default 32); the
+	// window then adapts to the path, between 4 and MaxWindow (window.go).
 	Window int
+	// MaxWindow bounds the window (default 256, at least Window).
+	MaxWindow int
 	// Attempts is how many times one block is requested before it counts as lost
 	// (default 3); each retry asks the network for a fresh route.
 	Attempts int
@@ -133,6 +136,10 @@ func New(g BlockGetter, cfg Config) *Fetcher {
 	if cfg.Window <= 0 {
 		cfg.Window = defaultWindow
 	}
+	if cfg.MaxWindow <= 0 {
+		cfg.MaxWindow = defaultMaxWindow
+	}
+	cfg.MaxWindow = max(cfg.MaxWindow, cfg.Window)
 	if cfg.Attempts <= 0 {
 		cfg.Attempts = defaultAttempts
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"lethe/crypto"
 	"lethe/metadata"
@@ -15,16 +17,19 @@ import (
 // kept in flight as blocks are still needed, data blocks first, so that a healthy network
 // delivers the data blocks and the erasure code is never run. A lost block is replaced by a
 // block not yet asked for, and once those run out, a failed one is asked for again on a
-// fresh route.
+// fresh route. All the segments' requests share one window (window.go), which lets the
+// blocks of earlier segments go first, and a segment's data blocks are written out as soon as
+// those before them are in, so that the first bytes come after the first block, not after
+// the first segment.
 type splitFetch struct {
 	f     *Fetcher
 	sf    *metadata.Splitfile
-	sem   chan struct{} // the window: one token per request in flight
-	first []int64       // index in the stream of each segment's first data block
+	win   *window
+	first []int64 // index in the stream of each segment's first data block
 }
 
 func (f *Fetcher) fetchSplit(ctx context.Context, sf *metadata.Splitfile, w io.Writer) error {
-	sp := &splitFetch{f: f, sf: sf, sem: make(chan struct{}, f.cfg.Window), first: make([]int64, len(sf.Segments))}
+	sp := &splitFetch{f: f, sf: sf, win: newWindow(f.cfg.Window, f.cfg.MaxWindow), first: make([]int64, len(sf.Segments))}
 	var n int64
 	for i := range sf.Segments {
 		sp.first[i] = n
@@ -37,43 +42,96 @@ func (f *Fetcher) fetchSplit(ctx context.Context, sf *metadata.Splitfile, w io.W
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 
-	type future struct {
-		done   chan struct{}
-		blocks [][]byte
-		err    error
-	}
-	futures := make([]*future, len(sf.Segments))
+	outs := make([]*segmentOut, len(sf.Segments))
 	start := func(s int) {
-		fu := &future{done: make(chan struct{})}
-		futures[s] = fu
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fu.blocks, fu.err = sp.segment(ctx, s)
-			close(fu.done)
-		}()
+		o := newSegmentOut(sf.Segments[s].DataBlocks)
+		outs[s] = o
+		wg.Go(func() {
+			blocks, err := sp.segment(ctx, s, o)
+			o.finish(blocks, err)
+		})
 	}
 	for s := range min(segmentsAhead, len(sf.Segments)) {
 		start(s)
 	}
 	for s := range sf.Segments {
-		fu := futures[s]
-		select {
-		case <-fu.done:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := outs[s].writeTo(ctx, w); err != nil {
+			return err
 		}
-		if fu.err != nil {
-			return fu.err
+		outs[s] = nil
+		if next := s + segmentsAhead; next < len(sf.Segments) {
+			start(next)
 		}
-		for _, b := range fu.blocks {
+	}
+	return nil
+}
+
+// segmentOut hands a segment's data blocks from its fetch to the writer: each as soon as it
+// and every block before it are in, the rest when the segment is rebuilt.
+type segmentOut struct {
+	wake chan struct{} // a send after each change; capacity 1
+
+	mu     sync.Mutex
+	blocks [][]byte // the data blocks; the first ready are final; guarded by mu
+	ready  int      // guarded by mu
+	err    error    // why the segment failed; guarded by mu
+}
+
+func newSegmentOut(k int) *segmentOut {
+	return &segmentOut{wake: make(chan struct{}, 1), blocks: make([][]byte, k)}
+}
+
+// publish makes the data blocks before upto final, taking them from shards.
+func (o *segmentOut) publish(shards [][]byte, upto int) {
+	o.mu.Lock()
+	for ; o.ready < upto; o.ready++ {
+		o.blocks[o.ready] = shards[o.ready]
+	}
+	o.mu.Unlock()
+	o.signal()
+}
+
+// finish publishes the segment's data blocks, or why it failed.
+func (o *segmentOut) finish(blocks [][]byte, err error) {
+	if err != nil {
+		o.mu.Lock()
+		o.err = err
+		o.mu.Unlock()
+		o.signal()
+		return
+	}
+	o.publish(blocks, len(blocks))
+}
+
+func (o *segmentOut) signal() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeTo writes the segment's data blocks to w as they become final.
+func (o *segmentOut) writeTo(ctx context.Context, w io.Writer) error {
+	for written := 0; written < len(o.blocks); {
+		o.mu.Lock()
+		ready, blocks, err := o.ready, o.blocks[written:o.ready], o.err
+		o.mu.Unlock()
+		for _, b := range blocks {
 			if _, err := w.Write(b); err != nil {
 				return err
 			}
 		}
-		futures[s] = nil
-		if next := s + segmentsAhead; next < len(sf.Segments) {
-			start(next)
+		if ready > written {
+			written = ready
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case <-o.wake:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 	return nil
@@ -88,8 +146,9 @@ func (sp *splitFetch) blockLength(s, i int) int {
 	return int(min(sp.sf.Length-start, metadata.BlockSize))
 }
 
-// segment fetches any k blocks of segment s and returns its k data blocks' payloads.
-func (sp *splitFetch) segment(ctx context.Context, s int) ([][]byte, error) {
+// segment fetches any k blocks of segment s and returns its k data blocks' payloads; the data
+// blocks that arrive in order go to out as they come.
+func (sp *splitFetch) segment(ctx context.Context, s int, out *segmentOut) ([][]byte, error) {
 	seg := &sp.sf.Segments[s]
 	k, n := seg.DataBlocks, seg.Blocks()
 	attempts := sp.f.cfg.Attempts
@@ -112,53 +171,62 @@ func (sp *splitFetch) segment(ctx context.Context, s int) ([][]byte, error) {
 		inflight int
 		have     int
 	)
-	launch := func(i, attempt int) error {
-		select {
-		case sp.sem <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	// Requests wait for the window on their own goroutines, the segment's blocks in order
+	// and before any later segment's (prio).
+	var placed atomic.Int32 // requests that hold a place in the window
+	launch := func(i, attempt int) {
 		inflight++
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p, err := sp.f.chkPayload(ctx, sp.sf.Key(s, i), attempt)
-			<-sp.sem
+		prio := int64(s)*metadata.MaxSegmentBlocks + int64(i)
+		wg.Go(func() {
+			place, err := sp.win.acquire(ctx, prio)
+			var p []byte
+			if err == nil {
+				placed.Add(1)
+				p, err = sp.f.chkPayload(ctx, sp.sf.Key(s, i), attempt)
+				placed.Add(-1)
+				place.release(outcomeOf(ctx, err))
+			}
 			results <- result{i: i, attempt: attempt, payload: p, err: err}
-		}()
-		return nil
+		})
 	}
-	fill := func() error {
+	fill := func() {
 		for inflight < k-have {
 			switch {
 			case next < n:
 				next++
-				if err := launch(next-1, 0); err != nil {
-					return err
-				}
+				launch(next-1, 0)
 			case len(retry) > 0:
 				r := retry[0]
 				retry = retry[1:]
-				if err := launch(r.i, r.attempt+1); err != nil {
-					return err
-				}
+				launch(r.i, r.attempt+1)
 			default:
-				return nil
+				return
 			}
 		}
-		return nil
 	}
 
+	ordered := 0 // data blocks in, in order from the first
+	quiet := time.NewTimer(time.Hour)
+	defer quiet.Stop()
 	for have < k {
-		if err := fill(); err != nil {
-			return nil, err
-		}
+		fill()
 		if inflight == 0 {
 			return nil, &SegmentError{Segment: s, Segments: len(sp.sf.Segments), Have: have, Need: k, Blocks: n}
 		}
+		quiet.Reset(sp.win.hedgeAfter())
 		var r result
 		select {
 		case r = <-results:
+		case <-quiet.C:
+			// No answer for a long while, though every request of the segment is out on
+			// the network: one more block not yet asked for goes out beside them. Any k
+			// blocks will do, so a request stuck on a broken path does not hold up the
+			// stream for its whole timeout.
+			if next < n && int(placed.Load()) == inflight {
+				next++
+				launch(next-1, 0)
+			}
+			continue
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -178,6 +246,12 @@ func (sp *splitFetch) segment(ctx context.Context, s int) ([][]byte, error) {
 		}
 		shards[r.i] = r.payload
 		have++
+		if r.i == ordered {
+			for ordered < k && shards[ordered] != nil {
+				ordered++
+			}
+			out.publish(shards, ordered)
+		}
 	}
 	return sp.rebuild(s, shards)
 }

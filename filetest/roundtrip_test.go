@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"lethe/crypto"
 	"lethe/fetch"
@@ -260,22 +261,41 @@ func TestSizeLimit(t *testing.T) {
 	}
 }
 
-// TestStreaming shows that the first bytes are readable while later segments have not been
-// fetched: requests for every block past the first segments are held until the test has read.
+// TestStreaming shows that the first bytes are readable while later blocks have not been
+// fetched: requests for the held blocks wait until the test has read the first bytes.
 func TestStreaming(t *testing.T) {
-	st := NewStore()
-	data := randomBytes(13, 10*seg)
-	uri := insertBytes(t, st, data, insert.Config{})
-	sf := splitfileOf(t, st, uri)
-	late := map[crypto.RoutingKey]bool{}
-	for _, s := range sf.Segments[6:] {
-		for _, rk := range s.Routing {
-			late[rk] = true
+	t.Run("later segments held", func(t *testing.T) {
+		st := NewStore()
+		data := randomBytes(13, 10*seg)
+		uri := insertBytes(t, st, data, insert.Config{})
+		held := map[crypto.RoutingKey]bool{}
+		for _, s := range splitfileOf(t, st, uri).Segments[6:] {
+			for _, rk := range s.Routing {
+				held[rk] = true
+			}
 		}
-	}
+		readBeforeRelease(t, st, uri, data, held, 2*seg)
+	})
+	// A segment's first data block is readable before the segment is whole, so that the
+	// first bytes wait for one block's round trip, not a segment's.
+	t.Run("last data block of the segment held", func(t *testing.T) {
+		st := NewStore()
+		data := randomBytes(14, metadata.SegmentDataBlocks*metadata.BlockSize)
+		uri := insertBytes(t, st, data, insert.Config{})
+		sf := splitfileOf(t, st, uri)
+		held := map[crypto.RoutingKey]bool{sf.Key(0, sf.Segments[0].DataBlocks-1).Routing: true}
+		readBeforeRelease(t, st, uri, data, held, metadata.BlockSize)
+	})
+}
+
+// readBeforeRelease fetches uri from st with the requests for held blocks waiting, reads the
+// first n bytes (failing if they do not come within 30 s), then lets the held requests go and
+// reads the rest.
+func readBeforeRelease(t *testing.T, st *Store, uri crypto.RequestURI, data []byte, held map[crypto.RoutingKey]bool, n int) {
+	t.Helper()
 	release := make(chan struct{})
 	st.OnGet = func(ctx context.Context, rk crypto.RoutingKey, attempt int) error {
-		if late[rk] {
+		if held[rk] {
 			select {
 			case <-release:
 			case <-ctx.Done():
@@ -289,17 +309,54 @@ func TestStreaming(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	first := make([]byte, 2*seg)
-	if _, err := io.ReadFull(r, first); err != nil {
-		t.Fatal(err)
+	first := make([]byte, n)
+	read := make(chan error, 1)
+	go func() { _, err := io.ReadFull(r, first); read <- err }()
+	select {
+	case err := <-read:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		close(release)
+		t.Fatalf("the first %d bytes were not readable while blocks were held", n)
 	}
-	equalBytes(t, first, data[:len(first)])
+	equalBytes(t, first, data[:n])
 	close(release)
 	rest, err := io.ReadAll(r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	equalBytes(t, append(first, rest...), data)
+}
+
+// TestStuckBlockHedged: a request that never comes back (a reply lost on a broken path) does
+// not hold the fetch for its timeout: once its segment has heard nothing for a while, the
+// fetch asks for a check block beside it, and any k blocks rebuild the segment.
+func TestStuckBlockHedged(t *testing.T) {
+	st := NewStore()
+	data := randomBytes(15, 40*metadata.BlockSize)
+	uri := insertBytes(t, st, data, insert.Config{})
+	sf := splitfileOf(t, st, uri)
+	stuck := sf.Key(0, 5).Routing
+	st.OnGet = func(ctx context.Context, rk crypto.RoutingKey, attempt int) error {
+		if rk == stuck {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	var out bytes.Buffer
+	if _, err := fetch.New(st, fetch.Config{}).Fetch(ctx, uri, &out); err != nil {
+		t.Fatalf("fetch with one request that never ends: %v", err)
+	}
+	equalBytes(t, out.Bytes(), data)
+	if took := time.Since(start); took > time.Minute {
+		t.Errorf("fetch took %v with one request stuck", took)
+	}
 }
 
 // TestCloseStopsFetch: closing a Reader part-way stops the fetch and its goroutines
