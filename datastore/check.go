@@ -236,5 +236,9 @@ func (f *findings) err(path string) error {
 	if f.total > len(f.list) {
 		more = fmt.Sprintf("\n  … and %d more", f.total-len(f.list))
 	}
-	return fmt.Errorf("datastore: check %q: %w: %d problems:\n  %s%s", path, ErrCorrupt, f.total, strings.Join(f.list, "\n  "), more)
+	err := fmt.Errorf("datastore: check %q: %w: %d problems:\n  %s%s", path, ErrCorrupt, f.total, strings.Join(f.list, "\n  "), more)
+	if f.beyondRepair != "" {
+		err = fmt.Errorf("%w\n(%w)", err, ErrBeyondRepair)
+	}
+	return err
 }

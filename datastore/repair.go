@@ -9,8 +9,8 @@ import (
 
 // The operator's check and repair of a stopped node's store (spec §8.7).
 
-// ErrBeyondRepair: RepairFile found damage it cannot mend (bbolt's pages, a lost bucket or
-// the salt, without which no record can be read). The remedy is to move the file away: the
+// ErrBeyondRepair: CheckFile or RepairFile found damage repair cannot mend (bbolt's pages, a
+// lost bucket or the salt, without which no record can be read); it comes with ErrCorrupt. The remedy is to move the file away: the
 // node then starts an empty store, and the network holds other copies of its blocks.
 var ErrBeyondRepair = errors.New("the store is beyond repair: move it away and the node starts an empty one")
 
@@ -52,9 +52,6 @@ type RepairReport struct {
 // remedy is to move store.db away and let the node start an empty one.
 func RepairFile(path string, opts Options) (RepairReport, error) {
 	s, err := openInspect(path, opts)
-	if errors.Is(err, ErrCorrupt) { // too damaged to open
-		return RepairReport{}, fmt.Errorf("%w (%w)", err, ErrBeyondRepair)
-	}
 	if err != nil {
 		return RepairReport{}, err
 	}
@@ -79,10 +76,16 @@ func RepairFile(path string, opts Options) (RepairReport, error) {
 	return rep, s.Check()
 }
 
+// openInspect opens the store at path on its own for CheckFile and RepairFile. A store too
+// damaged to open (ErrCorrupt) is beyond repair as well.
 func openInspect(path string, opts Options) (*Store, error) {
 	opts.inspect = true
 	opts.StoreBytes, opts.CacheBytes, opts.ReserveBytes = 0, 0, -1
-	return Open(path, opts)
+	s, err := Open(path, opts)
+	if errors.Is(err, ErrCorrupt) {
+		return nil, fmt.Errorf("%w (%w)", err, ErrBeyondRepair)
+	}
+	return s, err
 }
 
 // kept is a record repair keeps, with the area it goes to.

@@ -63,6 +63,9 @@ func runStore(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	st, err := datastore.CheckFile(path, opts)
+	if errors.Is(err, datastore.ErrBeyondRepair) {
+		fmt.Fprintf(e.stdout, "store %s: damaged beyond repair\n", path)
+	}
 	if err := storeOpenError(path, *dir, err); err != nil {
 		return err
 	}

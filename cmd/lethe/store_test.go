@@ -91,6 +91,53 @@ func TestStoreCheck(t *testing.T) {
 			t.Errorf("check after the repair (no block left):\n%s", r.stdout)
 		}
 	})
+	// The damage of bbolt's own pages, as the datastore's damage tests make it: the headers of
+	// its pages, or both meta pages (the file's header). Neither is repaired; the file is
+	// left as it was.
+	for _, tc := range []struct {
+		name   string
+		damage func(data []byte)
+	}{
+		{"damaged pages", func(data []byte) {
+			for off := 2 * 4096; off+16 <= len(data); off += 4096 {
+				data[off+8], data[off+9] = 0xff, 0xff // a page of no kind bbolt knows
+			}
+		}},
+		{"damaged header", func(data []byte) {
+			for _, page := range []int{0, 4096} {
+				for i := page + 24; i < page+80; i++ { // past the magic: the meta fields and checksum
+					data[i] ^= 0x5a
+				}
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data, err := os.ReadFile(node.StorePath(storeDir(t, 2)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.damage(data)
+			// Each command gets its own copy: a store bbolt gives up on while opening stays
+			// mapped, and so locked, in the process that tried (here the test's own).
+			for _, args := range [][]string{{"store", "check"}, {"store", "check", "--repair"}} {
+				dir := t.TempDir()
+				path := node.StorePath(dir)
+				if err := os.WriteFile(path, data, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				r := lethe(t, ctx, nil, nil, append(args, "--dir", dir)...)
+				r.wantCode(t, exitFailed)
+				if !strings.Contains(r.stdout, "damaged beyond repair") && args[len(args)-1] == "check" ||
+					!strings.Contains(r.stderr, "beyond repair") || !strings.Contains(r.stderr, "move store.db away") ||
+					strings.Contains(r.stderr, "--repair") {
+					t.Errorf("%v of a store with %s:\nstdout:\n%s\nstderr:\n%s", args, tc.name, r.stdout, r.stderr)
+				}
+				if after, _ := os.ReadFile(path); string(after) != string(data) {
+					t.Errorf("%v changed a store it could not repair", args)
+				}
+			}
+		})
+	}
 	t.Run("running node", func(t *testing.T) {
 		dir := storeDir(t, 1)
 		s, err := datastore.Open(node.StorePath(dir), datastore.Options{})
