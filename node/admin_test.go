@@ -1,6 +1,9 @@
 package node
 
 import (
+	"context"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +79,14 @@ func TestNodeManagementOnNode(t *testing.T) {
 	if st := n.Status(); st.Links.UploadLimit != 1<<20 || st.Links.MonthlyCap != 1e9 || st.Links.Sent == 0 {
 		t.Errorf("the status after ModifyConfig: %+v", st.Links)
 	}
+	// The status page shows the version, the new limits and the month's use.
+	page := statusPage(t, n)
+	for _, want := range []string{"<th>Version</th><td>" + Build().compact() + "</td>",
+		"upload 1.0 MiB/s, download no limit, monthly cap ", "used this month)", "of the monthly cap of "} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the status page after ModifyConfig lacks %q", want)
+		}
+	}
 	c.send("ModifyConfig\nnode.storeSize=1\nIdentifier=__global\nEndMessage\n")
 	pe, _ := c.expect("ProtocolError", "Code")
 	wantValue(t, pe, "Code", "8")
@@ -103,6 +114,26 @@ func TestNodeManagementOnNode(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the node still runs a minute after Shutdown")
 	}
+}
+
+// statusPage fetches the node's status page as the user's browser does.
+func statusPage(t *testing.T, n *Node) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), "GET", "http://"+n.ProxyAddr()+"/status", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Sec-Fetch-Site", "none") // the user typed it
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the status page: %d, %v", resp.StatusCode, err)
+	}
+	return string(body)
 }
 
 // stopped is closed when Run has returned.

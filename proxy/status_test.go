@@ -56,7 +56,7 @@ func TestStatusPage(t *testing.T) {
 		t.Fatalf("status: %d", resp.StatusCode)
 	}
 	for _, want := range []string{
-		shortID(st.NodeID), "0.312500", "3 h 0 min", "6 (3 friends, 3 strangers)",
+		shortID(st.NodeID), "<th>Version</th><td>0.1.0</td>", "0.312500", "3 h 0 min", "6 (3 friends, 3 strangers)",
 		`<svg xmlns="http://www.w3.org/2000/svg" class="circle"`, `<svg xmlns="http://www.w3.org/2000/svg" class="bandwidth upload"`,
 		`<svg xmlns="http://www.w3.org/2000/svg" class="bandwidth download"`, "no limit", "no monthly cap",
 		"512.0 MiB of 1.0 GiB", `<meter min="0" max="100" value="50">`, "96.0 MiB of 256.0 MiB",

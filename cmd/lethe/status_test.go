@@ -40,6 +40,28 @@ func TestStatusShowsAFullDisk(t *testing.T) {
 	}
 }
 
+// lethe status shows the version, the bandwidth limits and the month's use, and says when the
+// monthly cap is reached and what lifts it.
+func TestStatusShowsLimits(t *testing.T) {
+	st := node.Status{ID: "id", Build: node.Build(), Links: node.LinkUsage{UploadLimit: 1 << 20, DownloadLimit: 2 << 20,
+		MonthlyCap: 500 << 30, MonthUsed: 500 << 30, Month: "2026-12", CapReached: true}}
+	var b strings.Builder
+	printStatus(&b, st)
+	for _, want := range []string{"version          Lethe " + node.Version,
+		"limits           upload 1MiB/s, download 2MiB/s, monthly cap 500GiB; 500GiB used in 2026-12",
+		"MONTHLY CAP      reached", "raise --monthly-cap"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, b.String())
+		}
+	}
+	st.Links.CapReached, st.Links.MonthUsed = false, 1<<30
+	b.Reset()
+	printStatus(&b, st)
+	if strings.Contains(b.String(), "MONTHLY CAP") || !strings.Contains(b.String(), "1GiB used in 2026-12") {
+		t.Errorf("status below the cap:\n%s", b.String())
+	}
+}
+
 // lethe status says how other nodes reach the node, and what the user can do about it.
 func TestStatusShowsReachability(t *testing.T) {
 	for _, tc := range []struct {
