@@ -92,13 +92,14 @@ func (s *Store) lazy(o *op) bool {
 }
 
 // commit applies a batch in one transaction and answers each op. An op that fails in a way
-// that spoils the transaction (damage found mid-way) makes the batch run again one op at a
-// time, so only that op fails. A commit that finds the disk full makes room in the cache and
-// tries once more (freeCacheForDisk); failing that, it fails every op of the batch and
-// changes nothing, in the file or in memory.
+// that spoils the transaction (damage found mid-way), or a batch that finds the disk full,
+// makes the batch run again one op at a time, so only the op that spoiled it, or found no
+// room, fails. A cache put that finds the disk full makes room in the cache and tries once
+// more (freeCacheForDisk); failing that, or for any other op, it fails and changes nothing,
+// in the file or in memory.
 func (s *Store) commit(batch []*op) {
 	results, broken, err := s.tryCommit(batch)
-	if err != nil && broken >= 0 && len(batch) > 1 {
+	if err != nil && (broken >= 0 || errors.Is(err, ErrDiskFull)) && len(batch) > 1 {
 		for _, o := range batch {
 			s.commit([]*op{o})
 		}
@@ -107,7 +108,7 @@ func (s *Store) commit(batch []*op) {
 	if errors.Is(err, ErrDiskFull) {
 		s.diskFullAt.Store(time.Now().UnixNano())
 	}
-	if errors.Is(err, ErrDiskFull) && s.freeCacheForDisk(putBytes(batch)) {
+	if errors.Is(err, ErrDiskFull) && s.freeCacheForDisk(cachePutBytes(batch)) {
 		results, _, err = s.tryCommit(batch)
 	}
 	if err != nil {
@@ -160,23 +161,26 @@ func (s *Store) tryCommit(batch []*op) (results []error, broken int, err error) 
 	return results, broken, err
 }
 
-// putBytes is the room a batch's puts need.
-func putBytes(batch []*op) int64 {
+// cachePutBytes is the room a batch's cache puts need. A full disk gives the cache's room
+// only to the cache (spec §8.4): a block to be stored takes none of it, or the store would
+// take it all, block by block, and the cache of a node whose disk is full would stop turning
+// over; the block is refused instead, and the network keeps it at the nodes nearest its key
+// that can (spec §18.4).
+func cachePutBytes(batch []*op) int64 {
 	var n int64
 	for _, o := range batch {
-		if o.put {
+		if o.put && o.area == AreaCache {
 			n += blockSize(o.kt)
 		}
 	}
 	return n
 }
 
-// freeCacheForDisk makes room on a full disk (spec §8.4): it evicts from the cache, by its
-// own CLOCK, what the write needs and at least diskFullEvict bytes of blocks (or half what it
-// holds, if that is less), as if its bound had come down that far below what it holds, and
-// commits that alone. The next transactions reuse the pages so freed: blocks passing through
-// take the places of older cached ones, and a block to be stored takes the place of cached
-// ones; the cache is what a node gives up first, and what the store holds is never evicted
+// freeCacheForDisk makes room on a full disk for a cache put (spec §8.4): it evicts from the
+// cache, by its own CLOCK, what the write needs and at least diskFullEvict bytes of blocks (or
+// half what it holds, if that is less), as if its bound had come down that far below what it
+// holds, and commits that alone. The next transactions reuse the pages so freed: blocks
+// passing through take the places of older cached ones. What the store holds is never evicted
 // for lack of disk.
 //
 // Evicting needs free pages too: bbolt copies on write, so deleting a record rewrites its leaf
