@@ -613,6 +613,9 @@ var errTestDiskFull = errors.New("no space left on the disk holding the store")
 
 func (refusingStore) Store(crypto.KeyType, crypto.RoutingKey, []byte) error { return errTestDiskFull }
 func (refusingStore) Cache(crypto.KeyType, crypto.RoutingKey, []byte) error { return errTestDiskFull }
+func (refusingStore) StoreTail(crypto.KeyType, crypto.RoutingKey, []byte) error {
+	return errTestDiskFull
+}
 
 // TestInsertKeptPastAFullSink: the node nearest a key may be unable to keep anything (its
 // disk is full). An insert of that key, by that node's own user or by another node's, must
