@@ -19,6 +19,7 @@ import (
 	"lethe/crypto"
 	"lethe/fcp"
 	"lethe/proxy/filter"
+	"lethe/routing"
 	"lethe/tests/lab"
 )
 
@@ -174,6 +175,7 @@ func TestWANFetch(t *testing.T) {
 			suri := insertTyped(t, a, small, "first-byte.webm", "video/webm")
 			setLinks(link)
 			before, _ := l.Stats()
+			routed := routingStats(t, nodes)
 			d, err := fetch(t, b, uri, data, 30*time.Minute)
 			if err != nil {
 				t.Fatalf("fetch at b: %v", err)
@@ -181,6 +183,15 @@ func TestWANFetch(t *testing.T) {
 			rate := float64(size) / d.Seconds() / 1e6
 			t.Logf("%v: %d MiB (inserted at a in %v over links without delay) fetched cold at b in %v: %.1f MB/s",
 				link, size>>20, ins.Round(time.Millisecond), d.Round(time.Millisecond), rate)
+			time.Sleep(3 * time.Second) // the status files are rewritten every 2 s
+			after := routingStats(t, nodes)
+			asked := after[len(nodes)-1].LocalRequests - routed[len(nodes)-1].LocalRequests
+			var crossed uint64
+			for i := range nodes {
+				crossed += after[i].Requests - routed[i].Requests
+			}
+			t.Logf("%v: b asked the network for %d blocks (the rest were in its store); requests crossed %d links, %.1f a block",
+				link, asked, crossed, float64(crossed)/float64(max(asked, 1)))
 			first := firstByte(t, b, suri, small)
 			t.Logf("%v: first byte of a 1 MiB file through b's proxy after %v", link, first.Round(time.Millisecond))
 			logStats(t, l, before)
@@ -194,6 +205,18 @@ func TestWANFetch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// routingStats reads each node's routing counters from its status (zero where it cannot).
+func routingStats(t *testing.T, nodes []*lab.Node) []routing.Stats {
+	t.Helper()
+	out := make([]routing.Stats, len(nodes))
+	for i, n := range nodes {
+		if st, err := n.Status(); err == nil {
+			out[i] = st.Routing
+		}
+	}
+	return out
 }
 
 // logStats logs what the internet carried and dropped at each site since before (nil: since
