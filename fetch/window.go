@@ -23,7 +23,8 @@ import (
 // best rate and probes on: a quarter more after a round whose rate grew by a tenth, one more
 // after a round that did not, and a fifth less after a round whose answers took more than
 // twice as long as the quickest round's (requests queue somewhere without coming back any
-// faster). A request that fails for any reason but the block's absence (a busy network,
+// faster); answers the fetching node had at hand (nearAnswer) count for the rate but not for
+// the answer times. A request that fails for any reason but the block's absence (a busy network,
 // timeouts) halves it. Only rounds the window limited count: a fetch with fewer blocks left
 // to ask for than the window allows learns nothing about the path from them.
 //
@@ -86,8 +87,15 @@ type windowControl struct {
 	target  int           // answers that end it
 	answers int           // answers so far
 	waited  int           // of them, answers given while requests waited for the window
+	far     int           // of them, answers that took longer than nearAnswer
 	latency time.Duration // their answer times, summed
 }
+
+// nearAnswer is the answer time below which an answer came from the fetching node itself (its
+// store, a cache): quicker than any round trip over a network link. Such answers count for
+// the rate but not for the answer times a round is judged by, or a round of them would set a
+// quickest time that every round over the network then seems to exceed by far.
+const nearAnswer = 2 * time.Millisecond
 
 func newWindowControl(initial, maxSize int) *windowControl {
 	maxSize = max(maxSize, minWindow)
@@ -112,11 +120,14 @@ func (c *windowControl) answer(now time.Time, o outcome, took time.Duration, wai
 		return
 	}
 	if c.target == 0 {
-		c.began, c.target, c.answers, c.waited, c.latency = now, max(roundMin, c.limit()), 0, 0, 0
+		c.began, c.target, c.answers, c.waited, c.far, c.latency = now, max(roundMin, c.limit()), 0, 0, 0, 0
 		return
 	}
 	c.answers++
-	c.latency += took
+	if took >= nearAnswer {
+		c.far++
+		c.latency += took
+	}
 	if waiting {
 		c.waited++
 	}
@@ -126,12 +137,13 @@ func (c *windowControl) answer(now time.Time, o outcome, took time.Duration, wai
 	elapsed := now.Sub(c.began).Seconds()
 	limited := 2*c.waited >= c.answers
 	rate := float64(c.answers) / max(elapsed, 1e-6)
-	mean := c.latency.Seconds() / float64(c.answers)
-	c.began, c.target, c.answers, c.waited, c.latency = now, max(roundMin, c.limit()), 0, 0, 0
+	timed := c.far >= roundMin/2 // enough answers came over the network to judge by
+	mean := c.latency.Seconds() / float64(max(c.far, 1))
+	c.began, c.target, c.answers, c.waited, c.far, c.latency = now, max(roundMin, c.limit()), 0, 0, 0, 0
 	if !limited {
 		return
 	}
-	if c.quick == 0 || mean < c.quick {
+	if timed && (c.quick == 0 || mean < c.quick) {
 		c.quick = mean
 	}
 	grew := rate >= probeGrowth*c.prev
@@ -155,7 +167,7 @@ func (c *windowControl) answer(now time.Time, o outcome, took time.Duration, wai
 	switch {
 	case grew:
 		c.size = min(c.max, c.size*1.25)
-	case mean > queueLatency*c.quick:
+	case timed && mean > queueLatency*c.quick:
 		c.size = max(c.min, c.size*0.8)
 	default:
 		c.size = min(c.max, c.size+1)

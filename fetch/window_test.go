@@ -18,6 +18,7 @@ type path struct {
 	rate    float64
 	latency time.Duration
 	demand  int // requests the fetch has to make at once; 0: always more than the window
+	local   int // if set, all but every local-th request is answered at once (the node's own store)
 }
 
 // run drives a window control over the path for d and returns the control and the rate of
@@ -29,9 +30,14 @@ func (p path) run(t *testing.T, c *windowControl, d time.Duration, fail func(n i
 	var free time.Time // when the path's server is next free
 	type request struct{ sent, at time.Time }
 	var inflight []request
+	var near []request // answered at once
 	count, lateFrom := 0, start.Add(d*3/4)
 	for n := 0; now.Before(start.Add(d)); n++ {
-		for len(inflight) < c.limit() && (p.demand == 0 || len(inflight) < p.demand) {
+		for asked := 0; len(inflight)+len(near) < c.limit() && (p.demand == 0 || len(inflight)+len(near) < p.demand); asked++ {
+			if p.local > 0 && (n+asked)%p.local != 0 {
+				near = append(near, request{now, now})
+				continue
+			}
 			at := now.Add(p.latency)
 			if p.rate > 0 {
 				free = later(now, free).Add(time.Duration(float64(time.Second) / p.rate))
@@ -39,8 +45,13 @@ func (p path) run(t *testing.T, c *windowControl, d time.Duration, fail func(n i
 			}
 			inflight = append(inflight, request{now, at})
 		}
-		r := inflight[0] // answers come in the order sent: the path is a queue and a delay
-		inflight = inflight[1:]
+		var r request
+		if len(near) > 0 {
+			r, near = near[0], near[1:]
+		} else {
+			r = inflight[0] // answers come in the order sent: the path is a queue and a delay
+			inflight = inflight[1:]
+		}
 		now = r.at
 		o := answered
 		if fail != nil && fail(n) {
@@ -76,6 +87,9 @@ func TestWindowGrowsToThePath(t *testing.T) {
 		{"bounded path", path{rate: 200, latency: 300 * time.Millisecond}, 60, 135, 190},
 		// A LAN: little delay, and the window stays small enough not to queue at the peers.
 		{"short path", path{rate: 2000, latency: 5 * time.Millisecond}, minWindow, 64, 1800},
+		// The same path with three blocks in four in the fetching node's own store: their
+		// instant answers do not make the path's answers look slow.
+		{"bounded path, most blocks at hand", path{rate: 200, latency: 300 * time.Millisecond, local: 4}, 60, 135, 700},
 		// A fetch with only 10 blocks to ask for at once says nothing about the path: the
 		// window keeps its size.
 		{"little demand", path{latency: 100 * time.Millisecond, demand: 10}, 32, 32, 90},
