@@ -20,11 +20,13 @@ import (
 // node's machine with the TestDDA handshake, as Freenet's node asks; then its ClientPut with
 // UploadFrom=disk and its ClientPutDiskDir may name files there, which the node reads itself.
 
-// dda is what one connection has proved: the directories it may have the node read.
+// dda is what one connection has proved: the directories it may have the node read, and
+// those it may have the node write fetched files into.
 type dda struct {
 	mu       sync.Mutex
 	pending  map[string]ddaTest // by directory, until TestDDAResponse; guarded by mu
 	readable []string           // directories proved readable; guarded by mu
+	writable []string           // directories proved writable; guarded by mu
 }
 
 type ddaTest struct {
@@ -110,7 +112,7 @@ func (c *conn) ddaStart(m *Message, id, dir string, wantRead, wantWrite bool) {
 		c.dda.pending = map[string]ddaTest{}
 	}
 	old, had := c.dda.pending[dir]
-	full := len(c.dda.pending)+len(c.dda.readable) >= maxDDADirs && !had
+	full := len(c.dda.pending)+len(c.dda.readable)+len(c.dda.writable) >= maxDDADirs && !had
 	if !full {
 		c.dda.pending[dir] = t
 	}
@@ -154,11 +156,14 @@ func (c *conn) testDDAResponse(m *Message) {
 		b, err := readSmall(t.writeFile, 1024)
 		writeOK = err == nil && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(string(b))), []byte(t.writeWant)) == 1
 	}
+	c.dda.mu.Lock()
 	if readOK {
-		c.dda.mu.Lock()
 		c.dda.readable = append(c.dda.readable, dir)
-		c.dda.mu.Unlock()
 	}
+	if writeOK {
+		c.dda.writable = append(c.dda.writable, dir)
+	}
+	c.dda.mu.Unlock()
 	reply := NewMessage("TestDDAComplete", "Directory", dir)
 	if t.readFile != "" {
 		reply.SetBool("ReadDirectoryAllowed", readOK)
@@ -174,13 +179,62 @@ func (c *conn) testDDAResponse(m *Message) {
 func (c *conn) mayRead(path string) bool {
 	c.dda.mu.Lock()
 	defer c.dda.mu.Unlock()
-	for _, d := range c.dda.readable {
+	return provedFor(c.dda.readable, path) != ""
+}
+
+// mayWrite returns the directory the connection proved it can write that holds path, or one
+// above it; "" if there is none. path must be absolute and clean.
+func (c *conn) mayWrite(path string) string {
+	c.dda.mu.Lock()
+	defer c.dda.mu.Unlock()
+	return provedFor(c.dda.writable, path)
+}
+
+// provedFor returns the directory of dirs that holds path, or "".
+func provedFor(dirs []string, path string) string {
+	for _, d := range dirs {
 		if rel, err := filepath.Rel(d, path); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			return true
+			return d
 		}
 	}
-	return false
+	return ""
 }
+
+// saveToDisk writes a fetched file for ReturnType=disk as path, a new file inside dir, the
+// directory the client proved it can write. The file is made within dir through os.Root, so
+// that a symbolic link the client put there (to a directory, or as path itself) cannot lead
+// the node to write anywhere else; and never over a file that is there (O_EXCL), so that the
+// node replaces nothing, its own files least of all. A file half written is removed.
+func saveToDisk(dir, path string, data io.Reader) error {
+	rel, err := filepath.Rel(dir, path)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrDiskWrite, err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrDiskWrite, err)
+	}
+	defer root.Close()
+	f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrDiskWrite, err)
+	}
+	_, err = io.Copy(f, data)
+	if serr := f.Sync(); err == nil {
+		err = serr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		root.Remove(rel)
+		return fmt.Errorf("%w: %s: %v", ErrDiskWrite, path, err)
+	}
+	return nil
+}
+
+// ErrDiskWrite: the file a ReturnType=disk fetch names cannot be written.
+var ErrDiskWrite = errors.New("the file cannot be written")
 
 // dropDDA removes the node's test files still waiting for a response; the connection ends.
 func (c *conn) dropDDA() {

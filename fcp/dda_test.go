@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -120,4 +121,59 @@ func TestConformanceDiskAccess(t *testing.T) {
 	// A directory that is not there.
 	c.send(pyTestDDARequest(filepath.Join(dir, "missing"), true, false))
 	wantField(t, c.expect("ProtocolError", "Code"), "Code", "9")
+}
+
+// pyGetToDisk is FCPNode.get(uri, file=path) (docs/fcp-clients.md §8): fcpget's ClientGet with
+// ReturnType=disk and the file's absolute path, after a write test of its directory.
+func pyGetToDisk(id, uri, path string) string {
+	return strings.Replace(pyGet(id, uri), "ReturnType=direct\n", "ReturnType=disk\nFilename="+path+"\n", 1)
+}
+
+// TestConformanceGetToDisk: once the client proved it can write a directory, a fetch with
+// ReturnType=disk writes the file there and ends with DataFound (no AllData); the node
+// writes no file elsewhere: not before the proof, not over a file that is there, not through
+// a symbolic link the client put in the directory, not for a request meant to outlive the
+// proof.
+func TestConformanceGetToDisk(t *testing.T) {
+	_, addr := startServer(t, Config{})
+	c := dialRaw(t, addr)
+	c.hello()
+	c.send(pyPut("put", helloText))
+	uri := c.expectPast("PutSuccessful", "URI").fields["URI"]
+	dir, elsewhere := t.TempDir(), t.TempDir()
+	out := filepath.Join(dir, "hello.txt")
+
+	c.send(pyGetToDisk("early", uri, out))
+	wantField(t, c.expect("ProtocolError", "Code", "Identifier"), "Code", "25")
+
+	// pyFreenet's testDDA with WantWriteDirectory=True: it writes what the node asks.
+	c.send("TestDDARequest\nDirectory=" + dir + "\nWantWriteDirectory=True\nIdentifier=__global\nEndMessage\n")
+	w := c.expect("TestDDAReply", "WriteFilename", "ContentToWrite")
+	os.WriteFile(w.fields["WriteFilename"], []byte(w.fields["ContentToWrite"]), 0o644)
+	c.send(pyTestDDAResponse(dir, "", ""))
+	wantField(t, c.expect("TestDDAComplete", "WriteDirectoryAllowed"), "WriteDirectoryAllowed", "true")
+	os.Remove(w.fields["WriteFilename"])
+
+	c.send(pyGetToDisk("get", uri, out))
+	found := c.expectPast("DataFound", "Identifier", "DataLength")
+	wantField(t, found, "DataLength", strconv.Itoa(len(helloText)))
+	if got, err := os.ReadFile(out); err != nil || string(got) != helloText {
+		t.Errorf("the file written: %q, %v", got, err)
+	}
+
+	c.send(pyGetToDisk("again", uri, out))
+	wantField(t, c.expect("ProtocolError", "Code", "Identifier"), "Code", "25")
+	c.send(strings.Replace(pyGetToDisk("kept", uri, filepath.Join(dir, "kept.txt")), "Persistence=connection", "Persistence=forever", 1))
+	wantField(t, c.expect("ProtocolError", "Code", "Identifier"), "Code", "25")
+
+	if err := os.Symlink(elsewhere, filepath.Join(dir, "link")); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	c.send(pyGetToDisk("link", uri, filepath.Join(dir, "link", "x.txt")))
+	failed := c.expectPast("GetFailed", "Code", "Identifier")
+	wantField(t, failed, "Identifier", "link")
+	t.Logf("through the link: %s", failed.fields["ExtraDescription"])
+	if _, err := os.Stat(filepath.Join(elsewhere, "x.txt")); err == nil {
+		t.Error("the node wrote through a symbolic link out of the proved directory")
+	}
 }

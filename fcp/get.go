@@ -31,9 +31,7 @@ func (s *Server) parseGet(m *Message) (*request, error) {
 	switch rt {
 	case "":
 		rt = returnDirect
-	case returnDirect, returnNone:
-	case returnDisk:
-		return nil, &fieldError{CodeDiskAccessDenied, "ClientGet: Lethe's client protocol does not write the client's files; use ReturnType=direct"}
+	case returnDirect, returnNone, returnDisk:
 	default:
 		return nil, invalid(m, "ReturnType", fmt.Sprintf("%q is not direct, none or disk", truncate(rt, 32)))
 	}
@@ -62,15 +60,30 @@ func (s *Server) parseGet(m *Message) (*request, error) {
 		}
 	}
 	r := &request{srv: s, kind: kindGet, common: common, msg: m, returnType: rt}
+	if rt == returnDisk {
+		// The file is written where the client proved it may write (spec §16.14); that
+		// proof is the connection's, so the request cannot outlive the node's run.
+		if common.persistence == persistForever {
+			return nil, &fieldError{CodeDiskAccessDenied, "ClientGet: ReturnType=disk with Persistence=forever; use reboot or connection"}
+		}
+		if r.diskTarget, err = diskFileField(m, "Filename"); err != nil {
+			return nil, err
+		}
+	}
 	r.run = func(ctx context.Context, r *request) {
 		found, data, err := s.fetch(ctx, r, req)
+		if err == nil && r.returnType == returnDisk {
+			err = saveToDisk(r.diskRoot, r.diskTarget, data.reader())
+			data.remove()
+			data = nil
+		}
 		r.finishGet(ctx, found, data, err)
 	}
 	return r, nil
 }
 
-// fetch runs the Backend's Get and takes in the content: into a spool for ReturnType=direct,
-// counted and dropped for ReturnType=none. It checks that the Backend gave as many bytes as
+// fetch runs the Backend's Get and takes in the content: into a spool for ReturnType=direct
+// and disk, counted and dropped for ReturnType=none. It checks that the Backend gave as many bytes as
 // it announced and no more than MaxSize.
 func (s *Server) fetch(ctx context.Context, r *request, req GetRequest) (Found, *spool, error) {
 	found, rc, err := s.cfg.Backend.Get(ctx, req, r.progress)

@@ -26,6 +26,16 @@ func (c *conn) clientRequest(m *Message) {
 			return
 		}
 	}
+	if r.diskTarget != "" {
+		if r.diskRoot = c.mayWrite(r.diskTarget); r.diskRoot == "" {
+			c.protocolError(CodeDiskAccessDenied, m.Name+": "+truncate(r.diskTarget, 200)+" is not in a directory this connection proved it can write (TestDDARequest)", r.name(), false, r.common.global)
+			return
+		}
+		if _, err := os.Lstat(r.diskTarget); err == nil {
+			c.protocolError(CodeDiskAccessDenied, m.Name+": "+truncate(r.diskTarget, 200)+" is there already: the node writes only a new file", r.name(), false, r.common.global)
+			return
+		}
+	}
 	if r.persistent() {
 		c.startPersistent(r)
 		return

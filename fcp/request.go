@@ -43,8 +43,10 @@ type request struct {
 	// run does the work and reports through finishPut or finishGet. The parser sets it.
 	run func(ctx context.Context, r *request)
 
-	returnType     string      // ClientGet: direct or none
+	returnType     string      // ClientGet: direct, none or disk
 	diskPaths      []string    // UploadFrom=disk, ClientPutDiskDir: what the node reads (spec §16.14)
+	diskTarget     string      // ReturnType=disk: the file the node writes (spec §16.14)
+	diskRoot       string      // ReturnType=disk: the directory proved writable that holds it
 	targetFilename string      // ClientPut of a CHK: appended to the URI
 	body           *bodyReader // ClientPut, Persistence=connection: the data, streamed
 	startup        time.Time   // when the request was accepted

@@ -313,7 +313,7 @@ func TestConformanceSubscribeUSKOnNode(t *testing.T) {
 
 // TestConformanceDiskAccessOnNode: the TestDDA handshake with a running node, a file and a
 // directory (ClientPutDiskDir) inserted from disk through it, and both fetched through the
-// farthest node.
+// farthest node, the file into a directory there (ReturnType=disk).
 func TestConformanceDiskAccessOnNode(t *testing.T) {
 	tn := startTestnet(t, 6, nil)
 	c := dialRaw(t, tn.Nodes[0].FCPAddr())
@@ -343,6 +343,22 @@ func TestConformanceDiskAccessOnNode(t *testing.T) {
 	_, data := far.expect("AllData")
 	if !bytes.Equal(data, randomBytes(200<<10, 7)) {
 		t.Errorf("the file inserted from disk came back as %d other bytes", len(data))
+	}
+
+	// The same file fetched through the farthest node into a directory its client proved it
+	// can write (ReturnType=disk).
+	outDir := t.TempDir()
+	far.send("TestDDARequest\nDirectory=" + outDir + "\nWantWriteDirectory=True\nIdentifier=__global\nEndMessage\n")
+	w, _ := far.expect("TestDDAReply", "WriteFilename", "ContentToWrite")
+	os.WriteFile(w.Value("WriteFilename"), []byte(w.Value("ContentToWrite")), 0o644)
+	far.send("TestDDAResponse\nDirectory=" + outDir + "\nIdentifier=__global\nEndMessage\n")
+	wd, _ := far.expect("TestDDAComplete", "WriteDirectoryAllowed")
+	wantValue(t, wd, "WriteDirectoryAllowed", "true")
+	out := filepath.Join(outDir, "big.bin")
+	far.send(strings.Replace(pyGet("todisk", ok.Value("URI")), "ReturnType=direct\n", "ReturnType=disk\nFilename="+out+"\n", 1))
+	far.expect("DataFound")
+	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, randomBytes(200<<10, 7)) {
+		t.Errorf("the file fetched to disk: %d bytes, %v", len(got), err)
 	}
 
 	// A directory inside the proved one, inserted as a site with ClientPutDiskDir.
