@@ -1,11 +1,9 @@
 package routing
 
 import (
+	"lethe/wire"
 	"math/rand/v2"
 )
-
-// MaxHTL is the hops-to-live every request and insert starts with (spec §18.2).
-const MaxHTL = 18
 
 // Caching thresholds (spec §18.4): a reply is cached, and an insert kept, only by a node that
 // received the request or insert at HTL ≤ 16. The originator sends only at 18 (into the stem)
@@ -65,11 +63,11 @@ func drawCoins(r *rand.Rand, keep float64) linkCoins {
 // next is the HTL a message received (or originated) at htl carries over this link.
 func (c linkCoins) next(htl uint8) uint8 {
 	switch {
-	case htl >= MaxHTL:
+	case htl >= wire.MaxHTL:
 		if c.keepAtMax {
-			return MaxHTL
+			return wire.MaxHTL
 		}
-		return MaxHTL - 1
+		return wire.MaxHTL - 1
 	case htl == 1:
 		if c.decAtMin {
 			return 0

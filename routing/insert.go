@@ -3,6 +3,7 @@ package routing
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,10 +13,10 @@ import (
 
 // PutBlock inserts a block for this node's own user (insert.BlockPutter). The insert goes
 // out through the stem and is routed towards the key until its HTL runs out, stored by the
-// nodes nearest the key on the way (spec §18.4). It is handled as a relay handles an insert
-// that reached it at HTL 18, and in rounds as GetBlock's requests are (ownRounds): this node
-// keeps a copy only where it is the key's sink, as it would for anyone's insert. An SSK whose
-// slot already holds a different block fails with an error wrapping crypto.ErrCollision.
+// nodes nearest the key on the way (spec §18.4). It is walked as a relay walks an insert that
+// reached it at HTL 18, in rounds as GetBlock's requests are (ownRounds): this node keeps a
+// copy only where it is the key's sink, as it would for anyone's insert. An SSK whose slot
+// already holds a different block fails with an error wrapping crypto.ErrCollision.
 func (r *Router) PutBlock(ctx context.Context, kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
 	if err := r.cfg.VerifyBlock(kt, rk, block); err != nil {
 		return fmt.Errorf("insert: block does not verify against its key: %w", err)
@@ -28,23 +29,18 @@ func (r *Router) PutBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 	r.mu.Lock()
 	r.stats.LocalInserts++
 	r.mu.Unlock()
-	return r.ownRounds(ctx, kt, rk, func(wctx context.Context, q query) error {
-		q.insert = true
-		res := r.insert(wctx, q, block)
-		if res.collision != nil {
-			// A collision carries no error of its own: it is reported before the error is
-			// looked at, or an SSK slot another block holds would look inserted.
-			return fmt.Errorf("insert: %w", crypto.ErrCollision)
-		}
-		return res.err
-	}, func() {})
-}
-
-// insertResult is how an insert ended at this node.
-type insertResult struct {
-	err       error  // nil: inserted as far as its HTL or the network reached
-	htl       uint8  // HTL left, with ErrRouteNotFound
-	collision []byte // the block already in the SSK slot, which wins
+	_, err := r.ownRounds(ctx, kt, rk, func(ctx context.Context, id, tag uint64) outcome {
+		return r.newWalk(&insertKind{block: block}, nil, kt, rk, rk.Location(), id, wire.MaxHTL, tag, false).run(ctx)
+	})
+	switch {
+	case errors.Is(err, crypto.ErrCollision):
+		return fmt.Errorf("insert: %w", crypto.ErrCollision)
+	case errors.Is(err, ErrRouteNotFound):
+		// A RouteNotFound reaching the originator means that no node kept the block: a
+		// node that kept it, or whose next hop did, answers InsertReply.
+		return fmt.Errorf("insert: no node kept the block: %w", err)
+	}
+	return err
 }
 
 // handleInsert serves an insert from a peer on its own goroutine.
@@ -67,151 +63,120 @@ func (r *Router) handleInsert(from crypto.NodeID, m *wire.Insert) {
 
 	ctx, cancel := context.WithTimeout(r.ctx, r.budget(m.HTL, m.Timeout))
 	defer cancel()
-	res := r.insert(ctx, query{kt: m.KeyType, rk: m.Key, id: m.ID, htl: m.HTL, hops: m.HTL, from: &from, insert: true, tail: m.Tail, stem: m.Stem}, m.Block)
-	switch {
-	case res.collision != nil:
-		r.send(from, &wire.InsertCollision{ID: m.ID, Block: res.collision})
-	case res.err == nil:
-		r.send(from, &wire.InsertReply{ID: m.ID})
-	case res.err == ErrOverloaded:
-		r.send(from, &wire.RejectedOverload{ID: m.ID})
-	default:
-		r.send(from, &wire.RouteNotFound{ID: m.ID, HTL: res.htl})
+	o := r.newWalk(&insertKind{block: m.Block}, &from, m.KeyType, m.Key, m.Key.Location(), m.ID, m.HTL, m.Stem, m.Tail).run(ctx)
+	if o.err != nil {
+		r.sendFailure(from, m.ID, o.err)
+		return
 	}
+	r.send(from, &wire.InsertReply{ID: m.ID})
 }
 
-// insert routes a verified block towards its key. Each node that received it at HTL 15 or
-// below keeps it: long-term if it is the sink (closer to the key than the node it came from
-// and than the first peer it goes to), in the cache otherwise.
-func (r *Router) insert(ctx context.Context, q query, block []byte) insertResult {
-	if q.kt == crypto.SSK {
-		if existing, ok := r.cfg.Store.Get(q.kt, q.rk); ok && !bytes.Equal(existing, block) {
-			return insertResult{collision: existing}
+// insertKind is the walk of an insert (spec §18.4): a verified block routed towards its key,
+// kept by the sinks nearest it and cached on the way, ending when its HTL runs out.
+type insertKind struct {
+	block []byte
+	// stored: this node keeps the block long-term. closer: a peer that took the insert to
+	// its end (InsertReply) offered a closer route than this node; if none did, this node
+	// is the nearest the insert could reach, a late sink. progressed: a peer took the
+	// insert, if only to find no route, or had it already; the walk did not end for load
+	// alone. sink: this node is the key's sink, which it may be without having stored
+	// the block (its store refused it, its disk full).
+	stored, sink, closer, progressed bool
+}
+
+func (*insertKind) stems() bool                      { return true }
+func (*insertKind) nextHTL(p *peer, htl uint8) uint8 { return p.coins.next(htl) }
+func (*insertKind) excludes(crypto.NodeID) bool      { return false }
+func (*insertKind) via() *crypto.NodeID              { return nil }
+func (*insertKind) note(*walk, wire.Message)         {}
+func (k *insertKind) message(w *walk, id uint64, htl uint8, stem uint64, timeout time.Duration) wire.Message {
+	return &wire.Insert{KeyType: w.kt, ID: id, HTL: htl, Tail: w.tail, Stem: stem, Key: w.key, Timeout: timeout, Block: k.block}
+}
+
+// start: an SSK slot that holds another block ends the insert with the block that wins;
+// otherwise a sink keeps the block, whatever HTL it came at (keepInserted).
+func (k *insertKind) start(w *walk) (outcome, bool) {
+	r := w.r
+	if w.kt == crypto.SSK {
+		if existing, ok := r.cfg.Store.Get(w.kt, w.key); ok && !bytes.Equal(existing, k.block) {
+			return outcome{err: &wire.CollisionError{Existing: existing}}, true
 		}
 	}
-	tried := make(map[crypto.NodeID]bool)
-	if q.from != nil {
-		tried[*q.from] = true
-	}
-	// A sink keeps the block whatever HTL it received it at (spec §18.4), on the stem too.
-	stored, sink := r.keepInserted(q, block)
-	progressed := false
-	for q.hops >= MaxHTL {
-		h := r.walkStem(ctx, &q, tried, func(id uint64, htl uint8, stem uint64, timeout time.Duration) wire.Message {
-			return &wire.Insert{KeyType: q.kt, ID: id, HTL: htl, Stem: stem, Key: q.rk, Timeout: timeout, Block: block}
-		})
-		if h.ok {
-			if res, end := r.insertReply(q, h.p, h.x, block); end {
-				return res
-			}
-			progressed = true
-		}
-		q, tried = h.next, h.skip
-	}
-	if sink && !q.tail {
-		q.tail = true // the tail begins: its nodes keep copies
-		q.hops = min(q.hops, sinkTail+1)
-		if !stored {
+	k.stored, k.sink = r.keepInserted(w, k.block)
+	return outcome{}, false
+}
+
+// descend: a sink below the stem begins the tail, whose nodes keep copies (spec §18.4).
+func (k *insertKind) descend(w *walk) (outcome, bool) {
+	if k.sink && !w.tail {
+		w.tail = true
+		w.hops = min(w.hops, sinkTail+1)
+		if !k.stored {
 			// A sink whose store refused the block (its disk is full) hands it to the
 			// nodes nearest the key all the same, under a new ID: the nodes the insert
 			// visited on its way here deferred to this one and would refuse the old ID
 			// as a loop, and the block would be kept nowhere.
+			r := w.r
 			r.mu.Lock()
-			q.id = r.newIDLocked()
+			w.id = r.newIDLocked()
 			r.mu.Unlock()
-			tried = make(map[crypto.NodeID]bool)
-			if q.from != nil {
-				tried[*q.from] = true
+			w.tried = map[crypto.NodeID]bool{}
+			if w.from != nil {
+				w.tried[*w.from] = true
 			}
 		}
 	}
-	// closer records whether a peer that took the insert to its end offered a closer route
-	// than this node. If none did, this node is the nearest the insert could reach: a late
-	// sink, which keeps it. A node that has kept the insert answers that it is inserted even
-	// where it found no route further on.
-	closer := false
-	finish := func(res insertResult) insertResult {
-		if res.collision != nil {
-			return res
-		}
-		if !stored && !closer {
-			stored = r.keepLate(q, block)
-		}
-		if stored {
-			return insertResult{}
-		}
-		return res
-	}
-	overloaded := q.busy
-	for ctx.Err() == nil {
-		p, out := r.nextHop(q, tried)
-		if p == nil {
-			retry, busy := r.waitBackoff(ctx, &q, tried)
-			if retry {
-				continue
-			}
-			overloaded = overloaded || busy
-			break
-		}
-		tried[p.id] = true
-		if out == 0 {
-			return finish(insertResult{})
-		}
-		left, ok := r.hopTimeout(ctx, out)
-		if !ok {
-			break
-		}
-		x := r.exchange(ctx, p.id, &wire.Insert{KeyType: q.kt, ID: q.id, HTL: out, Tail: q.tail, Key: q.rk, Timeout: left, Block: block})
-		if _, ok := x.reply.(*wire.InsertReply); ok {
-			// The peer took the insert to its end. (RouteNotFound would mean its route,
-			// however close it looked, was a dead end.)
-			closer = closer || r.closerRoute(p, q.rk.Location())
-		}
-		if res, end := r.insertReply(q, p, x, block); end {
-			return finish(res)
-		}
-		switch m := x.reply.(type) {
-		case *wire.RouteNotFound:
-			progressed = true
-			q.hops = min(q.hops, m.HTL)
-			if q.hops == 0 {
-				return finish(insertResult{})
-			}
-		case *wire.RejectedLoop:
-			progressed = true // the node has it already, from another branch of this insert
-		case *wire.RejectedOverload:
-			overloaded = true
-		}
-	}
-	if overloaded && !progressed {
-		return finish(insertResult{err: ErrOverloaded})
-	}
-	res := finish(insertResult{err: ErrRouteNotFound, htl: q.hops})
-	if res.err != nil && q.from == nil {
-		// A RouteNotFound reaching the originator means that no node kept the block: a
-		// node that kept it, or whose next hop did, answers InsertReply.
-		res.err = fmt.Errorf("%w: no node kept the block", res.err)
-	}
-	return res
+	return outcome{}, false
 }
 
-// insertReply handles a peer's answer to an insert: InsertReply or a collision end it (end
-// is true); anything else means trying another peer, and a busy or silent peer is backed off.
-func (r *Router) insertReply(q query, p *peer, x exchanged, block []byte) (res insertResult, end bool) {
-	x.done()
-	switch m := x.reply.(type) {
-	case *wire.InsertReply:
-		return insertResult{}, true
-	case *wire.InsertCollision:
-		if q.kt == crypto.SSK && r.checkBlock(p, q.kt, q.rk, q.kt, m.Block) == nil && !bytes.Equal(m.Block, block) {
-			return insertResult{collision: m.Block}, true
-		}
-	case *wire.RouteNotFound, *wire.RejectedLoop:
-	default:
-		_, overload := x.reply.(*wire.RejectedOverload)
-		r.backOff(p, overload)
+// answer: InsertReply ends the insert (the peer took it to its end), and so does a collision
+// with a block that verifies and differs; RouteNotFound and RejectedLoop count as progress,
+// and an answer no insert expects backs the peer off.
+func (k *insertKind) answer(w *walk, p *peer, x exchanged) (outcome, bool) {
+	r := w.r
+	if _, ok := x.reply.(*wire.InsertReply); ok {
+		// The peer took the insert to its end. (RouteNotFound would mean its route,
+		// however close it looked, was a dead end.)
+		k.closer = k.closer || r.closerRoute(p, w.target)
+		return k.finish(w, outcome{}), true
 	}
-	return insertResult{}, false
+	var coll *wire.CollisionError
+	switch err := wire.ReplyError(x.reply); {
+	case errors.As(err, &coll):
+		if w.kt == crypto.SSK && r.checkBlock(p, w.kt, w.key, w.kt, coll.Existing) == nil && !bytes.Equal(coll.Existing, k.block) {
+			return outcome{err: err}, true
+		}
+	case errors.Is(err, ErrRouteNotFound), errors.Is(err, wire.ErrRejectedLoop):
+		// Loop: the node has it already, from another branch of this insert.
+		k.progressed = true
+	case err == nil && x.reply != nil:
+		r.backOff(p, false)
+	}
+	return outcome{}, false
+}
+
+// exhausted: the insert has gone as far as its HTL reaches.
+func (k *insertKind) exhausted(w *walk) outcome { return k.finish(w, outcome{}) }
+
+// ranOut: an insert that no peer took, because they were all busy, is answered overloaded;
+// otherwise RouteNotFound, unless this node keeps it.
+func (k *insertKind) ranOut(w *walk, err error) outcome {
+	if w.busy && !k.progressed {
+		return k.finish(w, outcome{err: ErrOverloaded})
+	}
+	return k.finish(w, routeNotFound(w.hops))
+}
+
+// finish is how an insert that went on from here ends here: a node that kept it, here or as
+// a late sink (keepLate), answers that it is inserted even where it found no route further on.
+func (k *insertKind) finish(w *walk, o outcome) outcome {
+	if !k.stored && !k.closer {
+		k.stored = w.r.keepLate(w, k.block)
+	}
+	if k.stored {
+		return outcome{}
+	}
+	return o
 }
 
 // keepInserted applies the storage rule for an insert passing through (spec §18.4) and
@@ -231,38 +196,38 @@ func (r *Router) insertReply(q query, p *peer, x exchanged, block []byte) (res i
 //
 // A sink below the stem passes the insert on marked as a tail, with sinkTail HTL, and every
 // node of that tail, which walks from peer to nearest peer around the key, keeps a copy.
-func (r *Router) keepInserted(q query, block []byte) (stored, sink bool) {
-	target := q.rk.Location()
+func (r *Router) keepInserted(w *walk, block []byte) (stored, sink bool) {
+	target := w.target
 	r.mu.Lock()
 	me := r.loc.Distance(target)
 	sink = true
 	switch {
-	case q.tail:
+	case w.tail:
 		// In the tail after a sink: keep a copy.
 	default:
-		if q.from != nil && q.htl <= maxCacheHTLInsert {
-			if prev := r.peers[*q.from]; prev != nil && prev.loc.Valid() && prev.loc.Distance(target) <= me {
+		if w.from != nil && w.htl <= maxCacheHTLInsert {
+			if prev := r.peers[*w.from]; prev != nil && prev.loc.Valid() && prev.loc.Distance(target) <= me {
 				sink = false
 			}
 		}
-		if r.closerRouteLocked(target, q.from) {
+		if r.closerRouteLocked(target, w.from) {
 			sink = false
 		}
 	}
 	r.mu.Unlock()
 	var err error
 	switch {
-	case sink && q.tail:
+	case sink && w.tail:
 		// A tail's copy need not be on disk before the insert is answered: the sink's is
 		// (spec §8.4), and the tail's commit is shared with the node's other writes.
-		err = r.cfg.Store.StoreTail(q.kt, q.rk, block)
-		r.trace(Event{Kind: EventStored, ID: q.id, Key: q.rk})
+		err = r.cfg.Store.StoreTail(w.kt, w.key, block)
+		r.trace(Event{Kind: EventStored, ID: w.id, Key: w.key})
 	case sink:
-		err = r.cfg.Store.Store(q.kt, q.rk, block)
-		r.trace(Event{Kind: EventStored, ID: q.id, Key: q.rk})
-	case q.htl <= maxCacheHTLInsert:
-		err = r.cfg.Store.Cache(q.kt, q.rk, block)
-		r.trace(Event{Kind: EventCached, ID: q.id, Key: q.rk})
+		err = r.cfg.Store.Store(w.kt, w.key, block)
+		r.trace(Event{Kind: EventStored, ID: w.id, Key: w.key})
+	case w.htl <= maxCacheHTLInsert:
+		err = r.cfg.Store.Cache(w.kt, w.key, block)
+		r.trace(Event{Kind: EventCached, ID: w.id, Key: w.key})
 	default:
 		return false, false
 	}
@@ -270,7 +235,7 @@ func (r *Router) keepInserted(q query, block []byte) (stored, sink bool) {
 		r.log.Debug("keeping inserted block failed", "sink", sink, "err", err)
 		return false, sink
 	}
-	r.blockArrived(q.kt, q.rk)
+	r.blockArrived(w.kt, w.key)
 	return sink, sink
 }
 
@@ -299,69 +264,24 @@ func (r *Router) closerRoute(p *peer, target crypto.Location) bool {
 // or were dead ends (the nearest may have seen the insert already, on its stem, and refuse it
 // as a loop), so this node, closer than the node the insert came from, is the nearest the
 // insert reached and must keep it.
-func (r *Router) keepLate(q query, block []byte) bool {
-	if q.from == nil || q.htl > maxCacheHTLInsert {
+func (r *Router) keepLate(w *walk, block []byte) bool {
+	if w.from == nil || w.htl > maxCacheHTLInsert {
 		// Not on the descent: the stem's node that ended it (at HTL 17 from then on, whether
 		// it is the originator or not) or the node after it, which routed nothing below it.
 		return false
 	}
-	target := q.rk.Location()
+	target := w.target
 	r.mu.Lock()
-	prev := r.peers[*q.from]
+	prev := r.peers[*w.from]
 	farther := prev == nil || !prev.loc.Valid() || prev.loc.Distance(target) > r.loc.Distance(target)
 	r.mu.Unlock()
 	if !farther {
 		return false // the insert was still descending towards the key when it came here
 	}
-	if err := r.cfg.Store.Store(q.kt, q.rk, block); err != nil {
+	if err := r.cfg.Store.Store(w.kt, w.key, block); err != nil {
 		r.log.Debug("storing inserted block failed", "err", err)
 		return false
 	}
-	r.trace(Event{Kind: EventStored, ID: q.id, Key: q.rk})
+	r.trace(Event{Kind: EventStored, ID: w.id, Key: w.key})
 	return true
-}
-
-// blockArrived offers a block that has just arrived to the peers that asked for it in vain
-// recently (spec §18.6).
-func (r *Router) blockArrived(kt crypto.KeyType, rk crypto.RoutingKey) {
-	r.mu.Lock()
-	e := r.failed.take(failKey{kt, rk})
-	r.mu.Unlock()
-	if e == nil {
-		return
-	}
-	for _, id := range e.askers {
-		r.send(id, &wire.OfferKey{KeyType: kt, Key: rk})
-	}
-}
-
-// handleOffer answers an OfferKey: if peers of this node asked for the key in vain, the block
-// is fetched from the peer offering it, cached, and offered on to them.
-func (r *Router) handleOffer(from crypto.NodeID, m *wire.OfferKey) {
-	k := failKey{m.KeyType, m.Key}
-	r.mu.Lock()
-	e := r.failed.entries[k]
-	wanted := e != nil && len(e.askers) > 0
-	p := r.peers[from]
-	if !wanted || p == nil || r.closed || r.active >= r.cfg.MaxActive {
-		r.mu.Unlock()
-		return
-	}
-	id := r.newIDLocked()
-	r.active++
-	r.mu.Unlock()
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		defer r.release(crypto.NodeID{}) // the node's own work, not a peer's
-		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.AcceptTimeout+10*time.Second)
-		defer cancel()
-		x := r.exchange(ctx, from, &wire.Request{KeyType: m.KeyType, ID: id, HTL: 1, Key: m.Key, Timeout: 10 * time.Second})
-		x.done()
-		if d, ok := x.reply.(*wire.DataReply); ok && r.checkBlock(p, m.KeyType, m.Key, d.KeyType, d.Block) == nil {
-			if err := r.cfg.Store.Cache(m.KeyType, m.Key, d.Block); err == nil {
-				r.blockArrived(m.KeyType, m.Key)
-			}
-		}
-	}()
 }

@@ -183,7 +183,7 @@ func TestOwnRetry(t *testing.T) {
 		}
 		time.Sleep(time.Minute)
 		settle()
-		if len(asked) != 2 || asked[0] < MaxHTL-1 || asked[1] >= MaxHTL-1 {
+		if len(asked) != 2 || asked[0] < wire.MaxHTL-1 || asked[1] >= wire.MaxHTL-1 {
 			t.Errorf("the peer that found no route was asked at HTLs %v, want once on the stem and once below it", asked)
 		}
 	})

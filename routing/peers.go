@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -124,4 +125,86 @@ func (p *peer) backOff(now time.Time) {
 func (p *peer) succeeded() {
 	p.backoff, p.silent = 0, false
 	p.backoffUntil = time.Time{}
+}
+
+func (r *Router) peerListLocked() []*peer {
+	out := make([]*peer, 0, len(r.peers))
+	for _, p := range r.peers {
+		out = append(out, p)
+	}
+	return out
+}
+
+// backOff marks p busy after it refused a request for overload or did not answer in time.
+// An overload also marks this node congested for a while (fair sharing, admit).
+func (r *Router) backOff(p *peer, overload bool) {
+	r.mu.Lock()
+	now := r.now()
+	p.backOff(now)
+	p.silent = !overload
+	if overload {
+		r.congested = now.Add(congestionTime)
+	}
+	r.mu.Unlock()
+}
+
+// checkBlock verifies a block a peer sent. A peer that sends bad blocks is backed off and,
+// after a few, disconnected: no bad byte goes further than the node that received it.
+func (r *Router) checkBlock(p *peer, kt crypto.KeyType, rk crypto.RoutingKey, gotKT crypto.KeyType, block []byte) error {
+	err := r.cfg.VerifyBlock(kt, rk, block)
+	if err == nil && gotKT != kt {
+		err = fmt.Errorf("reply of key type %v to a %v request", gotKT, kt)
+	}
+	if err == nil {
+		r.mu.Lock()
+		p.served++
+		p.lastSuccess = r.now()
+		p.succeeded()
+		r.mu.Unlock()
+		return nil
+	}
+	r.trace(Event{Kind: EventBadBlock, Peer: p.id, Key: rk})
+	r.log.Warn("peer sent a block that does not verify", "peer", p.id, "err", err)
+	r.mu.Lock()
+	r.stats.BadBlocks++
+	p.badBlocks++
+	drop := p.badBlocks >= maxBadBlocks
+	p.backOff(r.now())
+	if drop {
+		r.refused[p.id] = r.now().Add(refuseTime)
+	}
+	r.mu.Unlock()
+	if drop {
+		r.log.Warn("disconnecting peer: it keeps sending blocks that do not verify", "peer", p.id)
+		r.t.Disconnect(p.id)
+	}
+	return err
+}
+
+// maxBadBlocks is how many unverifiable blocks a peer may send before it is disconnected.
+// More than one, so that a single bit flip on a friend's disk does not cost the friendship.
+const maxBadBlocks = 3
+
+// refuseTime is how long a peer disconnected for bad blocks is refused: its links are closed
+// as they come up, and a node does not dial it (Refuses). Without it a friend that corrupts
+// blocks would be back at the next redial, three fresh bad blocks to spend each time. Not
+// for ever: a friend whose disk went bad may mend it.
+const refuseTime = time.Hour
+
+// Refuses reports whether this node refuses id as a peer: less than an hour ago it was
+// disconnected for sending blocks that do not verify, for flooding its link or for breaking
+// the protocol. A node neither dials nor accepts it.
+func (r *Router) Refuses(id crypto.NodeID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.refusesLocked(id)
+}
+
+func (r *Router) refusesLocked(id crypto.NodeID) bool {
+	until, ok := r.refused[id]
+	if ok && !r.now().Before(until) {
+		delete(r.refused, id)
+		return false
+	}
+	return ok
 }

@@ -28,14 +28,18 @@ type Store interface {
 	Cache(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error
 }
 
-// Outcomes of a request or insert that callers branch on.
+// Outcomes of a request or insert that callers branch on. The first three are the outcomes
+// the wire protocol reports (spec §10.3): the same values as package wire's, so that what a
+// peer answers and what this node's user is told are one vocabulary, converted to and from
+// messages only by wire.ReplyError and wire.ErrorReply.
 var (
 	// ErrDataNotFound: the request ran out of hops-to-live without finding the block.
-	ErrDataNotFound = errors.New("data not found")
-	// ErrRouteNotFound: no peer was left to try before hops-to-live ran out.
-	ErrRouteNotFound = errors.New("route not found")
+	ErrDataNotFound = wire.ErrDataNotFound
+	// ErrRouteNotFound: no peer was left to try before hops-to-live ran out. The error is
+	// a *wire.RouteNotFoundError with the hops-to-live left, possibly wrapped.
+	ErrRouteNotFound = wire.ErrRouteNotFound
 	// ErrOverloaded: every peer that could take the request refused it as too busy.
-	ErrOverloaded = errors.New("peers overloaded")
+	ErrOverloaded = wire.ErrOverloaded
 	// ErrNoPeers: this node has no connected peer with a known location.
 	ErrNoPeers = errors.New("no peers connected")
 	// ErrClosed: the router has been closed.
@@ -188,12 +192,6 @@ type Router struct {
 	// retryPause draws the pause before a retry of the node's own request (ownRounds); tests
 	// replace it.
 	retryPause func(round int) time.Duration
-}
-
-// pendingKey names a message this node is waiting for: replies from peer about request id.
-type pendingKey struct {
-	peer crypto.NodeID
-	id   uint64
 }
 
 // New makes a router. It does nothing until Start.
@@ -414,9 +412,6 @@ func (r *Router) PeerDown(id crypto.NodeID, err error) {
 	r.trace(Event{Kind: EventPeerDown, Peer: id})
 }
 
-// peerGone is delivered to a waiting request when its peer's link drops.
-type peerGone struct{ wire.Keepalive }
-
 // Receive implements transport.Handler. It answers quickly: new requests and inserts get a
 // goroutine of their own, replies go to the request waiting for them.
 func (r *Router) Receive(from crypto.NodeID, m wire.Message) {
@@ -561,59 +556,6 @@ func (r *Router) release(from crypto.NodeID) {
 		p.active--
 	}
 	r.mu.Unlock()
-}
-
-// waiter receives the replies from one peer about one request, insert or announcement. The
-// answer that ends the exchange has a slot of its own, so that no burst of other messages
-// (offers from an announcement, say, or a hostile peer's flood) can crowd it out.
-type waiter struct {
-	notes chan wire.Message // Accepted, NodeRefOffer, AnnouncementReply; past capacity dropped
-	end   chan wire.Message // the ending answer, or peerGone; only the first is kept
-}
-
-// isNote reports whether m informs an exchange without ending it.
-func isNote(m wire.Message) bool {
-	switch m.(type) {
-	case *wire.Accepted, *wire.NodeRefOffer, *wire.AnnouncementReply:
-		return true
-	}
-	return false
-}
-
-// deliver hands a reply to the exchange waiting for it; a reply nobody waits for is dropped.
-func (r *Router) deliver(from crypto.NodeID, id uint64, m wire.Message) {
-	r.mu.Lock()
-	w := r.pending[pendingKey{from, id}]
-	r.mu.Unlock()
-	if w == nil {
-		return
-	}
-	ch := w.end
-	if isNote(m) {
-		ch = w.notes
-	}
-	select {
-	case ch <- m:
-	default:
-		r.log.Debug("reply dropped: its waiter is full", "peer", from, "type", m.Type())
-	}
-}
-
-// expect registers interest in replies from peer about id; the returned function
-// unregisters it.
-func (r *Router) expect(peer crypto.NodeID, id uint64) (*waiter, func()) {
-	w := &waiter{notes: make(chan wire.Message, 16), end: make(chan wire.Message, 1)}
-	k := pendingKey{peer, id}
-	r.mu.Lock()
-	r.pending[k] = w
-	r.mu.Unlock()
-	return w, func() {
-		r.mu.Lock()
-		if r.pending[k] == w {
-			delete(r.pending, k)
-		}
-		r.mu.Unlock()
-	}
 }
 
 func (r *Router) trace(e Event) {

@@ -53,14 +53,14 @@ func TestHTLCoinsPerConnection(t *testing.T) {
 		for i := 1; i <= n; i++ {
 			r.mu.Lock()
 			p := r.peers[tn.nodes[i].id()]
-			first := p.coins.next(MaxHTL)
+			first := p.coins.next(wire.MaxHTL)
 			for range 20 {
-				if p.coins.next(MaxHTL) != first {
+				if p.coins.next(wire.MaxHTL) != first {
 					t.Fatal("a link's HTL-18 decision changed between requests")
 				}
 			}
 			r.mu.Unlock()
-			if first == MaxHTL {
+			if first == wire.MaxHTL {
 				keep++
 			}
 		}
@@ -98,7 +98,7 @@ func TestCachingRule(t *testing.T) {
 	} {
 		store = NewMemStore(0.5, 10, 10)
 		r.cfg.Store = store
-		r.cacheReply(query{kt: crypto.CHK, rk: key.Routing, htl: tc.htl, from: tc.from}, block)
+		r.cacheReply(r.newWalk(&requestKind{}, tc.from, crypto.CHK, key.Routing, key.Routing.Location(), 1, tc.htl, 0, false), block)
 		if _, cached := store.Has(crypto.CHK, key.Routing); cached != tc.want {
 			t.Errorf("request received at HTL %d (own user %v): cached %v, want %v", tc.htl, tc.from == nil, cached, tc.want)
 		}
@@ -144,7 +144,7 @@ func TestSinkRule(t *testing.T) {
 			for id, p := range tc.peers {
 				r.peers[id] = p
 			}
-			r.keepInserted(query{kt: crypto.CHK, rk: key.Routing, htl: tc.htl, hops: tc.htl, from: &prevID, insert: true, tail: tc.tail}, block)
+			r.keepInserted(r.newWalk(&insertKind{block: block}, &prevID, crypto.CHK, key.Routing, key.Routing.Location(), 1, tc.htl, 0, tc.tail), block)
 			stored, cached := store.Has(crypto.CHK, key.Routing)
 			if stored != tc.stored || cached != tc.cached {
 				t.Errorf("stored %v cached %v, want %v %v", stored, cached, tc.stored, tc.cached)
@@ -266,7 +266,7 @@ func TestRecentlyFailed(t *testing.T) {
 			t.Error("the recently failed key was searched again")
 		}
 		// The block arrives at node 0 (an insert through it): the asker is offered it.
-		tn.nodes[0].r.cacheReply(query{kt: crypto.CHK, rk: key.Routing, htl: 10, from: &crypto.NodeID{9}}, block)
+		tn.nodes[0].r.cacheReply(tn.nodes[0].r.newWalk(&requestKind{}, &crypto.NodeID{9}, crypto.CHK, key.Routing, key.Routing.Location(), 1, 10, 0, false), block)
 		if r := asker.next(t); r.m.Type() != wire.TypeOfferKey {
 			t.Fatalf("after the block appeared: %v, want OfferKey", r.m.Type())
 		}

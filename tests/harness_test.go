@@ -561,7 +561,7 @@ func (h *hostileNode) flood(ctx context.Context) {
 			continue
 		}
 		for _, l := range links {
-			m := &wire.Request{KeyType: crypto.CHK, ID: rng.Uint64(), HTL: routing.MaxHTL, Stem: rng.Uint64(), Timeout: 10 * time.Second}
+			m := &wire.Request{KeyType: crypto.CHK, ID: rng.Uint64(), HTL: wire.MaxHTL, Stem: rng.Uint64(), Timeout: 10 * time.Second}
 			for k := range m.Key {
 				m.Key[k] = byte(rng.Uint32())
 			}

@@ -7,13 +7,15 @@ import (
 	"lethe/crypto"
 )
 
-// Outcomes a peer reports for a request or insert (spec §10.3). Callers branch on them with
-// errors.Is; ReplyError and ErrorReply convert between them and the messages that carry them.
+// Outcomes a node reports for a request, insert or announcement (spec §10.3), whether its
+// own or a peer's: package routing uses these very values as its outcomes. Callers branch on
+// them with errors.Is; ReplyError and ErrorReply, the one place where failure messages and
+// errors meet, convert between them and the messages that carry them.
 var (
 	ErrDataNotFound  = errors.New("data not found")
 	ErrRouteNotFound = errors.New("route not found")
-	ErrRejectedLoop  = errors.New("request rejected: already seen (loop)")
-	ErrOverloaded    = errors.New("request rejected: peer overloaded")
+	ErrRejectedLoop  = errors.New("rejected: request seen already (loop)")
+	ErrOverloaded    = errors.New("overloaded")
 	// ErrCollision is crypto.ErrCollision: the SSK slot holds a different block.
 	ErrCollision = crypto.ErrCollision
 )

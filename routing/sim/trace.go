@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"lethe/wire"
 	"sync"
 	"time"
 
@@ -22,7 +23,7 @@ type tracer struct {
 
 	// measuring turns the per-arrival anonymity counts on.
 	measuring bool
-	byHTL     [routing.MaxHTL + 1]htlCount
+	byHTL     [wire.MaxHTL + 1]htlCount
 	byTimeout [maxTimeoutHops + 1]htlCount // by the hops the request's timeout implies (timeoutHops)
 
 	// files maps the blocks of the downloads in progress to their download, whose sightings
@@ -153,7 +154,7 @@ func (t *tracer) path(n int, key crypto.RoutingKey) (stem, after int, ok bool) {
 			switch {
 			case at.id == root:
 				stem++
-			case !fromHadIt && h.htl == routing.MaxHTL-1:
+			case !fromHadIt && h.htl == wire.MaxHTL-1:
 				stem++ // the stem's last link: to a peer the stem chose, not the search
 			default:
 				after++

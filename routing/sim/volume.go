@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"lethe/wire"
 	"math"
 	"slices"
 	"sync"
@@ -76,8 +77,8 @@ type VolumeMeasurement struct {
 	TopAnywhere           Share // the same, for every node that saw the file
 	FullVolume            Share // P(X is the downloader | X asked O for at least half the file), over all (O, X)
 	Colluders             []CollusionMeasurement
-	HTLOfFullVolume       [routing.MaxHTL + 1]Share // FullVolume split by the HTL of X's first request to O
-	DownloaderFanout      Share                     // neighbours a downloader sent any request to: Hits in all, Of downloads
+	HTLOfFullVolume       [wire.MaxHTL + 1]Share // FullVolume split by the HTL of X's first request to O
+	DownloaderFanout      Share                  // neighbours a downloader sent any request to: Hits in all, Of downloads
 }
 
 // volume runs the volume test and fills rep.Volume.
