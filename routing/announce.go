@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"lethe/crypto"
@@ -29,11 +30,14 @@ func (r *Router) Announce(ctx context.Context, via crypto.NodeID, target crypto.
 		return 0, ErrNoPeers
 	}
 	ref := r.cfg.Ref()
-	r.mu.Lock()
-	id := r.newIDLocked()
-	r.mu.Unlock()
+	id := r.newID()
 	ctx, cancel := context.WithTimeout(ctx, announceTimeout)
 	defer cancel()
+	// The link to via may be up at the transport a moment before this router has heard of
+	// it (Maintain dials and announces at once).
+	if !r.awaitPeer(ctx, via) {
+		return 0, fmt.Errorf("announce through %v: %w", via, ErrNoPeers)
+	}
 	k := &announceKind{ref: ref, seed: &via}
 	// The newcomer holds its announcement one HTL above what it sends.
 	o := r.newWalk(k, nil, 0, crypto.RoutingKey{}, target, id, announceHTL+1, 0, false).run(ctx)
@@ -46,52 +50,68 @@ func (r *Router) Announce(ctx context.Context, via crypto.NodeID, target crypto.
 	return len(k.offers), nil
 }
 
+// awaitPeer waits until id is among this router's peers, and reports whether it is.
+func (r *Router) awaitPeer(ctx context.Context, id crypto.NodeID) bool {
+	for {
+		r.peers.Lock()
+		_, ok := r.peers.byID[id]
+		r.peers.Unlock()
+		if ok {
+			return true
+		}
+		t := time.NewTimer(awaitPoll)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
+	}
+}
+
 // handleAnnouncement walks an announcement on towards its target, answering it first with
 // this node's own noderef if this node wants the newcomer as a peer, and passing back the
 // offers from further on. Like a request, an announcement backtracks: a node with no route
 // onward answers RouteNotFound with the HTL it has left, and the node before it tries its
 // next peer with that HTL; it ends with DataNotFound when its HTL runs out.
 func (r *Router) handleAnnouncement(from crypto.NodeID, m *wire.Announcement) {
-	defer r.wg.Done()
 	defer r.release(from)
-	r.mu.Lock()
-	if p := r.peers[from]; p != nil && p.transient {
+	r.peers.Lock()
+	if p := r.peers.byID[from]; p != nil && p.transient {
 		p.announcing++
 	}
-	r.mu.Unlock()
+	r.peers.Unlock()
 	r.send(from, &wire.Accepted{ID: m.ID})
 	ctx, cancel := context.WithTimeout(r.ctx, announceTimeout)
 	defer cancel()
 	o := r.newWalk(&announceKind{ref: m.Ref}, &from, 0, crypto.RoutingKey{}, m.Target, m.ID, m.HTL, 0, false).run(ctx)
 	r.sendFailure(from, m.ID, o.err)
-	r.mu.Lock()
-	p := r.peers[from]
+	r.peers.Lock()
+	p := r.peers.byID[from]
 	transient := p != nil && p.transient
 	if transient {
 		p.announcing--
 	}
-	r.mu.Unlock()
+	r.peers.Unlock()
 	if transient {
 		// A seed's link to a newcomer was for this announcement only. It is closed after a
 		// while, not at once: closing a link drops what is still queued on it, and the
 		// announcement's last offers and its end are.
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
+		r.spawn(func() {
 			t := time.NewTimer(transientLinger)
 			defer t.Stop()
 			select {
 			case <-t.C:
-				r.mu.Lock()
-				p := r.peers[from]
+				r.peers.Lock()
+				p := r.peers.byID[from]
 				last := p != nil && p.transient && p.announcing == 0
-				r.mu.Unlock()
+				r.peers.Unlock()
 				if last {
 					r.t.Disconnect(from)
 				}
 			case <-r.ctx.Done():
 			}
-		}()
+		})
 	}
 }
 

@@ -27,7 +27,8 @@ const (
 	swapInterval = 10 * time.Second
 )
 
-// swapState is one swap this node takes part in, as initiator, relay or responder.
+// swapState is one swap this node takes part in, as initiator, relay or responder. It does
+// not change once made; the Router's swaps part guards the map that holds it.
 type swapState struct {
 	prev, next crypto.NodeID // relays: where the walk came from and went; responder: prev only
 	responder  bool
@@ -41,7 +42,6 @@ type swapState struct {
 }
 
 func (r *Router) swapLoop() {
-	defer r.wg.Done()
 	t := time.NewTicker(r.cfg.SwapInterval)
 	defer t.Stop()
 	for {
@@ -57,12 +57,12 @@ func (r *Router) swapLoop() {
 }
 
 // busyLocked reports whether this node is already in a swap as initiator or responder, and
-// drops swaps that have expired.
+// drops swaps that have expired. Callers hold swaps.
 func (r *Router) busyLocked(now time.Time) bool {
 	busy := false
-	for id, s := range r.swaps {
+	for id, s := range r.swaps.byID {
 		if now.After(s.expires) {
-			delete(r.swaps, id)
+			delete(r.swaps.byID, id)
 			continue
 		}
 		if s.initiator || s.responder {
@@ -77,30 +77,30 @@ func (r *Router) busyLocked(now time.Time) bool {
 // pulling).
 func (r *Router) Swap(ctx context.Context) bool {
 	now := r.now()
-	r.mu.Lock()
-	if r.busyLocked(now) || len(r.peers) == 0 {
-		r.mu.Unlock()
+	r.peers.Lock()
+	peers := r.peerListLocked()
+	r.peers.Unlock()
+	if len(peers) == 0 {
 		return false
 	}
-	if r.rng.Float64() < randomizeProbability {
-		r.setLocationLocked(crypto.Location(r.rng.Float64()))
-		r.mu.Unlock()
-		r.kickLocationUpdate()
+	if r.randFloat64() < randomizeProbability {
+		r.setLocation(crypto.Location(r.randFloat64()), nil)
 		return true
 	}
-	peers := r.peerListLocked()
-	first := peers[r.rng.IntN(len(peers))]
-	id := r.newIDLocked()
-	s := &swapState{initiator: true, next: first.id, expires: now.Add(swapTimeout), reply: make(chan wire.Message, 1)}
-	for i := range s.random {
-		s.random[i] = byte(r.rng.Uint32())
+	first := peers[r.randIntN(len(peers))]
+	id := r.newID()
+	s := &swapState{initiator: true, next: first.id, expires: now.Add(swapTimeout), reply: make(chan wire.Message, 1), random: r.randBytes32()}
+	r.swaps.Lock()
+	if r.busyLocked(now) {
+		r.swaps.Unlock()
+		return false
 	}
-	r.swaps[id] = s
-	r.mu.Unlock()
+	r.swaps.byID[id] = s
+	r.swaps.Unlock()
 	defer func() {
-		r.mu.Lock()
-		delete(r.swaps, id)
-		r.mu.Unlock()
+		r.swaps.Lock()
+		delete(r.swaps.byID, id)
+		r.swaps.Unlock()
 	}()
 
 	if r.send(first.id, &wire.SwapRequest{ID: id, HTL: swapWalkHTL, Commitment: swapCommitment(s.random)}) != nil {
@@ -116,9 +116,9 @@ func (r *Router) Swap(ctx context.Context) bool {
 	case <-ctx.Done():
 		return false
 	}
-	r.mu.Lock()
-	myLoc, myPeers := r.loc, r.peerLocationsLocked()
-	r.mu.Unlock()
+	r.peers.Lock()
+	myLoc, myPeers := r.peers.loc, r.peerLocationsLocked()
+	r.peers.Unlock()
 	r.send(first.id, &wire.SwapCommit{ID: id, Random: s.random, Location: myLoc, PeerLocations: myPeers})
 	if !plausiblePeerLocations(reply.Location, reply.PeerLocations) {
 		return false
@@ -127,24 +127,33 @@ func (r *Router) Swap(ctx context.Context) bool {
 	if coin >= swapProbability(myLoc, myPeers, reply.Location, reply.PeerLocations) {
 		return false
 	}
-	r.mu.Lock()
-	r.setLocationLocked(reply.Location)
-	r.mu.Unlock()
-	r.kickLocationUpdate()
+	if !r.setLocation(reply.Location, &myLoc) {
+		return false
+	}
 	r.trace(Event{Kind: EventSwap, ID: id})
 	return true
 }
 
-// setLocationLocked moves this node; its peers hear of it through the location loop.
-func (r *Router) setLocationLocked(l crypto.Location) {
-	r.loc = l
-	r.locDirty = true
-	r.stats.Swaps++
+// setLocation moves this node to l, if it is still at from (nil: wherever it is), and reports
+// whether it moved; its peers hear of it through the location loop.
+func (r *Router) setLocation(l crypto.Location, from *crypto.Location) bool {
+	r.peers.Lock()
+	if from != nil && r.peers.loc != *from {
+		r.peers.Unlock()
+		return false
+	}
+	r.peers.loc = l
+	r.peers.locDirty = true
+	r.peers.Unlock()
+	r.counters.Swaps.Add(1)
+	r.kickLocationUpdate()
+	return true
 }
 
+// peerLocationsLocked lists the locations of the routable peers. Callers hold peers.
 func (r *Router) peerLocationsLocked() []crypto.Location {
-	out := make([]crypto.Location, 0, len(r.peers))
-	for _, p := range r.peers {
+	out := make([]crypto.Location, 0, len(r.peers.byID))
+	for _, p := range r.peers.byID {
 		if p.routable() && len(out) < wire.MaxPeerLocations {
 			out = append(out, p.loc)
 		}
@@ -152,41 +161,50 @@ func (r *Router) peerLocationsLocked() []crypto.Location {
 	return out
 }
 
+// randBytes32 draws a swap's random value.
+func (r *Router) randBytes32() (b [32]byte) {
+	r.rng.Lock()
+	defer r.rng.Unlock()
+	for i := range b {
+		b[i] = byte(r.rng.r.Uint32())
+	}
+	return b
+}
+
 // handleSwapRequest relays a swap's walk to a random peer, or ends it here and answers.
 func (r *Router) handleSwapRequest(from crypto.NodeID, m *wire.SwapRequest) {
 	now := r.now()
-	r.mu.Lock()
-	if r.cfg.Opennet || r.peers[from] == nil || !r.seen.add(m.ID, now) {
-		r.mu.Unlock()
-		r.sendNow(from, &wire.RejectedLoop{ID: m.ID})
+	r.peers.Lock()
+	_, linked := r.peers.byID[from]
+	var candidates []*peer
+	for _, p := range r.peers.byID {
+		if p.id != from {
+			candidates = append(candidates, p)
+		}
+	}
+	loc, peerLocs := r.peers.loc, r.peerLocationsLocked()
+	r.peers.Unlock()
+	if r.cfg.Opennet || !linked || !r.markSeen(m.ID) {
+		r.sendNow(from, failureReply(m.ID, wire.ErrRejectedLoop))
 		return
 	}
-	if m.HTL > 1 {
-		var candidates []*peer
-		for _, p := range r.peers {
-			if p.id != from {
-				candidates = append(candidates, p)
-			}
-		}
-		if len(candidates) > 0 {
-			next := candidates[r.rng.IntN(len(candidates))]
-			r.swaps[m.ID] = &swapState{prev: from, next: next.id, expires: now.Add(swapTimeout)}
-			r.mu.Unlock()
-			r.sendNow(next.id, &wire.SwapRequest{ID: m.ID, HTL: m.HTL - 1, Commitment: m.Commitment})
-			return
-		}
+	if m.HTL > 1 && len(candidates) > 0 {
+		next := candidates[r.randIntN(len(candidates))]
+		r.swaps.Lock()
+		r.swaps.byID[m.ID] = &swapState{prev: from, next: next.id, expires: now.Add(swapTimeout)}
+		r.swaps.Unlock()
+		r.sendNow(next.id, &wire.SwapRequest{ID: m.ID, HTL: m.HTL - 1, Commitment: m.Commitment})
+		return
 	}
+	s := &swapState{prev: from, responder: true, commitment: m.Commitment, loc: loc, peerLocs: peerLocs, expires: now.Add(swapTimeout), random: r.randBytes32()}
+	r.swaps.Lock()
 	if r.busyLocked(now) {
-		r.mu.Unlock()
-		r.sendNow(from, &wire.RejectedOverload{ID: m.ID})
+		r.swaps.Unlock()
+		r.sendNow(from, failureReply(m.ID, ErrOverloaded))
 		return
 	}
-	s := &swapState{prev: from, responder: true, commitment: m.Commitment, loc: r.loc, peerLocs: r.peerLocationsLocked(), expires: now.Add(swapTimeout)}
-	for i := range s.random {
-		s.random[i] = byte(r.rng.Uint32())
-	}
-	r.swaps[m.ID] = s
-	r.mu.Unlock()
+	r.swaps.byID[m.ID] = s
+	r.swaps.Unlock()
 	r.sendNow(from, &wire.SwapReply{ID: m.ID, Random: s.random, Location: s.loc, PeerLocations: s.peerLocs})
 }
 
@@ -194,18 +212,18 @@ func (r *Router) handleSwapRequest(from crypto.NodeID, m *wire.SwapRequest) {
 // the initiator, or hands it to the initiator. It reports whether id was a swap's. A relay
 // forgets a swap that was refused.
 func (r *Router) deliverSwapReply(from crypto.NodeID, id uint64, m wire.Message) bool {
-	r.mu.Lock()
-	s := r.swaps[id]
+	r.swaps.Lock()
+	s := r.swaps.byID[id]
 	if s == nil || s.next != from {
-		r.mu.Unlock()
+		r.swaps.Unlock()
 		return false
 	}
 	_, refused := m.(*wire.SwapReply)
 	refused = !refused
 	if refused && !s.initiator {
-		delete(r.swaps, id)
+		delete(r.swaps.byID, id)
 	}
-	r.mu.Unlock()
+	r.swaps.Unlock()
 	if s.initiator {
 		select {
 		case s.reply <- m:
@@ -220,29 +238,27 @@ func (r *Router) deliverSwapReply(from crypto.NodeID, id uint64, m wire.Message)
 // handleSwapCommit passes a commit on towards the responder, or, at the responder, completes
 // the swap.
 func (r *Router) handleSwapCommit(from crypto.NodeID, m *wire.SwapCommit) {
-	r.mu.Lock()
-	s := r.swaps[m.ID]
+	r.swaps.Lock()
+	s := r.swaps.byID[m.ID]
 	if s == nil || s.prev != from {
-		r.mu.Unlock()
+		r.swaps.Unlock()
 		return
 	}
-	delete(r.swaps, m.ID)
+	delete(r.swaps.byID, m.ID)
+	r.swaps.Unlock()
 	if !s.responder {
-		r.mu.Unlock()
 		r.sendNow(s.next, m)
 		return
 	}
-	if swapCommitment(m.Random) != s.commitment || r.loc != s.loc || !plausiblePeerLocations(m.Location, m.PeerLocations) {
-		r.mu.Unlock()
+	if swapCommitment(m.Random) != s.commitment || !plausiblePeerLocations(m.Location, m.PeerLocations) {
 		return
 	}
 	coin := swapCoin(m.Random, s.random)
 	if coin >= swapProbability(m.Location, m.PeerLocations, s.loc, s.peerLocs) {
-		r.mu.Unlock()
 		return
 	}
-	r.setLocationLocked(m.Location)
-	r.mu.Unlock()
-	r.kickLocationUpdate()
-	r.trace(Event{Kind: EventSwap, ID: m.ID})
+	// Only if this node has not moved since it answered: the decision was made for there.
+	if r.setLocation(m.Location, &s.loc) {
+		r.trace(Event{Kind: EventSwap, ID: m.ID})
+	}
 }

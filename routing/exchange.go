@@ -41,9 +41,9 @@ func isNote(m wire.Message) bool {
 
 // deliver hands a reply to the exchange waiting for it; a reply nobody waits for is dropped.
 func (r *Router) deliver(from crypto.NodeID, id uint64, m wire.Message) {
-	r.mu.Lock()
-	w := r.pending[pendingKey{from, id}]
-	r.mu.Unlock()
+	r.walks.Lock()
+	w := r.walks.pending[pendingKey{from, id}]
+	r.walks.Unlock()
 	if w == nil {
 		return
 	}
@@ -63,15 +63,15 @@ func (r *Router) deliver(from crypto.NodeID, id uint64, m wire.Message) {
 func (r *Router) expect(peer crypto.NodeID, id uint64) (*waiter, func()) {
 	w := &waiter{notes: make(chan wire.Message, 16), end: make(chan wire.Message, 1)}
 	k := pendingKey{peer, id}
-	r.mu.Lock()
-	r.pending[k] = w
-	r.mu.Unlock()
+	r.walks.Lock()
+	r.walks.pending[k] = w
+	r.walks.Unlock()
 	return w, func() {
-		r.mu.Lock()
-		if r.pending[k] == w {
-			delete(r.pending, k)
+		r.walks.Lock()
+		if r.walks.pending[k] == w {
+			delete(r.walks.pending, k)
 		}
-		r.mu.Unlock()
+		r.walks.Unlock()
 	}
 }
 
@@ -94,18 +94,18 @@ func (r *Router) exchange(ctx context.Context, to crypto.NodeID, m wire.Message,
 	if err := r.send(to, m); err != nil {
 		return x
 	}
-	r.mu.Lock()
-	p := r.peers[to]
+	r.peers.Lock()
+	p := r.peers.byID[to]
 	if p != nil {
 		p.awaiting++
 	}
-	r.mu.Unlock()
+	r.peers.Unlock()
 	accepted := false
 	accept := func() {
 		if !accepted && p != nil {
-			r.mu.Lock()
+			r.peers.Lock()
 			p.awaiting--
-			r.mu.Unlock()
+			r.peers.Unlock()
 		}
 		accepted = true
 	}
@@ -137,9 +137,7 @@ func (r *Router) exchange(ctx context.Context, to crypto.NodeID, m wire.Message,
 			return x
 		case <-acceptTimer.C:
 			if !accepted {
-				r.mu.Lock()
-				r.stats.Timeouts++
-				r.mu.Unlock()
+				r.counters.Timeouts.Add(1)
 				return x
 			}
 		case <-ctx.Done():

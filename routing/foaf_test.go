@@ -19,9 +19,9 @@ func TestFOAFLocations(t *testing.T) {
 		tn.link(1, 3)
 		settle()
 		r := tn.nodes[0].r
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		p := r.peers[tn.nodes[1].id()]
+		r.peers.Lock()
+		defer r.peers.Unlock()
+		p := r.peers.byID[tn.nodes[1].id()]
 		if p == nil || p.loc != 0.2 {
 			t.Fatalf("node 0 does not know peer 1 at 0.2: %+v", p)
 		}

@@ -26,9 +26,7 @@ func (r *Router) PutBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 			return fmt.Errorf("insert: %w", crypto.ErrCollision)
 		}
 	}
-	r.mu.Lock()
-	r.stats.LocalInserts++
-	r.mu.Unlock()
+	r.counters.LocalInserts.Add(1)
 	_, err := r.ownRounds(ctx, kt, rk, func(ctx context.Context, id, tag uint64) outcome {
 		return r.newWalk(&insertKind{block: block}, nil, kt, rk, rk.Location(), id, wire.MaxHTL, tag, false).run(ctx)
 	})
@@ -45,13 +43,12 @@ func (r *Router) PutBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 
 // handleInsert serves an insert from a peer on its own goroutine.
 func (r *Router) handleInsert(from crypto.NodeID, m *wire.Insert) {
-	defer r.wg.Done()
 	defer r.release(from)
 	r.trace(Event{Kind: EventInsert, Peer: from, ID: m.ID, HTL: m.HTL, Key: m.Key, Timeout: m.Timeout})
-	r.mu.Lock()
-	r.stats.Inserts++
-	p := r.peers[from]
-	r.mu.Unlock()
+	r.counters.Inserts.Add(1)
+	r.peers.Lock()
+	p := r.peers.byID[from]
+	r.peers.Unlock()
 	if p == nil {
 		return
 	}
@@ -116,10 +113,7 @@ func (k *insertKind) descend(w *walk) (outcome, bool) {
 			// nodes nearest the key all the same, under a new ID: the nodes the insert
 			// visited on its way here deferred to this one and would refuse the old ID
 			// as a loop, and the block would be kept nowhere.
-			r := w.r
-			r.mu.Lock()
-			w.id = r.newIDLocked()
-			r.mu.Unlock()
+			w.id = w.r.newID()
 			w.tried = map[crypto.NodeID]bool{}
 			if w.from != nil {
 				w.tried[*w.from] = true
@@ -198,15 +192,15 @@ func (k *insertKind) finish(w *walk, o outcome) outcome {
 // node of that tail, which walks from peer to nearest peer around the key, keeps a copy.
 func (r *Router) keepInserted(w *walk, block []byte) (stored, sink bool) {
 	target := w.target
-	r.mu.Lock()
-	me := r.loc.Distance(target)
+	r.peers.Lock()
+	me := r.peers.loc.Distance(target)
 	sink = true
 	switch {
 	case w.tail:
 		// In the tail after a sink: keep a copy.
 	default:
 		if w.from != nil && w.htl <= maxCacheHTLInsert {
-			if prev := r.peers[*w.from]; prev != nil && prev.loc.Valid() && prev.loc.Distance(target) <= me {
+			if prev := r.peers.byID[*w.from]; prev != nil && prev.loc.Valid() && prev.loc.Distance(target) <= me {
 				sink = false
 			}
 		}
@@ -214,7 +208,7 @@ func (r *Router) keepInserted(w *walk, block []byte) (stored, sink bool) {
 			sink = false
 		}
 	}
-	r.mu.Unlock()
+	r.peers.Unlock()
 	var err error
 	switch {
 	case sink && w.tail:
@@ -241,10 +235,10 @@ func (r *Router) keepInserted(w *walk, block []byte) (stored, sink bool) {
 
 // closerRouteLocked reports whether any routable peer but except (nil: none) offers a route
 // to target closer than this node: the peer itself or one of its neighbours (FOAF). Without
-// one, this node is where greedy routing towards target ends.
+// one, this node is where greedy routing towards target ends. Callers hold peers.
 func (r *Router) closerRouteLocked(target crypto.Location, except *crypto.NodeID) bool {
-	me := r.loc.Distance(target)
-	for _, p := range r.peers {
+	me := r.peers.loc.Distance(target)
+	for _, p := range r.peers.byID {
 		if (except == nil || p.id != *except) && p.routable() && p.routeDistance(target) < me {
 			return true
 		}
@@ -254,9 +248,9 @@ func (r *Router) closerRouteLocked(target crypto.Location, except *crypto.NodeID
 
 // closerRoute reports whether p offers a route to target closer than this node.
 func (r *Router) closerRoute(p *peer, target crypto.Location) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return p.routeDistance(target) < r.loc.Distance(target)
+	r.peers.Lock()
+	defer r.peers.Unlock()
+	return p.routeDistance(target) < r.peers.loc.Distance(target)
 }
 
 // keepLate stores an insert this node only cached, when routing it on showed that no peer
@@ -271,10 +265,10 @@ func (r *Router) keepLate(w *walk, block []byte) bool {
 		return false
 	}
 	target := w.target
-	r.mu.Lock()
-	prev := r.peers[*w.from]
-	farther := prev == nil || !prev.loc.Valid() || prev.loc.Distance(target) > r.loc.Distance(target)
-	r.mu.Unlock()
+	r.peers.Lock()
+	prev := r.peers.byID[*w.from]
+	farther := prev == nil || !prev.loc.Valid() || prev.loc.Distance(target) > r.peers.loc.Distance(target)
+	r.peers.Unlock()
 	if !farther {
 		return false // the insert was still descending towards the key when it came here
 	}

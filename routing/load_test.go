@@ -58,15 +58,15 @@ func sendRequests(t *testing.T, p *rawPeer, n *testNode, count int, base uint64)
 // another peer is served at the same moment.
 func TestPeerShare(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tn := newTestNet(t, []crypto.Location{0.2}, func(i int, c *Config) { c.MaxActive = 400 })
+		tn := newTestNet(t, []crypto.Location{0.2}, func(i int, c *Config) { c.Tuning.MaxActive = 400 })
 		tn.addRaw("holder", 0.5, acceptAll, 0)
 		flooder := tn.addRaw("flooder", 0.9, acceptAll, 0)
 		honest := tn.addRaw("honest", 0.7, acceptAll, 0)
 		settle()
 		r := tn.nodes[0].r
-		r.mu.Lock()
+		r.load.Lock()
 		share := r.peerShareLocked()
-		r.mu.Unlock()
+		r.load.Unlock()
 		if share != 2*fairShare {
 			t.Fatalf("share with MaxActive 400 and 3 peers is %d, want %d", share, 2*fairShare)
 		}

@@ -14,7 +14,6 @@ import (
 // locationLoop tells peers this node's location and its peers' locations whenever they
 // change (FOAF routing, spec §18.3), gathering changes for LocationUpdateDelay.
 func (r *Router) locationLoop() {
-	defer r.wg.Done()
 	for {
 		select {
 		case <-r.ctx.Done():
@@ -28,20 +27,20 @@ func (r *Router) locationLoop() {
 			case <-time.After(d):
 			}
 		}
-		r.mu.Lock()
-		if !r.locDirty {
-			r.mu.Unlock()
+		r.peers.Lock()
+		if !r.peers.locDirty {
+			r.peers.Unlock()
 			continue
 		}
-		r.locDirty = false
+		r.peers.locDirty = false
 		update := r.locationUpdateLocked()
-		ids := make([]crypto.NodeID, 0, len(r.peers))
-		for id, p := range r.peers {
+		ids := make([]crypto.NodeID, 0, len(r.peers.byID))
+		for id, p := range r.peers.byID {
 			if !p.transient {
 				ids = append(ids, id)
 			}
 		}
-		r.mu.Unlock()
+		r.peers.Unlock()
 		for _, id := range ids {
 			r.send(id, update)
 		}
@@ -55,10 +54,11 @@ func (r *Router) kickLocationUpdate() {
 	}
 }
 
-// locationUpdateLocked builds the LocationUpdate describing this node now.
+// locationUpdateLocked builds the LocationUpdate describing this node now. Callers hold
+// peers.
 func (r *Router) locationUpdateLocked() *wire.LocationUpdate {
-	u := &wire.LocationUpdate{Location: r.loc}
-	for _, p := range r.peers {
+	u := &wire.LocationUpdate{Location: r.peers.loc}
+	for _, p := range r.peers.byID {
 		if p.routable() && len(u.PeerLocations) < wire.MaxPeerLocations {
 			u.PeerLocations = append(u.PeerLocations, p.loc)
 		}
@@ -69,9 +69,9 @@ func (r *Router) locationUpdateLocked() *wire.LocationUpdate {
 // peerLocation records a peer's location and its neighbours' locations. This node's own
 // location is left out of the neighbours: routing to a peer to reach this node would loop.
 func (r *Router) peerLocation(from crypto.NodeID, m *wire.LocationUpdate) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	p := r.peers[from]
+	r.peers.Lock()
+	defer r.peers.Unlock()
+	p := r.peers.byID[from]
 	if p == nil || !m.Location.Valid() {
 		return
 	}
@@ -79,12 +79,12 @@ func (r *Router) peerLocation(from crypto.NodeID, m *wire.LocationUpdate) {
 	p.loc = m.Location
 	p.foaf = p.foaf[:0]
 	for _, l := range m.PeerLocations {
-		if l.Valid() && l != r.loc && len(p.foaf) < MaxFOAF {
+		if l.Valid() && l != r.peers.loc && len(p.foaf) < MaxFOAF {
 			p.foaf = append(p.foaf, l)
 		}
 	}
 	if changed {
-		r.locDirty = true
+		r.peers.locDirty = true
 		r.kickLocationUpdate()
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 
 	"lethe/crypto"
+	"lethe/routing/internal/tuning"
 	"lethe/transport"
 	"lethe/wire"
 )
@@ -45,7 +46,8 @@ func newTestNet(tb testing.TB, locs []crypto.Location, edit func(i int, c *Confi
 		}
 		seed := sha256.Sum256([]byte(fmt.Sprintf("test seed %d", i)))
 		n := &testNode{ref: ref, loc: loc, store: NewMemStore(loc, 100, 100)}
-		cfg := Config{Store: n.store, Location: loc, Seed: &seed, Ref: func() *wire.NodeRef { return n.ref }, LocationUpdateDelay: -1}
+		cfg := Config{Store: n.store, Location: loc, Seed: &seed, Ref: func() *wire.NodeRef { return n.ref },
+			Tuning: &tuning.Options{LocationUpdateDelay: -1}}
 		if edit != nil {
 			edit(i, &cfg)
 		}

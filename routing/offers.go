@@ -14,9 +14,9 @@ import (
 // blockArrived offers a block that has just arrived to the peers that asked for it in vain
 // recently.
 func (r *Router) blockArrived(kt crypto.KeyType, rk crypto.RoutingKey) {
-	r.mu.Lock()
-	e := r.failed.take(failKey{kt, rk})
-	r.mu.Unlock()
+	r.failed.Lock()
+	e := r.failed.table.take(failKey{kt, rk})
+	r.failed.Unlock()
 	if e == nil {
 		return
 	}
@@ -29,20 +29,18 @@ func (r *Router) blockArrived(kt crypto.KeyType, rk crypto.RoutingKey) {
 // is fetched from the peer offering it with an HTL-1 request, cached, and offered on to them.
 func (r *Router) handleOffer(from crypto.NodeID, m *wire.OfferKey) {
 	k := failKey{m.KeyType, m.Key}
-	r.mu.Lock()
-	e := r.failed.entries[k]
+	r.failed.Lock()
+	e := r.failed.table.entries[k]
 	wanted := e != nil && len(e.askers) > 0
-	p := r.peers[from]
-	if !wanted || p == nil || r.closed || r.active >= r.cfg.MaxActive {
-		r.mu.Unlock()
+	r.failed.Unlock()
+	r.peers.Lock()
+	p := r.peers.byID[from]
+	r.peers.Unlock()
+	if !wanted || p == nil || !r.admitOwn() {
 		return
 	}
-	id := r.newIDLocked()
-	r.active++
-	r.mu.Unlock()
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
+	id := r.newID()
+	started := r.spawn(func() {
 		defer r.release(crypto.NodeID{}) // the node's own work, not a peer's
 		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.AcceptTimeout+10*time.Second)
 		defer cancel()
@@ -53,5 +51,8 @@ func (r *Router) handleOffer(from crypto.NodeID, m *wire.OfferKey) {
 				r.blockArrived(m.KeyType, m.Key)
 			}
 		}
-	}()
+	})
+	if !started {
+		r.release(crypto.NodeID{})
+	}
 }

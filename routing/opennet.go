@@ -35,32 +35,35 @@ const dropInterval = time.Minute
 
 func (r *Router) graceRequests() uint64 { return uint64(4 * r.cfg.MaxPeers) }
 
-// inGraceLocked reports whether p is still protected.
+// inGraceLocked reports whether p is still protected. Callers hold peers.
 func (r *Router) inGraceLocked(p *peer, now time.Time) bool {
-	return now.Sub(p.connectedAt) < graceTime && r.completed-p.joinedAt < r.graceRequests()
+	return now.Sub(p.connectedAt) < graceTime && r.completed.Load()-p.joinedAt < r.graceRequests()
 }
 
 // WantsPeer reports whether this node would take id as a new opennet peer now: a transport
 // asks it before accepting a stranger's link.
 func (r *Router) WantsPeer(id crypto.NodeID) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.peers[id]; ok {
+	if r.closed() {
+		return false
+	}
+	r.peers.Lock()
+	defer r.peers.Unlock()
+	if _, ok := r.peers.byID[id]; ok {
 		return true
 	}
-	return r.cfg.Opennet && !r.refusesLocked(id) && !r.closed && (r.cfg.SeedNode || len(r.peers) < r.cfg.MaxPeers || r.droppableLocked() != nil)
+	return r.cfg.Opennet && !r.refusesLocked(id) && (r.cfg.SeedNode || len(r.peers.byID) < r.cfg.MaxPeers || r.droppableLocked() != nil)
 }
 
 // droppableLocked returns the opennet peer to drop for a newcomer, or nil if none is past its
-// grace period.
+// grace period. Callers hold peers.
 func (r *Router) droppableLocked() *peer {
 	now := r.now()
-	if !r.lastDrop.IsZero() && now.Sub(r.lastDrop) < dropInterval {
+	if !r.peers.lastDrop.IsZero() && now.Sub(r.peers.lastDrop) < dropInterval {
 		return nil
 	}
 	ring := r.ringNeighboursLocked()
 	var worst *peer
-	for _, p := range r.peers {
+	for _, p := range r.peers.byID {
 		if p.darknet || p.transient || ring[p] || r.inGraceLocked(p, now) {
 			continue
 		}
@@ -80,10 +83,10 @@ const ringLinks = 2
 // each node links to the nodes next to it on the circle; without them a request that has
 // come near its key stops at a node with no peer nearer still and wanders among far ones.
 // Those links are seldom the ones that answer (a key near a node is mostly in its own store),
-// so dropping the peer idle longest would cut them first.
+// so dropping the peer idle longest would cut them first. Callers hold peers.
 func (r *Router) ringNeighboursLocked() map[*peer]bool {
 	var cw, ccw []*peer // nearest first, at most ringLinks each
-	offset := func(p *peer) float64 { return math.Mod(float64(p.loc)-float64(r.loc)+1, 1) }
+	offset := func(p *peer) float64 { return math.Mod(float64(p.loc)-float64(r.peers.loc)+1, 1) }
 	back := func(p *peer) float64 { return 1 - offset(p) }
 	insert := func(side []*peer, p *peer, d func(*peer) float64) []*peer {
 		i := len(side)
@@ -96,7 +99,7 @@ func (r *Router) ringNeighboursLocked() map[*peer]bool {
 		side = slices.Insert(side, i, p)
 		return side[:min(len(side), ringLinks)]
 	}
-	for _, p := range r.peers {
+	for _, p := range r.peers.byID {
 		if !p.routable() || p.darknet {
 			continue
 		}
@@ -123,29 +126,25 @@ func (r *Router) considerOffer(ref *wire.NodeRef) {
 	if r.cfg.Ref != nil && r.cfg.Ref().ID() == id {
 		return
 	}
-	r.mu.Lock()
-	r.stats.PathFoldOffers++
-	if _, ok := r.peers[id]; ok || r.closed {
-		r.mu.Unlock()
-		return
-	}
+	r.counters.PathFoldOffers.Add(1)
+	r.peers.Lock()
+	_, linked := r.peers.byID[id]
 	// A full node connects only if a peer could make way; the peer goes once the new link is
 	// up (PeerUp), so a connection that fails costs nothing.
-	if len(r.peers) >= r.cfg.MaxPeers && r.droppableLocked() == nil {
-		r.mu.Unlock()
+	full := len(r.peers.byID) >= r.cfg.MaxPeers && r.droppableLocked() == nil
+	r.peers.Unlock()
+	if linked || full {
 		return
 	}
-	r.stats.PathFoldConnected++
-	r.mu.Unlock()
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
+	if r.spawn(func() {
 		ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
 		defer cancel()
 		if err := r.cfg.Connect(ctx, ref); err != nil {
 			r.log.Debug("connecting to offered peer failed", "peer", id, "err", err)
 		}
-	}()
+	}) {
+		r.counters.PathFoldConnected.Add(1)
+	}
 }
 
 // Maintain keeps an opennet node connected (spec §18.8): with fewer than half of MaxPeers
@@ -157,29 +156,33 @@ func (r *Router) considerOffer(ref *wire.NodeRef) {
 // part this node already knows. A node calls it when it starts and now and then; the
 // simulator calls it directly.
 func (r *Router) Maintain(ctx context.Context) {
-	r.mu.Lock()
+	seeds := r.cfg.Seeds
+	var seed *wire.NodeRef
+	if len(seeds) > 0 {
+		seed = seeds[r.randIntN(len(seeds))]
+	}
+	var offsets []float64
+	for range longLinks {
+		d := minLinkLength * math.Pow(0.5/minLinkLength, r.randFloat64())
+		if r.randIntN(2) == 0 {
+			d = -d
+		}
+		offsets = append(offsets, d)
+	}
 	now := r.now()
+	r.peers.Lock()
 	var stale []crypto.NodeID
-	for id, p := range r.peers {
+	for id, p := range r.peers.byID {
 		if p.transient && p.announcing == 0 && now.Sub(p.connectedAt) > transientTime {
 			stale = append(stale, id)
 		}
 	}
-	n := len(r.peers)
-	seeds := r.cfg.Seeds
-	var seed *wire.NodeRef
-	if len(seeds) > 0 {
-		seed = seeds[r.rng.IntN(len(seeds))]
+	n := len(r.peers.byID)
+	targets := []crypto.Location{r.peers.loc}
+	for _, d := range offsets {
+		targets = append(targets, crypto.Location(math.Mod(float64(r.peers.loc)+d+1, 1)))
 	}
-	targets := []crypto.Location{r.loc}
-	for range longLinks {
-		d := minLinkLength * math.Pow(0.5/minLinkLength, r.rng.Float64())
-		if r.rng.IntN(2) == 0 {
-			d = -d
-		}
-		targets = append(targets, crypto.Location(math.Mod(float64(r.loc)+d+1, 1)))
-	}
-	r.mu.Unlock()
+	r.peers.Unlock()
 	for _, id := range stale {
 		r.t.Disconnect(id) // a seed's newcomer that did not announce
 	}

@@ -55,10 +55,10 @@ func TestRingNeighboursKept(t *testing.T) {
 	// nearer a peer, the longer it has been idle, and the far ones less so, so that the drop
 	// rule alone would take the ring neighbours first.
 	locs := []crypto.Location{0.51, 0.49, 0.52, 0.47, 0.7, 0.2, 0.9, 0.05}
-	r.mu.Lock()
+	r.peers.Lock()
 	for i, l := range locs {
 		id := crypto.NodeID{byte(i + 1)}
-		r.peers[id] = &peer{id: id, loc: l, connectedAt: old, lastSuccess: old.Add(time.Duration(i) * time.Minute)}
+		r.peers.byID[id] = &peer{id: id, loc: l, connectedAt: old, lastSuccess: old.Add(time.Duration(i) * time.Minute)}
 	}
 	var dropped []crypto.Location
 	for range 4 {
@@ -67,10 +67,10 @@ func TestRingNeighboursKept(t *testing.T) {
 			t.Fatal("no peer to drop among eight idle ones")
 		}
 		dropped = append(dropped, p.loc)
-		delete(r.peers, p.id)
-		r.lastDrop = time.Time{}
+		delete(r.peers.byID, p.id)
+		r.peers.lastDrop = time.Time{}
 	}
-	r.mu.Unlock()
+	r.peers.Unlock()
 	want := []crypto.Location{0.7, 0.2, 0.9, 0.05}
 	if !slices.Equal(dropped, want) {
 		t.Errorf("dropped %v in turn, want %v: the two nearest peers on each side are kept", dropped, want)

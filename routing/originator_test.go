@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"lethe/crypto"
+	"lethe/routing/internal/tuning"
 	"lethe/transport"
 	"lethe/wire"
 )
@@ -323,7 +324,7 @@ func runScript(t *testing.T, s *script, own bool) []string {
 		}
 		seed := s.seed
 		r := New(Config{Store: NewMemStore(s.nodeLoc, 100, 100), Location: s.nodeLoc, MaxPeers: 20, Seed: &seed,
-			LocationUpdateDelay: -1, SwapInterval: -1, StemKeepProbability: s.keep})
+			SwapInterval: -1, Tuning: &tuning.Options{LocationUpdateDelay: -1, StemKeepProbability: s.keep}})
 		r.retryPause = retryPauseFor
 		node, err := net.Join(transport.MemConfig{Ref: ref, Handler: r})
 		if err != nil {

@@ -28,8 +28,8 @@ const ownRetryPause = time.Second
 //
 // Each round runs on a goroutine of its own with the budget a relay would give it, not ctx's
 // deadline: the timeouts it sends are those of any message at HTL 18, and if ctx ends first,
-// ownRounds returns ctx's error while the round goes on to its end, as a relay's would; drop
-// is then called with its outcome, to release what it holds.
+// ownRounds returns ctx's error while the round goes on to its end, as a relay's would, and
+// then releases what its outcome holds.
 func (r *Router) ownRounds(ctx context.Context, kt crypto.KeyType, rk crypto.RoutingKey, round func(ctx context.Context, id, tag uint64) outcome) (outcome, error) {
 	var tag uint64
 	until := time.Now().Add(r.cfg.RequestTimeout)
@@ -37,34 +37,27 @@ func (r *Router) ownRounds(ctx context.Context, kt crypto.KeyType, rk crypto.Rou
 		until = deadline
 	}
 	for n := 0; ; n++ {
-		r.mu.Lock()
-		if r.closed {
-			r.mu.Unlock()
-			return outcome{}, ErrClosed
-		}
-		id := r.newIDLocked()
-		r.wg.Add(1)
-		r.mu.Unlock()
-		r.trace(Event{Kind: EventOriginate, ID: id, Key: rk})
+		id := r.newID()
 		if tag == 0 {
 			tag = stemFrom(ctx, id)
 		}
 		done := make(chan outcome, 1)
 		abandoned := make(chan struct{})
-		go func() {
-			defer r.wg.Done()
+		started := r.spawn(func() {
+			r.trace(Event{Kind: EventOriginate, ID: id, Key: rk})
 			wctx, cancel := context.WithTimeout(r.ctx, r.budget(wire.MaxHTL, r.cfg.RequestTimeout))
 			defer cancel()
 			o := round(wctx, id, tag)
-			r.mu.Lock()
-			r.completed++
-			r.mu.Unlock()
+			r.completed.Add(1)
 			select {
 			case done <- o:
 			case <-abandoned:
 				o.finish()
 			}
-		}()
+		})
+		if !started {
+			return outcome{}, ErrClosed
+		}
 		var o outcome
 		select {
 		case o = <-done:
@@ -95,9 +88,7 @@ func (r *Router) ownRounds(ctx context.Context, kt crypto.KeyType, rk crypto.Rou
 // stem peer sees the request again does not tell it whether this node or one before it
 // decided to ask again.
 func (r *Router) drawRetryPause(round int) time.Duration {
-	r.mu.Lock()
-	f := 0.5 + r.rng.Float64()
-	r.mu.Unlock()
+	f := 0.5 + r.randFloat64()
 	return time.Duration(f * float64(ownRetryPause<<min(round, 3)))
 }
 

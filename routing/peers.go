@@ -15,7 +15,7 @@ import (
 const MaxFOAF = 100
 
 // peer is what routing knows about one connected peer. The fields are guarded by the
-// Router's mu.
+// Router's peers part; what the peer may start here is apart, in the load part (peerLoad).
 type peer struct {
 	id          crypto.NodeID
 	loc         crypto.Location
@@ -27,15 +27,12 @@ type peer struct {
 	transient   bool   // a seed's link to a newcomer, for its announcement only: not routed through
 	announcing  int    // a seed's: the transient peer's announcements in progress
 	ref         *wire.NodeRef
-	bucket      *tokenBucket // the peer's allowance of new requests and inserts
-	refusals    *tokenBucket // its allowance of requests refused for overload (admit)
 
 	backoffUntil time.Time     // after RejectedOverload or a timeout: not chosen until then
 	backoff      time.Duration // current backoff step, doubled on each overload, capped
 	silent       bool          // the backoff is for a timeout, not an overload
 	awaiting     int           // requests and inserts sent to it and not yet accepted or answered
 
-	active      int       // its requests and inserts in progress here (fair sharing, admit)
 	served      int       // requests this peer answered with data
 	lastSuccess time.Time // when it last did; opennet drops the peer idle longest
 	badBlocks   int       // blocks that failed verification: a few and the peer is dropped
@@ -127,9 +124,10 @@ func (p *peer) succeeded() {
 	p.backoffUntil = time.Time{}
 }
 
+// peerListLocked lists the peers. Callers hold peers.
 func (r *Router) peerListLocked() []*peer {
-	out := make([]*peer, 0, len(r.peers))
-	for _, p := range r.peers {
+	out := make([]*peer, 0, len(r.peers.byID))
+	for _, p := range r.peers.byID {
 		out = append(out, p)
 	}
 	return out
@@ -138,14 +136,14 @@ func (r *Router) peerListLocked() []*peer {
 // backOff marks p busy after it refused a request for overload or did not answer in time.
 // An overload also marks this node congested for a while (fair sharing, admit).
 func (r *Router) backOff(p *peer, overload bool) {
-	r.mu.Lock()
 	now := r.now()
+	r.peers.Lock()
 	p.backOff(now)
 	p.silent = !overload
+	r.peers.Unlock()
 	if overload {
-		r.congested = now.Add(congestionTime)
+		r.congested(now)
 	}
-	r.mu.Unlock()
 }
 
 // checkBlock verifies a block a peer sent. A peer that sends bad blocks is backed off and,
@@ -155,25 +153,26 @@ func (r *Router) checkBlock(p *peer, kt crypto.KeyType, rk crypto.RoutingKey, go
 	if err == nil && gotKT != kt {
 		err = fmt.Errorf("reply of key type %v to a %v request", gotKT, kt)
 	}
+	now := r.now()
 	if err == nil {
-		r.mu.Lock()
+		r.peers.Lock()
 		p.served++
-		p.lastSuccess = r.now()
+		p.lastSuccess = now
 		p.succeeded()
-		r.mu.Unlock()
+		r.peers.Unlock()
 		return nil
 	}
 	r.trace(Event{Kind: EventBadBlock, Peer: p.id, Key: rk})
 	r.log.Warn("peer sent a block that does not verify", "peer", p.id, "err", err)
-	r.mu.Lock()
-	r.stats.BadBlocks++
+	r.counters.BadBlocks.Add(1)
+	r.peers.Lock()
 	p.badBlocks++
 	drop := p.badBlocks >= maxBadBlocks
-	p.backOff(r.now())
+	p.backOff(now)
 	if drop {
-		r.refused[p.id] = r.now().Add(refuseTime)
+		r.peers.refused[p.id] = now.Add(refuseTime)
 	}
-	r.mu.Unlock()
+	r.peers.Unlock()
 	if drop {
 		r.log.Warn("disconnecting peer: it keeps sending blocks that do not verify", "peer", p.id)
 		r.t.Disconnect(p.id)
@@ -191,19 +190,27 @@ const maxBadBlocks = 3
 // for ever: a friend whose disk went bad may mend it.
 const refuseTime = time.Hour
 
+// refuse refuses id as a peer for refuseTime from now.
+func (r *Router) refuse(id crypto.NodeID, now time.Time) {
+	r.peers.Lock()
+	defer r.peers.Unlock()
+	r.peers.refused[id] = now.Add(refuseTime)
+}
+
 // Refuses reports whether this node refuses id as a peer: less than an hour ago it was
 // disconnected for sending blocks that do not verify, for flooding its link or for breaking
 // the protocol. A node neither dials nor accepts it.
 func (r *Router) Refuses(id crypto.NodeID) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.peers.Lock()
+	defer r.peers.Unlock()
 	return r.refusesLocked(id)
 }
 
+// refusesLocked is Refuses for callers that hold peers.
 func (r *Router) refusesLocked(id crypto.NodeID) bool {
-	until, ok := r.refused[id]
+	until, ok := r.peers.refused[id]
 	if ok && !r.now().Before(until) {
-		delete(r.refused, id)
+		delete(r.peers.refused, id)
 		return false
 	}
 	return ok

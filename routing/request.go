@@ -27,9 +27,7 @@ func (r *Router) GetBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 	if block, ok := r.cfg.Store.Get(kt, rk); ok {
 		return block, nil
 	}
-	r.mu.Lock()
-	r.stats.LocalRequests++
-	r.mu.Unlock()
+	r.counters.LocalRequests.Add(1)
 	o, err := r.ownRounds(ctx, kt, rk, func(ctx context.Context, id, tag uint64) outcome {
 		return r.newWalk(&requestKind{}, nil, kt, rk, rk.Location(), id, wire.MaxHTL, tag, false).run(ctx)
 	})
@@ -48,12 +46,9 @@ func (r *Router) GetBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 
 // handleRequest serves a request from a peer on its own goroutine.
 func (r *Router) handleRequest(from crypto.NodeID, m *wire.Request) {
-	defer r.wg.Done()
 	defer r.release(from)
 	r.trace(Event{Kind: EventRequest, Peer: from, ID: m.ID, HTL: m.HTL, Key: m.Key, Timeout: m.Timeout})
-	r.mu.Lock()
-	r.stats.Requests++
-	r.mu.Unlock()
+	r.counters.Requests.Add(1)
 	r.send(from, &wire.Accepted{ID: m.ID})
 
 	ctx, cancel := context.WithTimeout(r.ctx, r.budget(m.HTL, m.Timeout))
@@ -61,13 +56,12 @@ func (r *Router) handleRequest(from crypto.NodeID, m *wire.Request) {
 	o := r.newWalk(&requestKind{}, &from, m.KeyType, m.Key, m.Key.Location(), m.ID, m.HTL, m.Stem, m.Tail).run(ctx)
 	defer o.finish()
 
-	r.mu.Lock()
-	r.completed++
+	r.completed.Add(1)
 	switch {
 	case o.err == nil:
-		r.stats.Found++
+		r.counters.Found.Add(1)
 	default:
-		r.stats.NotFound++
+		r.counters.NotFound.Add(1)
 		// A walk on the stem records nothing: its predecessor may be the originator, which
 		// takes no offers (its user's call has ended), and the originator's own walk, which
 		// has no predecessor, must leave the same trace as a relay's. Only a walk that came
@@ -79,10 +73,11 @@ func (r *Router) handleRequest(from crypto.NodeID, m *wire.Request) {
 			if errors.Is(o.err, ErrOverloaded) || errors.Is(o.err, context.DeadlineExceeded) {
 				armed = 0
 			}
-			r.failed.record(failKey{m.KeyType, m.Key}, armed, &from, r.now())
+			r.failed.Lock()
+			r.failed.table.record(failKey{m.KeyType, m.Key}, armed, &from, r.now())
+			r.failed.Unlock()
 		}
 	}
-	r.mu.Unlock()
 
 	if o.err != nil {
 		r.sendFailure(from, m.ID, o.err)
@@ -119,14 +114,19 @@ func (*requestKind) descend(w *walk) (outcome, bool) {
 		return outcome{block: block, source: true}, true
 	}
 	k := failKey{w.kt, w.key}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.failed.recentlyFailed(k, w.hops, r.now()) {
-		r.failed.record(k, w.hops, w.from, r.now())
+	r.failed.Lock()
+	quick := r.failed.table.recentlyFailed(k, w.hops, r.now())
+	if quick {
+		r.failed.table.record(k, w.hops, w.from, r.now())
+	}
+	r.failed.Unlock()
+	if quick {
 		return outcome{err: ErrDataNotFound}, true
 	}
 	if !w.tail {
+		r.peers.Lock()
 		w.tail = !r.closerRouteLocked(w.target, w.from)
+		r.peers.Unlock()
 	}
 	return outcome{}, false
 }
@@ -193,9 +193,7 @@ func (r *Router) relayOffer(ctx context.Context, to crypto.NodeID, id uint64, o 
 		ref = r.cfg.Ref()
 	default:
 		ref = o.awaitOffer(ctx)
-		r.mu.Lock()
-		replace := r.rng.IntN(20) == 0
-		r.mu.Unlock()
+		replace := r.randIntN(20) == 0
 		if ref == nil || replace {
 			ref = r.cfg.Ref()
 		}

@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"lethe/crypto"
+	"lethe/routing/internal/tuning"
 	"lethe/transport"
 	"lethe/wire"
 )
@@ -46,7 +48,7 @@ var (
 	ErrClosed = errors.New("router closed")
 )
 
-// Config sets up a Router. The zero value of every field but Store works.
+// Config sets up a Router: what a node sets. The zero value of every field but Store works.
 type Config struct {
 	Store Store
 
@@ -70,28 +72,13 @@ type Config struct {
 	// SeedNode makes this node a seed: it takes any newcomer's link for its announcement,
 	// beyond MaxPeers, and closes it again afterwards if it has no room for a real peer.
 	SeedNode bool
-
-	// RequestTimeout is how long a request may search, default 60 s; AcceptTimeout how long a
-	// peer has to accept a request before the next one is tried, default 5 s.
-	RequestTimeout time.Duration
-	AcceptTimeout  time.Duration
 	// PeerRate and PeerBurst limit the requests and inserts a peer may start per second,
-	// default 1000 and 2000; MaxActive limits those in progress at once, default 4000.
-	// Past either, a peer is answered RejectedOverload.
+	// default 1000 and 2000 (spec §18.5): a node's bandwidth limit (spec §19.1). Past them a
+	// peer is answered RejectedOverload.
 	PeerRate, PeerBurst float64
-	MaxActive           int
-	// MaxAwaiting is how many requests and inserts may wait for one peer's Accepted at
-	// once, default 8; past it the peer is not chosen until it answers (spec §18.5). The
-	// simulator, whose nodes are slow rather than silent, raises it.
-	MaxAwaiting int
-	// LocationUpdateDelay is how long location changes are gathered before peers are told,
-	// default 1 s; negative means at once (the simulator).
-	LocationUpdateDelay time.Duration
-	// StemKeepProbability overrides the chance that a link keeps HTL 18 (spec §18.2); zero
-	// means StemKeepProbability(MaxPeers). The simulator sets 0.5, Freenet's rule, to compare.
-	StemKeepProbability float64
 	// SwapInterval is how often a darknet node starts a location swap, default 10 s;
-	// negative means never on its own (the simulator calls Swap).
+	// negative means never on its own (a node at a fixed location; the simulator, which
+	// calls Swap).
 	SwapInterval time.Duration
 
 	// Seed makes the router's random choices repeatable (tests, simulation). Nil draws a
@@ -101,54 +88,69 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
-	// Trace, if set, is called for every routing event (the simulator's measurements). It
-	// runs synchronously on routing goroutines and must be quick.
+	// Trace, if set, is called for every routing event (the simulator's measurements,
+	// tests). It runs synchronously on routing goroutines and must be quick.
 	Trace func(Event)
-	// VerifyBlock checks a block against its routing key, default crypto.VerifyCHK or
-	// crypto.VerifySSK. The simulator may set a cheaper check of its own blocks.
-	VerifyBlock func(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error
+
+	// Tuning holds the settings only this module's simulator and the router's tests change
+	// (package routing/internal/tuning, which no package outside lethe/routing can import):
+	// timeouts, limits, the stem's length, the block check. Nil: the defaults, which every
+	// node uses.
+	Tuning *tuning.Options
 }
 
-func (c *Config) setDefaults() {
-	if c.MaxPeers <= 0 {
-		c.MaxPeers = 20
+// settings is a Config with every default filled in, tuning included.
+type settings struct {
+	Config
+	tuning.Options
+}
+
+func newSettings(c Config) settings {
+	s := settings{Config: c}
+	if c.Tuning != nil {
+		s.Options = *c.Tuning
 	}
-	if c.RequestTimeout <= 0 {
-		c.RequestTimeout = 60 * time.Second
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
 	}
-	if c.AcceptTimeout <= 0 {
-		c.AcceptTimeout = 5 * time.Second
+	if s.MaxPeers <= 0 {
+		s.MaxPeers = 20
 	}
-	if c.PeerRate <= 0 {
-		c.PeerRate = 1000
+	if s.PeerRate <= 0 {
+		s.PeerRate = 1000
 	}
-	if c.PeerBurst <= 0 {
-		c.PeerBurst = 2000
+	if s.PeerBurst <= 0 {
+		s.PeerBurst = 2000
 	}
-	if c.MaxActive <= 0 {
-		c.MaxActive = 4000
+	def(&s.SwapInterval, swapInterval)
+	if s.Now == nil {
+		s.Now = time.Now
 	}
-	if c.MaxAwaiting <= 0 {
-		c.MaxAwaiting = defaultMaxAwaiting
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
 	}
-	if c.LocationUpdateDelay == 0 {
-		c.LocationUpdateDelay = time.Second
+	if s.RequestTimeout <= 0 {
+		s.RequestTimeout = 60 * time.Second
 	}
-	if c.StemKeepProbability <= 0 {
-		c.StemKeepProbability = StemKeepProbability(c.MaxPeers)
+	if s.AcceptTimeout <= 0 {
+		s.AcceptTimeout = 5 * time.Second
 	}
-	if c.SwapInterval == 0 {
-		c.SwapInterval = swapInterval
+	if s.MaxActive <= 0 {
+		s.MaxActive = 4000
 	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if s.MaxAwaiting <= 0 {
+		s.MaxAwaiting = defaultMaxAwaiting
 	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+	def(&s.LocationUpdateDelay, time.Second)
+	if s.StemKeepProbability <= 0 {
+		s.StemKeepProbability = StemKeepProbability(s.MaxPeers)
 	}
-	if c.VerifyBlock == nil {
-		c.VerifyBlock = verifyBlock
+	if s.VerifyBlock == nil {
+		s.VerifyBlock = verifyBlock
 	}
+	return s
 }
 
 func verifyBlock(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
@@ -160,43 +162,75 @@ func verifyBlock(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
 
 // Router routes one node's requests and inserts. Create it with New, give it its transport
 // with Start (the transport delivers to it as its Handler), and Close it when done.
+//
+// Its state is in parts, each with its own lock, and no code holds two of them at once: the
+// peers and this node's location (peers); admission and load (load); the request IDs seen
+// and the exchanges waiting for replies (walks); the recently failed keys (failed); darknet
+// swaps (swaps); the random source (rng). A walk's own state belongs to its goroutine
+// (walk.go). Counters are atomic.
 type Router struct {
-	cfg Config
-	log *slog.Logger
-	t   transport.Transport
+	cfg        settings
+	log        *slog.Logger
+	t          transport.Transport
+	stemSecret [32]byte // keys the choice of stem peers; immutable
+	// retryPause draws the pause before a retry of the node's own request (ownRounds);
+	// set by New, replaced by tests before Start.
+	retryPause func(round int) time.Duration
 
 	ctx    context.Context // ends when the router closes
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
 	kick   chan struct{} // wakes the location-update loop; capacity 1
 
-	mu         sync.Mutex
-	loc        crypto.Location             // guarded by mu
-	peers      map[crypto.NodeID]*peer     // guarded by mu
-	seen       *seenTable                  // guarded by mu
-	failed     *failTable                  // guarded by mu
-	pending    map[pendingKey]*waiter      // guarded by mu
-	rng        *mrand.Rand                 // guarded by mu
-	active     int                         // requests and inserts in progress; guarded by mu
-	stemSecret [32]byte                    // keys the choice of stem peers; immutable
-	locDirty   bool                        // peers need a LocationUpdate; guarded by mu
-	completed  uint64                      // requests completed, for opennet grace; guarded by mu
-	lastDrop   time.Time                   // when a peer was last dropped for a newcomer; guarded by mu
-	congested  time.Time                   // until when this node counts as congested (fair sharing); guarded by mu
-	stats      Stats                       // guarded by mu
-	swaps      map[uint64]*swapState       // darknet swaps in progress; guarded by mu
-	transient  map[crypto.NodeID]bool      // seed: newcomers linked only for their announcement; guarded by mu
-	refused    map[crypto.NodeID]time.Time // peers dropped for bad blocks, until when; guarded by mu
-	closed     bool                        // guarded by mu
+	life struct {
+		sync.Mutex
+		closed bool           // guarded by life
+		wg     sync.WaitGroup // the router's goroutines: Add only under life while not closed
+	}
 
-	// retryPause draws the pause before a retry of the node's own request (ownRounds); tests
-	// replace it.
-	retryPause func(round int) time.Duration
+	peers struct {
+		sync.Mutex
+		byID     map[crypto.NodeID]*peer     // guarded by peers, as are each peer's fields
+		loc      crypto.Location             // this node's location; guarded by peers
+		locDirty bool                        // peers need a LocationUpdate; guarded by peers
+		lastDrop time.Time                   // when a peer was last dropped for a newcomer; guarded by peers
+		refused  map[crypto.NodeID]time.Time // peers dropped for misbehaving, until when; guarded by peers
+	}
+
+	load struct {
+		sync.Mutex
+		active    int                         // requests, inserts and announcements in progress; guarded by load
+		byPeer    map[crypto.NodeID]*peerLoad // each linked peer's allowance and work here; guarded by load
+		congested time.Time                   // until when this node counts as congested (fair sharing); guarded by load
+	}
+
+	walks struct {
+		sync.Mutex
+		seen    *seenTable             // request IDs handled lately (loops); guarded by walks
+		pending map[pendingKey]*waiter // exchanges waiting for replies; guarded by walks
+	}
+
+	failed struct {
+		sync.Mutex
+		table *failTable // recently failed keys (spec §18.6); guarded by failed
+	}
+
+	swaps struct {
+		sync.Mutex
+		byID map[uint64]*swapState // darknet swaps in progress; guarded by swaps
+	}
+
+	rng struct {
+		sync.Mutex
+		r *mrand.Rand // guarded by rng
+	}
+
+	counters  counters      // the status page's counters
+	completed atomic.Uint64 // walks ended here, for opennet's grace period
 }
 
 // New makes a router. It does nothing until Start.
 func New(cfg Config) *Router {
-	cfg.setDefaults()
+	s := newSettings(cfg)
 	var seed [32]byte
 	if cfg.Seed != nil {
 		seed = *cfg.Seed
@@ -204,25 +238,22 @@ func New(cfg Config) *Router {
 		panic("routing: crypto/rand: " + err.Error())
 	}
 	rng := mrand.New(mrand.NewChaCha8(seed))
-	r := &Router{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		kick:    make(chan struct{}, 1),
-		peers:   make(map[crypto.NodeID]*peer),
-		refused: make(map[crypto.NodeID]time.Time),
-		seen:    newSeenTable(200_000, 2*cfg.RequestTimeout),
-		failed:  newFailTable(20_000, 30*time.Second, 10*time.Minute),
-		pending: make(map[pendingKey]*waiter),
-		rng:     rng,
-		swaps:   make(map[uint64]*swapState),
-	}
+	r := &Router{cfg: s, log: s.Logger, kick: make(chan struct{}, 1)}
+	r.peers.byID = make(map[crypto.NodeID]*peer)
+	r.peers.refused = make(map[crypto.NodeID]time.Time)
+	r.load.byPeer = make(map[crypto.NodeID]*peerLoad)
+	r.walks.seen = newSeenTable(200_000, 2*s.RequestTimeout)
+	r.walks.pending = make(map[pendingKey]*waiter)
+	r.failed.table = newFailTable(20_000, 30*time.Second, 10*time.Minute)
+	r.swaps.byID = make(map[uint64]*swapState)
+	r.rng.r = rng
 	r.retryPause = r.drawRetryPause
 	for i := range r.stemSecret {
 		r.stemSecret[i] = byte(rng.Uint32())
 	}
-	r.loc = cfg.Location
-	if r.loc == 0 || !r.loc.Valid() {
-		r.loc = crypto.Location(rng.Float64())
+	r.peers.loc = cfg.Location
+	if r.peers.loc == 0 || !r.peers.loc.Valid() {
+		r.peers.loc = crypto.Location(rng.Float64())
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r
@@ -232,43 +263,89 @@ func New(cfg Config) *Router {
 // deliver its events to the router (it is the transport's Handler).
 func (r *Router) Start(t transport.Transport) {
 	r.t = t
-	r.wg.Add(1)
-	go r.locationLoop()
+	r.spawn(r.locationLoop)
 	if !r.cfg.Opennet && r.cfg.SwapInterval > 0 {
-		r.wg.Add(1)
-		go r.swapLoop()
+		r.spawn(r.swapLoop)
 	}
 }
 
 // Close stops the router's work and waits for it. In-progress requests end with ErrClosed.
 // It does not close the transport. Close is idempotent.
 func (r *Router) Close() error {
-	r.mu.Lock()
-	r.closed = true
-	r.mu.Unlock()
+	r.life.Lock()
+	r.life.closed = true
+	r.life.Unlock()
 	r.cancel()
-	r.wg.Wait()
+	r.life.wg.Wait()
 	return nil
+}
+
+// spawn runs f on a goroutine of the router's, which Close waits for, and reports whether it
+// did: a closed router starts nothing.
+func (r *Router) spawn(f func()) bool {
+	r.life.Lock()
+	defer r.life.Unlock()
+	if r.life.closed {
+		return false
+	}
+	r.life.wg.Add(1)
+	go func() {
+		defer r.life.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// closed reports whether the router has been closed.
+func (r *Router) closed() bool {
+	r.life.Lock()
+	defer r.life.Unlock()
+	return r.life.closed
 }
 
 // Location is where this node currently sits on the circle.
 func (r *Router) Location() crypto.Location {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.loc
+	r.peers.Lock()
+	defer r.peers.Unlock()
+	return r.peers.loc
 }
 
 func (r *Router) now() time.Time { return r.cfg.Now() }
 
-// newIDLocked draws a fresh random ID for a message this node starts, and marks it seen, so
-// that the message is refused as a loop if it comes back. Callers hold mu.
-func (r *Router) newIDLocked() uint64 {
+// newID draws a fresh random request ID and records it as seen, so that the message coming
+// back round a loop is refused.
+func (r *Router) newID() uint64 {
 	for {
-		if id := r.rng.Uint64(); id != 0 {
-			r.seen.add(id, r.now())
+		if id := r.randUint64(); id != 0 && r.markSeen(id) {
 			return id
 		}
 	}
+}
+
+// markSeen records a request ID as handled here and reports whether it was new.
+func (r *Router) markSeen(id uint64) bool {
+	r.walks.Lock()
+	defer r.walks.Unlock()
+	return r.walks.seen.add(id, r.now())
+}
+
+// The router's random source; each call takes the lock for one draw.
+func (r *Router) randUint64() uint64 {
+	r.rng.Lock()
+	defer r.rng.Unlock()
+	return r.rng.r.Uint64()
+}
+
+func (r *Router) randFloat64() float64 {
+	r.rng.Lock()
+	defer r.rng.Unlock()
+	return r.rng.r.Float64()
+}
+
+func (r *Router) randIntN(n int) int {
+	r.rng.Lock()
+	defer r.rng.Unlock()
+	return r.rng.r.IntN(n)
 }
 
 // send queues m for a peer, waiting at most a short time for room: routing never stalls on
@@ -315,70 +392,59 @@ func (r *Router) sendNow(to crypto.NodeID, m wire.Message) {
 	if err == nil || !errors.Is(err, transport.ErrQueueFull) {
 		return
 	}
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return
-	}
-	r.wg.Add(1)
-	r.mu.Unlock()
-	go func() {
-		defer r.wg.Done()
-		r.send(to, m)
-	}()
+	r.spawn(func() { r.send(to, m) })
 }
 
 // PeerUp implements transport.Handler.
 func (r *Router) PeerUp(p transport.Peer) {
 	now := r.now()
-	r.mu.Lock()
-	if r.refusesLocked(p.Ref.ID()) {
-		r.mu.Unlock()
-		r.t.Disconnect(p.Ref.ID())
-		return
-	}
 	pe := &peer{
 		id:          p.Ref.ID(),
 		loc:         -1, // unknown until its LocationUpdate
-		coins:       drawCoins(r.rng, r.cfg.StemKeepProbability),
+		coins:       r.randCoins(),
 		connectedAt: now,
-		joinedAt:    r.completed,
+		joinedAt:    r.completed.Load(),
 		darknet:     !r.cfg.Opennet,
 		ref:         p.Ref,
-		bucket:      newTokenBucket(r.cfg.PeerRate, r.cfg.PeerBurst, now),
-		refusals:    newTokenBucket(refusalRate, refusalBurst, now),
 	}
 	if loc, ok := p.Ref.Location(); ok && loc.Valid() {
 		pe.loc = loc
 	}
-	r.peers[pe.id] = pe
+	r.peers.Lock()
+	if r.refusesLocked(pe.id) {
+		r.peers.Unlock()
+		r.t.Disconnect(pe.id)
+		return
+	}
+	r.peers.byID[pe.id] = pe
 	var drop *peer
-	if r.cfg.SeedNode && len(r.peers) > r.cfg.MaxPeers {
+	if r.cfg.SeedNode && len(r.peers.byID) > r.cfg.MaxPeers {
 		// A seed keeps a newcomer beyond its limit for the length of its announcement (or
 		// transientTime at most), and neither routes through it nor tells others of it.
 		pe.transient = true
-	} else if r.cfg.Opennet && len(r.peers) > r.cfg.MaxPeers {
+	} else if r.cfg.Opennet && len(r.peers.byID) > r.cfg.MaxPeers {
 		// A newcomer took a place: the least useful peer past its grace period gives it up,
 		// or, if every peer is still in its grace period, the newcomer goes again (links
 		// accepted at the same moment can overshoot the limit).
 		if drop = r.droppableLocked(); drop == nil {
 			drop = pe
 		} else {
-			r.lastDrop = r.now()
+			r.peers.lastDrop = r.now()
 		}
-		delete(r.peers, drop.id)
+		delete(r.peers.byID, drop.id)
 	}
 	update := r.locationUpdateLocked()
 	if !pe.transient {
-		r.locDirty = true // a seed's passing newcomer is not advertised, so changes nothing
+		r.peers.locDirty = true // a seed's passing newcomer is not advertised, so changes nothing
 	}
-	r.mu.Unlock()
+	r.peers.Unlock()
 	if drop != nil {
 		r.t.Disconnect(drop.id)
 		if drop == pe {
 			return
 		}
 	}
+	r.loadPeerUp(pe.id, now)
 	r.sendNow(pe.id, update)
 	if !pe.transient {
 		r.kickLocationUpdate()
@@ -386,20 +452,30 @@ func (r *Router) PeerUp(p transport.Peer) {
 	r.trace(Event{Kind: EventPeerUp, Peer: pe.id})
 }
 
+// randCoins draws a new link's coins (spec §18.2).
+func (r *Router) randCoins() linkCoins {
+	r.rng.Lock()
+	defer r.rng.Unlock()
+	return drawCoins(r.rng.r, r.cfg.StemKeepProbability)
+}
+
 // PeerDown implements transport.Handler. A peer whose link the transport closed because it
 // flooded the link or broke the protocol, which a correct node never does, is refused for
 // refuseTime, as one that sent bad blocks is.
 func (r *Router) PeerDown(id crypto.NodeID, err error) {
-	r.mu.Lock()
+	r.peers.Lock()
 	if errors.Is(err, transport.ErrFlood) || errors.Is(err, transport.ErrProtocol) {
-		r.refused[id] = r.now().Add(refuseTime)
+		r.peers.refused[id] = r.now().Add(refuseTime)
 	}
-	if p := r.peers[id]; p != nil && !p.transient {
-		r.locDirty = true
+	if p := r.peers.byID[id]; p != nil && !p.transient {
+		r.peers.locDirty = true
 	}
-	delete(r.peers, id)
-	// Wake every request waiting on this peer: it will not answer now.
-	for k, w := range r.pending {
+	delete(r.peers.byID, id)
+	r.peers.Unlock()
+	r.loadPeerDown(id)
+	// Wake every exchange waiting on this peer: it will not answer now.
+	r.walks.Lock()
+	for k, w := range r.walks.pending {
 		if k.peer == id {
 			select {
 			case w.end <- &peerGone{}:
@@ -407,33 +483,32 @@ func (r *Router) PeerDown(id crypto.NodeID, err error) {
 			}
 		}
 	}
-	r.mu.Unlock()
+	r.walks.Unlock()
 	r.kickLocationUpdate()
 	r.trace(Event{Kind: EventPeerDown, Peer: id})
 }
 
-// Receive implements transport.Handler. It answers quickly: new requests and inserts get a
-// goroutine of their own, replies go to the request waiting for them.
+// Receive implements transport.Handler. It answers quickly: new requests, inserts and
+// announcements get a goroutine of their own, replies go to the exchange waiting for them.
 func (r *Router) Receive(from crypto.NodeID, m wire.Message) {
 	switch m := m.(type) {
 	case *wire.Request:
 		if r.admit(from, m.ID) {
-			r.wg.Add(1)
-			go r.handleRequest(from, m)
+			if !r.spawn(func() { r.handleRequest(from, m) }) {
+				r.release(from)
+			}
 		} else {
 			// A refused request was still seen: the simulator counts it among what this
 			// node could learn.
 			r.trace(Event{Kind: EventRefused, Peer: from, ID: m.ID, HTL: m.HTL, Key: m.Key, Timeout: m.Timeout})
 		}
 	case *wire.Insert:
-		if r.admit(from, m.ID) {
-			r.wg.Add(1)
-			go r.handleInsert(from, m)
+		if r.admit(from, m.ID) && !r.spawn(func() { r.handleInsert(from, m) }) {
+			r.release(from)
 		}
 	case *wire.Announcement:
-		if r.cfg.Opennet && r.admit(from, m.ID) {
-			r.wg.Add(1)
-			go r.handleAnnouncement(from, m)
+		if r.cfg.Opennet && r.admit(from, m.ID) && !r.spawn(func() { r.handleAnnouncement(from, m) }) {
+			r.release(from)
 		}
 	case *wire.LocationUpdate:
 		r.peerLocation(from, m)
@@ -446,7 +521,7 @@ func (r *Router) Receive(from crypto.NodeID, m wire.Message) {
 	case *wire.SwapCommit:
 		r.handleSwapCommit(from, m)
 	case *wire.RejectedLoop, *wire.RejectedOverload:
-		// A swap's refusal goes back along the swap's walk; any other, to its request.
+		// A swap's refusal goes back along the swap's walk; any other, to its exchange.
 		if id := messageID(m); !r.deliverSwapReply(from, id, m) {
 			r.deliver(from, id, m)
 		}
@@ -455,107 +530,6 @@ func (r *Router) Receive(from crypto.NodeID, m wire.Message) {
 			r.deliver(from, id, m)
 		}
 	}
-}
-
-// admit decides whether to take a new request, insert or announcement from a peer: a loop
-// (an ID this node has seen) gets RejectedLoop, a peer over its rate or a node at its limit
-// RejectedOverload. The checks come before any block is verified or any state allocated.
-// Whether this node's user is fetching or inserting the same key makes no difference: the
-// user's own request that comes back under another ID is relayed as any other, or a peer
-// could ask for a key and learn from a refusal that the user is fetching it (spec §18.5).
-func (r *Router) admit(from crypto.NodeID, id uint64) bool {
-	now := r.now()
-	r.mu.Lock()
-	p := r.peers[from]
-	switch {
-	case p == nil || r.closed:
-		r.mu.Unlock()
-		return false
-	case !r.seen.add(id, now):
-		r.stats.RejectedLoop++
-		r.mu.Unlock()
-		r.sendNow(from, &wire.RejectedLoop{ID: id})
-		return false
-	case r.active >= r.cfg.MaxActive || p.active >= r.peerShareLocked() || !p.bucket.take(now) || r.overShareLocked(p, now):
-		r.stats.RejectedOverload++
-		flooding := !p.refusals.take(now)
-		if flooding {
-			r.refused[from] = now.Add(refuseTime)
-		}
-		r.mu.Unlock()
-		if flooding {
-			r.log.Warn("disconnecting peer: it keeps sending requests after RejectedOverload", "peer", from)
-			r.t.Disconnect(from)
-			return false
-		}
-		r.sendNow(from, &wire.RejectedOverload{ID: id})
-		return false
-	}
-	r.active++
-	p.active++
-	r.mu.Unlock()
-	return true
-}
-
-// Fair sharing (spec §18.5).
-const (
-	// refusalRate and refusalBurst bound the requests a peer may send that are refused for
-	// overload. A node backs a peer off after RejectedOverload (0.5 s at first), so an
-	// honest peer sends only what it already had on the way, a window or two; a peer that
-	// goes on sending at full speed past the refusals is flooding, and is disconnected and
-	// refused for refuseTime, as one that sends bad blocks is.
-	refusalRate  = 200
-	refusalBurst = 2000
-
-	// fairShare is how many requests and inserts a peer may always have in progress here,
-	// busy or not: half of a download's window.
-	fairShare = 16
-	// congestionTime is how long a node counts as congested after one of its peers
-	// answered it RejectedOverload.
-	congestionTime = 2 * time.Second
-)
-
-// peerShareLocked is how many requests, inserts and announcements one peer may have in
-// progress here at once: an eighth of MaxActive split evenly among the peers, and never less
-// than a download's window (2·fairShare), which a stem carries whole from node to node. The
-// limit counts work in progress, not work started: a peer's requests that end quickly make
-// room for more at once, while one whose requests linger (a flood of keys nobody has, each
-// walking its whole HTL) is held to its part of the node. Without it a peer could fill
-// MaxActive in one burst before the node saw any sign of congestion, and every request so
-// admitted is forwarded, so the burst would be multiplied along each path: what a flooder's
-// neighbours let in, the whole network carries, about HTL times over.
-func (r *Router) peerShareLocked() int {
-	return max(2*fairShare, r.cfg.MaxActive/(8*max(1, len(r.peers))))
-}
-
-// overShareLocked reports whether p must be refused to keep the node fair: while the node is
-// congested (a peer refused its requests for overload lately, or half of MaxActive is in
-// use), a peer that has more requests in progress here than fairShare and than any other
-// peer gets RejectedOverload. A peer that floods its neighbours would otherwise take their
-// whole allowance at their own peers, since the work a node forwards is charged there to the
-// node, not to whoever sent it; with this rule the flooder is held to what the busiest honest
-// peer gets, and honest peers are not held at all.
-func (r *Router) overShareLocked(p *peer, now time.Time) bool {
-	if p.active < fairShare || now.After(r.congested) && r.active < r.cfg.MaxActive/2 {
-		return false
-	}
-	for _, o := range r.peers {
-		if o != p && o.active >= p.active {
-			return false
-		}
-	}
-	return true
-}
-
-// release ends the work admit allowed for a request or insert from peer from (the zero ID
-// for work of the node's own).
-func (r *Router) release(from crypto.NodeID) {
-	r.mu.Lock()
-	r.active--
-	if p := r.peers[from]; p != nil && p.active > 0 {
-		p.active--
-	}
-	r.mu.Unlock()
 }
 
 func (r *Router) trace(e Event) {

@@ -51,15 +51,15 @@ func TestHTLCoinsPerConnection(t *testing.T) {
 		r := tn.nodes[0].r
 		keep := 0
 		for i := 1; i <= n; i++ {
-			r.mu.Lock()
-			p := r.peers[tn.nodes[i].id()]
+			r.peers.Lock()
+			p := r.peers.byID[tn.nodes[i].id()]
 			first := p.coins.next(wire.MaxHTL)
 			for range 20 {
 				if p.coins.next(wire.MaxHTL) != first {
 					t.Fatal("a link's HTL-18 decision changed between requests")
 				}
 			}
-			r.mu.Unlock()
+			r.peers.Unlock()
 			if first == wire.MaxHTL {
 				keep++
 			}
@@ -140,9 +140,9 @@ func TestSinkRule(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			store := NewMemStore(tc.me, 10, 10)
 			r := New(Config{Store: store, Location: tc.me})
-			r.peers[prevID] = &peer{id: prevID, loc: tc.prev}
+			r.peers.byID[prevID] = &peer{id: prevID, loc: tc.prev}
 			for id, p := range tc.peers {
-				r.peers[id] = p
+				r.peers.byID[id] = p
 			}
 			r.keepInserted(r.newWalk(&insertKind{block: block}, &prevID, crypto.CHK, key.Routing, key.Routing.Location(), 1, tc.htl, 0, tc.tail), block)
 			stored, cached := store.Has(crypto.CHK, key.Routing)
@@ -540,7 +540,7 @@ func TestInsertKeptOrFailed(t *testing.T) {
 // past that, with the node half busy, it is refused while an honest peer is taken.
 func TestFairShare(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tn := newTestNet(t, []crypto.Location{0.2}, func(i int, c *Config) { c.MaxActive = 30 })
+		tn := newTestNet(t, []crypto.Location{0.2}, func(i int, c *Config) { c.Tuning.MaxActive = 30 })
 		tn.addRaw("silent", 0.5, nil, 0) // takes every request onwards and never answers
 		flooder := tn.addRaw("flooder", 0.9, nil, 0)
 		honest := tn.addRaw("honest", 0.7, nil, 0)

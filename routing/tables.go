@@ -8,8 +8,8 @@ import (
 
 // seenTable remembers the IDs of requests and inserts this node has handled recently, so
 // that one coming back round a loop is answered with RejectedLoop (spec §18.5). It is bounded:
-// past its capacity the oldest IDs go first. Not safe for concurrent use; the Router's mu
-// guards it.
+// past its capacity the oldest IDs go first. Not safe for concurrent use; the Router's walks
+// part guards it.
 type seenTable struct {
 	ttl   time.Duration
 	cap   int
@@ -74,7 +74,7 @@ type failEntry struct {
 
 // failTable is the bounded recently-failed table (Freenet's ULPRs): a key that just failed is
 // answered at once with DataNotFound instead of being searched again, and when the block
-// appears after all, the peers that asked are offered it. Guarded by the Router's mu.
+// appears after all, the peers that asked are offered it. Guarded by the Router's failed part.
 type failTable struct {
 	quick   time.Duration // how long a failed key is answered without searching
 	keep    time.Duration // how long askers are remembered for an offer

@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"sync/atomic"
 	"time"
 
 	"lethe/crypto"
@@ -52,13 +53,32 @@ type Stats struct {
 	Active                            int // requests, inserts and announcements in progress here
 }
 
+// counters are the Stats a router counts, each atomic.
+type counters struct {
+	Requests, Inserts                 atomic.Uint64
+	LocalRequests, LocalInserts       atomic.Uint64
+	Found, NotFound                   atomic.Uint64
+	RejectedLoop, RejectedOverload    atomic.Uint64
+	Timeouts                          atomic.Uint64
+	BadBlocks                         atomic.Uint64
+	PathFoldOffers, PathFoldConnected atomic.Uint64
+	Swaps                             atomic.Uint64
+}
+
 // Stats returns a snapshot of the counters.
 func (r *Router) Stats() Stats {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	st := r.stats
-	st.Active = r.active
-	return st
+	c := &r.counters
+	return Stats{
+		Requests: c.Requests.Load(), Inserts: c.Inserts.Load(),
+		LocalRequests: c.LocalRequests.Load(), LocalInserts: c.LocalInserts.Load(),
+		Found: c.Found.Load(), NotFound: c.NotFound.Load(),
+		RejectedLoop: c.RejectedLoop.Load(), RejectedOverload: c.RejectedOverload.Load(),
+		Timeouts:       c.Timeouts.Load(),
+		BadBlocks:      c.BadBlocks.Load(),
+		PathFoldOffers: c.PathFoldOffers.Load(), PathFoldConnected: c.PathFoldConnected.Load(),
+		Swaps:  c.Swaps.Load(),
+		Active: r.active(),
+	}
 }
 
 // PeerInfo describes a connected peer for the status page.
@@ -73,10 +93,10 @@ type PeerInfo struct {
 
 // Peers lists the connected peers.
 func (r *Router) Peers() []PeerInfo {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]PeerInfo, 0, len(r.peers))
-	for _, p := range r.peers {
+	r.peers.Lock()
+	defer r.peers.Unlock()
+	out := make([]PeerInfo, 0, len(r.peers.byID))
+	for _, p := range r.peers.byID {
 		out = append(out, PeerInfo{ID: p.id, Location: p.loc, Darknet: p.darknet, Served: p.served, BadBlocks: p.badBlocks})
 	}
 	return out

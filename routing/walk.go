@@ -85,9 +85,10 @@ type kind interface {
 
 // outcome is how a walk ended at this node.
 type outcome struct {
-	// err is nil on success (the block found, the insert kept, the announcement at its end);
-	// otherwise wire.ErrDataNotFound, a *wire.RouteNotFoundError with the HTL left,
-	// wire.ErrOverloaded, or a *wire.CollisionError, possibly wrapped.
+	// err is nil on success (the block found, the insert kept); otherwise
+	// wire.ErrDataNotFound (for an announcement, its normal end), a
+	// *wire.RouteNotFoundError with the HTL left, wire.ErrOverloaded, or a
+	// *wire.CollisionError, possibly wrapped.
 	err error
 
 	block  []byte // a request's block
@@ -172,9 +173,7 @@ func (w *walk) onStem() bool { return w.kind.stems() && w.hops >= wire.MaxHTL }
 // one that only refused the stem's ID as a loop has not seen the fresh one and may be asked.
 func (w *walk) alongStem(ctx context.Context) (o outcome, end bool) {
 	r := w.r
-	r.mu.Lock()
-	next := r.newIDLocked()
-	r.mu.Unlock()
+	next := r.newID()
 	r.trace(Event{Kind: EventStemExit, ID: w.id, Next: next, Key: w.key})
 	skip := map[crypto.NodeID]bool{}
 	hops := uint8(wire.MaxHTL - 1)
@@ -275,15 +274,20 @@ func (w *walk) search(ctx context.Context) outcome {
 	}
 }
 
-// sendFailure answers the peer that sent the message id with the failure reply for err
-// (wire.ErrorReply). A walk ends only with the outcomes the protocol names; any other error
-// here is a broken invariant.
+// sendFailure answers the peer that sent the message id with the failure reply for err.
 func (r *Router) sendFailure(to crypto.NodeID, id uint64, err error) {
+	r.send(to, failureReply(id, err))
+}
+
+// failureReply is the reply that reports err for the message id (wire.ErrorReply, the one
+// conversion of outcomes to messages). A walk or a refusal ends only with the outcomes the
+// protocol names; any other error here is a broken invariant.
+func failureReply(id uint64, err error) wire.Message {
 	m, ok := wire.ErrorReply(id, err)
 	if !ok {
-		panic("routing: a walk ended with an error no reply reports: " + err.Error())
+		panic("routing: an outcome no reply reports: " + err.Error())
 	}
-	r.send(to, m)
+	return m
 }
 
 // nextHop picks the next peer to try and the HTL to send it: on the stem the stem peer,
@@ -291,8 +295,8 @@ func (r *Router) sendFailure(to crypto.NodeID, id uint64, err error) {
 func (w *walk) nextHop() (*peer, uint8) {
 	r := w.r
 	now := r.now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.peers.Lock()
+	defer r.peers.Unlock()
 	// A peer with MaxAwaiting messages not yet accepted is passed over like a backed-off
 	// one, until it answers.
 	excluded := func(p *peer) bool {
@@ -302,7 +306,7 @@ func (w *walk) nextHop() (*peer, uint8) {
 	switch v := w.kind.via(); {
 	case v != nil:
 		// Chosen by the node that started the walk: its location need not be known yet.
-		if q := r.peers[*v]; q != nil && !q.transient && !excluded(q) && !now.Before(q.backoffUntil) {
+		if q := r.peers.byID[*v]; q != nil && !q.transient && !excluded(q) && !now.Before(q.backoffUntil) {
 			p = q
 		}
 	case w.onStem():
@@ -323,14 +327,15 @@ func (w *walk) nextHop() (*peer, uint8) {
 
 // stemPeerLocked picks the stem's next hop (spec §18.2): among the peers not excluded, the one
 // whose keyed hash with the stem tag is lowest. It is random to everyone else, and the same for
-// every request with the same tag: all the requests of one download walk one stem.
+// every request with the same tag: all the requests of one download walk one stem. Callers
+// hold peers.
 func (r *Router) stemPeerLocked(tag uint64, excluded func(*peer) bool, now time.Time) *peer {
 	var best *peer
 	var bestH uint64
 	var buf [8 + 32 + crypto.KeySize]byte
 	copy(buf[8:], r.stemSecret[:])
 	binary.BigEndian.PutUint64(buf[:8], tag)
-	for _, p := range r.peers {
+	for _, p := range r.peers.byID {
 		if !p.routable() || excluded(p) || now.Before(p.backoffUntil) {
 			continue
 		}
@@ -358,10 +363,10 @@ func (r *Router) stemPeerLocked(tag uint64, excluded func(*peer) bool, now time.
 // spent between walks instead (ownRounds), where nothing is held.
 func (w *walk) waitBackoff(ctx context.Context) (retry, busy bool) {
 	r := w.r
-	r.mu.Lock()
+	r.peers.Lock()
 	now := r.now()
 	var first time.Time
-	for _, p := range r.peers {
+	for _, p := range r.peers.byID {
 		if !p.routable() || w.tried[p.id] || w.kind.excludes(p.id) {
 			continue
 		}
@@ -376,7 +381,7 @@ func (w *walk) waitBackoff(ctx context.Context) (retry, busy bool) {
 			first = until
 		}
 	}
-	r.mu.Unlock()
+	r.peers.Unlock()
 	if first.IsZero() {
 		return false, false
 	}

@@ -24,6 +24,7 @@ import (
 
 	"lethe/crypto"
 	"lethe/routing"
+	"lethe/routing/internal/tuning"
 	"lethe/transport"
 	"lethe/wire"
 )
@@ -64,7 +65,7 @@ type Config struct {
 	Colluders      []float64
 	CollusionDraws int
 
-	// StemKeepProbability overrides the routers' stem (routing.Config); 0.5 is Freenet's
+	// StemKeepProbability overrides the routers' stem (tuning.Options); 0.5 is Freenet's
 	// rule, for comparison. [routing.StemKeepProbability(Degree)]
 	StemKeepProbability float64
 
@@ -242,27 +243,31 @@ func (s *Sim) build() error {
 		routerSeed := sha256.Sum256(append(seed[:], "router"...))
 		idx := i
 		n.r = routing.New(routing.Config{
-			Store:               n.store,
-			Location:            loc,
-			Opennet:             !s.cfg.Darknet,
-			MaxPeers:            s.cfg.Degree,
-			Ref:                 func() *wire.NodeRef { return n.ref },
-			Connect:             func(ctx context.Context, ref *wire.NodeRef) error { return n.t.Connect(ctx, ref) },
-			Seeds:               s.seeds,
-			SeedNode:            i < nseeds,
-			RequestTimeout:      requestTimeout,
-			AcceptTimeout:       time.Minute, // a busy simulation is slow, not lossy
-			PeerRate:            1e9,
-			PeerBurst:           1e9,
-			MaxActive:           1 << 20,
-			MaxAwaiting:         1 << 20, // slow, not silent
-			LocationUpdateDelay: 50 * time.Millisecond,
-			SwapInterval:        -1,
-			StemKeepProbability: keep,
-			Seed:                &routerSeed,
-			Now:                 s.now,
-			Trace:               func(e routing.Event) { s.tr.event(idx, e) },
-			VerifyBlock:         s.verify,
+			Store:        n.store,
+			Location:     loc,
+			Opennet:      !s.cfg.Darknet,
+			MaxPeers:     s.cfg.Degree,
+			Ref:          func() *wire.NodeRef { return n.ref },
+			Connect:      func(ctx context.Context, ref *wire.NodeRef) error { return n.t.Connect(ctx, ref) },
+			Seeds:        s.seeds,
+			SeedNode:     i < nseeds,
+			PeerRate:     1e9,
+			PeerBurst:    1e9,
+			SwapInterval: -1,
+			Seed:         &routerSeed,
+			Now:          s.now,
+			Trace:        func(e routing.Event) { s.tr.event(idx, e) },
+			// A busy simulation is slow, not lossy: long timeouts, no limit on the
+			// messages waiting for a peer's Accepted, none on the work in progress.
+			Tuning: &tuning.Options{
+				RequestTimeout:      requestTimeout,
+				AcceptTimeout:       time.Minute,
+				MaxActive:           1 << 20,
+				MaxAwaiting:         1 << 20,
+				LocationUpdateDelay: 50 * time.Millisecond,
+				StemKeepProbability: keep,
+				VerifyBlock:         s.verify,
+			},
 		})
 		var accept func(transport.Peer) error
 		if !s.cfg.Darknet {
