@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -39,15 +40,23 @@ func buildLethe(tb testing.TB) string {
 	return bin
 }
 
-// freePort returns a loopback address whose port was free a moment ago.
+// freePort returns a loopback address whose port was free a moment ago. A node keeps its
+// ports across restarts, so the port is drawn below the ephemeral range (Linux gives out
+// 32768–60999, other systems 49152 and up): a port the kernel handed to some process's
+// outgoing connection between two starts would otherwise refuse the restart.
 func freePort(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+	for range 200 {
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12000))))
+		if err != nil {
+			continue // taken: draw another
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	tb.Fatal("no free loopback port between 20000 and 32000")
+	return ""
 }
 
 // procNode is one `lethe node` process and the data directory it outlives.
