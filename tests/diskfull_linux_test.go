@@ -136,10 +136,8 @@ func TestDiskFull(t *testing.T) {
 	for i := 0; n.Status().Evictions <= st.Evictions && i < 12; i++ {
 		data := randomBytes(fileSize, byte(100+i))
 		a := acked{uri: putFile(t, ins[i%len(ins)], data, fmt.Sprintf("relayed-%d.bin", i)), sum: sha256.Sum256(data), size: len(data)}
-		for j, o := range tn.Nodes {
-			if j != full {
-				fetchVerified(t, client(t, o), a, fmt.Sprintf("at node %d", j))
-			}
+		for j, c := range ins {
+			fetchVerified(t, c, a, fmt.Sprintf("at peer %d of node %d", j, full))
 		}
 	}
 	after := n.Status()
