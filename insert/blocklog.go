@@ -29,16 +29,38 @@ import (
 type BlockLog struct {
 	f     *os.File
 	path  string
-	next  atomic.Int64 // slots taken by PutBlock
 	total int64        // slots, once sealed
 	done  atomic.Int64 // slots from the first known uploaded
+
+	// PutBlock gathers slots into batches and writes a batch at a time, one write after the
+	// other: one system call per batch instead of one per block, and no writers of the same
+	// file contending in the kernel. A sync runs in the background every blockLogSyncEvery
+	// bytes, so that the disk is written while the content is still being encoded and Seal
+	// has little left to wait for.
+	mu      sync.Mutex // guards the fields up to writeMu
+	next    int64      // slots taken by PutBlock
+	batch   []byte     // slots gathered and not yet written, from slot batchAt
+	batchAt int64
+	err     error // the first write or sync that failed: the log is then useless
+
+	writeMu  sync.Mutex    // one batch written at a time; guards unsynced and syncDone
+	unsynced int64         // bytes written since the last background sync began
+	syncDone chan struct{} // closed when the background sync ends; nil when none ran
 }
 
 const (
 	blockLogMagic  = "lethe-blocklog-1"
 	blockLogHeader = len(blockLogMagic) + 8 + 8
 	blockLogSlot   = 1 + 2 + crypto.KeySize + crypto.CHKBlockSize
+
+	// blockLogBatch is how many slots PutBlock gathers before it writes them (about 1 MiB).
+	blockLogBatch = 32
+	// blockLogSyncEvery is how many bytes are written between two background syncs.
+	blockLogSyncEvery = 32 << 20
 )
+
+// blockLogBatches recycles the buffers slots are gathered in.
+var blockLogBatches = sync.Pool{New: func() any { b := make([]byte, 0, blockLogBatch*blockLogSlot); return &b }}
 
 // ErrBlockLogNotSealed: the file holds no finished encoding (it was cut off while the content
 // was encoded): nothing in it can be uploaded, since its URI was never handed out.
@@ -95,38 +117,127 @@ func (l *BlockLog) readHeader() error {
 		return fmt.Errorf("header says %d blocks, %d uploaded, in %d bytes", total, done, st.Size())
 	}
 	l.total = total
-	l.next.Store(total)
+	l.next = total
 	l.done.Store(done)
 	return nil
 }
 
-// PutBlock writes a block into the next slot; it is safe for concurrent use.
+// PutBlock puts a block into the next slot; it is safe for concurrent use. The slot reaches
+// the file with the batch it is gathered in, at the latest when the log is sealed.
 func (l *BlockLog) PutBlock(_ context.Context, kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
-	if l.total != 0 {
-		return errors.New("insert: block log is sealed")
-	}
 	if len(block) > crypto.CHKBlockSize {
 		return fmt.Errorf("insert: a %d-byte block does not fit a block log slot", len(block))
 	}
-	slot := make([]byte, blockLogSlot) // whole slots, so that the file's size counts them
+	l.mu.Lock()
+	if l.total != 0 {
+		l.mu.Unlock()
+		return errors.New("insert: block log is sealed")
+	}
+	if l.err != nil {
+		err := l.err
+		l.mu.Unlock()
+		return err
+	}
+	if l.batch == nil {
+		l.batch = (*blockLogBatches.Get().(*[]byte))[:0]
+		l.batchAt = l.next
+	}
+	// Whole slots, zero-padded, so that the file's size counts them.
+	n := len(l.batch)
+	slot := l.batch[n : n+blockLogSlot]
 	slot[0] = byte(kt)
 	binary.BigEndian.PutUint16(slot[1:], uint16(len(block)))
 	copy(slot[3:], rk[:])
-	copy(slot[3+crypto.KeySize:], block)
-	i := l.next.Add(1) - 1
-	if _, err := l.f.WriteAt(slot, int64(blockLogHeader)+i*blockLogSlot); err != nil {
-		return fmt.Errorf("insert: write block log %q: %w", l.path, err)
+	clear(slot[3+crypto.KeySize+copy(slot[3+crypto.KeySize:], block):])
+	l.batch = l.batch[:n+blockLogSlot]
+	l.next++
+	if len(l.batch) < blockLogBatch*blockLogSlot {
+		l.mu.Unlock()
+		return nil
 	}
-	return nil
+	batch, at := l.batch, l.batchAt
+	l.batch = nil
+	l.mu.Unlock()
+	return l.write(batch, at)
 }
 
-// Seal marks the encoding finished: the blocks are on disk (fsync) before the header says
-// so, so that a sealed log is always whole.
+// write writes a batch of slots from slot at, returns its buffer to the pool, and starts a
+// background sync when enough has been written since the last. Batches are written one at
+// a time, in whatever order they come: each goes to its own place.
+func (l *BlockLog) write(batch []byte, at int64) error {
+	l.writeMu.Lock()
+	_, err := l.f.WriteAt(batch, int64(blockLogHeader)+at*blockLogSlot)
+	if err == nil {
+		l.unsynced += int64(len(batch))
+		if l.unsynced >= blockLogSyncEvery && l.syncIdle() {
+			l.unsynced = 0
+			done := make(chan struct{})
+			l.syncDone = done
+			go func() {
+				defer close(done)
+				if err := l.f.Sync(); err != nil {
+					l.fail(fmt.Errorf("insert: block log %q: %w", l.path, err))
+				}
+			}()
+		}
+	}
+	l.writeMu.Unlock()
+	blockLogBatches.Put(&batch)
+	if err != nil {
+		err = fmt.Errorf("insert: write block log %q: %w", l.path, err)
+		l.fail(err)
+	}
+	return err
+}
+
+// syncIdle says whether no background sync is running; writeMu is held.
+func (l *BlockLog) syncIdle() bool {
+	if l.syncDone == nil {
+		return true
+	}
+	select {
+	case <-l.syncDone:
+		return true
+	default:
+		return false
+	}
+}
+
+// fail records the first error that makes the log useless.
+func (l *BlockLog) fail(err error) {
+	l.mu.Lock()
+	if l.err == nil {
+		l.err = err
+	}
+	l.mu.Unlock()
+}
+
+// Seal marks the encoding finished: the blocks are written and on disk (fsync) before the
+// header says so, so that a sealed log is always whole. It must not run concurrently with
+// PutBlock.
 func (l *BlockLog) Seal() error {
+	l.mu.Lock()
+	batch, at := l.batch, l.batchAt
+	l.batch = nil
+	l.mu.Unlock()
+	if batch != nil {
+		if err := l.write(batch, at); err != nil {
+			return err
+		}
+	}
+	l.waitSync()
+	l.mu.Lock()
+	err := l.err
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	if err := l.f.Sync(); err != nil {
 		return fmt.Errorf("insert: block log %q: %w", l.path, err)
 	}
-	l.total = l.next.Load()
+	l.mu.Lock()
+	l.total = l.next
+	l.mu.Unlock()
 	if err := l.writeCount(16, l.total); err != nil {
 		return err
 	}
@@ -151,13 +262,27 @@ func (l *BlockLog) Blocks() (uploaded, total int64) { return l.done.Load(), l.to
 // Path is the log's file.
 func (l *BlockLog) Path() string { return l.path }
 
-// Close closes the file, which stays on disk.
-func (l *BlockLog) Close() error { return l.f.Close() }
+// Close closes the file, which stays on disk. Slots not yet written are dropped: a log that
+// is not sealed is never uploaded.
+func (l *BlockLog) Close() error {
+	l.waitSync()
+	return l.f.Close()
+}
 
 // Remove closes the file and deletes it: once uploaded, or when its encoding failed.
 func (l *BlockLog) Remove() error {
-	l.f.Close()
+	l.Close()
 	return os.Remove(l.path)
+}
+
+// waitSync waits for the background sync, if one runs.
+func (l *BlockLog) waitSync() {
+	l.writeMu.Lock()
+	done := l.syncDone
+	l.writeMu.Unlock()
+	if done != nil {
+		<-done
+	}
 }
 
 // UploadConfig is how Upload runs.

@@ -15,7 +15,7 @@ import (
 )
 
 // runNode makes and runs a node in dir for a test; it stops when the test ends.
-func runNode(t *testing.T, dir string, edit func(*Config)) *Node {
+func runNode(t testing.TB, dir string, edit func(*Config)) *Node {
 	t.Helper()
 	cfg := Config{Dir: dir, ListenAddr: "127.0.0.1:0", FCPAddr: "127.0.0.1:0", ProxyAddr: Off, Logger: testLogger(t)}
 	if edit != nil {

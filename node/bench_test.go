@@ -1,0 +1,68 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/sha256"
+	"testing"
+	"time"
+
+	"lethe/crypto"
+	"lethe/fcp"
+)
+
+// BenchmarkTimeToKey measures what a user of `lethe insert` waits for before the key is
+// printed (spec §19.5, §13.6): a 256 MiB file sent over FCP (ClientPut, UploadFrom=direct) to
+// a node, which spools and hashes it, encodes it into a block log on its disk and reports the
+// URI (URIGenerated). The node has no peers, so its upload waits and only the key is timed.
+// Beside it, SHA-256 and AES-256-GCM of the same bytes on one core, the raw limits it is
+// held against (docs/performance.md, "The key first"):
+//
+//	go test ./node -run '^$' -bench TimeToKey -benchtime 3x
+func BenchmarkTimeToKey(b *testing.B) {
+	const size = 256 << 20
+	data := randomBytes(size, 17)
+	b.Run("sha256-1core", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			sha256.Sum256(data)
+		}
+	})
+	b.Run("aes-gcm-1core", func(b *testing.B) {
+		block, _ := aes.NewCipher(make([]byte, 32))
+		gcm, _ := cipher.NewGCM(block)
+		nonce := make([]byte, gcm.NonceSize())
+		out := make([]byte, 0, 1<<20+gcm.Overhead())
+		b.SetBytes(size)
+		for b.Loop() {
+			for p := data; len(p) > 0; p = p[1<<20:] {
+				out = gcm.Seal(out[:0], nonce, p[:1<<20], nil)
+				nonce[0]++
+			}
+		}
+	})
+	b.Run("key-256MiB", func(b *testing.B) {
+		n := runNode(b, b.TempDir(), nil) // no peers: its upload waits
+		c := dialFCP(b, n)
+		b.SetBytes(size)
+		round := 0
+		for b.Loop() {
+			round++
+			data[0] = byte(round) // new content each round: no block log of it exists yet
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			var uri crypto.RequestURI
+			_, err := c.Put(ctx, fcp.PutRequest{URI: crypto.InsertURI{Type: crypto.CHK}, Data: bytes.NewReader(data), DataLength: size}, func(p fcp.Progress) {
+				if p.URI.Type != 0 && uri.Type == 0 {
+					uri = p.URI
+					cancel() // the key is what is timed; the upload waits for a peer
+				}
+			})
+			cancel()
+			if uri.Type == 0 {
+				b.Fatalf("no URI: %v", err)
+			}
+		}
+	})
+}
