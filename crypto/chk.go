@@ -74,14 +74,27 @@ func ConvergentKey(payload []byte) [KeySize]byte {
 // EncodeCHKWithKey is the deterministic core of CHK encoding: the block and its key are a
 // function of the payload and crypto key alone. Known-answer tests pin it.
 func EncodeCHKWithKey(payload []byte, cryptoKey [KeySize]byte) ([]byte, CHKKey, error) {
-	if len(payload) > CHKDataSize {
-		return nil, CHKKey{}, fmt.Errorf("chk: payload is %d bytes, at most %d fit in a block", len(payload), CHKDataSize)
-	}
 	block := make([]byte, CHKBlockSize)
+	key, err := EncodeCHKInto(block, payload, cryptoKey)
+	if err != nil {
+		return nil, CHKKey{}, err
+	}
+	return block, key, nil
+}
+
+// EncodeCHKInto is EncodeCHKWithKey writing the block into block (CHKBlockSize bytes, whatever
+// they held), so that a caller encoding many blocks can reuse its buffers.
+func EncodeCHKInto(block, payload []byte, cryptoKey [KeySize]byte) (CHKKey, error) {
+	if len(payload) > CHKDataSize {
+		return CHKKey{}, fmt.Errorf("chk: payload is %d bytes, at most %d fit in a block", len(payload), CHKDataSize)
+	}
+	if len(block) != CHKBlockSize {
+		return CHKKey{}, fmt.Errorf("chk: a block is %d bytes, not %d", CHKBlockSize, len(block))
+	}
 	block[0], block[1] = chkVersion, chkCipherGCM
 	plain := block[chkHeaderSize : chkHeaderSize+chkPlainSize]
 	binary.BigEndian.PutUint16(plain, uint16(len(payload)))
-	copy(plain[2:], payload) // the rest is already zero: the padding
+	clear(plain[2+copy(plain[2:], payload):]) // the padding
 	aead := chkAEAD(&cryptoKey)
 	// A fixed all-zero nonce is safe here because a cipher key encrypts exactly one
 	// plaintext: random crypto keys are fresh per block, and a convergent key is a hash of
@@ -90,7 +103,7 @@ func EncodeCHKWithKey(payload []byte, cryptoKey [KeySize]byte) ([]byte, CHKKey, 
 	// two different messages.
 	var nonce [12]byte
 	aead.Seal(plain[:0], nonce[:], plain, block[:chkHeaderSize])
-	return block, CHKKey{Routing: sha256.Sum256(block), Crypto: cryptoKey}, nil
+	return CHKKey{Routing: sha256.Sum256(block), Crypto: cryptoKey}, nil
 }
 
 // chkAEAD derives the AES-256-GCM cipher from a CHK crypto key. The key in the URI is not used

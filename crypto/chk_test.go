@@ -158,3 +158,27 @@ func TestBlockRoutingKey(t *testing.T) {
 		t.Errorf("a short block: %v", err)
 	}
 }
+
+// TestCHKEncodeIntoReusedBuffer: a block encoded into a buffer that held another block is the
+// block EncodeCHKWithKey makes, padding and all, for payloads long and short.
+func TestCHKEncodeIntoReusedBuffer(t *testing.T) {
+	buf := bytes.Repeat([]byte{0xa5}, CHKBlockSize)
+	for _, n := range []int{CHKDataSize, 0, 1, 1000, CHKDataSize - 1} {
+		var ck [KeySize]byte
+		ck[0] = byte(n)
+		want, wantKey, err := EncodeCHKWithKey(testPayload(n), ck)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := EncodeCHKInto(buf, testPayload(n), ck)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if key != wantKey || !bytes.Equal(buf, want) {
+			t.Errorf("a %d-byte payload encoded into a used buffer differs from a fresh encoding", n)
+		}
+	}
+	if _, err := EncodeCHKInto(buf[:100], nil, [KeySize]byte{}); err == nil {
+		t.Error("a block encoded into a 100-byte buffer")
+	}
+}

@@ -161,6 +161,8 @@ func (l *BlockLog) PutBlock(_ context.Context, kt crypto.KeyType, rk crypto.Rout
 	return l.write(batch, at)
 }
 
+func (l *BlockLog) doneWithBlocks() {} // PutBlock copies the block into its batch
+
 // write writes a batch of slots from slot at, returns its buffer to the pool, and starts a
 // background sync when enough has been written since the last. Batches are written one at
 // a time, in whatever order they come: each goes to its own place.

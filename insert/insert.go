@@ -40,6 +40,13 @@ func (discard) PutBlock(context.Context, crypto.KeyType, crypto.RoutingKey, []by
 	return nil
 }
 
+func (discard) doneWithBlocks() {}
+
+// doneWith is a putter of this package that is done with a block when PutBlock returns (a
+// block log copies it, Discard drops it): an insert into one reuses its block buffers
+// instead of making a new one for every block.
+type doneWith interface{ doneWithBlocks() }
+
 // Compression says whether content is compressed before it is split.
 type Compression uint8
 

@@ -31,6 +31,7 @@ type stream struct {
 	length   int64
 	segments []*metadata.Segment
 	secret   [crypto.KeySize]byte // random keys: the splitfile secret (spec §13.3)
+	reuse    bool                 // the putter is done with a block when PutBlock returns
 
 	started  bool
 	jobs     chan segmentJob
@@ -54,7 +55,8 @@ type putJob struct {
 
 func newStream(ctx context.Context, in *inserter, inlineMax int) *stream {
 	ctx, cancel := context.WithCancelCause(ctx)
-	return &stream{ctx: ctx, cancel: cancel, in: in, inlineMax: inlineMax}
+	_, reuse := in.p.(doneWith)
+	return &stream{ctx: ctx, cancel: cancel, in: in, inlineMax: inlineMax, reuse: reuse}
 }
 
 // blockPool recycles data and check block buffers between segments.
@@ -62,6 +64,10 @@ var blockPool = sync.Pool{New: func() any { b := make([]byte, metadata.BlockSize
 
 func getBlock() []byte  { return (*blockPool.Get().(*[]byte))[:0] }
 func putBlock(b []byte) { b = b[:cap(b)]; blockPool.Put(&b) }
+
+// chkPool recycles encoded CHK blocks, for putters that are done with a block when PutBlock
+// returns.
+var chkPool = sync.Pool{New: func() any { b := make([]byte, crypto.CHKBlockSize); return &b }}
 
 func (s *stream) Write(p []byte) (int, error) {
 	n := len(p)
@@ -192,7 +198,8 @@ func (s *stream) encode(job segmentJob) error {
 			block, key, err = crypto.EncodeCHKConvergent(payload)
 			seg.Crypto[i] = key.Crypto
 		} else {
-			block, key, err = crypto.EncodeCHKWithKey(payload, crypto.SplitfileBlockKey(s.secret, uint32(job.index), uint16(i)))
+			block = s.chkBuffer()
+			key, err = crypto.EncodeCHKInto(block, payload, crypto.SplitfileBlockKey(s.secret, uint32(job.index), uint16(i)))
 		}
 		if err != nil {
 			return err
@@ -216,7 +223,19 @@ func (s *stream) putLoop() {
 		if err := s.in.put(s.ctx, crypto.CHK, job.rk, job.block); err != nil {
 			s.cancel(err)
 		}
+		if s.reuse {
+			chkPool.Put(&job.block)
+		}
 	}
+}
+
+// chkBuffer is a buffer for an encoded block: a recycled one when the putter lets go of
+// blocks, else a new one, which the putter may keep.
+func (s *stream) chkBuffer() []byte {
+	if s.reuse {
+		return *chkPool.Get().(*[]byte)
+	}
+	return make([]byte, crypto.CHKBlockSize)
 }
 
 // stop closes the pipeline and waits for its goroutines.

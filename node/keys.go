@@ -145,7 +145,7 @@ func (n *Node) spool(r io.Reader, size int64) (*spooled, error) {
 		if err != nil {
 			return nil, err
 		}
-		_, err = io.CopyN(io.MultiWriter(f, h), r, size)
+		err = copyHashing(f, h, r, size)
 		if err == nil {
 			err = f.Finish()
 		}
@@ -157,6 +157,48 @@ func (n *Node) spool(r io.Reader, size int64) (*spooled, error) {
 	}
 	copy(sp.sum[:], h.Sum(nil))
 	return sp, nil
+}
+
+// spoolPiece is how much of the data copyHashing reads at a time.
+const spoolPiece = 1 << 20
+
+// copyHashing copies exactly size bytes from r to w and to h, hashing each piece on another
+// goroutine while it is written and the next read, so that the hash costs the client no
+// time where a second core is free.
+func copyHashing(w io.Writer, h hash.Hash, r io.Reader, size int64) error {
+	const pieces = 3
+	free := make(chan []byte, pieces) // pieces neither being read, written nor hashed
+	for range pieces {
+		free <- make([]byte, spoolPiece)
+	}
+	toHash := make(chan []byte, pieces)
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		for p := range toHash {
+			h.Write(p)
+			free <- p[:cap(p)]
+		}
+	}()
+	defer func() {
+		close(toHash)
+		<-hashed
+	}()
+	for size > 0 {
+		p := (<-free)[:min(size, spoolPiece)]
+		if _, err := io.ReadFull(r, p); err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				err = io.EOF // as io.CopyN says it: the data ended before size
+			}
+			return err
+		}
+		size -= int64(len(p))
+		toHash <- p
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Reader reads the data from its start.

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"os"
@@ -58,5 +59,27 @@ func TestInsertSecretPermissions(t *testing.T) {
 	os.Chmod(path, 0o600)
 	if _, err := loadInsertKeys(path, nil); err != nil {
 		t.Fatalf("after chmod 600: %v", err)
+	}
+}
+
+// TestCopyHashing: the spool's copy writes and hashes exactly the bytes it was told to, for
+// sizes around its pieces, and says so when the data ends short.
+func TestCopyHashing(t *testing.T) {
+	data := randomBytes(4*spoolPiece+7, 3)
+	for _, size := range []int{0, 1, spoolPiece - 1, spoolPiece, spoolPiece + 1, 4*spoolPiece + 7} {
+		var out bytes.Buffer
+		h := sha256.New()
+		if err := copyHashing(&out, h, bytes.NewReader(data), int64(size)); err != nil {
+			t.Fatalf("%d bytes: %v", size, err)
+		}
+		if want := sha256.Sum256(data[:size]); !bytes.Equal(out.Bytes(), data[:size]) || !bytes.Equal(h.Sum(nil), want[:]) {
+			t.Errorf("%d bytes: copied %d bytes, or a hash not of them", size, out.Len())
+		}
+	}
+	for _, short := range []int{0, 10, spoolPiece + 10} {
+		err := copyHashing(io.Discard, sha256.New(), bytes.NewReader(data[:short]), spoolPiece+20)
+		if !errors.Is(err, io.EOF) {
+			t.Errorf("data ending after %d bytes of %d: %v, want io.EOF", short, spoolPiece+20, err)
+		}
 	}
 }

@@ -15,6 +15,10 @@ import (
 // tag costs nothing, small enough that a read at any offset decrypts little.
 const chunkSize = 64 << 10
 
+// sealedChunkSize is a chunk sealed: its plaintext and the tag. The buffers a File writes and
+// reads through are this large, so that each chunk is sealed and opened in place.
+const sealedChunkSize = chunkSize + 16
+
 // File is data written once, from its start to its end, and then read at any offset: an
 // upload spooled until it is inserted (a zip archive is read at random places). On disk it
 // is a file with a random name holding the data in chunks of 64 KiB, each sealed with
@@ -28,11 +32,11 @@ type File struct {
 	aead cipher.AEAD
 
 	mu       sync.Mutex
-	pending  []byte // plaintext of the chunk being written; guarded by mu
+	pending  []byte // plaintext of the chunk being written, sealed in place; guarded by mu
 	size     int64  // plaintext bytes written; guarded by mu
 	finished bool   // guarded by mu
 	cached   int64  // index of the chunk in plain, -1 if none; guarded by mu
-	plain    []byte // that chunk's plaintext; guarded by mu
+	plain    []byte // that chunk's plaintext, opened in place; guarded by mu
 }
 
 // errFinished: a write after Finish.
@@ -46,7 +50,7 @@ func (d *Spool) Create() (*File, error) {
 	}
 	var key [32]byte
 	rand.Read(key[:])
-	return &File{f: f, aead: newGCM(key[:]), pending: make([]byte, 0, chunkSize), cached: -1}, nil
+	return &File{f: f, aead: newGCM(key[:]), pending: make([]byte, 0, sealedChunkSize), cached: -1}, nil
 }
 
 // Write appends p.
@@ -75,7 +79,7 @@ func (s *File) Write(p []byte) (int, error) {
 // sealLocked writes the pending chunk, sealed, at its place.
 func (s *File) sealLocked() error {
 	index := (s.size - int64(len(s.pending))) / chunkSize
-	sealed := s.aead.Seal(nil, nonce(index), s.pending, nil)
+	sealed := s.aead.Seal(s.pending[:0], nonce(index), s.pending, nil)
 	_, err := s.f.WriteAt(sealed, index*(chunkSize+int64(s.aead.Overhead())))
 	s.pending = s.pending[:0]
 	return err
@@ -136,13 +140,16 @@ func (s *File) loadLocked(index int64) error {
 	}
 	overhead := int64(s.aead.Overhead())
 	plainLen := min(chunkSize, s.size-index*chunkSize)
-	buf := make([]byte, plainLen+overhead)
+	if s.plain == nil {
+		s.plain = make([]byte, sealedChunkSize)
+	}
+	s.cached = -1
+	buf := s.plain[:plainLen+overhead]
 	if _, err := s.f.ReadAt(buf, index*(chunkSize+overhead)); err != nil {
 		return fmt.Errorf("private: read chunk %d: %w", index, err)
 	}
-	plain, err := s.aead.Open(s.plain[:0], nonce(index), buf, nil)
+	plain, err := s.aead.Open(buf[:0], nonce(index), buf, nil)
 	if err != nil {
-		s.cached = -1
 		return fmt.Errorf("private: chunk %d does not open: %w", index, err)
 	}
 	s.plain, s.cached = plain, index
