@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	mrand "math/rand/v2"
 	"path/filepath"
+	"sync/atomic"
 
 	"lethe/private"
 )
@@ -162,43 +163,55 @@ func (n *Node) spool(r io.Reader, size int64) (*spooled, error) {
 // spoolPiece is how much of the data copyHashing reads at a time.
 const spoolPiece = 1 << 20
 
-// copyHashing copies exactly size bytes from r to w and to h, hashing each piece on another
-// goroutine while it is written and the next read, so that the hash costs the client no
-// time where a second core is free.
+// copyHashing copies exactly size bytes from r to w and to h. The pieces read go through a
+// pipeline of goroutines, hashed on one while the one before is written (sealed, for a
+// spool file) on another and the next read, so that where the machine has cores free the
+// client waits for the slowest of the three alone.
 func copyHashing(w io.Writer, h hash.Hash, r io.Reader, size int64) error {
-	const pieces = 3
-	free := make(chan []byte, pieces) // pieces neither being read, written nor hashed
+	const pieces = 4
+	free := make(chan []byte, pieces) // pieces being neither read, hashed nor written
 	for range pieces {
 		free <- make([]byte, spoolPiece)
 	}
-	toHash := make(chan []byte, pieces)
-	hashed := make(chan struct{})
+	toHash, toWrite := make(chan []byte, pieces), make(chan []byte, pieces)
+	written := make(chan error, 1) // the first write that failed, or nil when all are done
 	go func() {
-		defer close(hashed)
 		for p := range toHash {
 			h.Write(p)
+			toWrite <- p
+		}
+		close(toWrite)
+	}()
+	var failed atomic.Bool
+	go func() {
+		var werr error
+		for p := range toWrite {
+			if werr == nil {
+				if _, werr = w.Write(p); werr != nil {
+					failed.Store(true)
+				}
+			}
 			free <- p[:cap(p)]
 		}
+		written <- werr
 	}()
-	defer func() {
-		close(toHash)
-		<-hashed
-	}()
-	for size > 0 {
+	var rerr error
+	for size > 0 && !failed.Load() {
 		p := (<-free)[:min(size, spoolPiece)]
-		if _, err := io.ReadFull(r, p); err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				err = io.EOF // as io.CopyN says it: the data ended before size
+		if _, rerr = io.ReadFull(r, p); rerr != nil {
+			if errors.Is(rerr, io.ErrUnexpectedEOF) {
+				rerr = io.EOF // as io.CopyN says it: the data ended before size
 			}
-			return err
+			break
 		}
 		size -= int64(len(p))
 		toHash <- p
-		if _, err := w.Write(p); err != nil {
-			return err
-		}
 	}
-	return nil
+	close(toHash)
+	if werr := <-written; werr != nil {
+		return werr
+	}
+	return rerr
 }
 
 // Reader reads the data from its start.

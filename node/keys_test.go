@@ -82,4 +82,21 @@ func TestCopyHashing(t *testing.T) {
 			t.Errorf("data ending after %d bytes of %d: %v, want io.EOF", short, spoolPiece+20, err)
 		}
 	}
+	full := &fullWriter{room: 2*spoolPiece + 5}
+	if err := copyHashing(full, sha256.New(), bytes.NewReader(data), int64(len(data))); !errors.Is(err, errFull) {
+		t.Errorf("a spool whose writes fail: %v, want %v", err, errFull)
+	}
+}
+
+// fullWriter takes room bytes, then fails.
+type fullWriter struct{ room int }
+
+var errFull = errors.New("no room")
+
+func (w *fullWriter) Write(p []byte) (int, error) {
+	if len(p) > w.room {
+		return 0, errFull
+	}
+	w.room -= len(p)
+	return len(p), nil
 }
