@@ -34,18 +34,17 @@ type BlockLog struct {
 
 	// PutBlock gathers slots into batches and writes a batch at a time, one write after the
 	// other: one system call per batch instead of one per block, and no writers of the same
-	// file contending in the kernel. A sync runs in the background every blockLogSyncEvery
-	// bytes, so that the disk is written while the content is still being encoded and Seal
-	// has little left to wait for.
+	// file contending in the kernel. Every blockLogWritebackEvery bytes it asks the kernel
+	// to start writing them to the disk, so that the disk is written while the content is
+	// still being encoded and Seal's fsync has little left to wait for.
 	mu      sync.Mutex // guards the fields up to writeMu
 	next    int64      // slots taken by PutBlock
 	batch   []byte     // slots gathered and not yet written, from slot batchAt
 	batchAt int64
-	err     error // the first write or sync that failed: the log is then useless
+	err     error // the first write that failed: the log is then useless
 
-	writeMu  sync.Mutex    // one batch written at a time; guards unsynced and syncDone
-	unsynced int64         // bytes written since the last background sync began
-	syncDone chan struct{} // closed when the background sync ends; nil when none ran
+	writeMu   sync.Mutex // one batch written at a time; guards unwritten
+	unwritten int64      // bytes written since the kernel was last asked to write them back
 }
 
 const (
@@ -55,8 +54,9 @@ const (
 
 	// blockLogBatch is how many slots PutBlock gathers before it writes them (about 1 MiB).
 	blockLogBatch = 32
-	// blockLogSyncEvery is how many bytes are written between two background syncs.
-	blockLogSyncEvery = 32 << 20
+	// blockLogWritebackEvery is how many bytes are written between two requests to start
+	// writing them back.
+	blockLogWritebackEvery = 32 << 20
 )
 
 // blockLogBatches recycles the buffers slots are gathered in.
@@ -163,24 +163,16 @@ func (l *BlockLog) PutBlock(_ context.Context, kt crypto.KeyType, rk crypto.Rout
 
 func (l *BlockLog) doneWithBlocks() {} // PutBlock copies the block into its batch
 
-// write writes a batch of slots from slot at, returns its buffer to the pool, and starts a
-// background sync when enough has been written since the last. Batches are written one at
-// a time, in whatever order they come: each goes to its own place.
+// write writes a batch of slots from slot at and returns its buffer to the pool. Batches are
+// written one at a time, in whatever order they come: each goes to its own place.
 func (l *BlockLog) write(batch []byte, at int64) error {
 	l.writeMu.Lock()
 	_, err := l.f.WriteAt(batch, int64(blockLogHeader)+at*blockLogSlot)
 	if err == nil {
-		l.unsynced += int64(len(batch))
-		if l.unsynced >= blockLogSyncEvery && l.syncIdle() {
-			l.unsynced = 0
-			done := make(chan struct{})
-			l.syncDone = done
-			go func() {
-				defer close(done)
-				if err := l.f.Sync(); err != nil {
-					l.fail(fmt.Errorf("insert: block log %q: %w", l.path, err))
-				}
-			}()
+		l.unwritten += int64(len(batch))
+		if l.unwritten >= blockLogWritebackEvery {
+			l.unwritten = 0
+			startWriteback(l.f)
 		}
 	}
 	l.writeMu.Unlock()
@@ -190,19 +182,6 @@ func (l *BlockLog) write(batch []byte, at int64) error {
 		l.fail(err)
 	}
 	return err
-}
-
-// syncIdle says whether no background sync is running; writeMu is held.
-func (l *BlockLog) syncIdle() bool {
-	if l.syncDone == nil {
-		return true
-	}
-	select {
-	case <-l.syncDone:
-		return true
-	default:
-		return false
-	}
 }
 
 // fail records the first error that makes the log useless.
@@ -227,7 +206,6 @@ func (l *BlockLog) Seal() error {
 			return err
 		}
 	}
-	l.waitSync()
 	l.mu.Lock()
 	err := l.err
 	l.mu.Unlock()
@@ -266,25 +244,12 @@ func (l *BlockLog) Path() string { return l.path }
 
 // Close closes the file, which stays on disk. Slots not yet written are dropped: a log that
 // is not sealed is never uploaded.
-func (l *BlockLog) Close() error {
-	l.waitSync()
-	return l.f.Close()
-}
+func (l *BlockLog) Close() error { return l.f.Close() }
 
 // Remove closes the file and deletes it: once uploaded, or when its encoding failed.
 func (l *BlockLog) Remove() error {
 	l.Close()
 	return os.Remove(l.path)
-}
-
-// waitSync waits for the background sync, if one runs.
-func (l *BlockLog) waitSync() {
-	l.writeMu.Lock()
-	done := l.syncDone
-	l.writeMu.Unlock()
-	if done != nil {
-		<-done
-	}
 }
 
 // UploadConfig is how Upload runs.
