@@ -157,6 +157,8 @@ func New(cfg Config) (*Node, error) {
 		SeedNode: cfg.SeedNode,
 		Logger:   n.log.With("part", "routing"),
 		Trace:    cfg.Trace,
+		// The node's own requests and inserts go through tunnels (spec §18.11).
+		Identity: n.id,
 	}
 	if cfg.Location != 0 {
 		rcfg.SwapInterval = -1

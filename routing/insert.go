@@ -27,9 +27,13 @@ func (r *Router) PutBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 		}
 	}
 	r.counters.LocalInserts.Add(1)
-	_, err := r.ownRounds(ctx, kt, rk, func(ctx context.Context, id, tag uint64) outcome {
+	round := func(ctx context.Context, id, tag uint64) outcome {
 		return r.newWalk(&insertKind{block: block}, nil, kt, rk, rk.Location(), id, wire.MaxHTL, tag, false).run(ctx)
-	})
+	}
+	if r.tunnels != nil {
+		round = r.tunnelPut(kt, block)
+	}
+	_, err := r.ownRounds(ctx, kt, rk, round)
 	switch {
 	case errors.Is(err, crypto.ErrCollision):
 		return fmt.Errorf("insert: %w", crypto.ErrCollision)

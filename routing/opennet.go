@@ -64,7 +64,7 @@ func (r *Router) droppableLocked() *peer {
 	ring := r.ringNeighboursLocked()
 	var worst *peer
 	for _, p := range r.peers.byID {
-		if p.darknet || p.transient || ring[p] || r.inGraceLocked(p, now) {
+		if p.darknet || p.transient || ring[p] || r.peers.guards[p.id] || r.inGraceLocked(p, now) {
 			continue
 		}
 		if worst == nil || p.lastSuccess.Before(worst.lastSuccess) {

@@ -28,9 +28,13 @@ func (r *Router) GetBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 		return block, nil
 	}
 	r.counters.LocalRequests.Add(1)
-	o, err := r.ownRounds(ctx, kt, rk, func(ctx context.Context, id, tag uint64) outcome {
+	round := func(ctx context.Context, id, tag uint64) outcome {
 		return r.newWalk(&requestKind{}, nil, kt, rk, rk.Location(), id, wire.MaxHTL, tag, false).run(ctx)
-	})
+	}
+	if r.tunnels != nil {
+		round = r.tunnelGet(kt, rk)
+	}
+	o, err := r.ownRounds(ctx, kt, rk, round)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"lethe/crypto"
 	"lethe/routing/internal/tuning"
+	"lethe/routing/tunnel"
 	"lethe/transport"
 	"lethe/wire"
 )
@@ -91,6 +92,11 @@ type Config struct {
 	// Trace, if set, is called for every routing event (the simulator's measurements,
 	// tests). It runs synchronously on routing goroutines and must be quick.
 	Trace func(Event)
+	// Identity is the node's identity. With it the node's own requests and inserts travel
+	// through tunnels and the node relays and ends other nodes' tunnels (spec §18.11); a
+	// node always sets it. Without it (tests of the walk alone) its own requests walk the
+	// stem from this node (spec §18.2).
+	Identity *crypto.NodeIdentity
 
 	// Tuning holds the settings only this module's simulator and the router's tests change
 	// (package routing/internal/tuning, which no package outside lethe/routing can import):
@@ -194,6 +200,7 @@ type Router struct {
 		locDirty bool                        // peers need a LocationUpdate; guarded by peers
 		lastDrop time.Time                   // when a peer was last dropped for a newcomer; guarded by peers
 		refused  map[crypto.NodeID]time.Time // peers dropped for misbehaving, until when; guarded by peers
+		guards   map[crypto.NodeID]bool      // this node's tunnel guards, never dropped for a newcomer; guarded by peers
 	}
 
 	load struct {
@@ -226,6 +233,10 @@ type Router struct {
 
 	counters  counters      // the status page's counters
 	completed atomic.Uint64 // walks ended here, for opennet's grace period
+
+	// tunnels is the node's part in tunnels (tunnels.go), nil without an identity. It has
+	// locks of its own and is never called with one of the router's held.
+	tunnels *tunnel.Tunnels
 }
 
 // New makes a router. It does nothing until Start.
@@ -256,6 +267,7 @@ func New(cfg Config) *Router {
 		r.peers.loc = crypto.Location(rng.Float64())
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.newTunnels(seed)
 	return r
 }
 
@@ -264,6 +276,9 @@ func New(cfg Config) *Router {
 func (r *Router) Start(t transport.Transport) {
 	r.t = t
 	r.spawn(r.locationLoop)
+	if r.tunnels != nil {
+		r.spawn(func() { r.tunnels.Run(r.ctx) })
+	}
 	if !r.cfg.Opennet && r.cfg.SwapInterval > 0 {
 		r.spawn(r.swapLoop)
 	}
@@ -276,6 +291,9 @@ func (r *Router) Close() error {
 	r.life.closed = true
 	r.life.Unlock()
 	r.cancel()
+	if r.tunnels != nil {
+		r.tunnels.Close()
+	}
 	r.life.wg.Wait()
 	return nil
 }
@@ -446,6 +464,9 @@ func (r *Router) PeerUp(p transport.Peer) {
 	}
 	r.loadPeerUp(pe.id, now)
 	r.sendNow(pe.id, update)
+	if r.tunnels != nil && !pe.transient {
+		r.tunnels.PeerUp(pe.id)
+	}
 	if !pe.transient {
 		r.kickLocationUpdate()
 	}
@@ -484,6 +505,9 @@ func (r *Router) PeerDown(id crypto.NodeID, err error) {
 		}
 	}
 	r.walks.Unlock()
+	if r.tunnels != nil {
+		r.tunnels.PeerDown(id)
+	}
 	r.kickLocationUpdate()
 	r.trace(Event{Kind: EventPeerDown, Peer: id})
 }
@@ -509,6 +533,15 @@ func (r *Router) Receive(from crypto.NodeID, m wire.Message) {
 	case *wire.Announcement:
 		if r.cfg.Opennet && r.admit(from, m.ID) && !r.spawn(func() { r.handleAnnouncement(from, m) }) {
 			r.release(from)
+		}
+	case *wire.TunnelKey, *wire.TunnelCreate, *wire.TunnelCell, *wire.TunnelDestroy:
+		if r.tunnels == nil {
+			return
+		}
+		if err := r.tunnels.Receive(from, m); err != nil {
+			r.refuse(from, r.now())
+			r.log.Warn("disconnecting peer: it broke the tunnel protocol", "peer", from, "err", err)
+			r.t.Disconnect(from)
 		}
 	case *wire.LocationUpdate:
 		r.peerLocation(from, m)

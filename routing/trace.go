@@ -11,18 +11,20 @@ import (
 type EventKind uint8
 
 const (
-	EventPeerUp    EventKind = iota + 1 // a link came up (Peer)
-	EventPeerDown                       // a link went down (Peer)
-	EventRequest                        // a request arrived from Peer at HTL (ID, Key)
-	EventInsert                         // an insert arrived from Peer at HTL (ID, Key)
-	EventFound                          // this node answered request ID from its store
-	EventStored                         // this node stored an insert long-term (sink)
-	EventCached                         // this node cached a block passing through
-	EventBadBlock                       // Peer sent a block that failed verification
-	EventSwap                           // this node swapped its location
-	EventOriginate                      // this node's user started request or insert ID
-	EventStemExit                       // the stem of ID ended here; the search goes on as Next
-	EventRefused                        // a request from Peer at HTL was refused, as a loop or overload (ID, Key)
+	EventPeerUp        EventKind = iota + 1 // a link came up (Peer)
+	EventPeerDown                           // a link went down (Peer)
+	EventRequest                            // a request arrived from Peer at HTL (ID, Key)
+	EventInsert                             // an insert arrived from Peer at HTL (ID, Key)
+	EventFound                              // this node answered request ID from its store
+	EventStored                             // this node stored an insert long-term (sink)
+	EventCached                             // this node cached a block passing through
+	EventBadBlock                           // Peer sent a block that failed verification
+	EventSwap                               // this node swapped its location
+	EventOriginate                          // this node's user started request or insert ID
+	EventStemExit                           // the stem of ID ended here; the search goes on as Next
+	EventRefused                            // a request from Peer at HTL was refused, as a loop or overload (ID, Key)
+	EventTunnelRequest                      // this node's own request or insert for Key went into a tunnel (Hops)
+	EventTunnelExit                         // a request or insert for Key came out of a tunnel this node ends; its walk is ID
 )
 
 // Event is one thing that happened in a router, for the simulator's measurements and for
@@ -33,7 +35,8 @@ type Event struct {
 	ID   uint64
 	HTL  uint8
 	Key  crypto.RoutingKey
-	Next uint64 // EventStemExit: the ID the search continues under
+	Next uint64          // EventStemExit: the ID the search continues under
+	Hops []crypto.NodeID // EventTunnelRequest: the tunnel's hops, guard first
 
 	// Timeout is the time the sender gave this node (EventRequest, EventInsert,
 	// EventRefused): what the message carried.

@@ -19,10 +19,11 @@ type Report struct {
 	// TimeoutAnonymity is the same share by the timeout requests arrived with, read as the
 	// number of hops they have made since their originator.
 	TimeoutAnonymity []TimeoutAnonymity
-	PopularFirst     float64 // median hops after the stem of the first request for a popular key
+	PopularFirst     float64 // median hops of the search of the first request for a popular key
 	PopularLast      float64 // and of its PopularRequests-th request
 	Killed           []KillMeasurement
-	Volume           *VolumeReport // the volume test, if Config.Downloads was set
+	Volume           *VolumeReport         // the volume test, if Config.Downloads was set
+	Bandwidth        *BandwidthMeasurement // the bandwidth test, if Config.BandwidthBlocks was set
 	Elapsed          time.Duration
 	PeakRSS          uint64 // bytes
 }
@@ -31,17 +32,17 @@ type Report struct {
 type Measurement struct {
 	Requests, Successes int
 	SuccessRate         float64
-	Hops                Percentiles // from the end of the stem to the node that had the block
-	StemHops            Percentiles // hops at HTL 18, from the originator
-	TotalHops           Percentiles
+	TotalHops           Percentiles    // every link the block crossed: the tunnel's and the search's
+	TunnelHops          Percentiles    // links of the requester's tunnel (spec §18.11)
+	Hops                Percentiles    // links of the search, from the tunnel's end to the node that had the block
 	TimePerRequest      time.Duration  // wall time, with Config.Parallel requests in flight
 	Failures            map[string]int // failed requests by error
 }
 
 func (m Measurement) String() string {
-	return fmt.Sprintf("%d/%d found (%.2f%%); hops after the stem median %.0f p90 %.0f p99 %.0f; stem median %.0f p99 %.0f; total median %.0f p99 %.0f; %v per request",
-		m.Successes, m.Requests, 100*m.SuccessRate, m.Hops.Median, m.Hops.P90, m.Hops.P99,
-		m.StemHops.Median, m.StemHops.P99, m.TotalHops.Median, m.TotalHops.P99, m.TimePerRequest.Round(time.Microsecond)) + failures(m.Failures)
+	return fmt.Sprintf("%d/%d found (%.2f%%); hops in all median %.0f p90 %.0f p99 %.0f: tunnel median %.0f p99 %.0f, search after it median %.0f p90 %.0f p99 %.0f; %v per request",
+		m.Successes, m.Requests, 100*m.SuccessRate, m.TotalHops.Median, m.TotalHops.P90, m.TotalHops.P99,
+		m.TunnelHops.Median, m.TunnelHops.P99, m.Hops.Median, m.Hops.P90, m.Hops.P99, m.TimePerRequest.Round(time.Microsecond)) + failures(m.Failures)
 }
 
 // Percentiles summarise a distribution.
@@ -94,7 +95,10 @@ func (r *Report) String() string {
 		fmt.Fprintf(&b, "after killing %.0f%% of nodes: %v; %d probe keys lost with their nodes\n", 100*k.Fraction, k.Measurement, k.KeysLost)
 	}
 	if c.PopularKeys > 0 {
-		fmt.Fprintf(&b, "popular key, caching on: median hops after the stem %.1f at the 1st request, %.1f at the %dth\n", r.PopularFirst, r.PopularLast, c.PopularRequests)
+		fmt.Fprintf(&b, "popular key, caching on: median hops of the search %.1f at the 1st request, %.1f at the %dth\n", r.PopularFirst, r.PopularLast, c.PopularRequests)
+	}
+	if r.Bandwidth != nil {
+		fmt.Fprintf(&b, "%v\n", r.Bandwidth)
 	}
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "link lengths (share of links per octave of circular distance; ideal 1/d is flat):\n")

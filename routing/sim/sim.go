@@ -55,19 +55,23 @@ type Config struct {
 	CacheBlocks int // each node's cache, in blocks [50]
 
 	// The volume test (volume.go): Downloads downloads, each of a file of FileBlocks blocks
-	// by a random node, run once with a stem tag per download and once with a stem per
-	// request; Files different files are downloaded side by side. Each fraction in
-	// Colluders is analysed as colluding nodes, CollusionDraws random sets per download.
-	// [no downloads; 64 blocks; 8 files; 1% and 5%; 20 draws]
+	// by a random node in a session of its own; Files different files are downloaded side
+	// by side. Each fraction in Colluders is analysed as colluding nodes, and one and two of
+	// each downloader's neighbours too, CollusionDraws random sets per download
+	// (tunnelanon.go). [no downloads; 64 blocks; 8 files; 1%, 5% and 10%; 20 draws]
 	Downloads      int
 	FileBlocks     int
 	Files          int
 	Colluders      []float64
 	CollusionDraws int
 
-	// StemKeepProbability overrides the routers' stem (tuning.Options); 0.5 is Freenet's
-	// rule, for comparison. [routing.StemKeepProbability(Degree)]
-	StemKeepProbability float64
+	// The bandwidth test (bandwidth.go): a download of BandwidthBlocks blocks with every
+	// node's uplink capped at UplinkCap bytes a second. [none]
+	BandwidthBlocks int
+	UplinkCap       float64
+	// MaxTunnels is how many tunnels a session may use (tunnel.DefaultMaxTunnels); 1 shows
+	// what a single path gives. [the default]
+	MaxTunnels int
 
 	// Log receives progress lines. [discarded]
 	Log io.Writer
@@ -97,7 +101,7 @@ func (c *Config) defaults() {
 	def(&c.Files, min(8, max(c.Downloads, 1)))
 	def(&c.CollusionDraws, 20)
 	if c.Colluders == nil {
-		c.Colluders = []float64{0.01, 0.05}
+		c.Colluders = []float64{0.01, 0.05, 0.1}
 	}
 	if c.Log == nil {
 		c.Log = io.Discard
@@ -119,6 +123,7 @@ type node struct {
 	ref   *wire.NodeRef
 	r     *routing.Router
 	t     *transport.MemNode
+	up    *uplink // t behind the node's uplink cap: the router sends through it
 	store *simStore
 	dead  bool
 }
@@ -184,6 +189,9 @@ func Run(cfg Config) (*Report, error) {
 	if err := s.popular(rep); err != nil {
 		return nil, err
 	}
+	if err := s.bandwidth(rep); err != nil {
+		return nil, err
+	}
 	for _, f := range cfg.Kill {
 		s.kill(f)
 		m := s.measure(probes, cfg.ProbeRequests)
@@ -214,7 +222,6 @@ func (s *Sim) logf(format string, args ...any) {
 
 // build makes the nodes: identities, routers, stores and transport endpoints, not linked.
 func (s *Sim) build() error {
-	keep := s.cfg.StemKeepProbability
 	nseeds := 0
 	if !s.cfg.Darknet {
 		nseeds = min(5, s.cfg.Nodes)
@@ -257,6 +264,7 @@ func (s *Sim) build() error {
 			Seed:         &routerSeed,
 			Now:          s.now,
 			Trace:        func(e routing.Event) { s.tr.event(idx, e) },
+			Identity:     idents[i],
 			// A busy simulation is slow, not lossy: long timeouts, no limit on the
 			// messages waiting for a peer's Accepted, none on the work in progress.
 			Tuning: &tuning.Options{
@@ -265,8 +273,8 @@ func (s *Sim) build() error {
 				MaxActive:           1 << 20,
 				MaxAwaiting:         1 << 20,
 				LocationUpdateDelay: 50 * time.Millisecond,
-				StemKeepProbability: keep,
 				VerifyBlock:         s.verify,
+				MaxTunnels:          s.cfg.MaxTunnels,
 			},
 		})
 		var accept func(transport.Peer) error
@@ -284,7 +292,8 @@ func (s *Sim) build() error {
 			return err
 		}
 		s.tr.index[ref.ID()] = i
-		n.r.Start(n.t)
+		n.up = newUplink(n.t, 0)
+		n.r.Start(n.up)
 		s.nodes = append(s.nodes, n)
 	}
 	return nil
@@ -294,7 +303,7 @@ func (s *Sim) close() {
 	for _, n := range s.nodes {
 		if !n.dead {
 			n.r.Close()
-			n.t.Close()
+			n.up.Close()
 		}
 	}
 }
@@ -461,7 +470,7 @@ func (s *Sim) measure(keys []crypto.RoutingKey, n int) Measurement {
 		}
 	})
 	m.SuccessRate = float64(m.Successes) / float64(m.Requests)
-	m.Hops, m.StemHops, m.TotalHops = percentiles(after), percentiles(stem), percentiles(total)
+	m.Hops, m.TunnelHops, m.TotalHops = percentiles(after), percentiles(stem), percentiles(total)
 	m.TimePerRequest = elapsed / time.Duration(max(m.Requests, 1))
 	return m
 }
@@ -494,7 +503,7 @@ func (s *Sim) popular(rep *Report) error {
 	}
 	rep.PopularFirst = percentiles(perRequest[0]).Median
 	rep.PopularLast = percentiles(perRequest[len(perRequest)-1]).Median
-	s.logf("popular keys: median hops after the stem %.1f at the first request, %.1f at request %d", rep.PopularFirst, rep.PopularLast, s.cfg.PopularRequests)
+	s.logf("popular keys: median hops of the search %.1f at the first request, %.1f at request %d", rep.PopularFirst, rep.PopularLast, s.cfg.PopularRequests)
 	return nil
 }
 
@@ -512,7 +521,7 @@ func (s *Sim) kill(f float64) {
 	for _, n := range alive[:max(0, want-dead)] {
 		n.dead = true
 		n.r.Close()
-		n.t.Close()
+		n.up.Close()
 	}
 	// Let the links' PeerDown events run.
 	time.Sleep(200 * time.Millisecond)

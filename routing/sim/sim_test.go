@@ -46,14 +46,22 @@ func TestScale(t *testing.T) {
 }
 
 // fromEnv applies the settings of a full-size simulation given in the environment:
-// LETHE_SIM_FORMATION (formation requests per node), LETHE_SIM_STEM=0.5 (Freenet's rule for
-// HTL 18 instead of Lethe's stem) and LETHE_SIM_DARKNET (a friend graph; nodes are not killed).
+// LETHE_SIM_FORMATION (formation requests per node), LETHE_SIM_DARKNET (a friend graph; nodes
+// are not killed), LETHE_SIM_BANDWIDTH (blocks of the bandwidth test's download, every uplink
+// capped at LETHE_SIM_UPLINK KiB/s, default 512) and LETHE_SIM_TUNNELS (tunnels a session
+// may use; 1 shows what one path gives).
 func fromEnv(cfg *Config) {
 	if f, _ := strconv.Atoi(os.Getenv("LETHE_SIM_FORMATION")); f > 0 {
 		cfg.FormationRequests = f
 	}
-	if q, _ := strconv.ParseFloat(os.Getenv("LETHE_SIM_STEM"), 64); q > 0 {
-		cfg.StemKeepProbability = q
+	if b, _ := strconv.Atoi(os.Getenv("LETHE_SIM_BANDWIDTH")); b > 0 {
+		cfg.BandwidthBlocks, cfg.UplinkCap = b, 512<<10
+		if u, _ := strconv.Atoi(os.Getenv("LETHE_SIM_UPLINK")); u > 0 {
+			cfg.UplinkCap = float64(u << 10)
+		}
+	}
+	if k, _ := strconv.Atoi(os.Getenv("LETHE_SIM_TUNNELS")); k > 0 {
+		cfg.MaxTunnels = k
 	}
 	if os.Getenv("LETHE_SIM_DARKNET") != "" {
 		cfg.Darknet = true

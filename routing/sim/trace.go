@@ -20,6 +20,11 @@ type tracer struct {
 	alias   map[uint64]uint64     // an ID the search continued under → the ID before it
 	parent  map[arrival]hop       // (ID, node) → the node it arrived from, and at what HTL
 	found   map[uint64]arrival    // root ID → (ID, node) where the block was found
+	// tunnels maps (node, key) to the hops of the tunnel that node's own request for key
+	// went into, guard first; tunnelOrigin maps (end, key) to the node whose tunnel ends
+	// there, so that the walk leaving the end is counted as that node's request.
+	tunnels      map[startKey][]int
+	tunnelOrigin map[startKey]int
 
 	// measuring turns the per-arrival anonymity counts on.
 	measuring bool
@@ -71,6 +76,8 @@ func (t *tracer) reset() {
 	t.alias = map[uint64]uint64{}
 	t.parent = map[arrival]hop{}
 	t.found = map[uint64]arrival{}
+	t.tunnels = map[startKey][]int{}
+	t.tunnelOrigin = map[startKey]int{}
 }
 
 func (t *tracer) setMeasuring(on bool) {
@@ -93,7 +100,8 @@ func (t *tracer) rootLocked(id uint64) uint64 {
 // event is the Trace hook of node n.
 func (t *tracer) event(n int, e routing.Event) {
 	switch e.Kind {
-	case routing.EventOriginate, routing.EventStemExit, routing.EventRequest, routing.EventRefused, routing.EventFound:
+	case routing.EventOriginate, routing.EventStemExit, routing.EventRequest, routing.EventRefused, routing.EventFound,
+		routing.EventTunnelRequest, routing.EventTunnelExit:
 	default:
 		return
 	}
@@ -103,6 +111,26 @@ func (t *tracer) event(n int, e routing.Event) {
 		t.sightLocked(n, e)
 	}
 	switch e.Kind {
+	case routing.EventTunnelRequest:
+		hops := make([]int, len(e.Hops))
+		for i, h := range e.Hops {
+			hops[i] = t.index[h]
+		}
+		t.tunnels[startKey{n, e.Key}] = hops
+		t.tunnelOrigin[startKey{hops[len(hops)-1], e.Key}] = n
+		if fb, ok := t.files[e.Key]; ok && fb.d.from == n {
+			u := tunnelUse{block: fb.block}
+			for _, h := range hops {
+				u.hops = append(u.hops, int32(h))
+			}
+			fb.d.tunnelUses = append(fb.d.tunnelUses, u)
+		}
+	case routing.EventTunnelExit:
+		// The walk that leaves a tunnel's end is its originator's request.
+		if o, ok := t.tunnelOrigin[startKey{n, e.Key}]; ok {
+			t.origin[e.ID] = o
+		}
+		t.byStart[startKey{n, e.Key}] = e.ID
 	case routing.EventOriginate:
 		t.origin[e.ID] = n
 		t.byStart[startKey{n, e.Key}] = e.ID
@@ -137,9 +165,20 @@ func (t *tracer) event(n int, e routing.Event) {
 // the originator's ID, and the link at HTL 17 where the stem ended) and those of the search
 // after it, up to the node that had the block. ok is false if the path cannot be traced (the
 // block was in the originator's own store: zero hops).
+//
+// For a request that went into a tunnel, stem is the tunnel's links and after is the walk
+// from the tunnel's end, which starts under an ID of its own.
 func (t *tracer) path(n int, key crypto.RoutingKey) (stem, after int, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if hops, ok := t.tunnels[startKey{n, key}]; ok {
+		st, after, ok := t.pathLocked(hops[len(hops)-1], key)
+		return len(hops), st + after, ok
+	}
+	return t.pathLocked(n, key)
+}
+
+func (t *tracer) pathLocked(n int, key crypto.RoutingKey) (stem, after int, ok bool) {
 	root, ok := t.byStart[startKey{n, key}]
 	if !ok {
 		return 0, 0, false

@@ -18,8 +18,8 @@ import (
 // goroutine drains the queue only while it is not empty, so idle nodes cost nothing.
 type uplink struct {
 	*transport.MemNode
-	rate float64 // bytes a second
 
+	rate     float64 // bytes a second, 0 uncapped; guarded by mu
 	mu       sync.Mutex
 	queue    []uplinkMsg // guarded by mu
 	queued   int         // bytes in queue; guarded by mu
@@ -43,6 +43,12 @@ func newUplink(n *transport.MemNode, rate float64) *uplink { return &uplink{MemN
 // Send queues m behind what the node already sends. Like a link's Send it does not wait for
 // room when ctx is done, and reports a full queue as transport.ErrQueueFull.
 func (u *uplink) Send(ctx context.Context, to crypto.NodeID, m wire.Message) error {
+	u.mu.Lock()
+	rate := u.rate
+	u.mu.Unlock()
+	if rate == 0 {
+		return u.MemNode.Send(ctx, to, m)
+	}
 	b, err := wire.Encode(m)
 	if err != nil {
 		return err
@@ -78,12 +84,13 @@ func (u *uplink) drain() {
 			return
 		}
 		q := u.queue[0]
+		rate := max(u.rate, 1)
 		u.queue = u.queue[1:]
 		u.queued -= q.size
 		u.sent += uint64(q.size)
 		u.mu.Unlock()
 		// The message has left once its last byte has: it takes size/rate on the wire.
-		next = later(next, time.Now()).Add(time.Duration(float64(q.size) / u.rate * float64(time.Second)))
+		next = later(next, time.Now()).Add(time.Duration(float64(q.size) / rate * float64(time.Second)))
 		time.Sleep(time.Until(next))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err := u.MemNode.Send(ctx, q.to, q.m)
@@ -92,6 +99,13 @@ func (u *uplink) drain() {
 			continue // lost, as on a link that gave up: the routers' timeouts cover it
 		}
 	}
+}
+
+// setRate caps the node's uplink at rate bytes a second; 0 lifts the cap.
+func (u *uplink) setRate(rate float64) {
+	u.mu.Lock()
+	u.rate = rate
+	u.mu.Unlock()
 }
 
 // Sent is how many bytes the node has sent.

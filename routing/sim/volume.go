@@ -34,8 +34,9 @@ type download struct {
 	keys []crypto.RoutingKey
 	tag  uint64 // the stem tag, or 0 for a stem per request
 
-	found     int
-	sightings []sighting // guarded by tracer.mu while the download runs
+	found      int
+	sightings  []sighting  // guarded by tracer.mu while the download runs
+	tunnelUses []tunnelUse // the tunnels its requests went into; guarded likewise
 
 	// The downloader's neighbourhood when the download started: the neighbours of every
 	// node within two hops of it.
@@ -50,38 +51,40 @@ type sighting struct {
 	htl      uint8
 }
 
-// VolumeReport is what the volume test measured: the same downloads (downloader and file)
-// run with one stem tag per download and with a stem per request.
+// VolumeReport is what the volume test measured: the observers' view of the downloads with
+// the downloader as the one to find, and the same with each download's tunnel end (the one
+// that carried most of it) in its place. The second is the control: an end sends the blocks
+// in the clear, as a downloader without a tunnel would, and a test blind to that could not
+// tell the downloader apart either.
 type VolumeReport struct {
-	Downloads, FileBlocks int
-	Tagged, Untagged      VolumeMeasurement
+	Downloads, FileBlocks, Degree int
+	Downloader, End               VolumeMeasurement
 }
 
-// VolumeMeasurement is the outcome of the volume test for one way of choosing stems.
+// VolumeMeasurement is the outcome of the volume test with one node as the one to find:
+// the downloader (or, in the control, its tunnel's end; "the downloader" below).
 //
 // A single observer O scores each candidate X by the number of the file's blocks X asked O
 // for (divided by FileBlocks, a share). Its candidates are all its neighbours: the adversary
 // does not choose where it stands, and a neighbour that sent it nothing is a suspect the test
 // clears — wrongly, when that neighbour is the downloader. The Senders variants keep only the
 // neighbours that sent O at least one of the file's requests. Most of those are relays of the
-// searches after the stem, which send a block or two, so there the score tells the stem from
-// the searches rather than the downloader from the other nodes of the stem; FullVolume is the
-// measure of the latter.
+// searches after the tunnels' ends, which send a block or two.
 type VolumeMeasurement struct {
-	StemTags              bool
 	Blocks, Found         int
 	OneHop, TwoHops       ROC // observers next to the downloader; within two hops of it
 	OneHopSenders         ROC
 	TwoHopsSenders        ROC
-	TopOneHop, TopTwoHops Share // P(the top-scored neighbour is the downloader | the observer saw the file), next to it / within two hops
-	TopAnywhere           Share // the same, for every node that saw the file
-	FullVolume            Share // P(X is the downloader | X asked O for at least half the file), over all (O, X)
-	Colluders             []CollusionMeasurement
+	TopOneHop, TopTwoHops Share                  // P(the top-scored neighbour is the downloader | the observer saw the file), next to it / within two hops
+	TopAnywhere           Share                  // the same, for every node that saw the file
+	FullVolume            Share                  // P(X is the downloader | X asked O for at least half the file), over all (O, X)
+	Tunnel                []TunnelCollusion      // colluders against the downloads' tunnels (tunnelanon.go)
 	HTLOfFullVolume       [wire.MaxHTL + 1]Share // FullVolume split by the HTL of X's first request to O
 	DownloaderFanout      Share                  // neighbours a downloader sent any request to: Hits in all, Of downloads
 }
 
-// volume runs the volume test and fills rep.Volume.
+// volume runs the volume test and fills rep.Volume: the downloads, each a session of its own
+// (the node gives every fetch one), and the observers' and colluders' view of them.
 func (s *Sim) volume(rep *Report) error {
 	if s.cfg.Downloads <= 0 {
 		return nil
@@ -93,36 +96,18 @@ func (s *Sim) volume(rep *Report) error {
 			return err
 		}
 	}
-	type job struct {
-		from, file int
-		tag        uint64
-	}
 	alive := s.alive()
-	jobs := make([]job, s.cfg.Downloads)
-	for i := range jobs {
-		jobs[i] = job{from: alive[s.rng.IntN(len(alive))].idx, file: i % len(files), tag: s.rng.Uint64() | 1}
+	ds := make([]*download, s.cfg.Downloads)
+	for i := range ds {
+		ds[i] = &download{from: alive[s.rng.IntN(len(alive))].idx, keys: files[i%len(files)], tag: s.rng.Uint64() | 1}
 	}
-	rep.Volume = &VolumeReport{Downloads: s.cfg.Downloads, FileBlocks: s.cfg.FileBlocks}
-	for _, tagged := range []bool{true, false} {
-		ds := make([]*download, len(jobs))
-		for i, j := range jobs {
-			ds[i] = &download{from: j.from, keys: files[j.file]}
-			if tagged {
-				ds[i].tag = j.tag
-			}
-		}
-		s.tr.reset() // the paths of earlier requests are not needed, and would pile up
-		s.runDownloads(ds, len(files))
-		m := s.analyseVolume(ds)
-		m.StemTags = tagged
-		if tagged {
-			rep.Volume.Tagged = m
-		} else {
-			rep.Volume.Untagged = m
-		}
-		s.logf("volume test, stem tags %v: %d/%d blocks found; single observer next to the downloader AUC %.3f, within two hops %.3f",
-			tagged, m.Found, m.Blocks, m.OneHop.AUC(), m.TwoHops.AUC())
-	}
+	s.tr.reset() // the paths of earlier requests are not needed, and would pile up
+	s.runDownloads(ds, len(files))
+	rep.Volume = &VolumeReport{Downloads: s.cfg.Downloads, FileBlocks: s.cfg.FileBlocks, Degree: s.cfg.Degree}
+	rep.Volume.Downloader, rep.Volume.End = s.analyseVolume(ds)
+	m := &rep.Volume.Downloader
+	s.logf("volume test: %d/%d blocks found; single observer next to the downloader AUC %.3f, within two hops %.3f; next to its tunnel's end (control) %.3f",
+		m.Found, m.Blocks, m.OneHop.AUC(), m.TwoHops.AUC(), rep.Volume.End.OneHop.AUC())
 	return nil
 }
 
@@ -219,22 +204,42 @@ func observe(d *download) observation {
 	return o
 }
 
-// analyseVolume scores the downloads as a single observer and as colluders would.
-func (s *Sim) analyseVolume(ds []*download) VolumeMeasurement {
+// analyseVolume scores the downloads as a single observer and as colluders would, and, as a
+// control, the single observer with each download's tunnel end in the downloader's place.
+func (s *Sim) analyseVolume(ds []*download) (downloader, end VolumeMeasurement) {
 	F := s.cfg.FileBlocks
-	m := VolumeMeasurement{
-		OneHop: newROC(F), TwoHops: newROC(F), OneHopSenders: newROC(F), TwoHopsSenders: newROC(F),
+	newM := func() VolumeMeasurement {
+		return VolumeMeasurement{OneHop: newROC(F), TwoHops: newROC(F), OneHopSenders: newROC(F), TwoHopsSenders: newROC(F)}
 	}
+	downloader, end = newM(), newM()
 	for _, d := range ds {
-		m.Blocks += len(d.keys)
-		m.Found += d.found
 		o := observe(d)
-		s.singleObserver(d, o, &m)
+		for _, m := range []*VolumeMeasurement{&downloader, &end} {
+			m.Blocks += len(d.keys)
+			m.Found += d.found
+		}
+		s.singleObserver(d, o, &downloader)
+		if e := mainEnd(d); e >= 0 {
+			c := *d
+			c.from, c.adj = int(e), s.neighbourhood(int(e))
+			s.singleObserver(&c, o, &end)
+		}
 	}
-	for _, f := range s.cfg.Colluders {
-		m.Colluders = append(m.Colluders, s.collude(ds, f))
+	downloader.Tunnel = s.tunnelAnonymity(ds)
+	return downloader, end
+}
+
+// mainEnd is the tunnel end that carried most of a download's requests, or -1.
+func mainEnd(d *download) int32 {
+	count := map[int32]int{}
+	best, most := int32(-1), 0
+	for _, u := range d.tunnelUses {
+		e := u.hops[len(u.hops)-1]
+		if count[e]++; count[e] > most {
+			best, most = e, count[e]
+		}
 	}
-	return m
+	return best
 }
 
 // singleObserver adds one download to the single-observer measurements.

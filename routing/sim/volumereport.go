@@ -12,7 +12,7 @@ const AUCTarget = 0.6
 // String formats the volume test's tables for a terminal and for docs/performance.md.
 func (v *VolumeReport) String() string {
 	var b strings.Builder
-	t, u := &v.Tagged, &v.Untagged
+	t, u := &v.Downloader, &v.End
 	fmt.Fprintf(&b, "volume test: %d downloads of %d-block files by random nodes; the adversary knows every key of the file\n", v.Downloads, v.FileBlocks)
 	row := func(label string, a, c string) {
 		fmt.Fprintf(&b, "  %-62s %-22s %s\n", label, a, c)
@@ -25,7 +25,7 @@ func (v *VolumeReport) String() string {
 		return fmt.Sprintf("%.3f%s", r.AUC(), verdict)
 	}
 	share := func(s Share) string { return fmt.Sprintf("%.3f (of %.0f)", s.P(), s.Of) }
-	row("", "stem tag per download", "stem per request")
+	row("", "the downloader", "its tunnel's end (control)")
 	row("blocks found", fmt.Sprintf("%d/%d", t.Found, t.Blocks), fmt.Sprintf("%d/%d", u.Found, u.Blocks))
 	row("neighbours a downloader sent requests to, mean", fmt.Sprintf("%.2f", t.DownloaderFanout.P()), fmt.Sprintf("%.2f", u.DownloaderFanout.P()))
 	fmt.Fprintf(&b, "single observer: a neighbour's score is the share of the file it asked the observer for\n")
@@ -47,26 +47,14 @@ func (v *VolumeReport) String() string {
 			row(fmt.Sprintf("  of which X's first request came at HTL %d", h), share(s), share(o))
 		}
 	}
-	if len(t.Colluders) > 0 {
-		fmt.Fprintf(&b, "colluders pooling what they see; suspect: the node that most often sent a block's request to the first colluder to see it\n")
-	}
-	for i := range t.Colluders {
-		ct, cu := t.Colluders[i], CollusionMeasurement{}
-		if i < len(u.Colluders) {
-			cu = u.Colluders[i]
-		}
-		fmt.Fprintf(&b, "  %g%% colluding (%d nodes, %d sets per download)\n", 100*ct.Fraction, ct.Colluders, ct.Draws)
-		row("  saw the download", share(ct.Saw), share(cu.Saw))
-		row("  named the downloader", share(ct.Identified), share(cu.Identified))
-		row("  named the downloader, of downloads they saw", share(ct.IdentifiedWhenSeen), share(cu.IdentifiedWhenSeen))
-		row("  right, when the suspect sent ≥ half the file first", share(ct.Confident), share(cu.Confident))
-		row("  AUC, every honest node a candidate", fmt.Sprintf("%.3f", ct.ROC.AUC()), fmt.Sprintf("%.3f", cu.ROC.AUC()))
+	if len(t.Tunnel) > 0 {
+		b.WriteString(formatTunnelCollusion(t.Tunnel, v.Degree))
 	}
 	fmt.Fprintf(&b, "ROC of the single observer next to the downloader (all its neighbours): name X if it asked for ≥ t blocks\n")
-	for _, m := range []*VolumeMeasurement{t, u} {
-		kind := "stem tag per download"
-		if !m.StemTags {
-			kind = "stem per request"
+	for i, m := range []*VolumeMeasurement{t, u} {
+		kind := "the downloader"
+		if i == 1 {
+			kind = "its tunnel's end (control)"
 		}
 		fmt.Fprintf(&b, "  %s:", kind)
 		for _, pt := range thin(m.OneHop.Curve(), 8) {

@@ -135,7 +135,14 @@ func (t *Tunnels) guardFor(index int) (crypto.NodeID, error) {
 	peers := t.peerIDs()
 	now := t.cfg.Now()
 	t.own.Lock()
-	defer t.own.Unlock()
+	before := t.guardsLocked()
+	defer func() {
+		after := t.guardsLocked()
+		t.own.Unlock()
+		if !slices.Equal(before, after) {
+			t.guardsChanged(after)
+		}
+	}()
 	for i, g := range t.own.guards {
 		if g != nil && !slices.Contains(peers, g.id) {
 			t.own.guards[i] = nil
@@ -180,6 +187,10 @@ func (t *Tunnels) isGuardLocked(id crypto.NodeID) bool {
 func (t *Tunnels) Guards() []crypto.NodeID {
 	t.own.Lock()
 	defer t.own.Unlock()
+	return t.guardsLocked()
+}
+
+func (t *Tunnels) guardsLocked() []crypto.NodeID {
 	var out []crypto.NodeID
 	for _, g := range t.own.guards {
 		if g != nil {
@@ -187,6 +198,13 @@ func (t *Tunnels) Guards() []crypto.NodeID {
 		}
 	}
 	return out
+}
+
+// guardsChanged tells the node its guards; callers hold no lock.
+func (t *Tunnels) guardsChanged(guards []crypto.NodeID) {
+	if t.cfg.GuardsChanged != nil {
+		t.cfg.GuardsChanged(guards)
+	}
 }
 
 // recordBuild weighs a build through guard g (path bias): a guard through which more than
@@ -197,7 +215,14 @@ func (t *Tunnels) recordBuild(g crypto.NodeID, err error) {
 		return
 	}
 	t.own.Lock()
-	defer t.own.Unlock()
+	replaced := false
+	defer func() {
+		guards := t.guardsLocked()
+		t.own.Unlock()
+		if replaced {
+			t.guardsChanged(guards)
+		}
+	}()
 	for i, gd := range t.own.guards {
 		if gd == nil || gd.id != g {
 			continue
@@ -216,6 +241,7 @@ func (t *Tunnels) recordBuild(g crypto.NodeID, err error) {
 			t.log.Warn("replacing a guard: most tunnels through it failed", "guard", g, "failed", failed, "of", len(gd.results))
 			t.own.guards[i] = nil
 			t.markShortLocked(g) // not taken again for a while
+			replaced = true
 		}
 	}
 }
@@ -224,12 +250,18 @@ func (t *Tunnels) recordBuild(g crypto.NodeID, err error) {
 // drops it as a guard now.
 func (t *Tunnels) markShort(id crypto.NodeID) {
 	t.own.Lock()
-	defer t.own.Unlock()
 	t.markShortLocked(id)
+	replaced := false
 	for i, g := range t.own.guards {
 		if g != nil && g.id == id {
 			t.own.guards[i] = nil
+			replaced = true
 		}
+	}
+	guards := t.guardsLocked()
+	t.own.Unlock()
+	if replaced {
+		t.guardsChanged(guards)
 	}
 }
 

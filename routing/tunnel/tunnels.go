@@ -93,6 +93,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Trace, if set, is called for what the simulator measures (Event).
 	Trace func(Event)
+	// GuardsChanged, if set, is told the node's guards whenever they change (outside the
+	// tunnels' locks): a node keeps its links to them.
+	GuardsChanged func(guards []crypto.NodeID)
 	// ShowPeers, if set, changes the peer list this node shows in its Created: the
 	// simulator's active colluders show only colluders. A node leaves it nil.
 	ShowPeers func([]*crypto.TunnelAttestation) []*crypto.TunnelAttestation

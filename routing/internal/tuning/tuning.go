@@ -37,4 +37,10 @@ type Options struct {
 	// VerifyBlock checks a block against its routing key, default crypto.VerifyCHK or
 	// crypto.VerifySSK. The simulator sets a cheaper check of its own blocks.
 	VerifyBlock func(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error
+	// MaxTunnels is how many tunnels a session may use, default tunnel.DefaultMaxTunnels;
+	// the simulator sets 1 to compare.
+	MaxTunnels int
+	// ShowPeers changes the peer list the node shows to those building tunnels through it:
+	// the simulator's active colluders show only colluders (tunnel.Config.ShowPeers).
+	ShowPeers func([]*crypto.TunnelAttestation) []*crypto.TunnelAttestation
 }
