@@ -18,7 +18,8 @@ import (
 //
 // LETHE_SIM=1000 LETHE_SIM_VOLUME=1 go test ./routing/sim -run TestAnonymity -v -timeout 60m
 // runs it at full size and prints the tables (LETHE_SIM_DOWNLOADS, LETHE_SIM_BLOCKS size the
-// volume test; LETHE_SIM_STEM, LETHE_SIM_DARKNET and LETHE_SIM_FORMATION as for TestScale).
+// volume test; LETHE_SIM_TUNNELS, LETHE_SIM_BANDWIDTH, LETHE_SIM_DARKNET and LETHE_SIM_FORMATION
+// as for TestScale).
 //
 // It asserts the same bound for the share by the timeout requests arrive with: a timeout
 // that shrank by a margin at every hop, the stem's too, would tell the stem's first node that

@@ -134,7 +134,7 @@ func TestSessionsAndGuards(t *testing.T) {
 	o := tn.nodes[5]
 	built := traceTunnels(o)
 	ctx := testCtx(t)
-	for i := range 4 * blocksPerTunnel {
+	for i := range (DefaultMaxTunnels + 1) * blocksPerTunnel {
 		key, _ := tn.newBlock(1000 + i)
 		if _, err := o.tu.Get(ctx, 1, crypto.CHK, key); err != nil {
 			t.Fatal(err)
@@ -142,7 +142,7 @@ func TestSessionsAndGuards(t *testing.T) {
 	}
 	guards := o.tu.Guards()
 	if len(guards) != DefaultMaxTunnels {
-		t.Fatalf("%d guards after %d blocks, want %d", len(guards), 4*blocksPerTunnel, DefaultMaxTunnels)
+		t.Fatalf("%d guards after %d blocks, want %d", len(guards), (DefaultMaxTunnels+1)*blocksPerTunnel, DefaultMaxTunnels)
 	}
 	firstHops := map[crypto.NodeID]bool{}
 	for _, hops := range built() {

@@ -28,8 +28,11 @@ const (
 
 // Tuning (§18.11; nodes may differ).
 const (
-	// DefaultMaxTunnels is how many tunnels, each through its own guard, a session may use.
-	DefaultMaxTunnels = 4
+	// DefaultMaxTunnels is how many tunnels, each through its own guard, a session may use:
+	// each more tunnel is one more chance that a guard and an end collude (k·f² of
+	// downloads for k tunnels and a colluding share f), and 3 keeps that at 3% for f = 10%
+	// (docs/performance.md, "Tunnels with the routers").
+	DefaultMaxTunnels = 3
 	// blocksPerTunnel: a session takes one more tunnel for every this many blocks it asked for.
 	blocksPerTunnel = 64
 	// stepTimeout bounds each step of a build (a TunnelCreate or an Extend answered);

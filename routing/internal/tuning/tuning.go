@@ -31,8 +31,7 @@ type Options struct {
 	// default 1 s; negative means at once.
 	LocationUpdateDelay time.Duration
 	// StemKeepProbability overrides the chance that a link keeps HTL 18 (spec §18.2); zero
-	// means routing.StemKeepProbability(MaxPeers). The simulator sets 0.5, Freenet's rule,
-	// to compare.
+	// means routing.StemKeepProbability(MaxPeers). The router's tests of the stem set it.
 	StemKeepProbability float64
 	// VerifyBlock checks a block against its routing key, default crypto.VerifyCHK or
 	// crypto.VerifySSK. The simulator sets a cheaper check of its own blocks.
