@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"lethe/crypto"
 	"lethe/routing/tunnel"
@@ -83,7 +84,7 @@ func (r *Router) tunnelPut(kt crypto.KeyType, block []byte) func(ctx context.Con
 // tunnel that could not be built is a route not found.
 func ownError(err error) error {
 	if errors.Is(err, tunnel.ErrNoTunnel) {
-		return &wire.RouteNotFoundError{}
+		return fmt.Errorf("%w: %w", ErrRouteNotFound, err)
 	}
 	return err
 }

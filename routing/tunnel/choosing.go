@@ -58,6 +58,9 @@ func (t *Tunnels) build(ctx context.Context, index int) (*tunnel, error) {
 		}
 		lastErr = err
 	}
+	if errors.Is(lastErr, ErrNoTunnel) {
+		return nil, lastErr
+	}
 	return nil, fmt.Errorf("%w: %v", ErrNoTunnel, lastErr)
 }
 

@@ -3,6 +3,7 @@ package tunnel
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,6 +27,9 @@ type tunnel struct {
 	inflight int                              // guarded by mu
 	err      error                            // why it failed, once it has; guarded by mu
 	dead     chan struct{}                    // closed when it fails or is closed
+
+	place int // the session's place it was built for: which guard
+	users int // sessions holding it; guarded by t.own's lock
 }
 
 // ownHop is what the originator holds for one hop of its tunnel.
@@ -263,15 +267,80 @@ type session struct {
 	last      time.Time // last use; guarded by mu
 }
 
-func (s *session) close() {
+// closeSession lets go of the session's tunnels.
+func (t *Tunnels) closeSession(s *session) {
 	s.mu.Lock()
 	tunnels := s.tunnels
 	s.tunnels = nil
 	s.mu.Unlock()
 	for _, tu := range tunnels {
 		if tu != nil {
-			tu.close()
+			t.drop(tu)
 		}
+	}
+}
+
+// obtain returns a tunnel for a session's place: a new one through the place's guard, or,
+// once the node holds maxOwnPerGuard tunnels there, the least busy of those, shared. A shared
+// tunnel's end can tell that the sessions on it come from one originator, as it can for the
+// blocks of one session; it cannot tell which.
+func (t *Tunnels) obtain(ctx context.Context, place int) (*tunnel, error) {
+	t.own.Lock()
+	if t.own.closed {
+		t.own.Unlock()
+		return nil, ErrClosed
+	}
+	var least *tunnel
+	leastLoad, alive := 0, 0
+	for _, tu := range t.own.live[place] {
+		if tu.failed() {
+			continue
+		}
+		alive++
+		tu.mu.Lock()
+		load := tu.inflight
+		tu.mu.Unlock()
+		if least == nil || load < leastLoad {
+			least, leastLoad = tu, load
+		}
+	}
+	if least != nil && alive+t.own.building[place] >= maxOwnPerGuard {
+		least.users++
+		t.own.Unlock()
+		return least, nil
+	}
+	t.own.building[place]++
+	t.own.Unlock()
+	tu, err := t.build(ctx, place)
+	t.own.Lock()
+	t.own.building[place]--
+	closed := t.own.closed
+	if err == nil && !closed {
+		tu.place, tu.users = place, 1
+		t.own.live[place] = append(t.own.live[place], tu)
+	}
+	t.own.Unlock()
+	if err == nil && closed {
+		tu.close()
+		return nil, ErrClosed
+	}
+	return tu, err
+}
+
+// drop lets go of a session's hold on tu: the last to let go closes it.
+func (t *Tunnels) drop(tu *tunnel) {
+	t.own.Lock()
+	tu.users--
+	last := tu.users <= 0
+	if last {
+		live := t.own.live[tu.place]
+		if i := slices.Index(live, tu); i >= 0 {
+			t.own.live[tu.place] = slices.Delete(live, i, i+1)
+		}
+	}
+	t.own.Unlock()
+	if last {
+		tu.close()
 	}
 }
 
@@ -289,7 +358,7 @@ func (t *Tunnels) sweepSessions(now time.Time) {
 	}
 	t.own.Unlock()
 	for _, s := range idle {
-		s.close()
+		t.closeSession(s)
 	}
 }
 
@@ -405,8 +474,15 @@ func (t *Tunnels) pick(ctx context.Context, s *session, want int) (*tunnel, erro
 	}
 	var best *tunnel
 	bestLoad := 0
+	var failed []*tunnel
+	defer func() {
+		for _, tu := range failed {
+			t.drop(tu)
+		}
+	}()
 	for i, tu := range s.tunnels {
 		if tu != nil && tu.failed() {
+			failed = append(failed, tu)
 			s.tunnels[i], tu = nil, nil
 		}
 		if tu == nil {
@@ -415,7 +491,7 @@ func (t *Tunnels) pick(ctx context.Context, s *session, want int) (*tunnel, erro
 				t.wg.Add(1)
 				go func() {
 					defer t.wg.Done()
-					tu, _ := t.build(t.ctx, i)
+					tu, _ := t.obtain(t.ctx, i)
 					t.install(s, i, tu)
 				}()
 			}
@@ -447,7 +523,7 @@ func (t *Tunnels) pick(ctx context.Context, s *session, want int) (*tunnel, erro
 	}
 	s.building[0] = true
 	s.mu.Unlock()
-	tu, err := t.build(ctx, 0)
+	tu, err := t.obtain(ctx, 0)
 	t.install(s, 0, tu)
 	if err != nil {
 		return nil, err
@@ -468,7 +544,7 @@ func (t *Tunnels) install(s *session, i int, tu *tunnel) {
 	}
 	s.mu.Unlock()
 	if closed && tu != nil {
-		tu.close()
+		t.drop(tu)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"lethe/crypto"
 	"lethe/wire"
@@ -467,4 +468,44 @@ func TestColludingGuardList(t *testing.T) {
 			t.Errorf("middle %v is not among the peers the guard showed", hops[1].Short())
 		}
 	}
+}
+
+// TestManySessions: a user who opens more downloads in a minute than a guard takes circuits
+// from one peer is never refused. Each of 100 sessions fetches one block (the first place,
+// one guard); the node builds at most maxOwnPerGuard tunnels through that guard and the later
+// sessions share them; the guard's count of this node's circuits stays within the limit; once
+// the sessions are swept, the tunnels are closed.
+func TestManySessions(t *testing.T) {
+	tn := newTestNet(t, 30)
+	tn.randomGraph(8, 5)
+	o := tn.nodes[3]
+	built := traceTunnels(o)
+	ctx := testCtx(t)
+	const sessions = 100
+	for s := range uint64(sessions) {
+		key, _ := tn.newBlock(int(5000 + s))
+		if _, err := o.tu.Get(ctx, s+1, crypto.CHK, key); err != nil {
+			t.Fatalf("session %d: %v", s+1, err)
+		}
+	}
+	if n := len(built()); n > maxOwnPerGuard {
+		t.Errorf("%d tunnels built for %d sessions of one block, want at most %d", n, sessions, maxOwnPerGuard)
+	}
+	guards := o.tu.Guards()
+	if len(guards) != 1 {
+		t.Fatalf("%d guards, want 1", len(guards))
+	}
+	g := tn.nodes[tn.index(guards[0])]
+	g.tu.peers.Lock()
+	held := g.tu.peers.m[o.tu.me].in
+	g.tu.peers.Unlock()
+	if held > maxOwnPerGuard {
+		t.Errorf("the guard holds %d circuits of the node, want at most %d", held, maxOwnPerGuard)
+	}
+	o.tu.sweepSessions(time.Now().Add(2 * sessionIdle))
+	waitFor(t, "the guard to let go of the node's circuits", func() bool {
+		g.tu.peers.Lock()
+		defer g.tu.peers.Unlock()
+		return g.tu.peers.m[o.tu.me].in == 0
+	})
 }

@@ -57,6 +57,12 @@ const (
 	// maxEndInFlight is how many requests and inserts one circuit may have in progress at
 	// its end: a session's window.
 	maxEndInFlight = 32
+	// maxOwnPerGuard bounds the node's own tunnels through one guard. The guard takes at
+	// most maxCircuitsPerPeer circuits from this node, and every session builds its own
+	// tunnels; past this many, a new session shares the least busy tunnel through that guard
+	// instead of building (spec §18.11.3), so that a user who opens many downloads in a
+	// minute never runs out of room at a guard.
+	maxOwnPerGuard = 16
 	// sweepInterval is how often idle circuits and sessions are looked for.
 	sweepInterval = 15 * time.Second
 )
@@ -160,6 +166,10 @@ type Tunnels struct {
 		guards   []*guard
 		short    map[crypto.NodeID]time.Time // peers not to take as guards until then
 		sessions map[uint64]*session
+		// live is the node's own tunnels by place (the guard they go through), whichever
+		// sessions hold them; building, the builds under way for each place.
+		live     map[int][]*tunnel
+		building map[int]int
 		closed   bool
 	}
 }
@@ -221,6 +231,7 @@ func New(cfg Config) *Tunnels {
 	t.circuits.out = map[link]outbound{}
 	t.own.rng = mrand.New(mrand.NewChaCha8(seed))
 	t.own.sessions = map[uint64]*session{}
+	t.own.live, t.own.building = map[int][]*tunnel{}, map[int]int{}
 	t.keys.used = map[[32]byte]bool{}
 	t.rotateKeyLocked(cfg.Now())
 	return t
@@ -282,7 +293,7 @@ func (t *Tunnels) Close() error {
 	t.own.sessions = map[uint64]*session{}
 	t.own.Unlock()
 	for _, s := range sessions {
-		s.close()
+		t.closeSession(s)
 	}
 	t.cancel()
 	t.circuits.Lock()
