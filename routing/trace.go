@@ -53,7 +53,10 @@ type Stats struct {
 	BadBlocks                         uint64 // blocks from peers that failed verification
 	PathFoldOffers, PathFoldConnected uint64
 	Swaps                             uint64
-	Active                            int // requests, inserts and announcements in progress here
+	// TunnelEnds counts the requests and inserts that came out of tunnels this node ends;
+	// TunnelCells, the cells it passed on along other nodes' tunnels, both ways (spec §18.11).
+	TunnelEnds, TunnelCells uint64
+	Active                  int // requests, inserts and announcements in progress here
 }
 
 // counters are the Stats a router counts, each atomic.
@@ -66,12 +69,13 @@ type counters struct {
 	BadBlocks                         atomic.Uint64
 	PathFoldOffers, PathFoldConnected atomic.Uint64
 	Swaps                             atomic.Uint64
+	TunnelEnds                        atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
 func (r *Router) Stats() Stats {
 	c := &r.counters
-	return Stats{
+	st := Stats{
 		Requests: c.Requests.Load(), Inserts: c.Inserts.Load(),
 		LocalRequests: c.LocalRequests.Load(), LocalInserts: c.LocalInserts.Load(),
 		Found: c.Found.Load(), NotFound: c.NotFound.Load(),
@@ -79,9 +83,14 @@ func (r *Router) Stats() Stats {
 		Timeouts:       c.Timeouts.Load(),
 		BadBlocks:      c.BadBlocks.Load(),
 		PathFoldOffers: c.PathFoldOffers.Load(), PathFoldConnected: c.PathFoldConnected.Load(),
-		Swaps:  c.Swaps.Load(),
-		Active: r.active(),
+		Swaps:      c.Swaps.Load(),
+		TunnelEnds: c.TunnelEnds.Load(),
+		Active:     r.active(),
 	}
+	if r.tunnels != nil {
+		st.TunnelCells = r.tunnels.Relayed()
+	}
+	return st
 }
 
 // PeerInfo describes a connected peer for the status page.

@@ -7,6 +7,7 @@ import (
 
 	"lethe/crypto"
 	"lethe/routing/tunnel"
+	"lethe/transport"
 	"lethe/wire"
 )
 
@@ -47,7 +48,7 @@ func (r *Router) newTunnels(seed [32]byte) {
 			r.peers.Unlock()
 		},
 		Send: func(to crypto.NodeID, m wire.Message) error {
-			r.sendNow(to, m)
+			r.sendCell(to, m)
 			return nil
 		},
 		Trace: func(e tunnel.Event) {
@@ -145,6 +146,7 @@ func (r *Router) endWalk(ctx context.Context, rk crypto.RoutingKey) (uint64, con
 	r.load.active++
 	r.load.Unlock()
 	id := r.newID()
+	r.counters.TunnelEnds.Add(1)
 	r.trace(Event{Kind: EventTunnelExit, ID: id, Key: rk})
 	ctx, cancel := context.WithTimeout(ctx, r.budget(wire.MaxHTL-1, r.cfg.RequestTimeout))
 	return id, ctx, func() {
@@ -154,4 +156,18 @@ func (r *Router) endWalk(ctx context.Context, rk crypto.RoutingKey) (uint64, con
 		r.load.active--
 		r.load.Unlock()
 	}, nil
+}
+
+// sendCell sends a tunnel message from the transport's event goroutine: at once if the link
+// has room, and otherwise from a goroutine that waits for room as long as a request may run.
+// A cell is a request or the data answering it, for every hop of the tunnel at once; one
+// dropped because a link was busy for a moment (a flood, a slow uplink) would leave the
+// originator waiting out its whole answer timeout, as a dropped data reply would (sendReply).
+func (r *Router) sendCell(to crypto.NodeID, m wire.Message) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.t.Send(ctx, to, m); err == nil || !errors.Is(err, transport.ErrQueueFull) {
+		return
+	}
+	r.spawn(func() { r.sendWithin(to, m, r.cfg.RequestTimeout) })
 }

@@ -17,6 +17,7 @@ import (
 	"lethe/crypto"
 	"lethe/fcp"
 	"lethe/node"
+	"lethe/routing"
 )
 
 // TestCappedNode: in a test network one node is capped at an upload and a download rate (by
@@ -153,7 +154,7 @@ func TestCappedNode(t *testing.T) {
 	sent, received := s1.Links.Sent-s0.Links.Sent, s1.Links.Received-s0.Links.Received
 	framesOut, framesIn := int64(s1.BytesOut-s0.BytesOut), int64(s1.BytesIn-s0.BytesIn)
 	peersGot, peersSent, gone := p1.since(p0)
-	relayed := s1.Routing.Requests - s0.Routing.Requests
+	relayed := forPeers(s1.Routing) - forPeers(s0.Routing)
 	pct := func(n, limit int64) string {
 		r := float64(n) / took.Seconds()
 		return fmt.Sprintf("%.0f B/s (%.1f%%)", r, 100*r/float64(limit))
@@ -163,7 +164,7 @@ func TestCappedNode(t *testing.T) {
 		pct(sent, up), pct(framesOut, up), pct(peersGot, up))
 	t.Logf("  down: %s on its sockets, %s of frames; its peers wrote %s of frames to it",
 		pct(received, down), pct(framesIn, down), pct(peersSent, down))
-	t.Logf("  %d requests of its peers handled in the window; %d links to it at the start, %d at the end, %d of them gone",
+	t.Logf("  %d requests, tunnel requests and tunnel cells of its peers handled in the window; %d links to it at the start, %d at the end, %d of them gone",
 		relayed, len(p0), len(p1), gone)
 	for _, c := range []struct {
 		what       string
@@ -187,11 +188,17 @@ func TestCappedNode(t *testing.T) {
 	}
 	t.Logf("the other nodes' %d fetches done %v after the window", others, (time.Since(start) - took).Round(time.Millisecond))
 	// It relayed: its peers' requests reached it while it was capped.
-	if handled := cn.Status().Routing.Requests - capping.Routing.Requests; handled == 0 {
-		t.Error("the capped node handled no request of its peers while capped")
+	if handled := forPeers(cn.Status().Routing) - forPeers(capping.Routing); handled == 0 {
+		t.Error("the capped node handled no request of its peers while capped (routed none, ended no tunnel, relayed no cell)")
 	} else {
-		t.Logf("%d requests of its peers handled while capped", handled)
+		t.Logf("%d requests, tunnel requests and tunnel cells of its peers handled while capped", handled)
 	}
+}
+
+// forPeers counts what a node did for its peers: requests and inserts it routed, those that
+// came out of tunnels it ends, and the cells it relayed along tunnels.
+func forPeers(s routing.Stats) uint64 {
+	return s.Requests + s.Inserts + s.TunnelEnds + s.TunnelCells
 }
 
 // linkView is what a node's peers counted on their links to it, each link named by the peer

@@ -141,8 +141,8 @@ func TestDiskFull(t *testing.T) {
 		}
 	}
 	after := n.Status()
-	if after.Routing.Requests == before.Requests {
-		t.Errorf("node %d routed no request of its peers after its disk filled", full)
+	if forPeers(after.Routing) == forPeers(before) {
+		t.Errorf("node %d served no request of its peers after its disk filled (routed none, ended no tunnel, relayed no cell)", full)
 	}
 	// Far more blocks passed through than the cache holds: it stays within its bound, and
 	// on the full disk it goes on turning over, each write that finds no room taking it from
@@ -161,8 +161,9 @@ func TestDiskFull(t *testing.T) {
 	if !reportsDiskFull(after) {
 		t.Errorf("node %d no longer reports its full disk, which is still full", full)
 	}
-	t.Logf("after the disk filled, node %d routed %d requests of its peers (%d found) and its cache evicted %d blocks; %d files fetched twice",
-		full, after.Routing.Requests-before.Requests, after.Routing.Found-before.Found, after.Evictions-st.Evictions, len(files))
+	t.Logf("after the disk filled, node %d routed %d requests of its peers (%d found), ended %d tunnels' requests, relayed %d tunnel cells, and its cache evicted %d blocks; %d files fetched twice",
+		full, after.Routing.Requests-before.Requests, after.Routing.Found-before.Found, after.Routing.TunnelEnds-before.TunnelEnds,
+		after.Routing.TunnelCells-before.TunnelCells, after.Evictions-st.Evictions, len(files))
 
 	// Stopped, its store passes its check on the still-full disk and holds what it had.
 	if err := tn.Close(); err != nil {

@@ -141,6 +141,7 @@ func (t *Tunnels) receiveForward(from crypto.NodeID, m *wire.TunnelCell) {
 	t.circuits.Unlock()
 	h.fwd.XOR(m.Seq, m.Body)
 	if next != nil {
+		t.relayed.Add(1)
 		t.send(next.peer, &wire.TunnelCell{Circuit: next.circuit, Seq: m.Seq, Body: m.Body})
 		return
 	}
@@ -169,6 +170,7 @@ func (t *Tunnels) receiveBackward(from crypto.NodeID, m *wire.TunnelCell) {
 	h.last = t.cfg.Now()
 	t.circuits.Unlock()
 	h.bwd.XOR(m.Seq, m.Body)
+	t.relayed.Add(1)
 	t.send(h.prev.peer, &wire.TunnelCell{Circuit: h.prev.circuit, Back: true, Seq: m.Seq, Body: m.Body})
 }
 

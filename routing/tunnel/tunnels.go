@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"lethe/crypto"
@@ -160,7 +161,8 @@ type Tunnels struct {
 		in  map[link]*hop     // circuits a peer created here: keyed by that peer and its ID
 		out map[link]outbound // circuits this node created at a peer: a relay's next hop or its own tunnel
 	}
-	own struct {
+	relayed atomic.Uint64 // cells passed on along other nodes' tunnels
+	own     struct {
 		sync.Mutex
 		rng      *mrand.Rand
 		guards   []*guard
@@ -283,6 +285,9 @@ func (t *Tunnels) announceKey() {
 		t.sendKey(id)
 	}
 }
+
+// Relayed is how many cells this node has passed on along other nodes' tunnels, both ways.
+func (t *Tunnels) Relayed() uint64 { return t.relayed.Load() }
 
 // Close destroys the node's own tunnels and every circuit it relays, and waits for its
 // goroutines. It is idempotent.
