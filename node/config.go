@@ -78,6 +78,10 @@ type Config struct {
 	Opennet bool
 	// SeedNode makes an opennet node a seed that newcomers announce themselves through.
 	SeedNode bool
+	// Tunnels sends the node's own requests and inserts through tunnels (spec §18.11)
+	// instead of the stem (spec §18.2). Every node relays and ends other nodes' tunnels
+	// whatever it is set to.
+	Tunnels bool
 	// Seeds are opennet seed nodes, in addition to those in SeedsFile.
 	Seeds []*wire.NodeRef
 

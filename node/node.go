@@ -157,8 +157,10 @@ func New(cfg Config) (*Node, error) {
 		SeedNode: cfg.SeedNode,
 		Logger:   n.log.With("part", "routing"),
 		Trace:    cfg.Trace,
-		// The node's own requests and inserts go through tunnels (spec §18.11).
-		Identity: n.id,
+		// The node relays and ends tunnels; its own requests and inserts go through them
+		// if its user asked (spec §18.11).
+		Identity:   n.id,
+		OwnTunnels: cfg.Tunnels,
 	}
 	if cfg.Location != 0 {
 		rcfg.SwapInterval = -1

@@ -30,7 +30,7 @@ func (r *Router) PutBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 	round := func(ctx context.Context, id, tag uint64) outcome {
 		return r.newWalk(&insertKind{block: block}, nil, kt, rk, rk.Location(), id, wire.MaxHTL, tag, false).run(ctx)
 	}
-	if r.tunnels != nil {
+	if r.tunnels != nil && r.cfg.OwnTunnels {
 		round = r.tunnelPut(kt, block)
 	}
 	_, err := r.ownRounds(ctx, kt, rk, round)

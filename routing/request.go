@@ -31,7 +31,7 @@ func (r *Router) GetBlock(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 	round := func(ctx context.Context, id, tag uint64) outcome {
 		return r.newWalk(&requestKind{}, nil, kt, rk, rk.Location(), id, wire.MaxHTL, tag, false).run(ctx)
 	}
-	if r.tunnels != nil {
+	if r.tunnels != nil && r.cfg.OwnTunnels {
 		round = r.tunnelGet(kt, rk)
 	}
 	o, err := r.ownRounds(ctx, kt, rk, round)

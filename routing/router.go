@@ -92,11 +92,14 @@ type Config struct {
 	// Trace, if set, is called for every routing event (the simulator's measurements,
 	// tests). It runs synchronously on routing goroutines and must be quick.
 	Trace func(Event)
-	// Identity is the node's identity. With it the node's own requests and inserts travel
-	// through tunnels and the node relays and ends other nodes' tunnels (spec §18.11); a
-	// node always sets it. Without it (tests of the walk alone) its own requests walk the
-	// stem from this node (spec §18.2).
+	// Identity is the node's identity. With it the node relays and ends other nodes'
+	// tunnels (spec §18.11); a node always sets it. Without it (tests of the walk alone)
+	// there are no tunnels.
 	Identity *crypto.NodeIdentity
+	// OwnTunnels sends the node's own requests and inserts through tunnels (spec §18.11,
+	// which needs Identity). Without it they walk the stem from this node (spec §18.2), the
+	// default until tunnels hold up under floods as the stem does (spec §18.11.8).
+	OwnTunnels bool
 
 	// Tuning holds the settings only this module's simulator and the router's tests change
 	// (package routing/internal/tuning, which no package outside lethe/routing can import):

@@ -22,6 +22,7 @@ func TestOwnRequestsThroughTunnels(t *testing.T) {
 		const n = 24
 		tn := newTestNet(t, spread(n, 0.01), func(i int, c *Config) {
 			c.Identity = crypto.NewNodeIdentity(sha256.Sum256([]byte(fmt.Sprintf("test node %d", i))))
+			c.OwnTunnels = true
 			c.Trace = func(e Event) {
 				mu.Lock()
 				events = append(events, tracedEvent{i, e})

@@ -265,6 +265,7 @@ func (s *Sim) build() error {
 			Now:          s.now,
 			Trace:        func(e routing.Event) { s.tr.event(idx, e) },
 			Identity:     idents[i],
+			OwnTunnels:   true, // the simulator measures the tunnels (spec §18.11)
 			// A busy simulation is slow, not lossy: long timeouts, no limit on the
 			// messages waiting for a peer's Accepted, none on the work in progress.
 			Tuning: &tuning.Options{
