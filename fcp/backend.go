@@ -45,10 +45,18 @@ type PutRequest struct {
 	TargetFilename string           // CHK only: a file name readers see, appended to the URI
 	Data           io.Reader        // exactly DataLength bytes
 	DataLength     int64
-	GetCHKOnly     bool // compute the URI, insert nothing
-	DontCompress   bool
-	PriorityClass  int // 0 (highest) … 6; Freenet's default is 2 for FCP
-	MaxRetries     int // -1: retry for ever
+	// Filename, for UploadFrom=disk (spec §16.14), is the absolute path of a file on the
+	// node's machine that the node reads itself: Client.Put sends it in place of Data, after
+	// the connection proved with Client.TestDDARead that it may.
+	Filename string
+	// DataAt is, for UploadFrom=disk, the file the server opened, also given as Data: a
+	// Backend may read it again from any offset instead of keeping a copy. It is the user's
+	// own file and may change while the request runs.
+	DataAt        io.ReaderAt
+	GetCHKOnly    bool // compute the URI, insert nothing
+	DontCompress  bool
+	PriorityClass int // 0 (highest) … 6; Freenet's default is 2 for FCP
+	MaxRetries    int // -1: retry for ever
 	// RedirectTo, when its Type is set, makes the insert a redirect to content already in
 	// the network (UploadFrom=redirect); Data is then empty.
 	RedirectTo crypto.RequestURI

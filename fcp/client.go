@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -182,7 +183,8 @@ func (c *Client) GenerateSSK(ctx context.Context) (crypto.InsertURI, crypto.Requ
 }
 
 // Put inserts one file and returns the URI to fetch it with. req.Data must yield exactly
-// req.DataLength bytes. progress, if not nil, receives SimpleProgress reports and the URI as
+// req.DataLength bytes, unless req.Filename names the file for the node to read itself
+// (UploadFrom=disk, after TestDDARead allowed its directory). progress, if not nil, receives SimpleProgress reports and the URI as
 // soon as the node knows it.
 func (c *Client) Put(ctx context.Context, req PutRequest, progress func(Progress)) (crypto.RequestURI, error) {
 	m := NewMessage("ClientPut", "URI", req.URI.String())
@@ -193,9 +195,15 @@ func (c *Client) Put(ctx context.Context, req PutRequest, progress func(Progress
 		m.Set("TargetFilename", req.TargetFilename)
 	}
 	setPutOptions(m, req.GetCHKOnly, req.DontCompress, req.PriorityClass, req.MaxRetries, progress != nil)
-	m.Set("UploadFrom", uploadDirect).SetInt("DataLength", req.DataLength)
-	m.HasData = true
-	res, err := c.do(ctx, m, req.Data, &call{progress: progress})
+	data := req.Data
+	if req.Filename != "" {
+		m.Set("UploadFrom", uploadDisk).Set("Filename", req.Filename)
+		data = nil
+	} else {
+		m.Set("UploadFrom", uploadDirect).SetInt("DataLength", req.DataLength)
+		m.HasData = true
+	}
+	res, err := c.do(ctx, m, data, &call{progress: progress})
 	if err != nil {
 		return crypto.RequestURI{}, err
 	}
@@ -331,7 +339,7 @@ func (c *Client) do(ctx context.Context, m *Message, data io.Reader, cl *call) (
 			res := <-cl.reply
 			return res, res.err
 		}
-		if m.Name != "GenerateSSK" {
+		if m.Name != "GenerateSSK" && !strings.HasPrefix(m.Name, "TestDDA") { // requests that end
 			c.write(NewMessage("RemovePersistentRequest", "Identifier", id, "Global", "false"), nil)
 		}
 		return callResult{}, ctx.Err()
@@ -407,7 +415,7 @@ func (c *Client) dispatch(m *Message) {
 		}
 	}
 	switch m.Name {
-	case "SSKKeypair", "PutSuccessful":
+	case "SSKKeypair", "PutSuccessful", "TestDDAReply", "TestDDAComplete":
 		end(callResult{msg: m})
 	case "URIGenerated":
 		if u, err := crypto.ParseURI(m.Value("URI")); err == nil && cl.progress != nil {

@@ -118,7 +118,7 @@ func (s *Server) parsePut(m *Message) (*request, error) {
 				return
 			}
 			defer f.Close()
-			req.Data, req.DataLength = f, size
+			req.Data, req.DataAt, req.DataLength, req.Filename = f, f, size, diskPath
 		}
 		r.mu.Lock()
 		switch {

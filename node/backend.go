@@ -145,7 +145,12 @@ func (b *backend) Put(ctx context.Context, req fcp.PutRequest, progress func(fcp
 		return crypto.RequestURI{}, clientError(err)
 	}
 	defer end()
-	sp, err := b.n.spool(req.Data, req.DataLength)
+	var sp *spooled
+	if req.DataAt != nil {
+		sp, err = inPlace(req.DataAt, req.DataLength) // the user's own file: no copy (§19.5)
+	} else {
+		sp, err = b.n.spool(req.Data, req.DataLength)
+	}
 	if err != nil {
 		return crypto.RequestURI{}, result(ctx, fmt.Errorf("read the data: %w", err))
 	}

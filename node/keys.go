@@ -120,11 +120,13 @@ func (c *contentHash) sum() []byte { return c.h.Sum(nil) }
 // memorySpool is the largest insert data held in memory; larger data goes to a file.
 const memorySpool = 4 << 20
 
-// spooled is an insert's data, read to its end and hashed.
+// spooled is an insert's data, read to its end and hashed: kept in memory, in a spool file,
+// or, for a file the node may read again, where it lies (inPlace).
 type spooled struct {
 	sum  [32]byte
 	mem  []byte
 	file *private.File
+	at   io.ReaderAt
 	size int64
 }
 
@@ -216,6 +218,9 @@ func copyHashing(w io.Writer, h hash.Hash, r io.Reader, size int64) error {
 
 // Reader reads the data from its start.
 func (s *spooled) Reader() io.Reader {
+	if s.at != nil {
+		return newReread(s.at, s.size, s.sum)
+	}
 	if s.file != nil {
 		return s.file.Reader()
 	}

@@ -219,7 +219,26 @@ func insertFile(ctx context.Context, c *fcp.Client, path string, size int64, tar
 	if target.Type == crypto.CHK {
 		req.TargetFilename = name
 	}
+	if len(to) == 0 {
+		if abs, ok := nodeReads(ctx, c, path); ok {
+			req.Data, req.Filename = nil, abs
+		}
+	}
 	return c.Put(ctx, req, progress)
+}
+
+// nodeReads asks whether the node may read the file at path itself (spec §16.14): a node on
+// this machine, running as this user, proves it with the TestDDA handshake in the file's
+// directory, and then takes the file by its path instead of its bytes over the connection
+// (spec §19.5: read where it lies, no copy). A node elsewhere, or one that refuses, gets the
+// bytes: ok is false and the command sends them.
+func nodeReads(ctx context.Context, c *fcp.Client, path string) (abs string, ok bool) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", false
+	}
+	allowed, err := c.TestDDARead(ctx, filepath.Dir(abs))
+	return abs, err == nil && allowed
 }
 
 // encryptToTemp encrypts r to the recipients into an unlinked temporary file, so that its
