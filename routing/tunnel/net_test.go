@@ -33,6 +33,7 @@ type testNet struct {
 	closed bool                                    // guarded by mu
 	errs   []error                                 // protocol errors Receive reported; guarded by mu
 	onEnd  func(n *testNode, rk crypto.RoutingKey) // called as an end starts serving; guarded by mu
+	busy   map[int]bool                            // nodes whose end answers overloaded; guarded by mu
 }
 
 type testNode struct {
@@ -230,9 +231,13 @@ func (e testEnd) Fetch(ctx context.Context, kt crypto.KeyType, rk crypto.Routing
 	tn.served = append(tn.served, served{node: e.nd.idx, key: rk})
 	b, ok := tn.blocks[rk]
 	hook := tn.onEnd
+	busy := tn.busy[e.nd.idx]
 	tn.mu.Unlock()
 	if hook != nil {
 		hook(e.nd, rk)
+	}
+	if busy {
+		return nil, wire.ErrOverloaded
 	}
 	if !ok {
 		return nil, wire.ErrDataNotFound

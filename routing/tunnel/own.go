@@ -30,6 +30,17 @@ type tunnel struct {
 
 	place int // the session's place it was built for: which guard
 	users int // sessions holding it; guarded by t.own's lock
+
+	// retired: its end answered overloaded and it takes no new requests; the session that
+	// retired it lets go of it when the last request on it is answered. Guarded by mu.
+	retired bool
+}
+
+// usable reports whether the tunnel takes new requests.
+func (tu *tunnel) usable() bool {
+	tu.mu.Lock()
+	defer tu.mu.Unlock()
+	return tu.err == nil && !tu.retired
 }
 
 // ownHop is what the originator holds for one hop of its tunnel.
@@ -261,10 +272,11 @@ func destroyError(r wire.DestroyReason) error {
 // for every blocksPerTunnel blocks, each through its own guard.
 type session struct {
 	mu        sync.Mutex
-	tunnels   []*tunnel // index i goes through guard i; guarded by mu
-	building  []bool    // a build of tunnel i is under way; guarded by mu
-	requested int       // blocks asked for; guarded by mu
-	last      time.Time // last use; guarded by mu
+	tunnels   []*tunnel   // index i goes through guard i; guarded by mu
+	building  []bool      // a build of tunnel i is under way; guarded by mu
+	retiredAt []time.Time // when the tunnel in place i was last retired; guarded by mu
+	requested int         // blocks asked for; guarded by mu
+	last      time.Time   // last use; guarded by mu
 }
 
 // closeSession lets go of the session's tunnels.
@@ -293,7 +305,7 @@ func (t *Tunnels) obtain(ctx context.Context, place int) (*tunnel, error) {
 	var least *tunnel
 	leastLoad, alive := 0, 0
 	for _, tu := range t.own.live[place] {
-		if tu.failed() {
+		if !tu.usable() {
 			continue
 		}
 		alive++
@@ -425,16 +437,27 @@ func (t *Tunnels) use(ctx context.Context, sessionID uint64, rk crypto.RoutingKe
 	want := min(t.cfg.MaxTunnels, 1+(s.requested-1)/blocksPerTunnel)
 	s.mu.Unlock()
 	var lastErr error
-	for range useAttempts {
+	for attempt := range useAttempts {
 		tu, err := t.pick(ctx, s, want)
 		if err != nil {
 			return nil, err
 		}
 		t.trace(Event{Kind: EventRequest, Hops: tu.hopIDs(), Key: rk, Session: sessionID})
 		in, err := tu.exchange(ctx, msg(t.randomUint64()))
+		// An end that answers overloaded is kept busy (a flood at it, or more than it can
+		// serve): the request goes again through another tunnel, where the stem's retry
+		// would have walked elsewhere (spec §18.11.8).
+		again := err == nil && overloaded(in) && attempt < useAttempts-1 && t.retire(s, tu)
 		tu.mu.Lock()
 		tu.inflight--
+		last := tu.retired && tu.inflight == 0
 		tu.mu.Unlock()
+		if last {
+			t.drop(tu)
+		}
+		if again {
+			continue
+		}
 		if err == nil {
 			return in, nil
 		}
@@ -444,6 +467,47 @@ func (t *Tunnels) use(ctx context.Context, sessionID uint64, rk crypto.RoutingKe
 		lastErr = err
 	}
 	return nil, lastErr
+}
+
+// retireEvery is how often a session may retire the tunnel in one place: each new tunnel
+// draws a new end, one more chance for colluders to hold it, so an end that says it is busy
+// (which a colluding guard cannot make an honest end say) replaces it at most this often.
+const retireEvery = 10 * time.Second
+
+// overloaded reports whether an end's answer says it is too busy to search.
+func overloaded(in wire.TunnelInner) bool {
+	r, ok := in.(*wire.TunnelResult)
+	return ok && r.Code == wire.ResultOverloaded
+}
+
+// retire takes tu out of the session's use, so that its place gets a new tunnel, unless the
+// place's tunnel was retired within retireEvery or tu is not the session's any more. The
+// session lets go of tu when its last request is answered (use).
+func (t *Tunnels) retire(s *session, tu *tunnel) bool {
+	now := t.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.Index(s.tunnels, tu)
+	if i < 0 {
+		return false
+	}
+	for len(s.retiredAt) <= i {
+		s.retiredAt = append(s.retiredAt, time.Time{})
+	}
+	if !s.retiredAt[i].IsZero() && now.Sub(s.retiredAt[i]) < retireEvery {
+		return false
+	}
+	tu.mu.Lock()
+	if tu.retired || tu.err != nil {
+		tu.mu.Unlock()
+		return false
+	}
+	tu.retired = true
+	tu.mu.Unlock()
+	s.retiredAt[i] = now
+	s.tunnels[i] = nil
+	t.trace(Event{Kind: EventRetired, Hops: tu.hopIDs()})
+	return true
 }
 
 // session returns the session's tunnels, making the session if it is new.
@@ -481,7 +545,8 @@ func (t *Tunnels) pick(ctx context.Context, s *session, want int) (*tunnel, erro
 		}
 	}()
 	for i, tu := range s.tunnels {
-		if tu != nil && tu.failed() {
+		if tu != nil && !tu.usable() {
+			// Failed, or retired by another session that shares it: let go of it.
 			failed = append(failed, tu)
 			s.tunnels[i], tu = nil, nil
 		}

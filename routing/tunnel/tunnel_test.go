@@ -509,3 +509,48 @@ func TestManySessions(t *testing.T) {
 		return g.tu.peers.m[o.tu.me].in == 0
 	})
 }
+
+// TestOverloadedEndReplaced: a tunnel whose end answers overloaded is retired and the request
+// goes through a new tunnel, with a new end, within the same call; a place's tunnel is retired
+// at most once in retireEvery, so an end that is busy right after is answered as it says.
+func TestOverloadedEndReplaced(t *testing.T) {
+	tn := newTestNet(t, 30)
+	tn.randomGraph(8, 6)
+	o := tn.nodes[4]
+	built := traceTunnels(o)
+	ctx := testCtx(t)
+	key, _ := tn.newBlock(7000)
+	if _, err := o.tu.Get(ctx, 1, crypto.CHK, key); err != nil {
+		t.Fatal(err)
+	}
+	first := built()
+	if len(first) != 1 {
+		t.Fatalf("%d tunnels built for one block", len(first))
+	}
+	end := tn.index(first[0][len(first[0])-1])
+	tn.mu.Lock()
+	tn.busy = map[int]bool{end: true}
+	tn.mu.Unlock()
+	key, _ = tn.newBlock(7001)
+	if _, err := o.tu.Get(ctx, 1, crypto.CHK, key); err != nil {
+		t.Fatalf("with the tunnel's end busy: %v, want the block through another tunnel", err)
+	}
+	all := built()
+	if len(all) != 2 {
+		t.Fatalf("%d tunnels built, want the first and its replacement", len(all))
+	}
+	second := tn.index(all[1][len(all[1])-1])
+	if second == end {
+		t.Fatalf("the replacement ends at the busy node %d too", end)
+	}
+	tn.mu.Lock()
+	tn.busy[second] = true
+	tn.mu.Unlock()
+	key, _ = tn.newBlock(7002)
+	if _, err := o.tu.Get(ctx, 1, crypto.CHK, key); !errors.Is(err, wire.ErrOverloaded) {
+		t.Errorf("the replacement's end busy at once: err %v, want ErrOverloaded (retired at most once in %v)", err, retireEvery)
+	}
+	if n := len(built()); n != 2 {
+		t.Errorf("%d tunnels built, want no third within %v", n, retireEvery)
+	}
+}

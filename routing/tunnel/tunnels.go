@@ -117,6 +117,7 @@ type EventKind uint8
 const (
 	EventBuilt   EventKind = iota + 1 // this node built a tunnel (Hops)
 	EventRequest                      // this node sent a request or insert for Key into a tunnel (Hops)
+	EventRetired                      // this node retired a tunnel whose end answered overloaded (Hops)
 )
 
 // Event is something the simulator measures.
