@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -250,13 +251,19 @@ func siteDir(req fcp.PutDirRequest) (insert.Dir, []byte, error) {
 			h.field(e.TargetURI.String())
 			entry.Redirect = e.TargetURI
 		} else {
-			if _, err := io.Copy(h, io.NewSectionReader(e.Data, 0, e.Data.Size())); err != nil {
+			// Each file is hashed on its own too: the insert reads it again (a disk file of
+			// ClientPutDiskDir where it lies) and fails if it no longer holds what the
+			// site's keys were derived from (§19.5).
+			own := sha256.New()
+			if _, err := io.Copy(io.MultiWriter(h, own), io.NewSectionReader(e.Data, 0, e.Data.Size())); err != nil {
 				return insert.Dir{}, nil, fmt.Errorf("read %q: %w", e.Name, err)
 			}
 			h.field("")
 			data := e.Data
+			var sum [32]byte
+			copy(sum[:], own.Sum(nil))
 			entry.Open = func() (io.ReadCloser, error) {
-				return io.NopCloser(io.NewSectionReader(data, 0, data.Size())), nil
+				return io.NopCloser(newReread(data, data.Size(), sum)), nil
 			}
 		}
 		if entry.Path == req.DefaultName {

@@ -138,3 +138,46 @@ func uploadLogs(t *testing.T, n *Node) []string {
 	}
 	return names
 }
+
+// TestInPlaceSiteFileChanged: a site's file the node reads where it lies (ClientPutDiskDir)
+// that changes between the site's hash and its encoding fails the site's insert, as a file's
+// does, with no URI and no block log left.
+func TestInPlaceSiteFileChanged(t *testing.T) {
+	n := runNode(t, t.TempDir(), nil)
+	const size = 200 << 10
+	path := filepath.Join(t.TempDir(), "index.html")
+	if err := os.WriteFile(path, randomBytes(size, 6), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	file := &changeAfterHashing{f: f, size: size, change: func(path string) error {
+		return os.WriteFile(path, randomBytes(size, 7), 0o644)
+	}}
+	before := uploadLogs(t, n)
+	var reported crypto.RequestURI
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err = n.backend.PutDir(ctx, fcp.PutDirRequest{URI: crypto.InsertURI{Type: crypto.CHK}, DefaultName: "index.html",
+		Entries: []fcp.DirEntry{{Name: "index.html", Data: io.NewSectionReader(file, 0, size)}}},
+		func(p fcp.Progress) {
+			if p.URI.Type != 0 {
+				reported = p.URI
+			}
+		})
+	if file.err != nil {
+		t.Fatalf("changing the file: %v", file.err)
+	}
+	if !errors.Is(err, errFileChanged) {
+		t.Fatalf("insert of a site whose file changed under it: %v, want an error that says the file changed", err)
+	}
+	if reported.Type != 0 {
+		t.Errorf("the insert reported the URI %v for a site that was not what its keys came from", reported)
+	}
+	if logs := uploadLogs(t, n); len(logs) != len(before) {
+		t.Errorf("uploads/ holds %v after the failed insert, %v before: the insert left its block log", logs, before)
+	}
+}
