@@ -73,7 +73,6 @@ func TestLargeFiles(t *testing.T) {
 	}
 	bin := buildLethe(t)
 	procs := startProcNet(t, bin, dir, nodes, "--store-size", strconv.FormatInt(store>>20, 10)+"MiB", "--cache-size", "64MiB")
-	in, out := procs[0].client(), procs[2].client()
 
 	type peak struct{ anon, rss uint64 }
 	var report []string
@@ -87,6 +86,10 @@ func TestLargeFiles(t *testing.T) {
 		src := func() io.Reader { return io.LimitReader(rand.NewChaCha8([32]byte{byte(i), 'L'}), size) }
 		want := sha256.New()
 		io.Copy(want, src())
+		// Each file gets fresh connections: a connection that waits for nothing is closed
+		// after 10 idle minutes (spec §16.1), and the 4 GiB insert takes longer than that
+		// (the fetching client, dialled before it, found its connection closed).
+		in := procs[0].client()
 		start := time.Now()
 		uri, err := in.Put(ctx, fcp.PutRequest{URI: crypto.InsertURI{Type: crypto.CHK}, Data: src(), DataLength: size, TargetFilename: "large.bin"}, nil)
 		if err != nil {
@@ -95,6 +98,7 @@ func TestLargeFiles(t *testing.T) {
 		}
 		took := time.Since(start)
 		got := &hashCount{h: sha256.New()}
+		out := procs[2].client()
 		start = time.Now()
 		_, err = out.Get(ctx, fcp.GetRequest{URI: uri, MaxSize: size}, got, nil)
 		cancel()
