@@ -406,14 +406,17 @@ func (r *Router) sendWithin(to crypto.NodeID, m wire.Message, wait time.Duration
 // sendNow sends m from the transport's event goroutine, which must not wait: it is queued at
 // once if the link has room, and otherwise handed to a goroutine that waits for room as send
 // does. A reply dropped here would leave the peer waiting out its timeout.
-func (r *Router) sendNow(to crypto.NodeID, m wire.Message) {
+func (r *Router) sendNow(to crypto.NodeID, m wire.Message) { r.sendNowWithin(to, m, sendWait) }
+
+// sendNowWithin is sendNow with the goroutine waiting for room up to wait.
+func (r *Router) sendNowWithin(to crypto.NodeID, m wire.Message, wait time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := r.t.Send(ctx, to, m)
 	if err == nil || !errors.Is(err, transport.ErrQueueFull) {
 		return
 	}
-	r.spawn(func() { r.send(to, m) })
+	r.spawn(func() { r.sendWithin(to, m, wait) })
 }
 
 // PeerUp implements transport.Handler.

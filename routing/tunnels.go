@@ -7,7 +7,6 @@ import (
 
 	"lethe/crypto"
 	"lethe/routing/tunnel"
-	"lethe/transport"
 	"lethe/wire"
 )
 
@@ -164,10 +163,5 @@ func (r *Router) endWalk(ctx context.Context, rk crypto.RoutingKey) (uint64, con
 // dropped because a link was busy for a moment (a flood, a slow uplink) would leave the
 // originator waiting out its whole answer timeout, as a dropped data reply would (sendReply).
 func (r *Router) sendCell(to crypto.NodeID, m wire.Message) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := r.t.Send(ctx, to, m); err == nil || !errors.Is(err, transport.ErrQueueFull) {
-		return
-	}
-	r.spawn(func() { r.sendWithin(to, m, r.cfg.RequestTimeout) })
+	r.sendNowWithin(to, m, r.cfg.RequestTimeout)
 }

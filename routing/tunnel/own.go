@@ -632,7 +632,7 @@ func (t *Tunnels) waitFirst(ctx context.Context, s *session) (*tunnel, error) {
 		}
 		building := len(s.building) > 0 && s.building[0]
 		s.mu.Unlock()
-		if tu != nil && !tu.failed() || !building {
+		if tu != nil && tu.usable() || !building {
 			return t.pick(ctx, s, 1)
 		}
 	}
@@ -652,7 +652,7 @@ func (t *Tunnels) waitRoom(ctx context.Context, s *session, want int) (*tunnel, 
 		}
 		s.mu.Lock()
 		for _, tu := range s.tunnels {
-			if tu == nil || tu.failed() {
+			if tu == nil || !tu.usable() {
 				continue
 			}
 			tu.mu.Lock()
