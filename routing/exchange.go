@@ -89,23 +89,31 @@ type exchanged struct {
 // The registration stays open so that a path-folding offer after data can still be read; the
 // caller calls done.
 func (r *Router) exchange(ctx context.Context, to crypto.NodeID, m wire.Message, note func(wire.Message)) exchanged {
-	w, done := r.expect(to, messageID(m))
-	x := exchanged{notes: w.notes, done: done}
-	if err := r.send(to, m); err != nil {
-		return x
-	}
 	r.peers.Lock()
 	p := r.peers.byID[to]
 	if p != nil {
 		p.awaiting++
 	}
 	r.peers.Unlock()
+	return r.exchangeHeld(ctx, to, p, m, note)
+}
+
+// exchangeHeld is exchange for a message whose place among p's awaiting messages was taken
+// when p was chosen (nextHop), under the same lock as the check against MaxAwaiting: walks
+// that chose p at the same moment cannot all pass the check before any of them counts. The
+// place is given back when p accepts or answers, or at once if the message is not sent.
+// p may be nil (a peer gone since).
+func (r *Router) exchangeHeld(ctx context.Context, to crypto.NodeID, p *peer, m wire.Message, note func(wire.Message)) exchanged {
+	w, done := r.expect(to, messageID(m))
+	x := exchanged{notes: w.notes, done: done}
+	if err := r.send(to, m); err != nil {
+		r.unawait(p)
+		return x
+	}
 	accepted := false
 	accept := func() {
-		if !accepted && p != nil {
-			r.peers.Lock()
-			p.awaiting--
-			r.peers.Unlock()
+		if !accepted {
+			r.unawait(p)
 		}
 		accepted = true
 	}
@@ -144,6 +152,16 @@ func (r *Router) exchange(ctx context.Context, to crypto.NodeID, m wire.Message,
 			return x
 		}
 	}
+}
+
+// unawait gives back a place p's awaiting messages held (exchangeHeld).
+func (r *Router) unawait(p *peer) {
+	if p == nil {
+		return
+	}
+	r.peers.Lock()
+	p.awaiting--
+	r.peers.Unlock()
 }
 
 // idOf is the request ID a message carries: a request's, insert's or announcement's own, or

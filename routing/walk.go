@@ -188,6 +188,7 @@ func (w *walk) alongStem(ctx context.Context) (o outcome, end bool) {
 		w.tried[p.id] = true
 		timeout, ok := r.hopTimeout(ctx, out)
 		if !ok {
+			r.unawait(p)
 			break
 		}
 		id, stem := w.id, w.stem
@@ -195,7 +196,7 @@ func (w *walk) alongStem(ctx context.Context) (o outcome, end bool) {
 			id, stem = next, 0 // the stem ends over this link
 			skip[p.id] = true
 		}
-		x := r.exchange(ctx, p.id, w.kind.message(w, id, out, stem, timeout), w.note)
+		x := r.exchangeHeld(ctx, p.id, p, w.kind.message(w, id, out, stem, timeout), w.note)
 		o, end := w.kind.answer(w, p, x)
 		if end {
 			if o.done == nil {
@@ -243,13 +244,15 @@ func (w *walk) search(ctx context.Context) outcome {
 		}
 		w.tried[p.id] = true
 		if out == 0 {
+			r.unawait(p)
 			return w.kind.exhausted(w)
 		}
 		timeout, ok := r.hopTimeout(ctx, out)
 		if !ok {
+			r.unawait(p)
 			return w.kind.ranOut(w, errTooLate)
 		}
-		x := r.exchange(ctx, p.id, w.kind.message(w, w.id, out, 0, timeout), w.note)
+		x := r.exchangeHeld(ctx, p.id, p, w.kind.message(w, w.id, out, 0, timeout), w.note)
 		o, end := w.kind.answer(w, p, x)
 		if end {
 			if o.done == nil {
@@ -291,7 +294,9 @@ func failureReply(id uint64, err error) wire.Message {
 }
 
 // nextHop picks the next peer to try and the HTL to send it: on the stem the stem peer,
-// below it the peer that gets closest to the target. Nil if none is left.
+// below it the peer that gets closest to the target. Nil if none is left. The peer's place
+// for one awaiting message is taken here; the caller hands it to exchangeHeld or gives it
+// back (unawait).
 func (w *walk) nextHop() (*peer, uint8) {
 	r := w.r
 	now := r.now()
@@ -322,6 +327,7 @@ func (w *walk) nextHop() (*peer, uint8) {
 	if p == nil {
 		return nil, 0
 	}
+	p.awaiting++ // the caller's message holds a place from now on (exchangeHeld)
 	return p, w.kind.nextHTL(p, w.hops)
 }
 
