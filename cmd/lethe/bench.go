@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
@@ -36,8 +37,9 @@ func init() {
 		args: "[-nodes 12] [-sizes 1,64,256] [--dir DIR] [-cpuprofile PREFIX]",
 		summary: `Measure a test network on this machine and print one table of the figures.
 It starts a test network as ` + "`lethe testnet`" + ` does, inserts a file of each size (in MiB) at one
-node through the client protocol and fetches it at the node farthest away, which keeps no
-store and no cache, so that every fetch is cold. Beside the insert and fetch speeds it
+node as ` + "`lethe insert FILE`" + ` does (the file written to disk first, the node reading it by its
+path) and fetches it at the node farthest away, which keeps no store and no cache, so that
+every fetch is cold. Beside the insert and fetch speeds it
 measures, in the same run, the raw limits of this machine (SHA-256, AES-256-GCM, a loopback
 TCP copy) and the CPU one link costs a block at least (TLS, SHA-256, the store), the time to
 the first byte of a file never fetched before through the browsing proxy, and the memory of
@@ -132,10 +134,16 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		len(tn.Nodes), len(tn.Links), inserter, fetcher, hops, map[bool]string{true: "link", false: "links"}[hops == 1], keeps)
 	b.printRaw()
 
+	files, err := os.MkdirTemp(*dir, "lethe-bench-files-")
+	if err != nil {
+		return fail(exitFile, "", "a directory for the files to insert: %v", err)
+	}
+	defer os.RemoveAll(files)
+
 	b.printTransferHead()
 	for i, m := range mib {
 		fmt.Fprintf(e.stderr, "inserting and fetching %d MiB…\n", m)
-		t, err := b.transfer(ctx, ic, fc, m<<20, uint64(i))
+		t, err := b.transfer(ctx, ic, fc, files, m<<20, uint64(i))
 		if err != nil {
 			return err
 		}
@@ -290,6 +298,7 @@ func (b *bench) printRaw() {
 // transfer is one file inserted and fetched.
 type transfer struct {
 	size                    int64
+	byPath                  bool          // the node read the file where it lies (else its bytes were sent)
 	key                     time.Duration // to the URI (URIGenerated): the content encoded
 	keyCPU                  time.Duration
 	insert, fetch           time.Duration
@@ -298,24 +307,38 @@ type transfer struct {
 }
 
 // transfer inserts size bytes, different for each n, at one client and fetches them at the
-// other, checking that they come back whole.
-func (b *bench) transfer(ctx context.Context, ic, fc *fcp.Client, size int64, n uint64) (transfer, error) {
+// other, checking that they come back whole. The insert is what `lethe insert FILE` does: the
+// bytes are written to a file in dir first, outside the timing, and the client offers the
+// node that file by its path (the TestDDA handshake, inside the timing), or sends its bytes
+// if the node refuses; byPath says which it was.
+func (b *bench) transfer(ctx context.Context, ic, fc *fcp.Client, dir string, size int64, n uint64) (transfer, error) {
 	t := transfer{size: size}
-	src := func() io.Reader { return io.LimitReader(rand.NewChaCha8([32]byte{byte(b.seed), byte(n), 'b'}), size) }
-	want := sha256.New()
-	io.Copy(want, src())
+	path := filepath.Join(dir, fmt.Sprintf("bench-%dMiB.bin", size>>20))
+	want, err := writeBenchFile(path, rand.NewChaCha8([32]byte{byte(b.seed), byte(n), 'b'}), size)
+	if err != nil {
+		return t, fail(exitFile, "", "write the file to insert: %v", err)
+	}
+	defer os.Remove(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return t, fail(exitFile, "", "open the file to insert: %v", err)
+	}
+	defer f.Close()
 	stop, err := b.startProfile("insert", size)
 	if err != nil {
 		return t, err
 	}
 	b.links.reset()
 	start, cpu := time.Now(), cpuTime()
-	uri, err := ic.Put(ctx, fcp.PutRequest{URI: crypto.InsertURI{Type: crypto.CHK}, TargetFilename: fmt.Sprintf("bench-%dMiB.bin", size>>20), Data: src(), DataLength: size},
-		func(p fcp.Progress) {
-			if p.URI.Type != 0 && t.key == 0 {
-				t.key, t.keyCPU = time.Since(start), cpuTime()-cpu
-			}
-		})
+	req := fcp.PutRequest{URI: crypto.InsertURI{Type: crypto.CHK}, TargetFilename: filepath.Base(path), Data: f, DataLength: size}
+	if abs, ok := nodeReads(ctx, ic, path); ok {
+		req.Data, req.Filename, t.byPath = nil, abs, true
+	}
+	uri, err := ic.Put(ctx, req, func(p fcp.Progress) {
+		if p.URI.Type != 0 && t.key == 0 {
+			t.key, t.keyCPU = time.Since(start), cpuTime()-cpu
+		}
+	})
 	t.insert, t.insertCPU, t.insertLinks = time.Since(start), cpuTime()-cpu, b.links.take()
 	stop()
 	if err != nil {
@@ -332,10 +355,32 @@ func (b *bench) transfer(ctx context.Context, ic, fc *fcp.Client, size int64, n 
 	if err != nil {
 		return t, fail(exitFailed, "", "fetch %d MiB: %v", size>>20, err)
 	}
-	if got.n != size || !bytes.Equal(got.h.Sum(nil), want.Sum(nil)) {
+	if got.n != size || !bytes.Equal(got.h.Sum(nil), want) {
 		return t, fail(exitFailed, "", "fetch %d MiB: %d bytes came back that differ from those inserted", size>>20, got.n)
 	}
 	return t, nil
+}
+
+// writeBenchFile writes size bytes of src to a new file at path, synced so that the kernel's
+// writing it back does not fall into the insert's timing, and returns their SHA-256.
+func writeBenchFile(path string, src io.Reader, size int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(f, h), io.LimitReader(src, size))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return nil, err
+	}
+	return h.Sum(nil), nil
 }
 
 // countingHash hashes and counts what is written to it.
@@ -359,7 +404,11 @@ func (b *bench) printTransferHead() {
 }
 
 func (b *bench) printTransfer(t transfer) {
-	b.printPhase(t.size, "key", t.key, t.keyCPU, linkCount{})
+	key := "key"
+	if !t.byPath {
+		key = "key, bytes" // the node refused the file's path: not what the column's note says
+	}
+	b.printPhase(t.size, key, t.key, t.keyCPU, linkCount{})
 	b.printPhase(t.size, "insert", t.insert, t.insertCPU, t.insertLinks)
 	b.printPhase(t.size, "fetch, cold", t.fetch, t.fetchCPU, t.fetchLinks)
 }
@@ -378,7 +427,8 @@ func (b *bench) printPhase(size int64, phase string, took, cpu time.Duration, lc
 }
 
 func (b *bench) printTransferFoot() {
-	fmt.Fprintln(b.w, "(key: until the node reports the URI, the content encoded into its block log; insert: until")
+	fmt.Fprintln(b.w, "(key: until the node reports the URI, as for `lethe insert FILE`: the file, written to disk before the timing,")
+	fmt.Fprintln(b.w, "offered by its path and read by the node where it lies, encoded into its block log; insert: until")
 	fmt.Fprintln(b.w, "the network holds every block. MB/cpu-s: MB per second of CPU that the whole process spent, all nodes and clients;")
 	fmt.Fprintln(b.w, "it varies less than MB/s with what else runs on the machine. links/block: the inserts or")
 	fmt.Fprintln(b.w, "requests that reached a node, over the blocks; cpu-ms/MB/link: the CPU of the phase per MB")
