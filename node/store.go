@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"errors"
 	"log/slog"
 	"sync"
@@ -51,10 +52,14 @@ func newBlockStore(ds *datastore.Store, log *slog.Logger) *blockStore {
 }
 
 // Get implements routing.Store. A block the datastore cannot produce (absent, or damaged
-// and removed) is simply not there.
+// and removed) is simply not there. A block still waiting for its write is copied out of
+// its buffer, which goes back to writeBuffers after the write.
 func (s *blockStore) Get(kt crypto.KeyType, rk crypto.RoutingKey) ([]byte, bool) {
 	s.mu.Lock()
 	b, ok := s.pending[rk]
+	if ok {
+		b = bytes.Clone(b)
+	}
 	s.mu.Unlock()
 	if ok {
 		return b, true
@@ -76,6 +81,11 @@ func (s *blockStore) Has(kt crypto.KeyType, rk crypto.RoutingKey) bool {
 	s.mu.Unlock()
 	return ok || s.ds.Has(kt, rk)
 }
+
+// CopiesWhatItKeeps implements routing.CopyingStore: the datastore seals a copy of what it
+// writes, and a write queued for later (later) holds a copy of its own, so the router may
+// give the store blocks in the buffers its links lend it, and reuse them once it returns.
+func (*blockStore) CopiesWhatItKeeps() {}
 
 // Store implements routing.Store: the block is on disk when it returns.
 func (s *blockStore) Store(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error {
@@ -126,21 +136,42 @@ func (s *blockStore) later(kt crypto.KeyType, rk crypto.RoutingKey, block []byte
 		<-s.slots
 		return false, false, nil
 	}
-	s.pending[rk] = block
+	// The caller's block may be in a buffer it reuses once this returns (CopiesWhatItKeeps):
+	// the write waits with a copy in a buffer of its own, given back when it is done, when
+	// Get copies out of it and nothing else refers to it.
+	buf, kept := keepCopy(block)
+	s.pending[rk] = kept
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		if err := s.ds.PutVerified(kt, rk, block, area, datastore.CommitShared); err != nil {
+		if err := s.ds.PutVerified(kt, rk, kept, area, datastore.CommitShared); err != nil {
 			s.writeErrors.Add(1)
 			s.log.Debug("store: write failed", "area", area, "err", err)
 		}
 		s.mu.Lock()
 		delete(s.pending, rk)
 		s.mu.Unlock()
+		if buf != nil {
+			writeBuffers.Put(buf)
+		}
 		<-s.slots
 	}()
 	return true, false, nil
+}
+
+// writeBuffers recycles the copies of blocks waiting for their writes (later), which come at
+// the rate blocks pass through the node.
+var writeBuffers = sync.Pool{New: func() any { return new([crypto.CHKBlockSize]byte) }}
+
+// keepCopy copies block into a buffer of writeBuffers, or a new slice if it does not fit one
+// (buf is then nil).
+func keepCopy(block []byte) (buf *[crypto.CHKBlockSize]byte, kept []byte) {
+	if len(block) > crypto.CHKBlockSize {
+		return nil, bytes.Clone(block)
+	}
+	buf = writeBuffers.Get().(*[crypto.CHKBlockSize]byte)
+	return buf, buf[:copy(buf[:], block):len(block)]
 }
 
 // Close waits for the cache writes in flight. It does not close the datastore.

@@ -95,3 +95,60 @@ func TestStoreTailDoesNotWaitForItsCommit(t *testing.T) {
 		t.Errorf("the store area holds %d blocks, want %d (the sinks' copies, two tail copies)", got, want)
 	}
 }
+
+// The router hands the store blocks in buffers its links reuse once the call returns
+// (routing.CopyingStore): a tail or cache copy waiting for its write, served meanwhile and
+// written after, must be the block as given, not what its caller's buffer holds later; and
+// what Get serves from a waiting write must stay as it was after the write is done. (The
+// writes wait for company for up to 2 s, SharedCommitDelay: long enough to be read waiting.)
+func TestStoreCopiesWhatItKeeps(t *testing.T) {
+	ds, err := datastore.Open(filepath.Join(t.TempDir(), "store.db"), datastore.Options{SharedCommitDelay: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	s := newBlockStore(ds, testLogger(t))
+	defer s.Close()
+	for _, keep := range []struct {
+		name string
+		put  func(crypto.KeyType, crypto.RoutingKey, []byte) error
+	}{{"tail", s.StoreTail}, {"cache", s.Cache}} {
+		data, key, err := crypto.EncodeCHKConvergent([]byte("a block in a lent buffer, " + keep.name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lent := bytes.Clone(data)
+		if err := keep.put(crypto.CHK, key.Routing, lent); err != nil {
+			t.Fatal(err)
+		}
+		clear(lent) // the link receives the next block into it
+		served, ok := s.Get(crypto.CHK, key.Routing)
+		if !ok || !bytes.Equal(served, data) {
+			t.Fatalf("%s: the copy served while its write waits is not the block given", keep.name)
+		}
+		// The write commits within the shared-commit delay.
+		s.mu.Lock()
+		pending := len(s.pending)
+		s.mu.Unlock()
+		for deadline := time.Now().Add(time.Minute); pending > 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the write never finished", keep.name)
+			}
+			s.mu.Lock()
+			pending = len(s.pending)
+			s.mu.Unlock()
+		}
+		// The write's buffer is reused now; what Get gave out must not change with it.
+		for i := range 4 {
+			if err := s.Cache(crypto.CHK, crypto.RoutingKey{byte(i), 0xee, keep.name[0]}, bytes.Repeat([]byte{0xee}, crypto.CHKBlockSize)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(served, data) {
+			t.Fatalf("%s: a block Get served changed after its write's buffer was reused", keep.name)
+		}
+		if got, err := ds.Get(crypto.CHK, key.Routing); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: the store holds another block than the one given (%v)", keep.name, err)
+		}
+	}
+}

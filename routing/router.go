@@ -31,6 +31,16 @@ type Store interface {
 	Cache(kt crypto.KeyType, rk crypto.RoutingKey, block []byte) error
 }
 
+// A CopyingStore is a Store that keeps no block slice it is given past the call that gave
+// it: what it keeps, it copies (the node's datastore seals a copy; a write it queues holds a
+// copy of its own). The router gives such a store inserted blocks straight from the buffers
+// the transport lends it (transport.Borrower), and gives each buffer back when its insert
+// has ended here. MemStore is not one: it keeps the slices it is given.
+type CopyingStore interface {
+	Store
+	CopiesWhatItKeeps()
+}
+
 // Outcomes of a request or insert that callers branch on. The first three are the outcomes
 // the wire protocol reports (spec §10.3): the same values as package wire's, so that what a
 // peer answers and what this node's user is told are one vocabulary, converted to and from
@@ -185,6 +195,9 @@ type Router struct {
 	// retryPause draws the pause before a retry of the node's own request (ownRounds);
 	// set by New, replaced by tests before Start.
 	retryPause func(round int) time.Duration
+	// storeCopies: the store is a CopyingStore, which inserted blocks may be given in the
+	// transport's lent buffers (ReceiveLent); immutable.
+	storeCopies bool
 
 	ctx    context.Context // ends when the router closes
 	cancel context.CancelFunc
@@ -262,6 +275,7 @@ func New(cfg Config) *Router {
 	r.swaps.byID = make(map[uint64]*swapState)
 	r.rng.r = rng
 	r.retryPause = r.drawRetryPause
+	_, r.storeCopies = cfg.Store.(CopyingStore)
 	for i := range r.stemSecret {
 		r.stemSecret[i] = byte(rng.Uint32())
 	}
@@ -533,9 +547,7 @@ func (r *Router) Receive(from crypto.NodeID, m wire.Message) {
 			r.trace(Event{Kind: EventRefused, Peer: from, ID: m.ID, HTL: m.HTL, Key: m.Key, Timeout: m.Timeout})
 		}
 	case *wire.Insert:
-		if r.admit(from, m.ID) && !r.spawn(func() { r.handleInsert(from, m) }) {
-			r.release(from)
-		}
+		r.receiveInsert(from, m, nil)
 	case *wire.Announcement:
 		if r.cfg.Opennet && r.admit(from, m.ID) && !r.spawn(func() { r.handleAnnouncement(from, m) }) {
 			r.release(from)
@@ -568,6 +580,36 @@ func (r *Router) Receive(from crypto.NodeID, m wire.Message) {
 		if id, ok := idOf(m); ok {
 			r.deliver(from, id, m)
 		}
+	}
+}
+
+// ReceiveLent implements transport.Borrower. An insert's block stays in the buffer the
+// transport lends until the insert has ended at this node (handleInsert returns): by then a
+// sink's copy is on disk, the store has copied what it keeps for later (CopyingStore), and
+// every link the insert went on has its own encoding of it; nothing else refers to the block,
+// and the buffer goes back to the transport. With a store that keeps the slices it is given,
+// and for every other message, the buffer is left to the garbage collector.
+func (r *Router) ReceiveLent(from crypto.NodeID, m wire.Message, release func()) {
+	if ins, ok := m.(*wire.Insert); ok && r.storeCopies {
+		r.receiveInsert(from, ins, release)
+		return
+	}
+	r.Receive(from, m)
+}
+
+// receiveInsert serves an insert from a peer on its own goroutine, if the peer may send one
+// more, and calls release (if not nil) when the insert has ended here.
+func (r *Router) receiveInsert(from crypto.NodeID, m *wire.Insert, release func()) {
+	if !r.admit(from, m.ID) {
+		return
+	}
+	if !r.spawn(func() {
+		if release != nil {
+			defer release()
+		}
+		r.handleInsert(from, m)
+	}) {
+		r.release(from)
 	}
 }
 

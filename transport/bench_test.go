@@ -20,10 +20,24 @@ import (
 // benchLimits lift the per-peer rate limit so that the link's own speed is measured.
 var benchLimits = Limits{MessagesPerSecond: 1e12, MessageBurst: 1 << 30}
 
-// benchPair links two real nodes over TCP or QUIC; the receiver only counts.
-func benchPair(b *testing.B, overQUIC bool) (a, recv *TCP, got *counter) {
+// lendingCounter is a counter that takes the buffers of block-carrying messages on loan and
+// gives each back at once, as a router does once an insert has ended.
+type lendingCounter struct{ *counter }
+
+func (c lendingCounter) ReceiveLent(_ crypto.NodeID, _ wire.Message, release func()) {
+	c.msgs.Add(1)
+	release()
+}
+
+// benchPair links two real nodes over TCP or QUIC; the receiver only counts, and with lend
+// takes the received blocks' buffers on loan (Borrower).
+func benchPair(b *testing.B, overQUIC, lend bool) (a, recv *TCP, got *counter) {
 	b.Helper()
 	got = &counter{}
+	var h Handler = got
+	if lend {
+		h = lendingCounter{got}
+	}
 	quicAddr := ""
 	if overQUIC {
 		quicAddr = "127.0.0.1:0"
@@ -38,7 +52,7 @@ func benchPair(b *testing.B, overQUIC bool) (a, recv *TCP, got *counter) {
 		b.Cleanup(func() { cancel(); tr.Close() })
 		return tr
 	}
-	a, recv = mk("bench a", nil), mk("bench b", got)
+	a, recv = mk("bench a", nil), mk("bench b", h)
 	if err := a.Connect(context.Background(), recv.Ref()); err != nil {
 		b.Fatal(err)
 	}
@@ -73,15 +87,16 @@ func (m cpuMeter) report(b *testing.B, ops int64, bytesPerOp int) {
 }
 
 // BenchmarkLinkThroughput: 32 KiB blocks (CHK DataReply messages) through one link on
-// loopback, TLS over TCP or QUIC, from Send to the receiver's Handler. Compare
-// BenchmarkLoopbackTCP.
+// loopback, TLS over TCP or QUIC, from Send to the receiver's Handler; tcp-lent to a
+// Borrower, which gives each block's buffer back. Compare BenchmarkLoopbackTCP.
 func BenchmarkLinkThroughput(b *testing.B) {
-	b.Run("tcp", func(b *testing.B) { benchThroughput(b, false) })
-	b.Run("quic", func(b *testing.B) { benchThroughput(b, true) })
+	b.Run("tcp", func(b *testing.B) { benchThroughput(b, false, false) })
+	b.Run("tcp-lent", func(b *testing.B) { benchThroughput(b, false, true) })
+	b.Run("quic", func(b *testing.B) { benchThroughput(b, true, false) })
 }
 
-func benchThroughput(b *testing.B, overQUIC bool) {
-	a, recv, got := benchPair(b, overQUIC)
+func benchThroughput(b *testing.B, overQUIC, lend bool) {
+	a, recv, got := benchPair(b, overQUIC, lend)
 	m := &wire.DataReply{KeyType: crypto.CHK, Block: chkBlock("payload")}
 	b.SetBytes(crypto.CHKBlockSize)
 	n := int64(0)
@@ -104,7 +119,7 @@ func BenchmarkLinkMessages(b *testing.B) {
 }
 
 func benchMessages(b *testing.B, overQUIC bool) {
-	a, recv, got := benchPair(b, overQUIC)
+	a, recv, got := benchPair(b, overQUIC, false)
 	m := &wire.Request{KeyType: crypto.CHK, HTL: 10, Key: crypto.RoutingKey{1}, Timeout: time.Minute}
 	n := int64(0)
 	start := time.Now()

@@ -81,8 +81,9 @@ func appendFrame(dst []byte, kind byte, payload ...[]byte) []byte {
 	return dst[:len(dst)+pad]
 }
 
-// bigBuffers recycles the encodings of block-carrying messages, which are 10 to 33 KB each:
-// at link speed, allocating one per message keeps the garbage collector busy.
+// bigBuffers recycles the encodings of block-carrying messages, which are 10 to 33 KB each,
+// and the buffers received ones are reassembled in: at link speed, allocating one per message
+// keeps the garbage collector busy.
 var bigBuffers = sync.Pool{New: func() any { return new([wire.MaxMessageSize]byte) }}
 
 // encodeMessage encodes m, in a recycled buffer if it is large enough to be worth it.
@@ -205,74 +206,78 @@ func (q *sendQueue) next(dst []byte, limit int, classes int) []byte {
 // is zero. At most one split message is in progress per link, so a peer can make it buffer
 // at most one frame and one message.
 type frameReader struct {
-	r     io.Reader
-	frame [largeFrameSize]byte
-	part  []byte // the split message being reassembled; nil between messages
-	total int    // its declared length
-	bytes uint64 // frame bytes read so far
+	r       io.Reader
+	frame   [largeFrameSize]byte
+	part    []byte                     // the split message being reassembled; nil between messages
+	partBuf *[wire.MaxMessageSize]byte // the buffer of bigBuffers part is in
+	total   int                        // its declared length
+	bytes   uint64                     // frame bytes read so far
 }
 
 func newFrameReader(r io.Reader) *frameReader { return &frameReader{r: r} }
 
 // next returns the next complete message. A whole message aliases the reader's frame buffer
-// and is valid until the following call (owned is false); a reassembled one is newly
-// allocated and belongs to the caller (owned is true).
-func (fr *frameReader) next() (msg []byte, owned bool, err error) {
+// and is valid until the following call (buf is nil); a reassembled one is in buf, a buffer
+// of bigBuffers that now belongs to the caller, which may give it back with
+// bigBuffers.Put once nothing refers to the message (msg's capacity ends with it, so what
+// aliases msg cannot reach a later message's bytes).
+func (fr *frameReader) next() (msg []byte, buf *[wire.MaxMessageSize]byte, err error) {
 	for {
 		kind, n, size, err := fr.readHeader()
 		if err != nil {
-			return nil, false, err
+			return nil, nil, err
 		}
 		switch kind {
 		case kindWhole: // also between the parts of a split message
 			if n == 0 {
-				return nil, false, protocolError("empty message")
+				return nil, nil, protocolError("empty message")
 			}
 			payload := fr.frame[frameHeader : frameHeader+n]
 			if err := fr.readBody(payload, size-frameHeader-n); err != nil {
-				return nil, false, err
+				return nil, nil, err
 			}
-			return payload, false, nil
+			return payload, nil, nil
 		case kindFirst:
 			if fr.part != nil {
-				return nil, false, protocolError("a split message started inside another")
+				return nil, nil, protocolError("a split message started inside another")
 			}
 			if n != maxLargePayload {
-				return nil, false, protocolError("first part of %d bytes, want a full frame", n)
+				return nil, nil, protocolError("first part of %d bytes, want a full frame", n)
 			}
 			h := fr.frame[frameHeader : frameHeader+partHeader]
 			if _, err := io.ReadFull(fr.r, h); err != nil {
-				return nil, false, noEOF(err)
+				return nil, nil, noEOF(err)
 			}
 			total := int(binary.BigEndian.Uint32(h))
 			if total <= maxLargePayload || total > wire.MaxMessageSize {
-				return nil, false, protocolError("split message of %d bytes, want %d to %d", total, maxLargePayload+1, wire.MaxMessageSize)
+				return nil, nil, protocolError("split message of %d bytes, want %d to %d", total, maxLargePayload+1, wire.MaxMessageSize)
 			}
-			fr.part = make([]byte, maxLargePayload-partHeader, total)
+			fr.partBuf = bigBuffers.Get().(*[wire.MaxMessageSize]byte)
+			fr.part = fr.partBuf[: maxLargePayload-partHeader : total]
 			fr.total = total
 			if err := fr.readBody(fr.part, 0); err != nil {
-				return nil, false, err
+				return nil, nil, err
 			}
 		case kindNext:
 			if fr.part == nil {
-				return nil, false, protocolError("a next part without a first")
+				return nil, nil, protocolError("a next part without a first")
 			}
 			have := len(fr.part)
 			left := fr.total - have
 			if n > left || n < min(left, maxLargePayload) {
-				return nil, false, protocolError("part of %d bytes with %d left", n, left)
+				return nil, nil, protocolError("part of %d bytes with %d left", n, left)
 			}
 			fr.part = fr.part[:have+n]
 			if err := fr.readBody(fr.part[have:], size-frameHeader-n); err != nil {
-				return nil, false, err
+				return nil, nil, err
 			}
 			if len(fr.part) == fr.total {
-				msg := fr.part
-				fr.part = nil
-				return msg, true, nil
+				msg, buf := fr.part, fr.partBuf
+				fr.part, fr.partBuf = nil, nil
+				return msg, buf, nil
 			}
 		default:
-			return nil, false, protocolError("frame kind %d", kind)
+			return nil, nil, protocolError("frame kind %d", kind)
 		}
 	}
 }

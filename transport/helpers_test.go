@@ -61,6 +61,9 @@ type event struct {
 	peer Peer
 	msg  wire.Message
 	err  error
+	// release gives back the buffer a Borrower was lent with msg (nodeOptions.borrow); nil
+	// for a message given to Receive.
+	release func()
 }
 
 // recorder is a Handler that records every event on a channel. If reply is set it runs on
@@ -79,6 +82,15 @@ func (r *recorder) Receive(from crypto.NodeID, m wire.Message) {
 	}
 	r.events <- event{kind: "msg", from: from, msg: m}
 }
+
+// borrower is a recorder that takes the buffers of block-carrying messages on loan
+// (Borrower): each such event carries its release.
+type borrower struct{ *recorder }
+
+func (r borrower) ReceiveLent(from crypto.NodeID, m wire.Message, release func()) {
+	r.events <- event{kind: "msg", from: from, msg: m, release: release}
+}
+
 func (r *recorder) PeerDown(id crypto.NodeID, err error) {
 	r.events <- event{kind: "down", from: id, err: err}
 }
@@ -134,6 +146,7 @@ type nodeOptions struct {
 	bandwidth *Bandwidth // limits and counts the node's links
 	accept    func(Peer) error
 	reply     func(n *node, from crypto.NodeID, m wire.Message) // runs on the handler goroutine
+	borrow    bool                                              // the handler is a Borrower (real nodes)
 }
 
 func (o nodeOptions) recorder(n *node) *recorder {
@@ -155,11 +168,15 @@ func newTCPNode(tb testing.TB, name string, opt nodeOptions) *node {
 	if opt.quic {
 		quicAddr = host + ":0"
 	}
+	var h Handler = n.rec
+	if opt.borrow {
+		h = borrower{n.rec}
+	}
 	tr, err := New(Config{
 		Identity:   id,
 		ListenAddr: host + ":0",
 		QUICAddr:   quicAddr,
-		Handler:    n.rec,
+		Handler:    h,
 		AcceptPeer: opt.accept,
 		Limits:     opt.limits,
 		Bandwidth:  opt.bandwidth,

@@ -286,12 +286,12 @@ func (l *link) readLane(ln *lane, h Handler) error {
 			deadlineSet = now
 		}
 		before := ln.r.bytes
-		b, owned, err := ln.r.next()
+		b, buf, err := ln.r.next()
 		l.bytesIn.Add(ln.r.bytes - before)
 		if err != nil {
 			return linkError(err, "read")
 		}
-		if err := l.receive(b, owned, h); err != nil {
+		if err := l.receive(b, buf, h); err != nil {
 			return err
 		}
 	}
@@ -299,8 +299,10 @@ func (l *link) readLane(ln *lane, h Handler) error {
 
 // receive checks the peer's rate, decodes one message and delivers it, or consumes it if it
 // is the transport's own. The lanes' deliveries take turns, so the handler sees one message
-// of a peer at a time, as Handler promises.
-func (l *link) receive(b []byte, owned bool, h Handler) error {
+// of a peer at a time, as Handler promises. buf, if not nil, is the buffer b was reassembled
+// in (frameReader.next): the message is decoded in place, and a Borrower is lent the buffer
+// with it.
+func (l *link) receive(b []byte, buf *[wire.MaxMessageSize]byte, h Handler) error {
 	l.deliver.Lock()
 	defer l.deliver.Unlock()
 	if !l.bucket.take(time.Now()) {
@@ -308,12 +310,15 @@ func (l *link) receive(b []byte, owned bool, h Handler) error {
 	}
 	var m wire.Message
 	var err error
-	if owned {
+	if buf != nil {
 		m, err = wire.DecodeShared(b) // the reassembled buffer becomes the message's
 	} else {
 		m, err = wire.Decode(b)
 	}
 	if err != nil {
+		if buf != nil {
+			bigBuffers.Put(buf) // nothing refers to it
+		}
 		return fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	switch m := m.(type) {
@@ -325,6 +330,10 @@ func (l *link) receive(b []byte, owned bool, h Handler) error {
 		return l.t.linkMessage(l, m)
 	}
 	l.msgsIn.Add(1)
+	if bh, ok := h.(Borrower); ok && buf != nil {
+		bh.ReceiveLent(l.id, m, func() { bigBuffers.Put(buf) })
+		return nil
+	}
 	h.Receive(l.id, m)
 	return nil
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -178,6 +180,62 @@ func TestSmallMessagesOvertakeBlocks(t *testing.T) {
 	t.Logf("%d replies sent, %d of them in the queue with the request, which overtook %d", sent, queued, after)
 	if queued < 10 || after < queued-1 {
 		t.Errorf("the request overtook %d of the %d replies queued before it", after, queued)
+	}
+}
+
+// TestLentBuffersHoldTheirBlocks sends blocks to a Borrower that keeps several unreleased
+// while more arrive: each block it holds must stay as it was sent until it releases it (the
+// link never receives into a lent buffer), and the blocks after a release, received into the
+// buffers given back, arrive whole.
+func TestLentBuffersHoldTheirBlocks(t *testing.T) {
+	for _, kind := range []string{"tcp", "quic"} {
+		t.Run(kind, func(t *testing.T) {
+			checkLeaks(t)
+			a, b := pairOver(t, kind, nodeOptions{}, nodeOptions{borrow: true})
+			ctx := ctxTimeout(t, 30*time.Second)
+			const blocks, held = 64, 8
+			block := func(i int) []byte { return chkBlock(fmt.Sprintf("block %d;", i)) }
+			sent := make(chan error, 1)
+			go func() {
+				for i := range blocks {
+					m := &wire.Insert{KeyType: crypto.CHK, ID: uint64(i), HTL: 10, Key: crypto.RoutingKey{byte(i)}, Timeout: time.Second, Block: block(i)}
+					if err := a.Send(ctx, b.id, m); err != nil {
+						sent <- fmt.Errorf("send %d: %w", i, err)
+						return
+					}
+				}
+				sent <- nil
+			}()
+			var window []event
+			for i := range blocks {
+				ev := b.rec.next(t, "msg")
+				m, ok := ev.msg.(*wire.Insert)
+				if !ok || ev.release == nil {
+					t.Fatalf("message %d: %T lent: %v, want an insert with its buffer lent", i, ev.msg, ev.release != nil)
+				}
+				if !bytes.Equal(m.Block, block(int(m.ID))) {
+					t.Fatalf("insert %d arrived with another block", m.ID)
+				}
+				window = append(window, ev)
+				keep := held / 2
+				if i == blocks-1 {
+					keep = 0
+				}
+				if len(window) > held || keep == 0 {
+					for _, old := range window[:len(window)-keep] {
+						om := old.msg.(*wire.Insert)
+						if !bytes.Equal(om.Block, block(int(om.ID))) {
+							t.Fatalf("insert %d's block changed while its buffer was lent, %d messages later", om.ID, i-int(om.ID))
+						}
+						old.release()
+					}
+					window = slices.Delete(window, 0, len(window)-keep)
+				}
+			}
+			if err := <-sent; err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 

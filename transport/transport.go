@@ -54,6 +54,19 @@ type Handler interface {
 	PeerDown(id crypto.NodeID, err error)
 }
 
+// A Borrower is a Handler that takes the buffers of block-carrying messages on loan, so that
+// the transport can receive the next block into the buffer of one its handler is done with
+// instead of allocating 32 KiB for each. ReceiveLent is Receive for a message reassembled from
+// several frames, whose blocks alias a buffer of the transport's: the handler calls release
+// at most once, when nothing refers to the message's bytes any more (not even a copy of the
+// slice kept somewhere), and from then on the transport writes another message into them.
+// A handler that never calls release leaves the buffer to the garbage collector, as Receive
+// does with every message; that is always safe.
+type Borrower interface {
+	Handler
+	ReceiveLent(from crypto.NodeID, m wire.Message, release func())
+}
+
 // Peer describes the other end of a link that has just come up.
 type Peer struct {
 	Ref      *wire.NodeRef // the peer's signed noderef; Ref.ID() is the authenticated identity
