@@ -410,6 +410,9 @@ func (b *bench) printTransfer(t transfer) {
 	}
 	b.printPhase(t.size, key, t.key, t.keyCPU, linkCount{})
 	b.printPhase(t.size, "insert", t.insert, t.insertCPU, t.insertLinks)
+	if n := float64(t.insertLinks.blocks); n > 0 {
+		fmt.Fprintf(b.w, "%-8s %-11s %.2f copies a block kept long-term (sink and tail), %.2f in caches\n", "", "", float64(t.insertLinks.stored)/n, float64(t.insertLinks.cached)/n)
+	}
 	b.printPhase(t.size, "fetch, cold", t.fetch, t.fetchCPU, t.fetchLinks)
 }
 
@@ -432,7 +435,8 @@ func (b *bench) printTransferFoot() {
 	fmt.Fprintln(b.w, "the network holds every block. MB/cpu-s: MB per second of CPU that the whole process spent, all nodes and clients;")
 	fmt.Fprintln(b.w, "it varies less than MB/s with what else runs on the machine. links/block: the inserts or")
 	fmt.Fprintln(b.w, "requests that reached a node, over the blocks; cpu-ms/MB/link: the CPU of the phase per MB")
-	fmt.Fprintln(b.w, "of the file and per link, which the ×floor column compares with a link's floor above)")
+	fmt.Fprintln(b.w, "of the file and per link, which the ×floor column compares with a link's floor above; copies: the")
+	fmt.Fprintln(b.w, "blocks the nodes kept, each a store put and most of a link's floor, over the blocks)")
 }
 
 // startProfile starts a CPU profile of one phase if -cpuprofile was given, and returns the

@@ -38,6 +38,7 @@ func TestBenchCommand(t *testing.T) {
 		`file +phase +speed +ratio +took +MB/cpu-s +links/block +cpu-ms/MB/link +×floor`,
 		`\n1 MiB +key +` + num + ` MB/s +` + num + ` +` + dur + ` +` + num + ` +- +- +-\n`,
 		phase("insert"),
+		`\n +` + num + ` copies a block kept long-term \(sink and tail\), ` + num + ` in caches\n`,
 		phase("fetch, cold"),
 		`proxy, cold +median +` + dur + ` +\(` + dur + `, ` + dur + `, ` + dur + `\); whole file ` + dur,
 		`plain HTTP on loopback +median +` + dur,
