@@ -22,14 +22,17 @@ import (
 type Bandwidth struct {
 	up, down *rate.Limiter
 
-	mu      sync.Mutex // guards the fields below
-	limits  BandwidthLimits
-	month   string // "2026-12": the month used counts
-	used    int64  // bytes sent and received in month
-	capped  bool   // the monthly cap is reached: the links run at CappedRate
-	now     func() time.Time
-	sent    atomic.Int64
-	receive atomic.Int64
+	mu     sync.Mutex // guards the fields below
+	limits BandwidthLimits
+	month  string // "2026-12": the month used counts
+	// monthFrom and monthTo bound month, so that the clock is checked against it without
+	// formatting a date at every read and write
+	monthFrom, monthTo time.Time
+	used               int64 // bytes sent and received in month
+	capped             bool  // the monthly cap is reached: the links run at CappedRate
+	now                func() time.Time
+	sent               atomic.Int64
+	receive            atomic.Int64
 }
 
 // BandwidthLimits are a node's bandwidth settings; zero is no limit.
@@ -42,9 +45,19 @@ type BandwidthLimits struct {
 // the links' keep-alives and a trickle of requests, so that peers do not drop the node.
 const CappedRate = 1 << 10
 
-// chunk is the most a Read or Write moves per bucket wait; the buckets' burst is at least
-// this, and a waiting link holds at most one chunk of the bucket.
+// chunk is the most a Read or Write moves per bucket wait while the bucket has a rate; the
+// buckets' burst is at least this, and a waiting link holds at most one chunk of the bucket.
+// Without a rate a Read or Write moves what it is given in one call, so that a link's batch
+// of TLS records goes to the kernel in one system call.
 const chunk = 16 << 10
+
+// most is how much of n bytes one Read or Write through l may move.
+func most(l *rate.Limiter, n int) int {
+	if l.Limit() == rate.Inf {
+		return n
+	}
+	return min(n, chunk)
+}
 
 // NewBandwidth makes a limiter with the given limits; now is the clock (time.Now if nil).
 func NewBandwidth(l BandwidthLimits, now func() time.Time) *Bandwidth {
@@ -107,7 +120,13 @@ func (b *Bandwidth) Usage() Usage {
 
 // rollLocked starts a new month's count when the month changed.
 func (b *Bandwidth) rollLocked() {
-	if m := b.now().UTC().Format("2006-01"); m != b.month {
+	now := b.now().UTC()
+	if !now.Before(b.monthFrom) && now.Before(b.monthTo) {
+		return
+	}
+	b.monthFrom = time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	b.monthTo = b.monthFrom.AddDate(0, 1, 0)
+	if m := b.monthFrom.Format("2006-01"); m != b.month {
 		b.month, b.used = m, 0
 		b.applyLocked()
 	}
@@ -140,13 +159,13 @@ type limitedConn struct {
 func (c *limitedConn) Read(p []byte) (int, error)  { return c.b.read(c.Conn, p, true) }
 func (c *limitedConn) Write(p []byte) (int, error) { return c.b.write(c.Conn, p, true) }
 
-// read reads at most a chunk from r, then waits for the download bucket: with charge, until
+// read reads from r (at most a chunk while the bucket has a rate), then waits for the download bucket: with charge, until
 // it covers the bytes read, which are counted here (a TCP connection); without, until it is
 // out of the debt the counting elsewhere put it in (a QUIC stream, whose packets the socket
 // counted). The bytes are already here, but the next read waits, so the sender is held back
 // by the transport's flow control.
 func (b *Bandwidth) read(r io.Reader, p []byte, charge bool) (int, error) {
-	n, err := r.Read(p[:min(len(p), chunk)])
+	n, err := r.Read(p[:most(b.down, len(p))])
 	if n > 0 {
 		cost := 0
 		if charge {
@@ -163,7 +182,7 @@ func (b *Bandwidth) read(r io.Reader, p []byte, charge bool) (int, error) {
 func (b *Bandwidth) write(w io.Writer, p []byte, charge bool) (int, error) {
 	written := 0
 	for written < len(p) {
-		n := min(len(p)-written, chunk)
+		n := most(b.up, len(p)-written)
 		cost := 0
 		if charge {
 			cost = n

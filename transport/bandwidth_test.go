@@ -108,6 +108,45 @@ func TestBandwidthMonthlyCap(t *testing.T) {
 	}
 }
 
+// TestBandwidthWritesWhole: without an upload rate, a write reaches the connection whole, so
+// that a link's batch of TLS records goes to the kernel in one system call; with a rate, in
+// 16 KiB pieces, each waiting for the bucket. Every byte is counted either way.
+func TestBandwidthWritesWhole(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		limits BandwidthLimits
+		writes int
+	}{
+		{"no rate", BandwidthLimits{}, 1},
+		{"a monthly cap alone", BandwidthLimits{Monthly: 1 << 30}, 1},
+		{"a download rate alone", BandwidthLimits{Download: 1 << 20}, 1},
+		{"an upload rate", BandwidthLimits{Upload: 64 << 20}, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bw := NewBandwidth(tc.limits, nil)
+			c := &writeCounter{}
+			if _, err := bw.Conn(c).Write(make([]byte, 4*chunk)); err != nil {
+				t.Fatal(err)
+			}
+			if c.writes != tc.writes || c.bytes != 4*chunk || bw.Usage().Sent != 4*chunk {
+				t.Errorf("%d bytes went in %d writes, %d counted; want %d writes", c.bytes, c.writes, bw.Usage().Sent, tc.writes)
+			}
+		})
+	}
+}
+
+// writeCounter is a connection that counts the writes made to it.
+type writeCounter struct {
+	net.Conn
+	writes, bytes int
+}
+
+func (c *writeCounter) Write(p []byte) (int, error) {
+	c.writes++
+	c.bytes += len(p)
+	return len(p), nil
+}
+
 // TestNilBandwidth: a node without limits passes its connections through untouched.
 func TestNilBandwidth(t *testing.T) {
 	var bw *Bandwidth

@@ -48,6 +48,12 @@ type link struct {
 	bytesIn, bytesOut, msgsIn, msgsOut atomic.Uint64
 }
 
+// writeBatchBytes is how many bytes of frames a link's writer gathers into one write when
+// more are queued (tuning): four large frames, the large frames of two blocks. Small messages
+// queued before the batch is taken still go out between its large frames (spec §11.3); one
+// queued meanwhile waits for the batch's write.
+const writeBatchBytes = 4 * largeFrameSize
+
 // linkKind is what carries a link.
 type linkKind uint8
 
@@ -216,7 +222,7 @@ func (l *link) writeLoop(ln *lane) {
 	for {
 		l.mu.Lock()
 		before := l.queue.bytes
-		buf = l.queue.next(buf[:0], largeFrameSize, ln.classes)
+		buf = l.queue.next(buf[:0], writeBatchBytes, ln.classes)
 		// Wake waiting senders once the queue is down to half, not after every frame, so
 		// that a sender filling the queue sleeps and wakes once per batch.
 		if l.space != nil && l.queue.bytes < before && l.queue.bytes <= l.maxQueue/2 {

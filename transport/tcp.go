@@ -506,11 +506,12 @@ func (t *TCP) handshake(ctx context.Context, c net.Conn, want *wire.NodeRef) (*l
 		c.SetDeadline(d)
 	}
 	c = t.bandwidth.Conn(c) // every byte of the link, the handshake's too
+	raw := &batchConn{Conn: c}
 	var conn *tls.Conn
 	if want != nil {
-		conn = tls.Client(c, clientTLSConfig(t.cert, t.rand, want.ID()))
+		conn = tls.Client(raw, clientTLSConfig(t.cert, t.rand, want.ID()))
 	} else {
-		conn = tls.Server(c, t.serverTLS)
+		conn = tls.Server(raw, t.serverTLS)
 	}
 	if err := conn.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("TLS handshake: %w", err)
@@ -525,7 +526,7 @@ func (t *TCP) handshake(ctx context.Context, c net.Conn, want *wire.NodeRef) (*l
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		remote = a.AddrPort()
 	}
-	lanes := []*lane{newLane(conn, conn, fr, laneSmall|laneLarge)}
+	lanes := []*lane{newLane(batched{conn, raw}, conn, fr, laneSmall|laneLarge)}
 	l := newLink(t, overTCP, lanes, func() { conn.NetConn().Close() }, remote, peer)
 	l.tls = conn.ConnectionState()
 	return l, nil
