@@ -30,10 +30,14 @@ func (r *Router) newTunnels(seed [32]byte) {
 		// end's search may take and the stem's slack.
 		StepTimeout:   2 * r.cfg.AcceptTimeout,
 		AnswerTimeout: r.cfg.RequestTimeout + 2*stemSlack,
-		Seed:          &seed,
-		Now:           r.cfg.Now,
-		Logger:        r.log.With("part", "tunnels"),
-		ShowPeers:     r.cfg.ShowPeers,
+		// A request not answered in a quarter of the request timeout goes also through
+		// another tunnel of its session (spec §18.11.8): 15 s by default, where a search
+		// usually answers within a few.
+		HedgeAfter: r.cfg.RequestTimeout / 4,
+		Seed:       &seed,
+		Now:        r.cfg.Now,
+		Logger:     r.log.With("part", "tunnels"),
+		ShowPeers:  r.cfg.ShowPeers,
 		GuardsChanged: func(guards []crypto.NodeID) {
 			// A node's guards are kept as its ring neighbours are: dropping one for a
 			// newcomer would make it choose another, and each new guard is one more

@@ -97,6 +97,9 @@ func (t *Tunnels) buildThrough(ctx context.Context, g crypto.NodeID, last bool) 
 			break // nothing beyond this hop: the tunnel ends here
 		}
 		t.own.Lock()
+		if len(tu.hops) == tunnelLinks-1 {
+			pool = t.notBusyLocked(pool)
+		}
 		a := pool[t.own.rng.IntN(len(pool))]
 		t.own.Unlock()
 		if err := tu.extend(ctx, a); err != nil {
@@ -276,3 +279,36 @@ func (t *Tunnels) markShortLocked(id crypto.NodeID) {
 }
 
 func (t *Tunnels) shortUntilLocked(id crypto.NodeID) time.Time { return t.own.short[id] }
+
+// notBusyLocked leaves out of a pool of ends those that answered overloaded within
+// retireEvery, unless that leaves none: the tunnel that replaces a busy end's should not end
+// there again. Leaving a node out of one draw tells no one anything. Callers hold own.
+func (t *Tunnels) notBusyLocked(pool []*crypto.TunnelAttestation) []*crypto.TunnelAttestation {
+	now := t.cfg.Now()
+	var out []*crypto.TunnelAttestation
+	for _, a := range pool {
+		if until, ok := t.own.busyEnds[a.Signer]; !ok || !now.Before(until) {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		return pool
+	}
+	return out
+}
+
+// markBusyEnd records that end answered overloaded (notBusyLocked).
+func (t *Tunnels) markBusyEnd(end crypto.NodeID) {
+	t.own.Lock()
+	defer t.own.Unlock()
+	now := t.cfg.Now()
+	if t.own.busyEnds == nil {
+		t.own.busyEnds = map[crypto.NodeID]time.Time{}
+	}
+	for id, until := range t.own.busyEnds {
+		if !now.Before(until) {
+			delete(t.own.busyEnds, id)
+		}
+	}
+	t.own.busyEnds[end] = now.Add(retireEvery)
+}

@@ -34,6 +34,7 @@ type testNet struct {
 	errs   []error                                 // protocol errors Receive reported; guarded by mu
 	onEnd  func(n *testNode, rk crypto.RoutingKey) // called as an end starts serving; guarded by mu
 	busy   map[int]bool                            // nodes whose end answers overloaded; guarded by mu
+	stuck  map[int]bool                            // nodes whose end never answers a request; guarded by mu
 }
 
 type testNode struct {
@@ -231,10 +232,14 @@ func (e testEnd) Fetch(ctx context.Context, kt crypto.KeyType, rk crypto.Routing
 	tn.served = append(tn.served, served{node: e.nd.idx, key: rk})
 	b, ok := tn.blocks[rk]
 	hook := tn.onEnd
-	busy := tn.busy[e.nd.idx]
+	busy, stuck := tn.busy[e.nd.idx], tn.stuck[e.nd.idx]
 	tn.mu.Unlock()
 	if hook != nil {
 		hook(e.nd, rk)
+	}
+	if stuck {
+		<-ctx.Done()
+		return nil, ctx.Err()
 	}
 	if busy {
 		return nil, wire.ErrOverloaded

@@ -442,19 +442,14 @@ func (t *Tunnels) use(ctx context.Context, sessionID uint64, rk crypto.RoutingKe
 		if err != nil {
 			return nil, err
 		}
-		t.trace(Event{Kind: EventRequest, Hops: tu.hopIDs(), Key: rk, Session: sessionID})
-		in, err := tu.exchange(ctx, msg(t.randomUint64()))
+		in, tu, err := t.exchangeHedged(ctx, s, tu, func() wire.TunnelInner { return msg(t.randomUint64()) }, func(tu *tunnel) {
+			t.trace(Event{Kind: EventRequest, Hops: tu.hopIDs(), Key: rk, Session: sessionID})
+		})
 		// An end that answers overloaded is kept busy (a flood at it, or more than it can
 		// serve): the request goes again through another tunnel, where the stem's retry
 		// would have walked elsewhere (spec §18.11.8).
 		again := err == nil && overloaded(in) && attempt < useAttempts-1 && t.retire(s, tu)
-		tu.mu.Lock()
-		tu.inflight--
-		last := tu.retired && tu.inflight == 0
-		tu.mu.Unlock()
-		if last {
-			t.drop(tu)
-		}
+		t.releasePlace(tu)
 		if again {
 			continue
 		}
@@ -467,6 +462,162 @@ func (t *Tunnels) use(ctx context.Context, sessionID uint64, rk crypto.RoutingKe
 		lastErr = err
 	}
 	return nil, lastErr
+}
+
+// releasePlace gives back the place a request held in tu (pick), and lets go of tu if it was
+// retired and this was its last request.
+func (t *Tunnels) releasePlace(tu *tunnel) {
+	tu.mu.Lock()
+	tu.inflight--
+	last := tu.retired && tu.inflight == 0
+	tu.mu.Unlock()
+	if last {
+		t.drop(tu)
+	}
+}
+
+// answered is one tunnel's answer to a request or insert.
+type answered struct {
+	in  wire.TunnelInner
+	err error
+	tu  *tunnel
+}
+
+// final reports whether an answer ends a request whatever another tunnel would answer: the
+// block, an insert kept, an SSK slot that holds another block. Not found, no route and
+// overloaded are one end's view; another end may do better.
+func (a answered) final() bool {
+	if a.err != nil {
+		return false
+	}
+	switch in := a.in.(type) {
+	case *wire.TunnelData, *wire.TunnelCollision:
+		return true
+	case *wire.TunnelResult:
+		return in.Code == wire.ResultInserted
+	}
+	return false
+}
+
+// exchangeHedged sends a request or insert through tu, whose place the caller holds, and
+// returns the answer and the tunnel that gave it, whose place the caller then holds. If no
+// answer comes within HedgeAfter, the same message goes also through another tunnel of the
+// session (its least busy other one, or one built in the session's next place, up to
+// MaxTunnels), as the fetch hedges a slow block: an end that a flood keeps busy, or whose
+// search wandered, no longer holds the user's block for the whole answer timeout. The first
+// final answer wins; otherwise the last one. The hedge shows nothing new to the session's
+// guards and ends: a cell into a tunnel of the session, and a key at an end that already
+// serves it; a place built for it is one the session would take at 64 blocks, within the
+// MaxTunnels that bound the colluders' draws (spec §18.11.8).
+func (t *Tunnels) exchangeHedged(ctx context.Context, s *session, tu *tunnel, msg func() wire.TunnelInner, sent func(*tunnel)) (wire.TunnelInner, *tunnel, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	answers := make(chan answered, 2)
+	start := func(tu *tunnel) {
+		sent(tu)
+		m := msg()
+		go func() {
+			in, err := tu.exchange(ctx, m)
+			answers <- answered{in, err, tu}
+		}()
+	}
+	start(tu)
+	running := 1
+	hedge := time.NewTimer(t.cfg.HedgeAfter)
+	defer hedge.Stop()
+	hedged := make(chan *tunnel, 1)
+	var best answered
+	for running > 0 {
+		select {
+		case <-hedge.C:
+			if ctx.Err() != nil {
+				continue
+			}
+			running++ // the hedge's search for a tunnel, then its exchange
+			go func() { hedged <- t.pickOther(ctx, s, tu) }()
+		case other := <-hedged:
+			running--
+			switch {
+			case other == nil:
+			case ctx.Err() != nil: // answered meanwhile
+				t.releasePlace(other)
+			default:
+				start(other)
+				running++
+			}
+		case a := <-answers:
+			running--
+			if best.tu == nil || a.final() || best.err != nil && a.err == nil {
+				if best.tu != nil {
+					t.releasePlace(best.tu)
+				}
+				best = a
+			} else {
+				t.releasePlace(a.tu)
+			}
+			if a.final() {
+				cancel() // the other's exchange ends at once; its end's search goes on, unheard
+			}
+		}
+	}
+	return best.in, best.tu, best.err
+}
+
+// pickOther takes a place in the session's least busy usable tunnel other than not, with
+// room for a request, or builds the tunnel of a place the session has not filled (up to
+// MaxTunnels places) and takes a place in it. Nil if there is none and none can be built.
+func (t *Tunnels) pickOther(ctx context.Context, s *session, not *tunnel) *tunnel {
+	s.mu.Lock()
+	var best *tunnel
+	bestLoad := 0
+	place := -1
+	for i, tu := range s.tunnels {
+		if tu == nil {
+			if place < 0 && !s.building[i] {
+				place = i
+			}
+			continue
+		}
+		if tu == not || !tu.usable() {
+			continue
+		}
+		tu.mu.Lock()
+		load := tu.inflight
+		tu.mu.Unlock()
+		if load < maxEndInFlight && (best == nil || load < bestLoad) {
+			best, bestLoad = tu, load
+		}
+	}
+	if best != nil {
+		best.mu.Lock()
+		best.inflight++
+		best.mu.Unlock()
+		s.mu.Unlock()
+		return best
+	}
+	if place < 0 && s.tunnels != nil && len(s.tunnels) < t.cfg.MaxTunnels {
+		s.tunnels = append(s.tunnels, nil)
+		s.building = append(s.building, false)
+		place = len(s.tunnels) - 1
+	}
+	if place < 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	s.building[place] = true
+	s.mu.Unlock()
+	tu, err := t.obtain(ctx, place)
+	t.install(s, place, tu)
+	if err != nil || tu == nil {
+		return nil
+	}
+	tu.mu.Lock()
+	defer tu.mu.Unlock()
+	if tu.err != nil || tu.retired {
+		return nil
+	}
+	tu.inflight++
+	return tu
 }
 
 // retireEvery is how often a session may retire the tunnel in one place: each new tunnel
@@ -503,7 +654,9 @@ func (t *Tunnels) retire(s *session, tu *tunnel) bool {
 		return false
 	}
 	tu.retired = true
+	end := tu.hops[len(tu.hops)-1].id
 	tu.mu.Unlock()
+	t.markBusyEnd(end)
 	s.retiredAt[i] = now
 	s.tunnels[i] = nil
 	t.trace(Event{Kind: EventRetired, Hops: tu.hopIDs()})

@@ -554,3 +554,55 @@ func TestOverloadedEndReplaced(t *testing.T) {
 		t.Errorf("%d tunnels built, want no third within %v", n, retireEvery)
 	}
 }
+
+// TestStuckEndHedged: a request whose end does not answer goes also through another tunnel of
+// its session after HedgeAfter, and the block comes back through that one, long before the
+// answer timeout; the stuck tunnel stays in the session.
+func TestStuckEndHedged(t *testing.T) {
+	tn := newTestNet(t, 30)
+	tn.randomGraph(8, 6)
+	o := tn.nodes[4]
+	o.tu.cfg.HedgeAfter = 300 * time.Millisecond
+	built := traceTunnels(o)
+	ctx := testCtx(t)
+	key, _ := tn.newBlock(7100)
+	if _, err := o.tu.Get(ctx, 1, crypto.CHK, key); err != nil {
+		t.Fatal(err)
+	}
+	first := built()
+	end := tn.index(first[0][len(first[0])-1])
+	tn.mu.Lock()
+	tn.stuck = map[int]bool{end: true}
+	tn.mu.Unlock()
+	key, block := tn.newBlock(7101)
+	start := time.Now()
+	got, err := o.tu.Get(ctx, 1, crypto.CHK, key)
+	if err != nil {
+		t.Fatalf("with the tunnel's end stuck: %v, want the block through another tunnel", err)
+	}
+	if !bytes.Equal(got, block) {
+		t.Fatal("the hedge's block differs from the one the network holds")
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the block took %v with HedgeAfter %v", took, o.tu.cfg.HedgeAfter)
+	}
+	all := built()
+	if len(all) != 2 {
+		t.Fatalf("%d tunnels built, want the first and the hedge's", len(all))
+	}
+	if all[1][0] == all[0][0] {
+		t.Errorf("the hedge's tunnel goes through the stuck one's guard: want the session's next place")
+	}
+	servedBy := tn.servedBy(key)
+	if len(servedBy) != 2 || servedBy[0] != end {
+		t.Errorf("the block was asked at ends %v, want the stuck end %d and one other", servedBy, end)
+	}
+	// The next block goes through the least busy tunnel: the stuck end still holds one.
+	key, _ = tn.newBlock(7102)
+	if _, err := o.tu.Get(ctx, 1, crypto.CHK, key); err != nil {
+		t.Fatalf("next block: %v", err)
+	}
+	if n := len(built()); n != 2 {
+		t.Errorf("%d tunnels built, want no third", n)
+	}
+}

@@ -40,6 +40,10 @@ const (
 	// answerTimeout the wait for a request's answer: the end's search time and some.
 	stepTimeout   = 10 * time.Second
 	answerTimeout = 70 * time.Second
+	// hedgeAfter: a request or insert not answered in this long goes also through another
+	// of its session's tunnels, to another end (spec §18.11.8). A search usually answers
+	// within seconds; one kept longer is most often at an end a flood keeps busy.
+	hedgeAfter = 15 * time.Second
 	// circuitIdle: a circuit no cell has crossed for this long is destroyed.
 	circuitIdle = 2 * time.Minute
 	// sessionIdle: a session's tunnels are closed after this long unused.
@@ -92,6 +96,9 @@ type Config struct {
 	// timeout, 60 s). A tunnel that does not answer in time is destroyed. A busy simulation
 	// raises both.
 	StepTimeout, AnswerTimeout time.Duration
+	// HedgeAfter is how long a request or insert waits for its end's answer before it goes
+	// also through another tunnel of its session, default 15 s (spec §18.11.8).
+	HedgeAfter time.Duration
 
 	// Rand is the source of tunnel keys, circuit IDs and sequence numbers, default
 	// crypto/rand; Seed makes the choice of hops repeatable (tests, simulation).
@@ -168,6 +175,7 @@ type Tunnels struct {
 		rng      *mrand.Rand
 		guards   []*guard
 		short    map[crypto.NodeID]time.Time // peers not to take as guards until then
+		busyEnds map[crypto.NodeID]time.Time // ends that answered overloaded: not to end a new tunnel until then
 		sessions map[uint64]*session
 		// live is the node's own tunnels by place (the guard they go through), whichever
 		// sessions hold them; building, the builds under way for each place.
@@ -208,6 +216,9 @@ func New(cfg Config) *Tunnels {
 	}
 	if cfg.StepTimeout <= 0 {
 		cfg.StepTimeout = stepTimeout
+	}
+	if cfg.HedgeAfter <= 0 {
+		cfg.HedgeAfter = hedgeAfter
 	}
 	if cfg.AnswerTimeout <= 0 {
 		cfg.AnswerTimeout = answerTimeout
