@@ -78,10 +78,10 @@ type Config struct {
 	Opennet bool
 	// SeedNode makes an opennet node a seed that newcomers announce themselves through.
 	SeedNode bool
-	// Tunnels sends the node's own requests and inserts through tunnels (spec §18.11)
-	// instead of the stem (spec §18.2). Every node relays and ends other nodes' tunnels
-	// whatever it is set to.
-	Tunnels bool
+	// Stem sends the node's own requests and inserts along the stem (spec §18.2) instead of
+	// through tunnels (spec §18.11), the default. Every node relays and ends other nodes'
+	// tunnels, and walks the stems that reach it, whatever it is set to.
+	Stem bool
 	// Seeds are opennet seed nodes, in addition to those in SeedsFile.
 	Seeds []*wire.NodeRef
 

@@ -158,9 +158,9 @@ func New(cfg Config) (*Node, error) {
 		Logger:   n.log.With("part", "routing"),
 		Trace:    cfg.Trace,
 		// The node relays and ends tunnels; its own requests and inserts go through them
-		// if its user asked (spec §18.11).
+		// unless its user asked for the stem (spec §18.11).
 		Identity:   n.id,
-		OwnTunnels: cfg.Tunnels,
+		OwnTunnels: !cfg.Stem,
 	}
 	if cfg.Location != 0 {
 		rcfg.SwapInterval = -1

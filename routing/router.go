@@ -107,8 +107,8 @@ type Config struct {
 	// there are no tunnels.
 	Identity *crypto.NodeIdentity
 	// OwnTunnels sends the node's own requests and inserts through tunnels (spec §18.11,
-	// which needs Identity). Without it they walk the stem from this node (spec §18.2), the
-	// default until tunnels hold up under floods as the stem does (spec §18.11.8).
+	// which needs Identity). Without it they walk the stem from this node (spec §18.2).
+	// Package node sets it unless its user asks for the stem.
 	OwnTunnels bool
 
 	// Tuning holds the settings only this module's simulator and the router's tests change

@@ -35,7 +35,7 @@ func TestHostilePeers(t *testing.T) {
 	case long():
 		fileSize, blocks = 2<<20, 200
 	case raceEnabled:
-		fileSize, blocks = 32<<10, 40 // the race detector makes every hop many times slower
+		fileSize, blocks = 32<<10, 80 // the race detector makes every hop many times slower
 	}
 	roles := make([]role, nodes)
 	for _, i := range []int{1, 6, 11, 16, 21, 26} {
@@ -194,7 +194,9 @@ func TestHostilePeers(t *testing.T) {
 	}
 	// Whether a corrupting node gets to send some honest node three blocks depends on the
 	// traffic routed through it: the long run's carries enough for every one, the short
-	// run's (32 KiB files) sometimes not, so there at least half must have been dropped.
+	// run's (32 KiB files, and searches that start at tunnel ends, three links from their
+	// originators, so that fewer nodes search) sometimes not, so there at least a third must
+	// have been dropped (3 to 6 of the 6 in ten runs under the race detector).
 	caught := 0
 	for _, c := range s.withRole(corrupting) {
 		t.Logf("corrupting node %d: dropped by honest nodes %v; kept, after fewer than 3 bad blocks, by %v (it sent them %v corrupted blocks, counting replies that came too late to be read)", c, droppedBy[c], keptBy[c], s.hostile(c).corruptedBy(s))
@@ -204,7 +206,7 @@ func TestHostilePeers(t *testing.T) {
 	}
 	need := len(s.withRole(corrupting))
 	if !long() {
-		need = (need + 1) / 2
+		need = (need + 2) / 3
 	}
 	if caught < need {
 		t.Errorf("%d of %d corrupting nodes were dropped by some honest node, want at least %d", caught, len(s.withRole(corrupting)), need)

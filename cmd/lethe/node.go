@@ -50,7 +50,7 @@ func runNode(ctx context.Context, e *env, args []string) error {
 		maxPeers   = flags.Int("max-peers", 20, "peers the node aims for")
 		opennet    = flags.Bool("opennet", false, "take strangers as peers, found through seed nodes")
 		seedNode   = flags.Bool("seed-node", false, "with --opennet: be a seed that newcomers announce themselves through")
-		tunnels    = flags.Bool("tunnels", false, "send this node's own requests and inserts through tunnels instead of the stem")
+		stem       = flags.Bool("stem", false, "send this node's own requests and inserts along the stem instead of through tunnels")
 		verbose    = flags.Bool("v", false, "log more (links, peers, requests)")
 		logFormat  = flags.String("log-format", logAuto, "how logs are written: text, journal (<N> priority prefix, no time: for systemd), json, or auto (journal when standard error is the journal)")
 		passFile   = flags.String("passphrase-file", "", "read the passphrase that seals the identity file from `FILE`")
@@ -106,7 +106,7 @@ func runNode(ctx context.Context, e *env, args []string) error {
 		DownloadLimit:  int64(download),
 		MonthlyCap:     int64(monthlyCap),
 		Opennet:        *opennet,
-		Tunnels:        *tunnels,
+		Stem:           *stem,
 		SeedNode:       *seedNode,
 		FCPAddr:        *fcpAddr,
 		ProxyAddr:      *proxyAddr,
