@@ -433,10 +433,10 @@ func (b *bench) printTransferFoot() {
 	fmt.Fprintln(b.w, "(key: until the node reports the URI, as for `lethe insert FILE`: the file, written to disk before the timing,")
 	fmt.Fprintln(b.w, "offered by its path and read by the node where it lies, encoded into its block log; insert: until")
 	fmt.Fprintln(b.w, "the network holds every block. MB/cpu-s: MB per second of CPU that the whole process spent, all nodes and clients;")
-	fmt.Fprintln(b.w, "it varies less than MB/s with what else runs on the machine. links/block: the inserts or")
-	fmt.Fprintln(b.w, "requests that reached a node, over the blocks; cpu-ms/MB/link: the CPU of the phase per MB")
-	fmt.Fprintln(b.w, "of the file and per link, which the ×floor column compares with a link's floor above; copies: the")
-	fmt.Fprintln(b.w, "blocks the nodes kept, each a store put and most of a link's floor, over the blocks)")
+	fmt.Fprintln(b.w, "it varies less than MB/s with what else runs on the machine. links/block: the links of the")
+	fmt.Fprintln(b.w, "tunnels and searches the blocks went through, over the blocks; cpu-ms/MB/link: the CPU of the phase")
+	fmt.Fprintln(b.w, "per MB of the file and per link, which the ×floor column compares with a link's floor above; copies:")
+	fmt.Fprintln(b.w, "the blocks the nodes kept, each a store put and most of a link's floor, over the blocks)")
 }
 
 // startProfile starts a CPU profile of one phase if -cpuprofile was given, and returns the

@@ -8,11 +8,13 @@ import (
 )
 
 // linkCounter counts, from the routing events of every node of the bench's network, the
-// inserts and requests that reached a node (each one crossed a link to get there), the
-// distinct blocks they were for, and the copies of inserted blocks the nodes kept.
+// links the blocks crossed (each insert and request that reached a node crossed a link to get
+// there, and each that went into a tunnel crossed its links: the request or insert there, the
+// block back or on the same way), the distinct blocks they were for, and the copies of
+// inserted blocks the nodes kept.
 type linkCounter struct {
 	mu     sync.Mutex
-	arrive int                            // inserts and requests that reached a node; guarded by mu
+	arrive int                            // links crossed; guarded by mu
 	stored int                            // copies kept long-term, by sinks and their tails; guarded by mu
 	cached int                            // copies kept in caches; guarded by mu
 	keys   map[crypto.RoutingKey]struct{} // the blocks they were for; guarded by mu
@@ -34,6 +36,7 @@ func (c linkCount) perBlock() float64 {
 
 // event is the nodes' routing.Config.Trace.
 func (l *linkCounter) event(e routing.Event) {
+	links := 1
 	switch e.Kind {
 	case routing.EventStored:
 		l.mu.Lock()
@@ -46,6 +49,8 @@ func (l *linkCounter) event(e routing.Event) {
 		l.mu.Unlock()
 		return
 	case routing.EventInsert, routing.EventRequest:
+	case routing.EventTunnelRequest:
+		links = len(e.Hops)
 	default:
 		return
 	}
@@ -54,7 +59,7 @@ func (l *linkCounter) event(e routing.Event) {
 	if l.keys == nil {
 		l.keys = make(map[crypto.RoutingKey]struct{})
 	}
-	l.arrive++
+	l.arrive += links
 	l.keys[e.Key] = struct{}{}
 }
 
