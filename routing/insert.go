@@ -223,7 +223,7 @@ func (r *Router) keepInserted(w *walk, block []byte) (stored, sink bool) {
 	case sink:
 		err = r.cfg.Store.Store(w.kt, w.key, block)
 		r.trace(Event{Kind: EventStored, ID: w.id, Key: w.key})
-	case w.htl <= maxCacheHTLInsert:
+	case w.htl <= maxCacheHTLInsert || w.atEnd:
 		err = r.cfg.Store.Cache(w.kt, w.key, block)
 		r.trace(Event{Kind: EventCached, ID: w.id, Key: w.key})
 	default:

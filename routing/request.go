@@ -171,9 +171,10 @@ func (*requestKind) ranOut(w *walk, err error) outcome {
 // cacheReply keeps a block that passed through on its way back, subject to the HTL rule: a
 // node that received the request at HTL 17 or 18 may be next to its originator, and keeps
 // nothing (spec §18.4). The node's own requests, which it holds at HTL 18 as a stem node
-// does, are never cached.
+// does, are never cached. A tunnel's end, which walks from HTL 17, is three links from its
+// originator and keeps what it found, as a relay below the stem does.
 func (r *Router) cacheReply(w *walk, block []byte) {
-	if w.htl > maxCacheHTLRequest {
+	if w.htl > maxCacheHTLRequest && !w.atEnd {
 		return
 	}
 	if err := r.cfg.Store.Cache(w.kt, w.key, block); err != nil {

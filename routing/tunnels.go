@@ -106,7 +106,9 @@ func (e tunnelEnd) Fetch(ctx context.Context, kt crypto.KeyType, rk crypto.Routi
 		return nil, err
 	}
 	defer done()
-	o := r.newWalk(&requestKind{}, nil, kt, rk, rk.Location(), id, wire.MaxHTL-1, 0, false).run(ctx)
+	w := r.newWalk(&requestKind{}, nil, kt, rk, rk.Location(), id, wire.MaxHTL-1, 0, false)
+	w.atEnd = true
+	o := w.run(ctx)
 	defer o.finish()
 	if o.err != nil {
 		return nil, o.err
@@ -131,7 +133,9 @@ func (e tunnelEnd) Insert(ctx context.Context, kt crypto.KeyType, rk crypto.Rout
 		return err
 	}
 	defer done()
-	return r.newWalk(&insertKind{block: block}, nil, kt, rk, rk.Location(), id, wire.MaxHTL-1, 0, false).run(ctx).err
+	w := r.newWalk(&insertKind{block: block}, nil, kt, rk, rk.Location(), id, wire.MaxHTL-1, 0, false)
+	w.atEnd = true
+	return w.run(ctx).err
 }
 
 // endWalk admits a message that came out of a tunnel: the node's limit on work in progress

@@ -34,6 +34,10 @@ type walk struct {
 	hops   uint8           // what is left: lowered by RouteNotFound while backtracking
 	stem   uint64          // the stem tag (wire.Request.Stem), while on the stem
 	tail   bool            // in the key's neighbourhood: routed by location (wire.Request.Tail)
+	// atEnd: the walk began at a tunnel's end, three links from its originator, so that its
+	// HTL of 17 does not mean it may be next to the originator: it caches what it finds or
+	// inserts as a relay below the stem does (cacheReply, keep).
+	atEnd  bool
 	tried  map[crypto.NodeID]bool
 	busy   bool          // a peer refused it for load, or a stem peer did not accept it in time
 	waited time.Duration // how long it has waited for busy peers (waitBackoff)
