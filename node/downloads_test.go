@@ -8,17 +8,25 @@ import (
 	"testing"
 	"time"
 
+	"lethe/crypto"
 	"lethe/fcp"
 )
 
-// keptBlocks counts the blocks a node keeps for resuming fetches.
+// keptBlocks counts the blocks a node keeps for resuming fetches: the records of the block
+// logs of its download directories, each a CHK block sealed with a nonce and a tag.
 func keptBlocks(t *testing.T, n *Node) int {
 	t.Helper()
-	blocks, err := filepath.Glob(filepath.Join(n.Dir(), downloadsDir, "*", "*.b"))
+	logs, err := filepath.Glob(filepath.Join(n.Dir(), downloadsDir, "*", "blocks"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(blocks)
+	var size int64
+	for _, l := range logs {
+		if info, err := os.Stat(l); err == nil {
+			size += info.Size()
+		}
+	}
+	return int(size / (crypto.CHKBlockSize + 12 + 16))
 }
 
 // TestFetchResumes: a fetch cut off part-way leaves the blocks it verified with the node, and

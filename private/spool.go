@@ -18,6 +18,7 @@ type Spool struct {
 	path    string
 	nameKey [32]byte    // keys the names of blocks (HMAC-SHA256)
 	blocks  cipher.AEAD // seals blocks
+	log     blockLog    // the blocks kept (PutBlock)
 }
 
 // OpenSpool empties path of whatever an earlier run left there (it cannot be read without that
@@ -46,7 +47,10 @@ func withKeys(path string) *Spool {
 func (d *Spool) Path() string { return d.path }
 
 // Remove deletes the directory and everything in it.
-func (d *Spool) Remove() error { return os.RemoveAll(d.path) }
+func (d *Spool) Remove() error {
+	d.closeLog()
+	return os.RemoveAll(d.path)
+}
 
 // randomName is a fresh file name that says nothing: 16 random bytes in hex.
 func (d *Spool) randomName() string {
@@ -55,13 +59,12 @@ func (d *Spool) randomName() string {
 	return filepath.Join(d.path, hex.EncodeToString(b[:]))
 }
 
-// keyedName is the file name of the block called name: HMAC-SHA256 under a key in memory,
-// so that the same block always has the same file, and nobody without the key can tell
-// which block a file holds, even knowing every name it could be.
-func (d *Spool) keyedName(name []byte) string {
+// keyedName is what the block called name is kept under in memory: the first 16 bytes of
+// HMAC-SHA256 under a key in memory.
+func (d *Spool) keyedName(name []byte) [16]byte {
 	m := hmac.New(sha256.New, d.nameKey[:])
 	m.Write(name)
-	return filepath.Join(d.path, hex.EncodeToString(m.Sum(nil)[:16])+".b")
+	return [16]byte(m.Sum(nil))
 }
 
 func newGCM(key []byte) cipher.AEAD {

@@ -115,8 +115,8 @@ func TestFileTampered(t *testing.T) {
 	f.Remove()
 }
 
-// Blocks come back under their names; files are named by neither the name nor its hash,
-// hold no plaintext, and do not pass for another block.
+// Blocks come back under their names; the directory holds one file, named by neither the
+// name nor its hash, with no plaintext; a record does not pass for another block's.
 func TestBlocks(t *testing.T) {
 	d, err := OpenSpool(filepath.Join(t.TempDir(), "spool"))
 	if err != nil {
@@ -133,22 +133,44 @@ func TestBlocks(t *testing.T) {
 	if _, ok := d.GetBlock(other); ok {
 		t.Fatal("a block that was never kept came back")
 	}
+	second := pattern(1000)
+	if err := d.PutBlock(other, second); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := d.GetBlock(other); !ok || !bytes.Equal(got, second) {
+		t.Fatal("the second block did not come back")
+	}
+	if got, ok := d.GetBlock(name); !ok || !bytes.Equal(got, block) {
+		t.Fatal("the first block did not come back after the second")
+	}
 	fs := files(t, d.Path())
 	if len(fs) != 1 {
-		t.Fatalf("%d files for one block", len(fs))
+		t.Fatalf("%d files for two blocks, want the one log", len(fs))
 	}
 	for path, b := range fs {
-		if strings.Contains(path, "routing") || bytes.Contains(b, block[100:132]) {
-			t.Errorf("%s shows the block", path)
+		if strings.Contains(path, "routing") || bytes.Contains(b, block[100:132]) || bytes.Contains(b, second[100:132]) {
+			t.Errorf("%s shows a block", path)
 		}
-		// Copied under another block's name, it does not open.
-		os.WriteFile(d.keyedName(other), b, 0o600)
+		if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v (%v), want 0600", path, info.Mode().Perm(), err)
+		}
 	}
+	// A record pointed to under another block's name does not open.
+	d.log.mu.Lock()
+	d.log.at[d.keyedName(other)] = d.log.at[d.keyedName(name)]
+	d.log.mu.Unlock()
 	if _, ok := d.GetBlock(other); ok {
-		t.Error("a block's file passed for another block")
+		t.Error("a block's record passed for another block")
 	}
 	if err := d.PutBlock(name, make([]byte, MaxBlock+1)); err == nil {
 		t.Error("a block over MaxBlock was kept")
+	}
+	d.Remove()
+	if _, ok := d.GetBlock(name); ok {
+		t.Error("a block came back after Remove")
+	}
+	if err := d.PutBlock(name, block); err == nil {
+		t.Error("a block was kept after Remove")
 	}
 }
 

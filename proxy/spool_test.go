@@ -146,8 +146,12 @@ func TestDownloadSpoolShowsNothing(t *testing.T) {
 			names = append(names, hex.EncodeToString(rk[:]), rk.String())
 		}
 	}
-	if n := len(stateFiles(t, state)); n < len(blocks)/2 {
-		t.Fatalf("%d files in the state directory for a download of %d blocks: it did not keep them there", n, len(blocks))
+	held := 0
+	for _, b := range stateFiles(t, state) {
+		held += len(b)
+	}
+	if want := len(blocks) * len(blocks[0]) / 2; held < want {
+		t.Fatalf("%d bytes in the state directory for a download of %d blocks: it did not keep them there", held, len(blocks))
 	}
 	for path, b := range stateFiles(t, state) {
 		for _, n := range names {
