@@ -191,6 +191,13 @@ func (tu *tunnel) exchange(ctx context.Context, m wire.TunnelInner) (wire.Tunnel
 	return tu.await(ctx, seq, ch, tu.t.cfg.AnswerTimeout)
 }
 
+// endID is the node at the tunnel's end.
+func (tu *tunnel) endID() crypto.NodeID {
+	tu.mu.Lock()
+	defer tu.mu.Unlock()
+	return tu.hops[len(tu.hops)-1].id
+}
+
 // receive takes a cell that came back: every layer off, then the end's seal.
 func (tu *tunnel) receive(seq uint64, body []byte) {
 	tu.mu.Lock()
@@ -534,6 +541,9 @@ func (t *Tunnels) exchangeHedged(ctx context.Context, s *session, tu *tunnel, ms
 				continue
 			}
 			running++ // the hedge's search for a tunnel, then its exchange
+			// The slow end is an end no new tunnel should take for a while, the hedge's
+			// least of all: drawn again, it would hold the hedge as it holds this one.
+			t.markBusyEnd(tu.endID())
 			go func() { hedged <- t.pickOther(ctx, s, tu) }()
 		case other := <-hedged:
 			running--
@@ -563,10 +573,12 @@ func (t *Tunnels) exchangeHedged(ctx context.Context, s *session, tu *tunnel, ms
 	return best.in, best.tu, best.err
 }
 
-// pickOther takes a place in the session's least busy usable tunnel other than not, with
-// room for a request, or builds the tunnel of a place the session has not filled (up to
-// MaxTunnels places) and takes a place in it. Nil if there is none and none can be built.
+// pickOther takes a place in the session's least busy usable tunnel that does not end where
+// not ends, with room for a request, or builds the tunnel of a place the session has not
+// filled (up to MaxTunnels places) and takes a place in it. Nil if there is none and none can
+// be built.
 func (t *Tunnels) pickOther(ctx context.Context, s *session, not *tunnel) *tunnel {
+	notEnd := not.endID()
 	s.mu.Lock()
 	var best *tunnel
 	bestLoad := 0
@@ -578,7 +590,7 @@ func (t *Tunnels) pickOther(ctx context.Context, s *session, not *tunnel) *tunne
 			}
 			continue
 		}
-		if tu == not || !tu.usable() {
+		if tu == not || !tu.usable() || tu.endID() == notEnd {
 			continue
 		}
 		tu.mu.Lock()
@@ -654,9 +666,8 @@ func (t *Tunnels) retire(s *session, tu *tunnel) bool {
 		return false
 	}
 	tu.retired = true
-	end := tu.hops[len(tu.hops)-1].id
 	tu.mu.Unlock()
-	t.markBusyEnd(end)
+	t.markBusyEnd(tu.endID())
 	s.retiredAt[i] = now
 	s.tunnels[i] = nil
 	t.trace(Event{Kind: EventRetired, Hops: tu.hopIDs()})
