@@ -28,6 +28,13 @@ type blockLog struct {
 	err error                 // why the log cannot be written, once it cannot; guarded by mu
 }
 
+// sealBuffers recycles the buffers blocks are sealed in on their way into a log: a download
+// seals every block it fetches, and the record is written before PutBlock returns.
+var sealBuffers = sync.Pool{New: func() any { b := make([]byte, 0, sealBufferSize); return &b }}
+
+// sealBufferSize holds a CHK block's record (32 KiB, its nonce and tag) with room to spare.
+const sealBufferSize = 33 << 10
+
 // PutBlock keeps data under name (a routing key, say). It is appended to the directory's
 // block log as a random 12-byte nonce and data sealed with AES-256-GCM under the directory's
 // key, with name as additional data, so that a record cannot be passed off as another
@@ -38,7 +45,13 @@ func (d *Spool) PutBlock(name, data []byte) error {
 	if len(data) > MaxBlock {
 		return errors.New("private: block too large")
 	}
-	nonce := make([]byte, d.blocks.NonceSize(), d.blocks.NonceSize()+len(data)+d.blocks.Overhead())
+	buf := sealBuffers.Get().(*[]byte)
+	defer sealBuffers.Put(buf)
+	need := d.blocks.NonceSize() + len(data) + d.blocks.Overhead()
+	if cap(*buf) < need {
+		*buf = make([]byte, 0, max(need, sealBufferSize))
+	}
+	nonce := (*buf)[:d.blocks.NonceSize()]
 	rand.Read(nonce)
 	sealed := d.blocks.Seal(nonce, nonce, data, name)
 	l := &d.log

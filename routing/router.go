@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -430,7 +431,20 @@ func (r *Router) sendNowWithin(to crypto.NodeID, m wire.Message, wait time.Durat
 	if err == nil || !errors.Is(err, transport.ErrQueueFull) {
 		return
 	}
+	m = detach(m)
 	r.spawn(func() { r.sendWithin(to, m, wait) })
+}
+
+// detach returns m, or a copy of it that shares no bytes with a buffer the transport lent
+// only for the call that received it (ReceiveLent): a message sent later, from another
+// goroutine, must not read a buffer that has gone back to the transport.
+func detach(m wire.Message) wire.Message {
+	if c, ok := m.(*wire.TunnelCell); ok {
+		d := *c
+		d.Body = bytes.Clone(c.Body)
+		return &d
+	}
+	return m
 }
 
 // PeerUp implements transport.Handler.
@@ -587,11 +601,21 @@ func (r *Router) Receive(from crypto.NodeID, m wire.Message) {
 // transport lends until the insert has ended at this node (handleInsert returns): by then a
 // sink's copy is on disk, the store has copied what it keeps for later (CopyingStore), and
 // every link the insert went on has its own encoding of it; nothing else refers to the block,
-// and the buffer goes back to the transport. With a store that keeps the slices it is given,
+// and the buffer goes back to the transport. A tunnel cell is done with when Receive returns:
+// the tunnels handle cells on this goroutine, a relay's cell is encoded by the transport as it
+// is sent (or copied first if it must wait for room, sendNowWithin), and what an end or an
+// originator opens is decoded into copies. With a store that keeps the slices it is given,
 // and for every other message, the buffer is left to the garbage collector.
 func (r *Router) ReceiveLent(from crypto.NodeID, m wire.Message, release func()) {
-	if ins, ok := m.(*wire.Insert); ok && r.storeCopies {
-		r.receiveInsert(from, ins, release)
+	switch m := m.(type) {
+	case *wire.Insert:
+		if r.storeCopies {
+			r.receiveInsert(from, m, release)
+			return
+		}
+	case *wire.TunnelCell:
+		r.Receive(from, m)
+		release()
 		return
 	}
 	r.Receive(from, m)

@@ -86,18 +86,28 @@ func appendFrame(dst []byte, kind byte, payload ...[]byte) []byte {
 // keeps the garbage collector busy.
 var bigBuffers = sync.Pool{New: func() any { return new([wire.MaxMessageSize]byte) }}
 
-// encodeMessage encodes m, in a recycled buffer if it is large enough to be worth it.
+// encodeMessage encodes m, in a recycled buffer if it is large enough to be worth it: the
+// messages that carry a block, and tunnel cells of a block cell's size (every one of a
+// tunnel's hops sends each again, re-encrypted, so they are most of a tunnel's bytes).
 func encodeMessage(m wire.Message) ([]byte, error) {
-	switch m.(type) {
+	switch m := m.(type) {
 	case *wire.DataReply, *wire.Insert, *wire.InsertCollision:
-		buf := bigBuffers.Get().(*[wire.MaxMessageSize]byte)
-		b, err := wire.Append(buf[:0], m)
-		if err != nil {
-			bigBuffers.Put(buf)
+		return encodeBig(m)
+	case *wire.TunnelCell:
+		if len(m.Body) == wire.TunnelBlockCellBody {
+			return encodeBig(m)
 		}
-		return b, err
 	}
 	return wire.Encode(m)
+}
+
+func encodeBig(m wire.Message) ([]byte, error) {
+	buf := bigBuffers.Get().(*[wire.MaxMessageSize]byte)
+	b, err := wire.Append(buf[:0], m)
+	if err != nil {
+		bigBuffers.Put(buf)
+	}
+	return b, err
 }
 
 // recycle returns the buffer of an encoding made by encodeMessage once it is sent.

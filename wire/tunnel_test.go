@@ -222,3 +222,32 @@ func FuzzDecodeTunnelInner(f *testing.F) {
 		}
 	})
 }
+
+// TestEncodeTunnelInnerInReusedBuffer: a cell's content encoded into a buffer that held an
+// earlier cell is the same as one encoded afresh: nothing of the old cell is left in the
+// padding, which an end refuses if it is not zero.
+func TestEncodeTunnelInnerInReusedBuffer(t *testing.T) {
+	for _, m := range []TunnelInner{
+		&TunnelResult{ID: 9, Code: ResultInserted},
+		&TunnelData{ID: 10, KeyType: crypto.CHK, Block: bytes.Repeat([]byte{1}, crypto.CHKBlockSize)},
+	} {
+		fresh, err := EncodeTunnelInner(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := bytes.Repeat([]byte{0xff}, TunnelBlockCellBody)
+		reused, err := EncodeTunnelInnerIn(buf[:0], m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(reused, fresh) {
+			t.Errorf("%T encoded into a used buffer differs from its fresh encoding", m)
+		}
+		if &reused[0] != &buf[0] {
+			t.Errorf("%T: the buffer given was not used", m)
+		}
+		if _, err := DecodeTunnelInner(reused, true); err != nil {
+			t.Errorf("%T from a used buffer does not decode: %v", m, err)
+		}
+	}
+}

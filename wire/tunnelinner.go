@@ -118,8 +118,15 @@ func (*TunnelResult) BlockCell() bool    { return false }
 func (*TunnelCollision) BlockCell() bool { return true }
 
 // EncodeTunnelInner encodes m as the content of its cell: exactly TunnelCellContent or
-// TunnelBlockCellContent bytes, zero-padded.
-func EncodeTunnelInner(m TunnelInner) ([]byte, error) {
+// TunnelBlockCellContent bytes, zero-padded. The slice has room behind it for the end's seal
+// (crypto.TunnelEndOverhead), so the caller can seal it in place, content[:0], with no
+// second buffer of a block's size.
+func EncodeTunnelInner(m TunnelInner) ([]byte, error) { return EncodeTunnelInnerIn(nil, m) }
+
+// EncodeTunnelInnerIn is EncodeTunnelInner into buf, whose bytes it reuses if it has room for
+// the content and its seal (TunnelBlockCellBody bytes hold any cell's): the content aliases
+// buf. Whatever buf held is overwritten, the padding included.
+func EncodeTunnelInnerIn(buf []byte, m TunnelInner) ([]byte, error) {
 	if m == nil {
 		return nil, fmt.Errorf("%w: nil inner message", ErrMalformedInner)
 	}
@@ -127,8 +134,10 @@ func EncodeTunnelInner(m TunnelInner) ([]byte, error) {
 	if m.BlockCell() {
 		size = TunnelBlockCellContent
 	}
-	e := encoder{b: make([]byte, 1, size)}
-	e.b[0] = m.innerType()
+	if cap(buf) < size+crypto.TunnelEndOverhead {
+		buf = make([]byte, 0, size+crypto.TunnelEndOverhead)
+	}
+	e := encoder{b: append(buf[:0], m.innerType())}
 	m.encodeInner(&e)
 	if e.err == nil && len(e.b) > size {
 		e.fail("%d bytes, more than a cell holds (%d)", len(e.b), size)
@@ -136,7 +145,9 @@ func EncodeTunnelInner(m TunnelInner) ([]byte, error) {
 	if e.err != nil {
 		return nil, fmt.Errorf("%w: encode %T: %v", ErrMalformedInner, m, e.err)
 	}
-	return e.b[:size], nil
+	content := e.b[:size]
+	clear(content[len(e.b):]) // a reused buffer's old bytes are not padding
+	return content, nil
 }
 
 // DecodeTunnelInner parses a cell's content. back says which way the cell travelled: an end

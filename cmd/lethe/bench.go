@@ -45,7 +45,9 @@ TCP copy) and the CPU one link costs a block at least (TLS, SHA-256, the store),
 the first byte of a file never fetched before through the browsing proxy, and the memory of
 the process that runs the nodes. Beside each transfer it prints the links each block crossed,
 counted from the nodes' routing events, and the CPU spent per MB per link. With -cpuprofile,
-each phase of each size writes a CPU profile (PREFIX-insert-64MiB.pprof, …) for go tool pprof.`,
+each phase of each size writes a CPU profile (PREFIX-insert-64MiB.pprof, …) for go tool pprof,
+and the heap's allocations as the phase starts and ends (PREFIX-insert-64MiB-allocs-start.pprof and
+-allocs-end.pprof: go tool pprof -sample_index=alloc_space -base START END).`,
 		run: runBench,
 	})
 }
@@ -454,7 +456,27 @@ func (b *bench) startProfile(phase string, size int64) (func(), error) {
 		f.Close()
 		return nil, fail(exitFailed, "", "CPU profile: %v", err)
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	// The allocations of the phase: the heap profile counts every allocation since the process
+	// started, so one is written as the phase starts and one as it ends, to be compared with
+	// go tool pprof -sample_index=alloc_space -base START END.
+	allocs := strings.TrimSuffix(name, ".pprof")
+	writeAllocs(allocs + "-allocs-start.pprof")
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		writeAllocs(allocs + "-allocs-end.pprof")
+	}, nil
+}
+
+// writeAllocs writes the heap profile to name; a profile that cannot be written is left out, as
+// it changes nothing the bench measures.
+func writeAllocs(name string) {
+	f, err := os.Create(name)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	pprof.Lookup("allocs").WriteTo(f, 0)
 }
 
 // timeToFirstByte inserts benchTTFBFiles small files, each a video the proxy serves as it

@@ -140,7 +140,7 @@ func (tu *tunnel) sendLocked(content []byte) (uint64, chan wire.TunnelInner, err
 	seq := tu.nextSeq
 	tu.nextSeq++
 	end := tu.hops[len(tu.hops)-1]
-	body := end.endF.Seal(make([]byte, 0, len(content)+crypto.TunnelEndOverhead), seq, content)
+	body := end.endF.Seal(content[:0], seq, content) // in place: content has room (EncodeTunnelInner)
 	for i := len(tu.hops) - 1; i >= 0; i-- {
 		tu.hops[i].fwd.XOR(seq, body)
 	}
@@ -178,13 +178,16 @@ func (tu *tunnel) await(ctx context.Context, seq uint64, ch chan wire.TunnelInne
 // exchange sends one request or insert through the tunnel and waits for its answer. The
 // caller holds a place in the tunnel's inflight count (pick).
 func (tu *tunnel) exchange(ctx context.Context, m wire.TunnelInner) (wire.TunnelInner, error) {
-	content, err := wire.EncodeTunnelInner(m)
+	buf := cellBuffers.Get().(*[wire.TunnelBlockCellBody]byte)
+	content, err := wire.EncodeTunnelInnerIn(buf[:0], m)
 	if err != nil {
+		cellBuffers.Put(buf)
 		return nil, err
 	}
 	tu.mu.Lock()
 	seq, ch, err := tu.sendLocked(content)
 	tu.mu.Unlock()
+	cellBuffers.Put(buf) // Send is done with the cell when it returns (Config.Send)
 	if err != nil {
 		return nil, err
 	}

@@ -113,7 +113,9 @@ func (t *Tunnels) create(from crypto.NodeID, m *wire.TunnelCreate, now time.Time
 
 // answer sends what this hop, as the end, says back for the cell numbered seq.
 func (t *Tunnels) answer(h *hop, seq uint64, m wire.TunnelInner) {
-	content, err := wire.EncodeTunnelInner(m)
+	buf := cellBuffers.Get().(*[wire.TunnelBlockCellBody]byte)
+	defer cellBuffers.Put(buf) // Send is done with the cell when it returns (Config.Send)
+	content, err := wire.EncodeTunnelInnerIn(buf[:0], m)
 	if err != nil {
 		panic("tunnel: " + err.Error()) // every answer is made here, within the limits
 	}
@@ -123,7 +125,7 @@ func (t *Tunnels) answer(h *hop, seq uint64, m wire.TunnelInner) {
 	if !ok {
 		return
 	}
-	body := h.endB.Seal(make([]byte, 0, len(content)+crypto.TunnelEndOverhead), seq, content)
+	body := h.endB.Seal(content[:0], seq, content) // in place: content has room (EncodeTunnelInner)
 	h.bwd.XOR(seq, body)
 	t.send(h.prev.peer, &wire.TunnelCell{Circuit: h.prev.circuit, Back: true, Seq: seq, Body: body})
 }

@@ -86,6 +86,8 @@ type Config struct {
 	Identity *crypto.NodeIdentity
 	// Send queues a message for a peer without waiting long: it is called from the link's
 	// event goroutine. A message it cannot queue is lost; the tunnels' timeouts cover that.
+	// Send must be done with m's bytes when it returns (encoded, or copied to be sent later):
+	// the tunnels reuse the buffers of the cells they make (cellBuffers).
 	Send func(to crypto.NodeID, m wire.Message) error
 	End  End
 
@@ -344,6 +346,10 @@ func (t *Tunnels) sendKey(to crypto.NodeID) {
 	t.keys.Unlock()
 	t.send(to, &wire.TunnelKey{Attestation: crypto.SignTunnelAttestation(t.cfg.Identity, to, notAfter, pub)})
 }
+
+// cellBuffers recycles the buffers a cell's content is encoded and sealed in: at a tunnel's
+// end every block found goes back in one, and at its originator every block inserted.
+var cellBuffers = sync.Pool{New: func() any { return new([wire.TunnelBlockCellBody]byte) }}
 
 func (t *Tunnels) send(to crypto.NodeID, m wire.Message) {
 	if err := t.cfg.Send(to, m); err != nil {
