@@ -74,6 +74,8 @@ const (
 
 // End is what a node does with the requests and inserts that come out of a tunnel it ends
 // (spec §18.11.6): package routing searches and inserts as a node that ends a stem does.
+// Fetch returns only a block it has verified against kt and rk, as the node verifies every
+// block it is sent or reads from its store; the tunnels do not hash it again.
 // Errors are wire's outcomes (wire.ErrDataNotFound, wire.ErrRouteNotFound,
 // wire.ErrOverloaded, a *wire.CollisionError); anything else counts as not found.
 type End interface {
