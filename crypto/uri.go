@@ -21,6 +21,18 @@ const (
 	USK                    // updatable subspace key: edition N of a site, stored as SSK "site-N"
 )
 
+// BlockSize is the size of every block of the type (blocks are fixed-size): CHKBlockSize or
+// SSKBlockSize, 0 for a type that has no blocks of its own (a KSK or USK is stored as an SSK).
+func (t KeyType) BlockSize() int {
+	switch t {
+	case CHK:
+		return CHKBlockSize
+	case SSK:
+		return SSKBlockSize
+	}
+	return 0
+}
+
 func (t KeyType) String() string {
 	switch t {
 	case CHK:

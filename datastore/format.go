@@ -77,15 +77,7 @@ func (s slot) keyType() crypto.KeyType { return crypto.KeyType(s[0]) }
 
 // blockSize is the size of every block of a type, the unit the bounds are accounted in. Blocks
 // are fixed-size, so the type alone says how many bytes a block occupies.
-func blockSize(kt crypto.KeyType) int64 {
-	switch kt {
-	case crypto.CHK:
-		return crypto.CHKBlockSize
-	case crypto.SSK:
-		return crypto.SSKBlockSize
-	}
-	return 0
-}
+func blockSize(kt crypto.KeyType) int64 { return int64(kt.BlockSize()) }
 
 // recordSize is the size of the sealed record of a block type.
 func recordSize(kt crypto.KeyType) int {

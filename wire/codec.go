@@ -247,7 +247,7 @@ func (e *encoder) timeout(d time.Duration) {
 }
 
 func (e *encoder) block(k crypto.KeyType, b []byte) {
-	if want := blockSize(k); want == 0 || len(b) != want {
+	if want := k.BlockSize(); want == 0 || len(b) != want {
 		e.fail("%v block of %d bytes, want %d", k, len(b), want)
 	}
 	e.b = append(e.b, b...)
@@ -354,7 +354,7 @@ func (d *decoder) timeout() time.Duration {
 
 // block reads a block of the exact size of its key family, copied unless shared.
 func (d *decoder) block(k crypto.KeyType) []byte {
-	v := d.take(blockSize(k))
+	v := d.take(k.BlockSize())
 	if v == nil || d.shared {
 		return v[:len(v):len(v)]
 	}
@@ -466,14 +466,4 @@ func (d *decoder) insert(k crypto.KeyType) *Insert {
 
 func (d *decoder) dataReply(k crypto.KeyType) *DataReply {
 	return &DataReply{KeyType: k, ID: d.u64(), Block: d.block(k)}
-}
-
-func blockSize(k crypto.KeyType) int {
-	switch k {
-	case crypto.CHK:
-		return crypto.CHKBlockSize
-	case crypto.SSK:
-		return crypto.SSKBlockSize
-	}
-	return 0
 }

@@ -62,7 +62,7 @@ func largestRef(tb testing.TB) *NodeRef {
 }
 
 func testBlock(k crypto.KeyType) []byte {
-	b := make([]byte, blockSize(k))
+	b := make([]byte, k.BlockSize())
 	for i := range b {
 		b[i] = byte(i * 7)
 	}

@@ -233,7 +233,7 @@ func (t *Tunnels) serve(ctx context.Context, m wire.TunnelInner) wire.TunnelInne
 			// End verified it against the key (hashing it again here cost a cold fetch 4%
 			// of its CPU); its size is checked, as the cell's encoding takes only a block of
 			// its kind's size.
-			if len(block) == blockSize(m.KeyType) {
+			if len(block) == m.KeyType.BlockSize() {
 				return &wire.TunnelData{ID: m.ID, KeyType: m.KeyType, Block: block}
 			}
 			err = wire.ErrDataNotFound
@@ -254,17 +254,6 @@ func (t *Tunnels) serve(ctx context.Context, m wire.TunnelInner) wire.TunnelInne
 		return &wire.TunnelResult{ID: m.ID, Code: resultCode(err)}
 	}
 	panic("tunnel: serve of a message an end does not serve")
-}
-
-// blockSize is the size of a block of kind kt, 0 for a kind there is none of.
-func blockSize(kt crypto.KeyType) int {
-	switch kt {
-	case crypto.CHK:
-		return crypto.CHKBlockSize
-	case crypto.SSK:
-		return crypto.SSKBlockSize
-	}
-	return 0
 }
 
 // resultCode is the code of Result for an outcome; what is neither a route not found nor an
