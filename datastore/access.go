@@ -98,6 +98,13 @@ func (s *Store) put(kt crypto.KeyType, rk crypto.RoutingKey, block []byte, area 
 		return err
 	}
 	defer s.inflight.Done()
+	if blockSize(kt) > s.bounds[area] {
+		// An area too small for the block, or disabled (a node that keeps no cache): the
+		// writer would refuse it too, after a seal and a commit (two fdatasyncs) that change
+		// nothing but the count. A promotion into such a store is refused the same way.
+		s.rejected.Add(1)
+		return nil
+	}
 
 	// Most repeated puts need no write: the block is held already. Find that out in a read
 	// transaction before sealing and queueing.

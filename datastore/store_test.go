@@ -261,6 +261,10 @@ func TestDisabledAreaKeepsNothing(t *testing.T) {
 	if st.Store.Bound != -1 || st.Store.Blocks != 0 || st.Cache.Blocks != 1 || st.Rejected != 2 {
 		t.Errorf("stats %+v", st)
 	}
+	// Refused before any write: only the cache's put committed (a commit is two fdatasyncs).
+	if c := s.commits.Load(); c != 1 {
+		t.Errorf("%d commits for one block kept and two refused, want 1", c)
+	}
 	mustGet(t, s, b)
 }
 
