@@ -280,8 +280,8 @@ func (t *Tunnels) markShortLocked(id crypto.NodeID) {
 
 func (t *Tunnels) shortUntilLocked(id crypto.NodeID) time.Time { return t.own.short[id] }
 
-// notBusyLocked leaves out of a pool of ends those that answered overloaded within
-// retireEvery, unless that leaves none: the tunnel that replaces a busy end's should not end
+// notBusyLocked leaves out of a pool of ends those that answered overloaded, or were too slow
+// and hedged, within retireEvery, unless that leaves none: the tunnel that replaces a busy end's should not end
 // there again. Leaving a node out of one draw tells no one anything. Callers hold own.
 func (t *Tunnels) notBusyLocked(pool []*crypto.TunnelAttestation) []*crypto.TunnelAttestation {
 	now := t.cfg.Now()
@@ -297,7 +297,7 @@ func (t *Tunnels) notBusyLocked(pool []*crypto.TunnelAttestation) []*crypto.Tunn
 	return out
 }
 
-// markBusyEnd records that end answered overloaded (notBusyLocked).
+// markBusyEnd records that end answered overloaded or was hedged (notBusyLocked).
 func (t *Tunnels) markBusyEnd(end crypto.NodeID) {
 	t.own.Lock()
 	defer t.own.Unlock()

@@ -583,32 +583,20 @@ func (t *Tunnels) exchangeHedged(ctx context.Context, s *session, tu *tunnel, ms
 func (t *Tunnels) pickOther(ctx context.Context, s *session, not *tunnel) *tunnel {
 	notEnd := not.endID()
 	s.mu.Lock()
-	var best *tunnel
-	bestLoad := 0
-	place := -1
-	for i, tu := range s.tunnels {
-		if tu == nil {
-			if place < 0 && !s.building[i] {
-				place = i
-			}
-			continue
-		}
-		if tu == not || !tu.usable() || tu.endID() == notEnd {
-			continue
-		}
-		tu.mu.Lock()
-		load := tu.inflight
-		tu.mu.Unlock()
-		if load < maxEndInFlight && (best == nil || load < bestLoad) {
-			best, bestLoad = tu, load
-		}
-	}
-	if best != nil {
+	best, load := leastBusyLocked(s, func(tu *tunnel) bool { return tu == not || tu.endID() == notEnd })
+	if best != nil && load < maxEndInFlight {
 		best.mu.Lock()
 		best.inflight++
 		best.mu.Unlock()
 		s.mu.Unlock()
 		return best
+	}
+	place := -1 // the first place with no tunnel and no build under way
+	for i, tu := range s.tunnels {
+		if tu == nil && !s.building[i] {
+			place = i
+			break
+		}
 	}
 	if place < 0 && s.tunnels != nil && len(s.tunnels) < t.cfg.MaxTunnels {
 		s.tunnels = append(s.tunnels, nil)
@@ -703,8 +691,6 @@ func (t *Tunnels) pick(ctx context.Context, s *session, want int) (*tunnel, erro
 		s.tunnels = append(s.tunnels, nil)
 		s.building = append(s.building, false)
 	}
-	var best *tunnel
-	bestLoad := 0
 	var failed []*tunnel
 	defer func() {
 		for _, tu := range failed {
@@ -717,25 +703,19 @@ func (t *Tunnels) pick(ctx context.Context, s *session, want int) (*tunnel, erro
 			failed = append(failed, tu)
 			s.tunnels[i], tu = nil, nil
 		}
-		if tu == nil {
-			if !s.building[i] && (i > 0 || best != nil) {
-				s.building[i] = true
-				t.wg.Add(1)
-				go func() {
-					defer t.wg.Done()
-					tu, _ := t.obtain(t.ctx, i)
-					t.install(s, i, tu)
-				}()
-			}
-			continue
-		}
-		tu.mu.Lock()
-		load := tu.inflight
-		tu.mu.Unlock()
-		if best == nil || load < bestLoad {
-			best, bestLoad = tu, load
+		// The first place is built by the request that finds it empty (below); the others
+		// in the background, while requests go through the tunnels there are.
+		if tu == nil && i > 0 && !s.building[i] {
+			s.building[i] = true
+			t.wg.Add(1)
+			go func() {
+				defer t.wg.Done()
+				tu, _ := t.obtain(t.ctx, i)
+				t.install(s, i, tu)
+			}()
 		}
 	}
+	best, bestLoad := leastBusyLocked(s, nil)
 	if best != nil && bestLoad >= maxEndInFlight {
 		// Every tunnel carries as many requests as its end takes (spec §18.11.6): wait
 		// for one to finish.
@@ -761,6 +741,24 @@ func (t *Tunnels) pick(ctx context.Context, s *session, want int) (*tunnel, erro
 		return nil, err
 	}
 	return t.pick(ctx, s, want)
+}
+
+// leastBusyLocked is the session's usable tunnel with the fewest requests in flight, and that
+// number, among those skip (if not nil) does not leave out; nil if there is none. Callers hold
+// s.mu.
+func leastBusyLocked(s *session, skip func(*tunnel) bool) (best *tunnel, load int) {
+	for _, tu := range s.tunnels {
+		if tu == nil || !tu.usable() || skip != nil && skip(tu) {
+			continue
+		}
+		tu.mu.Lock()
+		n := tu.inflight
+		tu.mu.Unlock()
+		if best == nil || n < load {
+			best, load = tu, n
+		}
+	}
+	return best, load
 }
 
 // install puts a built tunnel in its place in the session (nothing if the build failed, or

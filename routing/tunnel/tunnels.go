@@ -179,7 +179,7 @@ type Tunnels struct {
 		rng      *mrand.Rand
 		guards   []*guard
 		short    map[crypto.NodeID]time.Time // peers not to take as guards until then
-		busyEnds map[crypto.NodeID]time.Time // ends that answered overloaded: not to end a new tunnel until then
+		busyEnds map[crypto.NodeID]time.Time // ends that answered overloaded or were hedged: not to end a new tunnel until then
 		sessions map[uint64]*session
 		// live is the node's own tunnels by place (the guard they go through), whichever
 		// sessions hold them; building, the builds under way for each place.
