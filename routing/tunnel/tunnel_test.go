@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"slices"
 	"sync"
@@ -519,19 +520,11 @@ func TestOverloadedEndReplaced(t *testing.T) {
 	o := tn.nodes[4]
 	built := traceTunnels(o)
 	ctx := testCtx(t)
-	key, _ := tn.newBlock(7000)
-	if _, err := o.tu.Get(ctx, 1, crypto.CHK, key); err != nil {
-		t.Fatal(err)
-	}
-	first := built()
-	if len(first) != 1 {
-		t.Fatalf("%d tunnels built for one block", len(first))
-	}
-	end := tn.index(first[0][len(first[0])-1])
+	end := firstTunnelEnd(t, ctx, tn, o, built, 7000)
 	tn.mu.Lock()
 	tn.busy = map[int]bool{end: true}
 	tn.mu.Unlock()
-	key, _ = tn.newBlock(7001)
+	key, _ := tn.newBlock(7001)
 	if _, err := o.tu.Get(ctx, 1, crypto.CHK, key); err != nil {
 		t.Fatalf("with the tunnel's end busy: %v, want the block through another tunnel", err)
 	}
@@ -565,12 +558,7 @@ func TestStuckEndHedged(t *testing.T) {
 	o.tu.cfg.HedgeAfter = 300 * time.Millisecond
 	built := traceTunnels(o)
 	ctx := testCtx(t)
-	key, _ := tn.newBlock(7100)
-	if _, err := o.tu.Get(ctx, 1, crypto.CHK, key); err != nil {
-		t.Fatal(err)
-	}
-	first := built()
-	end := tn.index(first[0][len(first[0])-1])
+	end := firstTunnelEnd(t, ctx, tn, o, built, 7100)
 	tn.mu.Lock()
 	tn.stuck = map[int]bool{end: true}
 	tn.mu.Unlock()
@@ -605,4 +593,20 @@ func TestStuckEndHedged(t *testing.T) {
 	if n := len(built()); n != 2 {
 		t.Errorf("%d tunnels built, want no third", n)
 	}
+}
+
+// firstTunnelEnd has o fetch a fresh block (made from seed) in session 1, which builds the
+// session's first tunnel, and returns the index of the node at its end. built is o's
+// traceTunnels.
+func firstTunnelEnd(t *testing.T, ctx context.Context, tn *testNet, o *testNode, built func() [][]crypto.NodeID, seed int) int {
+	t.Helper()
+	key, _ := tn.newBlock(seed)
+	if _, err := o.tu.Get(ctx, 1, crypto.CHK, key); err != nil {
+		t.Fatal(err)
+	}
+	first := built()
+	if len(first) != 1 {
+		t.Fatalf("%d tunnels built for one block", len(first))
+	}
+	return tn.index(first[0][len(first[0])-1])
 }
