@@ -159,11 +159,11 @@ type limitedConn struct {
 func (c *limitedConn) Read(p []byte) (int, error)  { return c.b.read(c.Conn, p, true) }
 func (c *limitedConn) Write(p []byte) (int, error) { return c.b.write(c.Conn, p, true) }
 
-// read reads from r (at most a chunk while the bucket has a rate), then waits for the download bucket: with charge, until
-// it covers the bytes read, which are counted here (a TCP connection); without, until it is
-// out of the debt the counting elsewhere put it in (a QUIC stream, whose packets the socket
-// counted). The bytes are already here, but the next read waits, so the sender is held back
-// by the transport's flow control.
+// read reads from r (at most a chunk while the bucket has a rate), then waits for the download
+// bucket: with charge, until it covers the bytes read, which are counted here (a TCP
+// connection); without, until it is out of the debt the counting elsewhere put it in (a QUIC
+// stream, whose packets the socket counted). The bytes are already here, but the next read
+// waits, so the sender is held back by the transport's flow control.
 func (b *Bandwidth) read(r io.Reader, p []byte, charge bool) (int, error) {
 	n, err := r.Read(p[:most(b.down, len(p))])
 	if n > 0 {

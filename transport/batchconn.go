@@ -7,12 +7,13 @@ import (
 )
 
 // batchConn sits between a link's TLS connection and the connection beneath (the bandwidth's
-// counting, then TCP) and lets one write of the link go to the kernel in one system call. crypto/tls writes each record (16 KiB of
-// frames at most) to the connection by itself, so a 32 KiB block, three frames, took three
-// writes into the socket, each with its share of TCP's work per send; gathered, a link write
-// of up to writeBatchBytes is one. Outside a batched write (the handshake, an alert, a key
-// update answered by the reading side) it writes straight through; a record written from
-// another goroutine during a batch joins the batch in the order crypto/tls wrote it.
+// counting, then TCP) and lets one write of the link go to the kernel in one system call.
+// crypto/tls writes each record (16 KiB of frames at most) to the connection by itself, so a
+// 32 KiB block, three frames, took three writes into the socket, each with its share of TCP's
+// work per send; gathered, a link write of up to writeBatchBytes is one. Outside a batched write
+// (the handshake, an alert, a key update answered by the reading side) it writes straight
+// through; a record written from another goroutine during a batch joins the batch in the order
+// crypto/tls wrote it.
 type batchConn struct {
 	net.Conn
 	mu   sync.Mutex
