@@ -158,9 +158,10 @@ func TestNilBandwidth(t *testing.T) {
 
 // TestBandwidthLimitsLinks: a node limited to 1 MiB/s up and 2 MiB/s down sends and receives
 // blocks as fast as its links let it, over TCP and over QUIC; what the receiving end read off
-// its socket over the measured seconds stays within the limit and reaches most of it. Over
-// QUIC the limited node counts every datagram both ways, as its peer's socket does: the two
-// counts agree, and exceed the link's frames by what QUIC adds (headers, acknowledgements).
+// its socket since the limit was set stays within it, and over the measured seconds reaches
+// most of it. Over QUIC the limited node counts every datagram both ways, as its peer's socket
+// does: the two counts agree, and exceed the link's frames by what QUIC adds (headers,
+// acknowledgements).
 func TestBandwidthLimitsLinks(t *testing.T) {
 	const warmUp, measure = time.Second, 3 * time.Second
 	for _, tc := range []struct {
@@ -176,6 +177,7 @@ func TestBandwidthLimitsLinks(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkLeaks(t)
+			made := time.Now()
 			limited, meter := NewBandwidth(tc.limits, nil), NewBandwidth(BandwidthLimits{}, nil)
 			a := newTCPNode(t, "limited", nodeOptions{quic: tc.quic, limits: benchLimits, bandwidth: limited})
 			b := newTCPNode(t, "peer", nodeOptions{quic: tc.quic, limits: benchLimits, bandwidth: meter})
@@ -215,7 +217,7 @@ func TestBandwidthLimitsLinks(t *testing.T) {
 			time.Sleep(warmUp)
 			c0, start := take(), time.Now()
 			time.Sleep(measure)
-			c1, took := take(), time.Since(start)
+			c1, took, sinceMade := take(), time.Since(start), time.Since(made)
 			// moved is what the receiving end read off its socket, counted what the sending
 			// end counted sent, back what came the other way.
 			moved, counted := c1.peer.Received-c0.peer.Received, c1.limited.Sent-c0.limited.Sent
@@ -234,24 +236,27 @@ func TestBandwidthLimitsLinks(t *testing.T) {
 			t.Logf("%d bytes in %v: %.0f B/s under a limit of %d B/s (%.1f%%); sent %d; %d bytes of frames (%.1f%% added); %d bytes back",
 				moved, took.Round(time.Millisecond), got, rate, 100*got/float64(rate), counted, frames,
 				100*float64(moved-frames)/float64(frames), back)
-			// Over the window the bucket lends at most its burst beyond the rate; a chunk
-			// per lane may be on its way when the window closes.
-			most := float64(rate)*took.Seconds() + float64(max(chunk, rate/10)) + 2*chunk
+			// The bound is checked on the counts since the limiter was made, not over the
+			// window: the receiving end may be slow to read on a busy machine, and then
+			// catches up within the window on bytes the bucket let through before it
+			// (104.7% of the rate over three seconds once, under a limit held exactly).
+			// Since it was made the bucket has let through at most its burst and the rate
+			// for the time gone by; a chunk per lane may be on its way.
+			most := float64(rate)*sinceMade.Seconds() + float64(max(chunk, rate/10)) + 2*chunk
 			if tc.quic && !tc.up {
 				// The limited node holds back its reading, and so its peer through flow
 				// control: what the link read is held to the rate itself.
-				if float64(frames) > most {
-					t.Errorf("%d bytes of frames read in %v: more than %d B/s allows (%.0f)", frames, took, rate, most)
+				if float64(c1.frames) > most {
+					t.Errorf("%d bytes of frames read in %v: more than %d B/s allows (%.0f)", c1.frames, sinceMade, rate, most)
 				}
 				// The datagrams are not: a QUIC peer sends what flow control allows in
 				// bursts, and the receive window it allows grows up to its largest when a
-				// busy machine's round trips look long, so the datagrams of a few seconds may
-				// run ahead of the reading by up to that window (117.7% of the rate over
-				// three seconds measured once under the race detector at load 20).
+				// busy machine's round trips look long, so the datagrams may run ahead of
+				// the reading by up to that window.
 				most += quicConnectionWindow
 			}
-			if float64(moved) > most {
-				t.Errorf("%d bytes crossed in %v: more than %d B/s allows (%.0f)", moved, took, rate, most)
+			if float64(received) > most {
+				t.Errorf("%d bytes crossed in %v: more than %d B/s allows (%.0f)", received, sinceMade, rate, most)
 			}
 			// Loopback carries far more than the limit: a link held well below it would be
 			// the limiter's fault, though a busy machine may slow the sender somewhat. Under
