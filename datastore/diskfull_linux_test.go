@@ -34,11 +34,13 @@ func fill(t *testing.T, path string, n int) {
 // On a full disk a block to be stored takes none of the cache's room: the first store put
 // that finds no room fails with ErrDiskFull and changes nothing, while cache puts go on, each
 // making room in the cache. Every block put in the store is kept; the store stays consistent
-// and readable, and takes puts again once there is room.
+// and readable, and takes puts again once the disk has room (for the reserve, 2 MiB).
 func TestDiskFullLeavesTheStoreUsable(t *testing.T) {
-	disk := disktest.Mount(t, 4<<20)
+	defer func(d time.Duration) { roomProbeEvery = d }(roomProbeEvery)
+	roomProbeEvery = 0 // look for room at every commit: the disk decides
+	disk := disktest.Mount(t, 6<<20)
 	filler := filepath.Join(disk, "filler")
-	fill(t, filler, 1<<20)
+	fill(t, filler, 2<<20)
 	path := filepath.Join(disk, "store.db")
 	s, err := Open(path, Options{})
 	if err != nil {
@@ -51,7 +53,7 @@ func TestDiskFullLeavesTheStoreUsable(t *testing.T) {
 	cached := 0
 	for i := 0; ; i++ {
 		if i == 400 {
-			t.Fatal("400 blocks fitted on a 4 MiB disk")
+			t.Fatal("400 blocks fitted on a 6 MiB disk")
 		}
 		b := chkBlock(t, "full", i)
 		area := []Area{AreaStore, AreaCache}[i%2]
@@ -142,6 +144,89 @@ func TestDiskFullCacheTurnsOver(t *testing.T) {
 	_, err = os.Stat(reservePath(path))
 	t.Logf("reserve given up: %v", errors.Is(err, os.ErrNotExist))
 	mustGet(t, s, last)
+	mustCheck(t, s)
+}
+
+// The room a full disk's cache makes stays the cache's: once a write has found the disk full,
+// blocks to be stored take none of it, neither the room the cache's evictions free nor the
+// reserve's, and a cached block is not moved into the store. Before, they did, block by block,
+// until a node whose disk had filled could be left with an empty cache, its reserve given up
+// and no room to cache anything again. When the disk has room again the store takes blocks
+// again, and a reserve given up is written again without waiting for the next Open.
+func TestDiskFullKeepsTheCacheItsRoom(t *testing.T) {
+	defer func(d time.Duration) { roomProbeEvery = d }(roomProbeEvery)
+	roomProbeEvery = 0 // look for room at every commit: the disk decides
+	disk := disktest.Mount(t, 6<<20)
+	filler := filepath.Join(disk, "filler")
+	fill(t, filler, 2<<20) // removed, room for the reserve
+	path := filepath.Join(disk, "store.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+
+	// The store fills the disk, with nothing in the cache.
+	var stored []testBlock
+	for i := 0; ; i++ {
+		if i == 200 {
+			t.Fatal("200 blocks fitted on a 6 MiB disk")
+		}
+		b := chkBlock(t, "stored", i)
+		if err := s.Put(b.kt, b.rk, b.block, AreaStore); errors.Is(err, ErrDiskFull) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, b)
+	}
+	// A block passing through is cached; one to be stored is refused, and the cached
+	// one is not moved into the store.
+	first := chkBlock(t, "cached", 0)
+	mustPut(t, s, first, AreaCache)
+	if err := s.Put(first.kt, first.rk, first.block, AreaStore); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("storing the cached block on the full disk: %v, want ErrDiskFull", err)
+	}
+	// Blocks pass through, the cache making room for each on the full disk, and blocks
+	// to be stored come between them: each is refused.
+	const more = 200 // several times what the disk holds
+	for i := 1; i <= more; i++ {
+		c := chkBlock(t, "cached", i)
+		if err := s.Put(c.kt, c.rk, c.block, AreaCache); err != nil {
+			st := s.Stats()
+			t.Fatalf("cache put %d on the full disk: %v; the cache holds %d blocks, evicted %d", i, err, st.Cache.Blocks, st.Evictions)
+		}
+		b := chkBlock(t, "refused", i)
+		if err := s.Put(b.kt, b.rk, b.block, AreaStore); !errors.Is(err, ErrDiskFull) {
+			t.Fatalf("store put %d after the cache made room on the full disk: %v, want ErrDiskFull", i, err)
+		}
+		if s.Has(b.kt, b.rk) {
+			t.Fatalf("refused block %d is held", i)
+		}
+	}
+	st := s.Stats()
+	_, err = os.Stat(reservePath(path))
+	t.Logf("on the full disk the cache holds %d blocks, evicted %d; the reserve given up: %v", st.Cache.Blocks, st.Evictions, errors.Is(err, os.ErrNotExist))
+	if st.Cache.Blocks == 0 || st.Evictions == 0 || st.Cache.Blocks+int64(st.Evictions) != more+1 {
+		t.Errorf("%d blocks cached and %d evicted of %d put", st.Cache.Blocks, st.Evictions, more+1)
+	}
+	if st.Store.Blocks != int64(len(stored)) || st.DiskFullWrites != more+2 {
+		t.Errorf("%d blocks stored (%d put before the disk filled), %d puts refused", st.Store.Blocks, len(stored), st.DiskFullWrites)
+	}
+	mustCheck(t, s)
+
+	// Room again: the store takes blocks, and the reserve is there.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	again := chkBlock(t, "refused", 1)
+	mustPut(t, s, again, AreaStore)
+	if fi, err := os.Stat(reservePath(path)); err != nil || fi.Size() != DefaultReserveBytes {
+		t.Errorf("the reserve once the disk has room: %v, %v", fi, err)
+	}
+	for _, b := range append(stored, again) {
+		mustGet(t, s, b)
+	}
 	mustCheck(t, s)
 }
 

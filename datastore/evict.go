@@ -218,7 +218,11 @@ func (f *farthest) next() (v victim, found bool, err error) {
 // stream of blocks that nobody requests again, however long, churns only probation and never
 // flushes the blocks that were wanted twice.
 func (s *Store) makeRoomInCache(tx *bolt.Tx, st *state, ev *events, n int64, limit int) error {
-	return s.makeRoomInCacheWithin(tx, st, ev, n, max(s.bounds[AreaCache], 0), limit)
+	bound := max(s.bounds[AreaCache], 0)
+	if s.roomBound > 0 {
+		bound = min(bound, s.roomBound)
+	}
+	return s.makeRoomInCacheWithin(tx, st, ev, n, bound, limit)
 }
 
 // makeRoomInCacheWithin is makeRoomInCache against bound instead of the cache's own: a full

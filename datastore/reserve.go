@@ -2,7 +2,9 @@ package datastore
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"time"
 )
 
 // DefaultReserveBytes is Options.ReserveBytes's default.
@@ -13,30 +15,89 @@ const DefaultReserveBytes = 2 << 20
 // from the cache cannot commit for want of room: bbolt needs free pages to delete as much as
 // to add, and on a disk that filled up from outside there may be none. Deleting the reserve
 // lets one eviction commit; the pages it frees carry the cache's turnover from then on. The
-// reserve is written again at the next Open, if the disk has room. It holds nothing but
-// zeros, so it tells an operator nothing.
+// reserve is written again when the disk has room for it (probeRoom), or at the next Open.
+// It holds nothing but zeros, so it tells an operator nothing.
+//
+// A full disk also shuts the store area: from the first write that finds the disk full, a
+// put into the store area that would take room (a new record, or a cached one moved into the
+// store) is refused with ErrDiskFull and changes nothing, so that the room the cache frees on
+// the full disk, by its evictions or by giving up the reserve, goes to the cache alone.
+// Without that, blocks to be stored took it block by block, and a node whose disk filled
+// could be left with its cache emptied (its blocks evicted for room or moved into the store),
+// its reserve given up and no room to cache anything again. While the area is shut the
+// writer looks for room before a commit, at most every roomProbeEvery, and opens the area
+// again once it finds some.
 
 // reservePath is where the store at path keeps its reserve.
 func reservePath(path string) string { return path + ".reserve" }
 
-// makeReserve writes the reserve file of n bytes, unless one of that size is there already.
-// A disk without room for it gets none (and the store runs without, as before it had one);
-// that is logged, not an error.
-func (s *Store) makeReserve(n int64) {
-	if n <= 0 {
+// makeReserve writes the reserve file, unless one of its size is there already. A disk
+// without room for it gets none (and the store runs without, as before it had one); that is
+// logged, not an error.
+func (s *Store) makeReserve() {
+	if s.reserveBytes <= 0 {
 		return
 	}
 	path := reservePath(s.path)
-	if fi, err := os.Stat(path); err == nil && fi.Size() == n {
+	if fi, err := os.Stat(path); err == nil && fi.Size() == s.reserveBytes {
 		s.reserve = path
 		return
 	}
-	if err := writeZeros(path, n); err != nil {
+	if err := s.writeReserve(); err != nil {
+		s.log.Warn("datastore: no room for the reserve beside the store; a full disk may stop the cache turning over", "path", path, "bytes", s.reserveBytes, "err", err)
+	}
+}
+
+// writeReserve writes the reserve file, or removes what it wrote if the disk has no room.
+func (s *Store) writeReserve() error {
+	path := reservePath(s.path)
+	if err := writeZeros(path, s.reserveBytes); err != nil {
 		os.Remove(path)
-		s.log.Warn("datastore: no room for the reserve beside the store; a full disk may stop the cache turning over", "path", path, "bytes", n, "err", err)
-		return
+		return err
 	}
 	s.reserve = path
+	return nil
+}
+
+// roomProbeEvery is how often, at most, a store whose store area is shut writes a file to
+// see whether the disk has room again.
+var roomProbeEvery = 10 * time.Second // a variable for the tests
+
+// errStoreShut answers a put the store area cannot take while the disk is full.
+var errStoreShut = fmt.Errorf("%w: the store area takes no more blocks until the disk has room", ErrDiskFull)
+
+// shutStore shuts the store area: a write found the disk full. Only the writer calls it.
+func (s *Store) shutStore() {
+	if !s.shut {
+		s.shut = true
+		s.log.Warn("datastore: disk full; the store area takes no more blocks until there is room, the cache turns over in the room it has", "path", s.path)
+	}
+}
+
+// probeRoom opens the store area again, and gives the cache back its own bound, if the disk
+// has room: room for the reserve, if the store keeps one and gave it up (the reserve is then
+// kept), or else for a probe file of the reserve's size (2 MiB if the store keeps none),
+// which is removed at once. Writing is the test, not the file system's count of free blocks,
+// so that a user's quota counts too. It looks at most every roomProbeEvery. Only the writer
+// calls it, before a commit.
+func (s *Store) probeRoom() {
+	if !s.shut || time.Since(s.probedAt) < roomProbeEvery {
+		return
+	}
+	s.probedAt = time.Now()
+	var err error
+	if s.reserveBytes > 0 && s.reserve == "" {
+		err = s.writeReserve()
+	} else {
+		probe := s.path + ".room"
+		err = writeZeros(probe, max(s.reserveBytes, DefaultReserveBytes))
+		err = errors.Join(err, os.Remove(probe))
+	}
+	if err != nil {
+		return
+	}
+	s.shut, s.roomBound = false, 0
+	s.log.Info("datastore: the disk has room again; the store area takes blocks, the cache its own bound", "path", s.path)
 }
 
 // writeZeros writes a file of n zero bytes: real blocks, not a sparse file, since the point is

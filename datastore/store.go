@@ -151,9 +151,16 @@ type Store struct {
 	loc    atomic.Uint64
 	refs   *refBits
 	// reserve is the reserve file's path, "" once given up or if there is none; owned by the
-	// writer goroutine after Open.
-	reserve string
-	inspect bool // opened by CheckFile or RepairFile: the bounds are not checked or enforced
+	// writer goroutine after Open, as are the four fields below.
+	reserve      string
+	reserveBytes int64 // the reserve's size; 0 if the store keeps none
+	// shut: the disk was found full, and the store area takes no room until it has some
+	// (shutStore, probeRoom); roomBound, if not 0, is the cache's bound on it meanwhile
+	// (freeCacheForDisk).
+	shut      bool
+	roomBound int64
+	probedAt  time.Time // when the writer last looked for room while shut
+	inspect   bool      // opened by CheckFile or RepairFile: the bounds are not checked or enforced
 
 	ops        chan *op
 	writerDone chan struct{}
@@ -248,7 +255,8 @@ func open(path string, opts Options) (*Store, error) {
 				return nil, err
 			}
 		}
-		s.makeReserve(bound(opts.ReserveBytes, DefaultReserveBytes))
+		s.reserveBytes = max(0, bound(opts.ReserveBytes, DefaultReserveBytes))
+		s.makeReserve()
 	}
 	go s.write()
 	s.log.Info("datastore open", "path", path,

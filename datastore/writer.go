@@ -98,6 +98,7 @@ func (s *Store) lazy(o *op) bool {
 // more (freeCacheForDisk); failing that, or for any other op, it fails and changes nothing,
 // in the file or in memory.
 func (s *Store) commit(batch []*op) {
+	s.probeRoom()
 	results, broken, err := s.tryCommit(batch)
 	if err != nil && (broken >= 0 || errors.Is(err, ErrDiskFull)) && len(batch) > 1 {
 		for _, o := range batch {
@@ -107,6 +108,7 @@ func (s *Store) commit(batch []*op) {
 	}
 	if errors.Is(err, ErrDiskFull) {
 		s.diskFullAt.Store(time.Now().UnixNano())
+		s.shutStore()
 	}
 	if errors.Is(err, ErrDiskFull) && s.freeCacheForDisk(cachePutBytes(batch)) {
 		results, _, err = s.tryCommit(batch)
@@ -128,6 +130,10 @@ func (s *Store) commit(batch []*op) {
 		return
 	}
 	for i, o := range batch {
+		if results[i] == errStoreShut {
+			s.diskFullAt.Store(time.Now().UnixNano())
+			s.diskFullWrites.Add(1)
+		}
 		o.done <- results[i]
 	}
 }
@@ -146,7 +152,7 @@ func (s *Store) tryCommit(batch []*op) (results []error, broken int, err error) 
 		st, ev = s.st, events{}
 		for i, o := range batch {
 			err := s.apply(tx, &st, &ev, o)
-			if err != nil && !errors.Is(err, crypto.ErrCollision) {
+			if err != nil && !errors.Is(err, crypto.ErrCollision) && err != errStoreShut {
 				broken = i
 				return err
 			}
@@ -178,17 +184,18 @@ func cachePutBytes(batch []*op) int64 {
 
 // freeCacheForDisk makes room on a full disk for a cache put (spec §8.4): it evicts from the
 // cache, by its own CLOCK, what the write needs and at least diskFullEvict bytes of blocks (or
-// half what it holds, if that is less), as if its bound had come down that far below what it
-// holds, and commits that alone. The next transactions reuse the pages so freed: blocks
-// passing through take the places of older cached ones. What the store holds is never evicted
+// half what it holds, if that is less), and commits that alone. The cache's bound then comes
+// down to what it holds with the write (roomBound), until the disk has room again: the puts
+// that follow evict in their own transactions, as at any bound, and the rest of the room
+// freed stays free for those transactions' own pages. What the store holds is never evicted
 // for lack of disk.
 //
 // Evicting needs free pages too: bbolt copies on write, so deleting a record rewrites its leaf
 // and the pages above it, and with no free run long enough it grows the file into the full
 // disk. If the eviction cannot commit for that, or the cache is empty, the reserve file
 // (Options.ReserveBytes) is given up, once: its room lets the eviction commit, or the write
-// itself and the cache's first blocks, whose pages later evictions free. It reports whether
-// the write is worth trying again.
+// itself, and the cache's bound grows by half the reserve, the other half left free. It
+// reports whether the write is worth trying again.
 func (s *Store) freeCacheForDisk(need int64) bool {
 	if need <= 0 {
 		return false
@@ -197,6 +204,9 @@ func (s *Store) freeCacheForDisk(need int64) bool {
 	if s.st.cache.blocks > 0 {
 		ok, err := s.evictForDisk(free)
 		if ok || !errors.Is(err, ErrDiskFull) {
+			if ok {
+				s.roomBound = s.st.cache.bytes + need
+			}
 			return ok
 		}
 	}
@@ -206,6 +216,7 @@ func (s *Store) freeCacheForDisk(need int64) bool {
 	if s.st.cache.blocks > 0 {
 		s.evictForDisk(free) // with the reserve's room; the write is worth trying either way
 	}
+	s.roomBound = s.st.cache.bytes + need + s.reserveBytes/2
 	return true
 }
 
@@ -254,7 +265,8 @@ func (s *Store) publish(st state, ev events) {
 }
 
 // apply makes one op's change inside the writer's transaction. It returns ErrCollision (with
-// nothing changed) for a refused SSK block; any other error spoils the transaction.
+// nothing changed) for a refused SSK block, errStoreShut for a block the store area cannot
+// take on a full disk (shutStore); any other error spoils the transaction.
 func (s *Store) apply(tx *bolt.Tx, st *state, ev *events, o *op) error {
 	sl := makeSlot(o.kt, o.key)
 	e, found, err := lookup(tx, sl)
@@ -282,6 +294,11 @@ func (s *Store) apply(tx *bolt.Tx, st *state, ev *events, o *op) error {
 		}
 	}
 	switch {
+	case (!found || e.area == AreaCache) && o.area == AreaStore && s.shut:
+		if found {
+			s.refs.set(e.seq) // stays cached; it was wanted again
+		}
+		return errStoreShut
 	case !found:
 		return s.insert(tx, st, ev, sl, o)
 	case e.area == AreaCache && o.area == AreaStore:
