@@ -279,7 +279,9 @@ func destroyError(r wire.DestroyReason) error {
 }
 
 // session is the tunnels of one download or upload (spec §18.11.3): one at first, one more
-// for every blocksPerTunnel blocks, each through its own guard.
+// for every blocksPerTunnel blocks, each through its own guard. Its lock is taken after the
+// tunnels' own lock (t.own), never before: session and sweepSessions hold t.own while they
+// take it.
 type session struct {
 	mu        sync.Mutex
 	tunnels   []*tunnel   // index i goes through guard i; guarded by mu
@@ -636,8 +638,20 @@ func overloaded(in wire.TunnelInner) bool {
 
 // retire takes tu out of the session's use, so that its place gets a new tunnel, unless the
 // place's tunnel was retired within retireEvery or tu is not the session's any more. The
-// session lets go of tu when its last request is answered (use).
+// session lets go of tu when its last request is answered (use). Its end counts as busy for
+// the next tunnels' draw; that takes the tunnels' lock, which is taken after the session's
+// is let go: session() takes the two the other way round.
 func (t *Tunnels) retire(s *session, tu *tunnel) bool {
+	if !t.takeOut(s, tu) {
+		return false
+	}
+	t.markBusyEnd(tu.endID())
+	t.trace(Event{Kind: EventRetired, Hops: tu.hopIDs()})
+	return true
+}
+
+// takeOut is retire's change to the session, under its lock.
+func (t *Tunnels) takeOut(s *session, tu *tunnel) bool {
 	now := t.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -658,10 +672,8 @@ func (t *Tunnels) retire(s *session, tu *tunnel) bool {
 	}
 	tu.retired = true
 	tu.mu.Unlock()
-	t.markBusyEnd(tu.endID())
 	s.retiredAt[i] = now
 	s.tunnels[i] = nil
-	t.trace(Event{Kind: EventRetired, Hops: tu.hopIDs()})
 	return true
 }
 

@@ -610,3 +610,40 @@ func firstTunnelEnd(t *testing.T, ctx context.Context, tn *testNet, o *testNode,
 	}
 	return tn.index(first[0][len(first[0])-1])
 }
+
+// TestRetireLockOrder: retiring a tunnel marks its end busy, under the tunnels' own lock,
+// only once it has let go of the session's lock. session() takes the two the other way round;
+// a retire that waited for the tunnels' lock while holding the session's deadlocked with it,
+// and every later request of the node's own waited for ever (seen under concurrent inserts
+// in a 4-node network).
+func TestRetireLockOrder(t *testing.T) {
+	tn := newTestNet(t, 1)
+	tu := tn.nodes[0].tu
+	s, err := tu.session(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := &tunnel{t: tu, hops: []ownHop{{id: tn.nodes[0].id}}, dead: make(chan struct{})}
+	s.mu.Lock()
+	s.tunnels, s.building = []*tunnel{own}, []bool{false}
+	s.mu.Unlock()
+
+	tu.own.Lock() // as session() holds it, about to take the session's
+	retired := make(chan bool)
+	go func() { retired <- tu.retire(s, own) }()
+	time.Sleep(200 * time.Millisecond) // retire is waiting for the tunnels' lock by now
+	free := s.mu.TryLock()
+	if free {
+		s.mu.Unlock()
+	}
+	tu.own.Unlock()
+	if !<-retired {
+		t.Fatal("the tunnel was not retired")
+	}
+	if !free {
+		t.Fatal("retire held the session's lock while it waited for the tunnels' lock: session() takes them the other way round")
+	}
+	if until, ok := tu.own.busyEnds[tn.nodes[0].id]; !ok || !until.After(time.Now()) {
+		t.Errorf("the retired tunnel's end is not marked busy (%v, %v)", until, ok)
+	}
+}
