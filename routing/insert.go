@@ -79,8 +79,7 @@ type insertKind struct {
 	// stored: this node keeps the block long-term. closer: a peer that took the insert to
 	// its end (InsertReply) offered a closer route than this node; if none did, this node
 	// is the nearest the insert could reach, a late sink. progressed: a peer took the
-	// insert, if only to find no route, or had it already; the walk did not end for load
-	// alone. sink: this node is the key's sink, which it may be without having stored
+	// insert, if only to find no route; the walk did not end for load alone. sink: this node is the key's sink, which it may be without having stored
 	// the block (its store refused it, its disk full).
 	stored, sink, closer, progressed bool
 }
@@ -128,8 +127,13 @@ func (k *insertKind) descend(w *walk) (outcome, bool) {
 }
 
 // answer: InsertReply ends the insert (the peer took it to its end), and so does a collision
-// with a block that verifies and differs; RouteNotFound and RejectedLoop count as progress,
-// and an answer no insert expects backs the peer off.
+// with a block that verifies and differs; RouteNotFound counts as progress, and an answer no
+// insert expects backs the peer off. RejectedLoop does not count: the peer that refuses the
+// ID is where the insert has been already, most often a node before this one on its path,
+// which waits for this walk's answer. Counted, it turned a walk whose only way on was a busy
+// peer into RouteNotFound, answered back along the path to the originator, which gave up: in
+// a small network under concurrent inserts the node nearest the key, busy for a moment,
+// then kept nothing and no other node did (the nodes on the way deferred to it).
 func (k *insertKind) answer(w *walk, p *peer, x exchanged) (outcome, bool) {
 	r := w.r
 	if _, ok := x.reply.(*wire.InsertReply); ok {
@@ -144,8 +148,7 @@ func (k *insertKind) answer(w *walk, p *peer, x exchanged) (outcome, bool) {
 		if w.kt == crypto.SSK && r.checkBlock(p, w.kt, w.key, w.kt, coll.Existing) == nil && !bytes.Equal(coll.Existing, k.block) {
 			return outcome{err: err}, true
 		}
-	case errors.Is(err, ErrRouteNotFound), errors.Is(err, wire.ErrRejectedLoop):
-		// Loop: the node has it already, from another branch of this insert.
+	case errors.Is(err, ErrRouteNotFound):
 		k.progressed = true
 	case err == nil && x.reply != nil:
 		r.backOff(p, false)
