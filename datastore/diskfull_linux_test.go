@@ -31,22 +31,32 @@ func fill(t *testing.T, path string, n int) {
 	}
 }
 
-// On a full disk a block to be stored takes none of the cache's room: the first store put
-// that finds no room fails with ErrDiskFull and changes nothing, while cache puts go on, each
-// making room in the cache. Every block put in the store is kept; the store stays consistent
-// and readable, and takes puts again once the disk has room (for the reserve, 2 MiB).
-func TestDiskFullLeavesTheStoreUsable(t *testing.T) {
-	defer func(d time.Duration) { roomProbeEvery = d }(roomProbeEvery)
-	roomProbeEvery = 0 // look for room at every commit: the disk decides
+// openOnSmallDisk opens a store on a 6 MiB disk that another program has filled with 2 MiB,
+// the filler: removing it gives the store room for its reserve again. The store looks for room
+// at every commit while the disk is full (roomProbeEvery), so the disk alone decides.
+func openOnSmallDisk(t *testing.T) (s *Store, path, filler string) {
+	t.Helper()
+	every := roomProbeEvery
+	roomProbeEvery = 0
+	t.Cleanup(func() { roomProbeEvery = every })
 	disk := disktest.Mount(t, 6<<20)
-	filler := filepath.Join(disk, "filler")
+	filler = filepath.Join(disk, "filler")
 	fill(t, filler, 2<<20)
-	path := filepath.Join(disk, "store.db")
+	path = filepath.Join(disk, "store.db")
 	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	return s, path, filler
+}
+
+// On a full disk a block to be stored takes none of the cache's room: the first store put
+// that finds no room fails with ErrDiskFull and changes nothing, while cache puts go on, each
+// making room in the cache. Every block put in the store is kept; the store stays consistent
+// and readable, and takes puts again once the disk has room (for the reserve, 2 MiB).
+func TestDiskFullLeavesTheStoreUsable(t *testing.T) {
+	s, path, filler := openOnSmallDisk(t)
 
 	var stored []testBlock
 	var full testBlock
@@ -154,17 +164,7 @@ func TestDiskFullCacheTurnsOver(t *testing.T) {
 // and no room to cache anything again. When the disk has room again the store takes blocks
 // again, and a reserve given up is written again without waiting for the next Open.
 func TestDiskFullKeepsTheCacheItsRoom(t *testing.T) {
-	defer func(d time.Duration) { roomProbeEvery = d }(roomProbeEvery)
-	roomProbeEvery = 0 // look for room at every commit: the disk decides
-	disk := disktest.Mount(t, 6<<20)
-	filler := filepath.Join(disk, "filler")
-	fill(t, filler, 2<<20) // removed, room for the reserve
-	path := filepath.Join(disk, "store.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, path, filler := openOnSmallDisk(t)
 
 	// The store fills the disk, with nothing in the cache.
 	var stored []testBlock
@@ -205,7 +205,7 @@ func TestDiskFullKeepsTheCacheItsRoom(t *testing.T) {
 		}
 	}
 	st := s.Stats()
-	_, err = os.Stat(reservePath(path))
+	_, err := os.Stat(reservePath(path))
 	t.Logf("on the full disk the cache holds %d blocks, evicted %d; the reserve given up: %v", st.Cache.Blocks, st.Evictions, errors.Is(err, os.ErrNotExist))
 	if st.Cache.Blocks == 0 || st.Evictions == 0 || st.Cache.Blocks+int64(st.Evictions) != more+1 {
 		t.Errorf("%d blocks cached and %d evicted of %d put", st.Cache.Blocks, st.Evictions, more+1)
