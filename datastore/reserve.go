@@ -31,6 +31,10 @@ const DefaultReserveBytes = 2 << 20
 // reservePath is where the store at path keeps its reserve.
 func reservePath(path string) string { return path + ".reserve" }
 
+// roomProbePath is the file the store at path writes, and removes, to see whether a full disk
+// has room again (probeRoom).
+func roomProbePath(path string) string { return path + ".room" }
+
 // makeReserve writes the reserve file, unless one of its size is there already. A disk
 // without room for it gets none (and the store runs without, as before it had one); that is
 // logged, not an error.
@@ -89,7 +93,7 @@ func (s *Store) probeRoom() {
 	if s.reserveBytes > 0 && s.reserve == "" {
 		err = s.writeReserve()
 	} else {
-		probe := s.path + ".room"
+		probe := roomProbePath(s.path)
 		err = writeZeros(probe, max(s.reserveBytes, DefaultReserveBytes))
 		err = errors.Join(err, os.Remove(probe))
 	}

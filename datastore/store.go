@@ -257,6 +257,7 @@ func open(path string, opts Options) (*Store, error) {
 		}
 		s.reserveBytes = max(0, bound(opts.ReserveBytes, DefaultReserveBytes))
 		s.makeReserve()
+		os.Remove(roomProbePath(path)) // left by a process killed while it looked for room
 	}
 	go s.write()
 	s.log.Info("datastore open", "path", path,
