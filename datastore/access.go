@@ -3,6 +3,7 @@ package datastore
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -116,6 +117,12 @@ func (s *Store) put(kt crypto.KeyType, rk crypto.RoutingKey, block []byte, area 
 	})
 	if held || err != nil {
 		return err
+	}
+	if area == AreaStore && time.Now().UnixNano() < s.shutUntil.Load() {
+		// The store area is shut on a full disk, and the writer is not to look for room yet:
+		// refused before a seal and a commit that would change nothing but the count.
+		s.refusedForDisk()
+		return errStoreShut
 	}
 	value, err := s.keys.seal(s.rand, kt, rk, d, block)
 	if err != nil {

@@ -230,6 +230,48 @@ func TestDiskFullKeepsTheCacheItsRoom(t *testing.T) {
 	mustCheck(t, s)
 }
 
+// While the store area is shut on a full disk, a block to be stored is refused before it is
+// sealed and queued: between the writer's looks for room (every 10 s) a refused put costs no
+// commit, which would change nothing but the count of refusals.
+func TestDiskFullRefusesStorePutsWithoutCommits(t *testing.T) {
+	disk := disktest.Mount(t, 4<<20)
+	fill(t, filepath.Join(disk, "filler"), 1<<20)
+	s, err := Open(filepath.Join(disk, "store.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	i := 0
+	for ; ; i++ {
+		if i == 200 {
+			t.Fatal("200 blocks fitted on a 4 MiB disk")
+		}
+		b := chkBlock(t, "stored", i)
+		if err := s.Put(b.kt, b.rk, b.block, AreaStore); errors.Is(err, ErrDiskFull) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first put after goes to the writer, which finds no room and refuses it.
+	if b := chkBlock(t, "stored", i+1); !errors.Is(s.Put(b.kt, b.rk, b.block, AreaStore), ErrDiskFull) {
+		t.Fatal("a store put on the full disk was not refused")
+	}
+	commits, refused := s.commits.Load(), s.Stats().DiskFullWrites
+	for j := range 20 {
+		b := chkBlock(t, "refused", j)
+		if err := s.Put(b.kt, b.rk, b.block, AreaStore); !errors.Is(err, ErrDiskFull) {
+			t.Fatalf("store put %d on the full disk: %v, want ErrDiskFull", j, err)
+		}
+	}
+	if n := s.commits.Load() - commits; n != 0 {
+		t.Errorf("20 refused store puts took %d commits, want none", n)
+	}
+	if n := s.Stats().DiskFullWrites - refused; n != 20 {
+		t.Errorf("%d refusals counted of 20", n)
+	}
+}
+
 func TestOpenOnAFullDisk(t *testing.T) {
 	disk := disktest.Mount(t, 1<<20)
 	fill(t, filepath.Join(disk, "filler"), -1)

@@ -70,10 +70,11 @@ var roomProbeEvery = 10 * time.Second // a variable for the tests
 // errStoreShut answers a put the store area cannot take while the disk is full.
 var errStoreShut = fmt.Errorf("%w: the store area takes no more blocks until the disk has room", ErrDiskFull)
 
-// shutStore shuts the store area: a write found the disk full. Only the writer calls it.
+// shutStore shuts the store area: a write found the disk full. The next put into it goes to
+// the writer, which looks for room first (probeRoom). Only the writer calls it.
 func (s *Store) shutStore() {
-	if !s.shut {
-		s.shut = true
+	if s.shutUntil.Load() == 0 {
+		s.shutUntil.Store(time.Now().UnixNano())
 		s.log.Warn("datastore: disk full; the store area takes no more blocks until there is room, the cache turns over in the room it has", "path", s.path)
 	}
 }
@@ -82,13 +83,15 @@ func (s *Store) shutStore() {
 // has room: room for the reserve, if the store keeps one and gave it up (the reserve is then
 // kept), or else for a probe file of the reserve's size (2 MiB if the store keeps none),
 // which is removed at once. Writing is the test, not the file system's count of free blocks,
-// so that a user's quota counts too. It looks at most every roomProbeEvery. Only the writer
+// so that a user's quota counts too. It looks at most every roomProbeEvery; until the next
+// look, puts into the store area are refused before they reach the writer. Only the writer
 // calls it, before a commit.
 func (s *Store) probeRoom() {
-	if !s.shut || time.Since(s.probedAt) < roomProbeEvery {
+	now := time.Now()
+	if until := s.shutUntil.Load(); until == 0 || now.UnixNano() < until {
 		return
 	}
-	s.probedAt = time.Now()
+	s.shutUntil.Store(now.Add(roomProbeEvery).UnixNano())
 	var err error
 	if s.reserveBytes > 0 && s.reserve == "" {
 		err = s.writeReserve()
@@ -100,7 +103,8 @@ func (s *Store) probeRoom() {
 	if err != nil {
 		return
 	}
-	s.shut, s.roomBound = false, 0
+	s.shutUntil.Store(0)
+	s.roomBound = 0
 	s.log.Info("datastore: the disk has room again; the store area takes blocks, the cache its own bound", "path", s.path)
 }
 

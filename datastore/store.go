@@ -151,16 +151,17 @@ type Store struct {
 	loc    atomic.Uint64
 	refs   *refBits
 	// reserve is the reserve file's path, "" once given up or if there is none; owned by the
-	// writer goroutine after Open, as are the four fields below.
+	// writer goroutine after Open, as are the two fields below.
 	reserve      string
 	reserveBytes int64 // the reserve's size; 0 if the store keeps none
-	// shut: the disk was found full, and the store area takes no room until it has some
-	// (shutStore, probeRoom); roomBound, if not 0, is the cache's bound on it meanwhile
+	// roomBound, if not 0, is the cache's bound while the store area is shut
 	// (freeCacheForDisk).
-	shut      bool
 	roomBound int64
-	probedAt  time.Time // when the writer last looked for room while shut
-	inspect   bool      // opened by CheckFile or RepairFile: the bounds are not checked or enforced
+	// shutUntil is not 0 while the store area is shut (shutStore, probeRoom): the
+	// UnixNano time until which a put into it is refused at once (put), without the writer
+	// looking for room. Written only by the writer.
+	shutUntil atomic.Int64
+	inspect   bool // opened by CheckFile or RepairFile: the bounds are not checked or enforced
 
 	ops        chan *op
 	writerDone chan struct{}

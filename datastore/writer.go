@@ -131,11 +131,16 @@ func (s *Store) commit(batch []*op) {
 	}
 	for i, o := range batch {
 		if results[i] == errStoreShut {
-			s.diskFullAt.Store(time.Now().UnixNano())
-			s.diskFullWrites.Add(1)
+			s.refusedForDisk()
 		}
 		o.done <- results[i]
 	}
+}
+
+// refusedForDisk counts a put refused because the disk is full.
+func (s *Store) refusedForDisk() {
+	s.diskFullAt.Store(time.Now().UnixNano())
+	s.diskFullWrites.Add(1)
 }
 
 // tryCommit applies a batch in one transaction and, if it commits, publishes the new state.
@@ -294,7 +299,7 @@ func (s *Store) apply(tx *bolt.Tx, st *state, ev *events, o *op) error {
 		}
 	}
 	switch {
-	case (!found || e.area == AreaCache) && o.area == AreaStore && s.shut:
+	case (!found || e.area == AreaCache) && o.area == AreaStore && s.shutUntil.Load() != 0:
 		if found {
 			s.refs.set(e.seq) // stays cached; it was wanted again
 		}
