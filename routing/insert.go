@@ -79,8 +79,9 @@ type insertKind struct {
 	// stored: this node keeps the block long-term. closer: a peer that took the insert to
 	// its end (InsertReply) offered a closer route than this node; if none did, this node
 	// is the nearest the insert could reach, a late sink. progressed: a peer took the
-	// insert, if only to find no route; the walk did not end for load alone. sink: this node is the key's sink, which it may be without having stored
-	// the block (its store refused it, its disk full).
+	// insert, if only to find no route; the walk did not end for load alone. sink: this
+	// node is the key's sink, which it may be without having stored the block (its store
+	// refused it, its disk full).
 	stored, sink, closer, progressed bool
 }
 

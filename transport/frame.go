@@ -101,6 +101,7 @@ func encodeMessage(m wire.Message) ([]byte, error) {
 	return wire.Encode(m)
 }
 
+// encodeBig encodes m into a buffer from bigBuffers, which recycle gives back.
 func encodeBig(m wire.Message) ([]byte, error) {
 	buf := bigBuffers.Get().(*[wire.MaxMessageSize]byte)
 	b, err := wire.Append(buf[:0], m)

@@ -281,8 +281,9 @@ func (t *Tunnels) markShortLocked(id crypto.NodeID) {
 func (t *Tunnels) shortUntilLocked(id crypto.NodeID) time.Time { return t.own.short[id] }
 
 // notBusyLocked leaves out of a pool of ends those that answered overloaded, or were too slow
-// and hedged, within retireEvery, unless that leaves none: the tunnel that replaces a busy end's should not end
-// there again. Leaving a node out of one draw tells no one anything. Callers hold own.
+// and hedged, within retireEvery, unless that leaves none: the tunnel that replaces a busy
+// end's should not end there again. Leaving a node out of one draw tells no one anything.
+// Callers hold own.
 func (t *Tunnels) notBusyLocked(pool []*crypto.TunnelAttestation) []*crypto.TunnelAttestation {
 	now := t.cfg.Now()
 	var out []*crypto.TunnelAttestation
